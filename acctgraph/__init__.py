@@ -1,0 +1,42 @@
+"""acctgraph: find coordinated account networks in AI API usage logs.
+
+The Python API is what the ``acctgraph`` command runs; a notebook can do
+everything the CLI does::
+
+    >>> import acctgraph, tempfile
+    >>> ws = tempfile.mkdtemp()
+    >>> report = acctgraph.load(acctgraph.SAMPLE_DIR, ws, quiet=True)
+    >>> report.tables["requests"].accepted > 0
+    True
+
+Stages: :func:`generate` (synthetic worlds with ground truth), :func:`load`
+(validate inputs into a workspace), then build, communities, export and
+evaluate (see the README for which are available in this version).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from acctgraph._version import __version__
+from acctgraph.config import Config
+from acctgraph.errors import AcctgraphError, ConfigError, InputError, WorkspaceError
+from acctgraph.io import TABLES, LoadReport, TableReport, Workspace, load, read_table
+
+#: The small committed sample world (see data/samples/README.md).
+SAMPLE_DIR: Path = Path(__file__).resolve().parent.parent / "data" / "samples"
+
+
+def generate(out_dir, *, preset: str = "default", scale: float = 0.01, seed: int = 0,
+             fmt: str = "parquet", config=None, quiet: bool = False):
+    """Write a synthetic world with ground truth to ``out_dir``; see :mod:`acctgraph.synth`."""
+    from acctgraph import synth
+
+    cfg = config if config is not None else synth.preset(preset, scale=scale)
+    return synth.generate_world(out_dir, config=cfg, seed=seed, fmt=fmt, quiet=quiet)
+
+
+__all__ = [
+    "AcctgraphError", "Config", "ConfigError", "InputError", "LoadReport", "SAMPLE_DIR", "TABLES",
+    "TableReport", "Workspace", "WorkspaceError", "__version__", "generate", "load", "read_table",
+]

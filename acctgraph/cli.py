@@ -1,0 +1,193 @@
+"""The ``acctgraph`` command: a thin layer over the Python API.
+
+Each subcommand parses its options, calls one library function and prints a
+short summary. Errors a user can fix are printed as one line (no traceback)
+and exit with the codes documented in :mod:`acctgraph.errors`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from acctgraph import errors
+from acctgraph._version import __version__
+from acctgraph.config import Config, find_config
+from acctgraph.progress import set_quiet
+
+PROG = "acctgraph"
+
+DESCRIPTION = """\
+Find coordinated account networks (e.g. model-distillation campaigns) in AI API
+usage logs. The pipeline is a chain of stages writing to one workspace folder:
+
+  generate     write a synthetic world with ground truth (for trials and tests)
+  build        validate input tables and build the account graph
+  communities  find and score clusters of accounts          (not built yet)
+  export       write evidence packets for flagged clusters  (not built yet)
+  evaluate     compare flagged clusters with ground truth   (not built yet)
+"""
+
+EPILOG = """\
+quick start (uses the bundled sample world):
+  acctgraph build                      # validates data/samples into ./acctgraph-work
+  acctgraph generate --scale 0.01 --out world && acctgraph build world --out work
+
+exit codes: 0 ok, 1 internal error, 2 usage / not built yet, 3 input error,
+4 configuration error, 5 workspace error.  Docs: docs/ in the repository.
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _resolve_config(path: str | None) -> Config:
+    if path:
+        return Config.load(path)
+    found = find_config(".")
+    return Config.load(found) if found else Config()
+
+
+# ---------------------------------------------------------------- generate
+def cmd_generate(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    summary = acctgraph.generate(args.out, preset=args.preset, scale=args.scale, seed=args.seed,
+                                 fmt=args.format, quiet=args.quiet)
+    if not args.quiet:
+        counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
+        print(f"wrote world to {args.out} in {summary.seconds:.1f}s: {counts}")
+        camps = ", ".join(f"{k} {a:,} accounts/{r:,} requests" for k, (a, r) in summary.campaigns.items())
+        print(f"campaigns: {camps}")
+    return 0
+
+
+# ---------------------------------------------------------------- build
+def cmd_build(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    cfg = _resolve_config(args.config)
+    data = args.data or cfg.inputs.dir
+    paths = cfg.inputs.paths()
+    if data is None and not paths:
+        data = str(acctgraph.SAMPLE_DIR)
+        if not Path(data).is_dir():
+            raise errors.InputError(f"no input given and the sample folder {data} is missing; pass a "
+                                    "data folder, or create the sample with `acctgraph generate "
+                                    "--preset sample --out data/samples`")
+        if not args.quiet:
+            print("no data folder given and no acctgraph.toml here: "
+                  f"using the bundled sample {data}")
+    out = args.out or cfg.workspace.dir
+    report = acctgraph.load(data, out, paths=paths, config=cfg, quiet=args.quiet)
+    if not args.quiet:
+        print(f"validated inputs into {out} ({report.seconds:.1f}s)")
+        for line in report.lines():
+            print("  " + line)
+        if report.rows_quarantined:
+            print(f"  quarantined rows with reasons: {out}/quarantine/<table>.parquet")
+        print("graph layers are not built yet in this version (next: `acctgraph communities`, coming)")
+    return 0
+
+
+def _not_built(stage: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        raise errors.NotBuiltYetError(f"`acctgraph {stage}` is not built yet in acctgraph {__version__}; "
+                                      "see the README for what this version provides")
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to generate docs/cli.md)."""
+    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors; no progress bars")
+    common.add_argument("--debug", action="store_true", help="show a full traceback on errors")
+    common.add_argument("--config", metavar="TOML", help="configuration file (default: ./acctgraph.toml if present)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("generate", parents=[common], formatter_class=_Formatter,
+                       help="write a synthetic world with ground truth",
+                       description="Write a synthetic world (accounts, requests, payments, ip_info, labels) "
+                                   "with legitimate populations, hard negatives and distillation campaigns.",
+                       epilog=textwrap.dedent("""\
+                           examples:
+                             acctgraph generate --scale 0.1 --seed 7 --out world
+                             acctgraph generate --preset evasive --scale 0.05 --out hard-world
+                             acctgraph generate --preset sample --seed 0 --out data/samples"""))
+    g.add_argument("--out", required=True, metavar="DIR", help="folder to write the tables into")
+    g.add_argument("--preset", default="default", choices=["default", "evasive", "sample"],
+                   help="world design: default campaigns, every evasion knob on, or the small sample")
+    g.add_argument("--scale", type=float, default=0.01,
+                   help="1.0 = 1,000,000 accounts and about 20M requests (ignored by --preset sample)")
+    g.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes")
+    g.add_argument("--format", default="parquet", choices=["parquet", "csv"], help="table file format")
+    g.set_defaults(func=cmd_generate)
+
+    b = sub.add_parser("build", parents=[common], formatter_class=_Formatter,
+                       help="validate inputs and build the account graph",
+                       description="Validate and normalise the input tables into a workspace "
+                                   "(rows that cannot be used are quarantined with a reason), then "
+                                   "build the account graph.",
+                       epilog=textwrap.dedent("""\
+                           examples:
+                             acctgraph build                       # ./acctgraph.toml, else the sample
+                             acctgraph build /logs/day1 --out work1"""))
+    b.add_argument("data", nargs="?", metavar="DATA",
+                   help="folder with <table>.parquet or <table>.csv (default: [inputs] in acctgraph.toml, "
+                        "else the bundled sample)")
+    b.add_argument("--out", metavar="WORK", help="workspace folder (default: [workspace] dir, acctgraph-work)")
+    b.set_defaults(func=cmd_build)
+
+    for name, helptext, example in (
+        ("communities", "find and score clusters of accounts (not built yet)", "acctgraph communities work"),
+        ("export", "write evidence packets (not built yet)", "acctgraph export work --flagged --out packets"),
+        ("evaluate", "score flagged clusters against labels (not built yet)",
+         "acctgraph evaluate work --labels world/labels.parquet"),
+    ):
+        s = sub.add_parser(name, parents=[common], help=helptext, description=helptext,
+                           formatter_class=_Formatter, epilog=f"example:\n  {example}")
+        s.add_argument("work", nargs="?", metavar="WORK", help="workspace folder")
+        s.set_defaults(func=_not_built(name))
+        if name == "evaluate":
+            s.add_argument("--labels", metavar="PATH", help="labels table (parquet or CSV)")
+        if name == "export":
+            s.add_argument("--out", metavar="DIR")
+            s.add_argument("--flagged", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``acctgraph`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return errors.EXIT_USAGE
+    set_quiet(args.quiet)
+    try:
+        return int(args.func(args) or 0)
+    except errors.AcctgraphError as e:
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
+        if args.debug:
+            raise
+        print(f"{PROG}: internal error: {type(e).__name__}: {e} (re-run with --debug for the traceback "
+              "and please report it)", file=sys.stderr)
+        return errors.EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

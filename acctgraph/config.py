@@ -1,0 +1,150 @@
+"""Configuration: frozen dataclasses per stage, loadable from ``acctgraph.toml``.
+
+Every option has a default; a file only needs what it changes. Unknown keys
+are errors that list the valid ones. The full, resolved configuration is
+recorded in every stage's output so a run can be reproduced.
+
+Example ``acctgraph.toml``::
+
+    [inputs]
+    dir = "data/samples"          # or per-table paths:
+    # requests = "/logs/2026-02-01/requests.parquet"
+
+    [workspace]
+    dir = "acctgraph-work"
+
+    [validation]
+    min_ts = "2000-01-01"
+    max_ts = "2100-01-01"
+
+>>> cfg = Config.from_dict({"validation": {"max_text_chars": 5000}})
+>>> cfg.validation.max_text_chars, cfg.workspace.dir
+(5000, 'acctgraph-work')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from acctgraph.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_FILE = "acctgraph.toml"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class InputsConfig:
+    """Where the input tables are: a folder, and/or explicit per-table paths."""
+
+    dir: str | None = None
+    accounts: str | None = None
+    requests: str | None = None
+    payments: str | None = None
+    ip_info: str | None = None
+    known_bad: str | None = None
+    labels: str | None = None
+
+    def paths(self) -> dict[str, str]:
+        """Explicit per-table paths that are set."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "dir" and v}
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """Where stage outputs go."""
+
+    dir: str = "acctgraph-work"
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """How loading validates rows.
+
+    Timestamps outside ``[min_ts, max_ts)`` are quarantined; free text longer
+    than ``max_text_chars`` is truncated (and counted) so one giant prompt
+    cannot exhaust memory.
+    """
+
+    min_ts: str = "1990-01-01T00:00:00+00:00"
+    max_ts: str = "2100-01-01T00:00:00+00:00"
+    max_text_chars: int = 100_000
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, one section per stage."""
+
+    inputs: InputsConfig = field(default_factory=InputsConfig)
+    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> Config:
+        """Build from a nested dict (as parsed from TOML); relative paths resolve against ``base_dir``."""
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in sections:
+                raise ConfigError(f"unknown config section [{key}]; valid sections: {', '.join(sections)}")
+            if not isinstance(value, dict):
+                raise ConfigError(f"config section [{key}] must be a table of options")
+            kwargs[key] = _build(sections[key].default_factory(), key, value)  # type: ignore[misc]
+        cfg = cls(**kwargs)
+        if base_dir is not None:
+            cfg = cfg._resolve_paths(base_dir)
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Config:
+        """Read a TOML file; errors name the file and the problem."""
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read config ({e.strerror or e})") from e
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: invalid TOML ({e})") from e
+        try:
+            return cls.from_dict(data, base_dir=p.parent)
+        except ConfigError as e:
+            raise ConfigError(f"{p}: {e}") from e
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict, as recorded in outputs."""
+        return dataclasses.asdict(self)
+
+    def _resolve_paths(self, base: Path) -> Config:
+        def fix(v: str | None) -> str | None:
+            return v if v is None or os.path.isabs(v) else str(base / v)
+
+        inputs = dataclasses.replace(self.inputs, **{f.name: fix(getattr(self.inputs, f.name))
+                                                     for f in dataclasses.fields(InputsConfig)})
+        ws = dataclasses.replace(self.workspace, dir=fix(self.workspace.dir))
+        return dataclasses.replace(self, inputs=inputs, workspace=ws)
+
+
+def _build(default: T, section: str, values: dict[str, Any]) -> T:
+    fields = {f.name: f for f in dataclasses.fields(default)}  # type: ignore[arg-type]
+    for k, v in values.items():
+        if k not in fields:
+            raise ConfigError(f"unknown option {k!r} in [{section}]; valid options: {', '.join(fields)}")
+        want = type(getattr(default, k))
+        if getattr(default, k) is not None and not isinstance(v, want) and not (want is float and isinstance(v, int)):
+            raise ConfigError(f"option {section}.{k} must be {want.__name__}, got {type(v).__name__} {v!r}")
+    return dataclasses.replace(default, **values)  # type: ignore[type-var]
+
+
+def find_config(start: str | os.PathLike[str] = ".") -> Path | None:
+    """``acctgraph.toml`` in ``start`` if present."""
+    p = Path(start) / CONFIG_FILE
+    return p if p.is_file() else None

@@ -1,0 +1,56 @@
+"""Exceptions raised by acctgraph.
+
+Every error a user can cause is an :class:`AcctgraphError` whose message is one
+line naming what is wrong and how to fix it. The CLI prints that line (no
+traceback) and exits with the error's ``exit_code``.
+
+Exit codes (also documented in docs/cli.md):
+
+====  =====================================================
+0     success
+1     unexpected internal error (a bug: please report it)
+2     usage error, or a subcommand that is not built yet
+3     input error: missing/unreadable file, missing column
+4     configuration error: bad ``acctgraph.toml`` or option
+5     workspace error: a stage's inputs are missing or stale
+====  =====================================================
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_CONFIG = 4
+EXIT_WORKSPACE = 5
+
+
+class AcctgraphError(Exception):
+    """Base class: a problem the user can fix, reported as one line."""
+
+    exit_code: int = EXIT_INTERNAL
+
+
+class InputError(AcctgraphError):
+    """An input file is missing, unreadable, or lacks a required column."""
+
+    exit_code = EXIT_INPUT
+
+
+class ConfigError(AcctgraphError):
+    """A configuration value or file is invalid."""
+
+    exit_code = EXIT_CONFIG
+
+
+class WorkspaceError(AcctgraphError):
+    """A workspace is missing a stage's output, is locked, or is stale."""
+
+    exit_code = EXIT_WORKSPACE
+
+
+class NotBuiltYetError(AcctgraphError):
+    """A pipeline stage that this version of acctgraph does not provide yet."""
+
+    exit_code = EXIT_USAGE

@@ -1,0 +1,252 @@
+"""Vectorised normalisers: raw Arrow columns in, typed columns plus a bad-row mask out.
+
+Each normaliser takes one raw column (bytes from CSV, any type from parquet)
+and returns a :class:`Normalised` value: the column converted to its contract
+type, and for every row either ``None`` (usable) or a reason code saying why
+the row must be quarantined. Work is done over whole Arrow arrays; the only
+per-value Python work is on *distinct* IP addresses (cached across batches).
+
+Example:
+    >>> import pyarrow as pa
+    >>> n = normalise_ip(pa.array(["::ffff:10.0.0.1", "2001:DB8::0:1", "nope", None]), IpCache())
+    >>> n.values.to_pylist(), n.bad.tolist()
+    (['10.0.0.1', '2001:db8::1', None, None], [False, False, True, False])
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+TS_TYPE = pa.timestamp("us", tz="UTC")
+_CONTROL = r"[\x00-\x1f\x7f]"
+
+
+@dataclass
+class Normalised:
+    """A column in its contract type, with rows that failed and why."""
+
+    values: pa.Array
+    bad: np.ndarray  # bool per row: quarantine
+    reason: str = ""  # reason code for the bad rows
+    fixed: int = 0  # rows changed but kept (e.g. invalid UTF-8 replaced)
+
+
+def _mask(arr: pa.Array) -> np.ndarray:
+    """Arrow boolean array (nulls = False) as a numpy bool array."""
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def to_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Any raw column to ``string``; returns the strings and which rows had invalid UTF-8.
+
+    Invalid UTF-8 bytes are replaced by U+FFFD (the row is flagged so callers
+    can decide to quarantine or keep it). Only batches that contain invalid
+    bytes take the slow per-value path.
+    """
+    n = len(arr)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = arr.cast(t.value_type)
+        t = arr.type
+    if pa.types.is_string(t):
+        return arr, np.zeros(n, dtype=bool)
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return arr.cast(pa.string()), np.zeros(n, dtype=bool)
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        try:
+            return arr.cast(pa.string()), np.zeros(n, dtype=bool)
+        except pa.ArrowInvalid:
+            vals = arr.to_pylist()
+            out, bad = [], np.zeros(n, dtype=bool)
+            for i, v in enumerate(vals):
+                if v is None:
+                    out.append(None)
+                    continue
+                try:
+                    out.append(v.decode("utf-8"))
+                except UnicodeDecodeError:
+                    out.append(v.decode("utf-8", errors="replace"))
+                    bad[i] = True
+            return pa.array(out, type=pa.string()), bad
+    if pa.types.is_null(t):
+        return pa.nulls(n, pa.string()), np.zeros(n, dtype=bool)
+    try:
+        return arr.cast(pa.string()), np.zeros(n, dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([None if v is None else str(v) for v in arr.to_pylist()], pa.string()), np.zeros(n, bool)
+
+
+def empty_to_null(arr: pa.Array) -> pa.Array:
+    """Strip surrounding whitespace; empty strings become null."""
+    arr = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, pa.string()), arr)
+
+
+def normalise_id(raw: pa.Array, max_chars: int) -> list[Normalised]:
+    """Identifiers: trimmed text; invalid UTF-8, control characters and overlong values are bad."""
+    text, bad_utf8 = to_text(raw)
+    text = empty_to_null(text)
+    ctrl = _mask(pc.match_substring_regex(text, _CONTROL))
+    long_ = _mask(pc.greater(pc.utf8_length(text), max_chars))
+    return [Normalised(text, bad_utf8, "invalid_utf8"), Normalised(text, ctrl, "control_characters"),
+            Normalised(text, long_, "too_long")]
+
+
+def normalise_text(raw: pa.Array, max_chars: int) -> Normalised:
+    """Free text (prompts, user agents): kept; invalid UTF-8 replaced, NUL removed, length capped.
+
+    Free text is never a reason to quarantine a row: an attacker could
+    otherwise hide traffic by adding a bad byte to each prompt.
+    """
+    text, bad_utf8 = to_text(raw)
+    has_nul = _mask(pc.match_substring(text, "\x00"))
+    if has_nul.any():
+        text = pc.replace_substring(text, "\x00", "")
+    long_ = _mask(pc.greater(pc.utf8_length(text), max_chars))
+    if long_.any():
+        text = pc.utf8_slice_codeunits(text, 0, max_chars)
+    text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
+    fixed = int((bad_utf8 | has_nul | long_).sum())
+    return Normalised(text, np.zeros(len(text), dtype=bool), "", fixed)
+
+
+def normalise_short_text(raw: pa.Array) -> Normalised:
+    """Short attributes (country, model): trimmed; empty becomes null; invalid bytes replaced."""
+    text, bad_utf8 = to_text(raw)
+    if _mask(pc.match_substring(text, "\x00")).any():
+        text = pc.replace_substring(text, "\x00", "")
+    return Normalised(empty_to_null(text), np.zeros(len(text), dtype=bool), "", int(bad_utf8.sum()))
+
+
+def normalise_int(raw: pa.Array) -> Normalised:
+    """Integers (token counts, ASN): decimal text or numeric types; anything else is bad."""
+    t = raw.type
+    if pa.types.is_integer(t):
+        return Normalised(raw.cast(pa.int64()), np.zeros(len(raw), dtype=bool), "invalid_integer")
+    if pa.types.is_floating(t):
+        whole = pc.equal(pc.floor(raw), raw)
+        bad = ~_mask(whole) & _mask(pc.is_valid(raw))
+        vals = pc.if_else(pc.and_(whole, pc.is_finite(raw)), raw, pa.scalar(None, t))
+        return Normalised(vals.cast(pa.int64(), safe=False), bad, "invalid_integer")
+    text, bad_utf8 = to_text(raw)
+    text = empty_to_null(text)
+    ok = pc.match_substring_regex(text, r"^[+-]?[0-9]{1,18}$")
+    bad = (~_mask(ok) & _mask(pc.is_valid(text))) | bad_utf8
+    good = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    return Normalised(good.cast(pa.int64()), bad, "invalid_integer")
+
+
+def normalise_timestamp(raw: pa.Array, lo: datetime, hi: datetime) -> list[Normalised]:
+    """Timestamps to ``timestamp[us, UTC]``.
+
+    Text must be ISO-8601; a value without an offset is UTC, one with an offset
+    is converted. Parquet timestamps without a time zone are taken as UTC.
+    Values that do not parse, or fall outside ``[lo, hi)``, are bad.
+    """
+    n = len(raw)
+    t = raw.type
+    unparseable = np.zeros(n, dtype=bool)
+    if pa.types.is_timestamp(t):
+        vals = raw if t.tz is not None else pc.assume_timezone(raw, "UTC")
+        vals = vals.cast(TS_TYPE, safe=False)
+    elif pa.types.is_date(t):
+        vals = pc.assume_timezone(raw.cast(pa.timestamp("us")), "UTC").cast(TS_TYPE)
+    else:
+        text, bad_utf8 = to_text(raw)
+        text = empty_to_null(text)
+        try:
+            vals = pc.cast(text, TS_TYPE)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            parsed = pd.to_datetime(pd.Series(text.to_pandas(types_mapper=None), dtype="object"),
+                                    format="ISO8601", utc=True, errors="coerce")
+            vals = pa.array(parsed.dt.tz_convert("UTC").astype("datetime64[us, UTC]"), type=TS_TYPE)
+        unparseable = (_mask(pc.is_null(vals)) & _mask(pc.is_valid(text))) | bad_utf8
+    lo_s = pa.scalar(lo, TS_TYPE)
+    hi_s = pa.scalar(hi, TS_TYPE)
+    out_of_range = _mask(pc.or_(pc.less(vals, lo_s), pc.greater_equal(vals, hi_s)))
+    return [Normalised(vals, unparseable, "invalid_timestamp"), Normalised(vals, out_of_range, "timestamp_out_of_range")]
+
+
+class IpCache(dict):
+    """Canonical text of each distinct IP seen so far (``None`` = invalid)."""
+
+
+def canonical_ip(value: str) -> str | None:
+    """Canonical IP text: IPv4 dotted quad, IPv6 compressed lower-case.
+
+    IPv4-mapped IPv6 becomes the IPv4 address; a zone id (``%eth0``) and
+    surrounding brackets are dropped. Returns None when not an IP address.
+
+    >>> canonical_ip("::FFFF:192.0.2.1"), canonical_ip("[fe80::1%eth0]"), canonical_ip("1.2.3")
+    ('192.0.2.1', 'fe80::1', None)
+    """
+    v = value.strip()
+    if v.startswith("[") and v.endswith("]"):
+        v = v[1:-1]
+    v = v.split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(v)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def _map_distinct(text: pa.Array, fn, cache: dict) -> tuple[pa.Array, np.ndarray]:
+    """Apply ``fn`` to each distinct value of ``text`` (cached); bad where fn gives None."""
+    enc = pc.dictionary_encode(text)
+    uniq = enc.dictionary.to_pylist()
+    mapped = []
+    for u in uniq:
+        c = cache.get(u, cache)
+        if c is cache:
+            c = cache[u] = fn(u)
+        mapped.append(c)
+    out = pa.array(mapped, pa.string()).take(enc.indices)
+    bad = _mask(pc.is_null(out)) & _mask(pc.is_valid(text))
+    return out, bad
+
+
+def normalise_ip(raw: pa.Array, cache: IpCache) -> Normalised:
+    """IP text to canonical form; unparseable non-empty values are bad."""
+    text, bad_utf8 = to_text(raw)
+    text = empty_to_null(text)
+    out, bad = _map_distinct(text, canonical_ip, cache)
+    return Normalised(out, bad | bad_utf8, "invalid_ip")
+
+
+def canonical_cidr(value: str) -> str | None:
+    """Canonical CIDR text (host bits cleared); a bare address becomes a /32 or /128.
+
+    >>> canonical_cidr("10.1.2.3/16"), canonical_cidr("2001:DB8::/32"), canonical_cidr("x")
+    ('10.1.0.0/16', '2001:db8::/32', None)
+    """
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        return None
+
+
+def normalise_cidr(raw: pa.Array, cache: dict) -> Normalised:
+    """CIDR text to canonical form; unparseable values are bad."""
+    text, bad_utf8 = to_text(raw)
+    text = empty_to_null(text)
+    out, bad = _map_distinct(text, canonical_cidr, cache)
+    return Normalised(out, bad | bad_utf8, "invalid_cidr")
+
+
+def utc(dt: str | datetime) -> datetime:
+    """Parse a config bound (ISO text or datetime) to an aware UTC datetime."""
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)

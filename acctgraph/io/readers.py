@@ -1,0 +1,210 @@
+"""Find input tables and stream their raw record batches.
+
+An input is a directory holding ``<table>.parquet`` or ``<table>.csv`` files,
+or explicit per-table paths (from ``acctgraph.toml``). Readers stream: a
+20-million-row table is never materialised at once.
+
+CSV files are read with every column as raw bytes so that validation, not the
+parser, decides what is acceptable (invalid UTF-8, wrong types). Rows the CSV
+parser cannot split into the header's number of fields are returned as
+malformed rows for quarantine instead of failing the read.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "accounts.csv").write_text("account_id,created_at\\na1,2026-01-01\\n")
+    >>> src = RawTable.open(d / "accounts.csv", "accounts")
+    >>> src.columns
+    ['account_id', 'created_at']
+    >>> sum(b.num_rows for b in src.batches())
+    1
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from acctgraph.errors import InputError
+from acctgraph.io.schema import TABLES
+
+FORMATS = ("parquet", "csv")
+_PARQUET_MAGIC = b"PAR1"
+CSV_BLOCK_BYTES = 32 << 20
+PARQUET_BATCH_ROWS = 1 << 19
+
+
+def normalise_column_name(name: str) -> str:
+    """Column names are matched case-insensitively, ignoring surrounding spaces and a BOM."""
+    return name.replace("\ufeff", "").strip().lower()
+
+
+def find_table(data_dir: Path, table: str) -> Path | None:
+    """Return the file holding ``table`` in ``data_dir`` (None when absent).
+
+    Raises :class:`InputError` when both a parquet and a CSV file exist, since
+    acctgraph would otherwise have to guess which one is current.
+    """
+    hits = [data_dir / f"{table}.{ext}" for ext in FORMATS if (data_dir / f"{table}.{ext}").exists()]
+    if len(hits) > 1:
+        raise InputError(f"{data_dir}: both {hits[0].name} and {hits[1].name} exist; "
+                         f"remove one so the {table} table is unambiguous")
+    return hits[0] if hits else None
+
+
+def resolve_inputs(data_dir: str | os.PathLike[str] | None = None,
+                   paths: dict[str, str | os.PathLike[str]] | None = None,
+                   tables: tuple[str, ...] = tuple(TABLES)) -> dict[str, Path]:
+    """Map table names to files: explicit ``paths`` first, then ``data_dir``.
+
+    Mandatory tables that are missing raise :class:`InputError`; optional ones
+    are simply absent from the result.
+    """
+    paths = dict(paths or {})
+    unknown = sorted(set(paths) - set(TABLES))
+    if unknown:
+        raise InputError(f"unknown input table(s) {', '.join(unknown)}; "
+                         f"valid tables are {', '.join(TABLES)}")
+    root = Path(data_dir) if data_dir is not None else None
+    if root is not None and not root.is_dir():
+        raise InputError(f"{root}: input directory not found; pass a folder holding "
+                         "accounts and requests tables (.parquet or .csv)")
+    found: dict[str, Path] = {}
+    for name in tables:
+        if name in paths:
+            p = Path(paths[name])
+            if not p.is_file():
+                raise InputError(f"{p}: file for table {name} not found; fix the path in acctgraph.toml")
+            found[name] = p
+        elif root is not None and (p := find_table(root, name)) is not None:
+            found[name] = p
+        elif TABLES[name].mandatory:
+            where = root if root is not None else "the configured paths"
+            raise InputError(f"{where}: no {name} table; expected {name}.parquet or {name}.csv "
+                             f"(see docs/data-contract.md)")
+    return found
+
+
+@dataclass
+class RawTable:
+    """One input file opened for streaming.
+
+    ``columns`` are the normalised column names; ``malformed`` collects CSV
+    records that could not be split into fields, as ``(line_or_None, text)``.
+    """
+
+    path: Path
+    table: str
+    format: str
+    columns: list[str]
+    original_columns: list[str]
+    malformed: list[tuple[int | None, str]] = field(default_factory=list)
+    num_rows_hint: int | None = None
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], table: str) -> RawTable:
+        """Open ``path`` and read its header; raise :class:`InputError` if unreadable."""
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(1 << 20)
+        except OSError as e:
+            raise InputError(f"{path}: cannot read ({e.strerror or e}); check the path and permissions") from e
+        if not head:
+            raise InputError(f"{path}: file is empty; a {table} table needs at least a header row "
+                             f"with {', '.join(c.name for c in TABLES[table].required)}")
+        is_parquet = head.startswith(_PARQUET_MAGIC)
+        suffix = path.suffix.lower()
+        if suffix == ".parquet" and not is_parquet:
+            raise InputError(f"{path}: not a parquet file (no PAR1 header); if it is CSV text, "
+                             f"rename it to {path.stem}.csv")
+        if is_parquet:
+            return cls._open_parquet(path, table)
+        return cls._open_csv(path, table, head)
+
+    @classmethod
+    def _open_parquet(cls, path: Path, table: str) -> RawTable:
+        try:
+            pf = pq.ParquetFile(path)
+            names = list(pf.schema_arrow.names)
+            rows = pf.metadata.num_rows
+        except Exception as e:  # pyarrow raises several types for corrupt files
+            raise InputError(f"{path}: unreadable parquet file ({_first_line(e)}); "
+                             "re-export the table") from e
+        return cls(path, table, "parquet", _checked_names(path, names), names, num_rows_hint=rows)
+
+    @classmethod
+    def _open_csv(cls, path: Path, table: str, head: bytes) -> RawTable:
+        first = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+        try:
+            names = next(csv.reader(io.StringIO(first)))
+        except (StopIteration, csv.Error) as e:
+            raise InputError(f"{path}: cannot read a CSV header row; the first line must name "
+                             "the columns") from e
+        return cls(path, table, "csv", _checked_names(path, names), names)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Yield record batches with normalised column names.
+
+        CSV columns arrive as ``binary`` (undecoded bytes); parquet columns keep
+        their stored types.
+        """
+        if self.format == "parquet":
+            yield from self._parquet_batches()
+        else:
+            yield from self._csv_batches()
+
+    def _parquet_batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            pf = pq.ParquetFile(self.path)
+            for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+                yield pa.RecordBatch.from_arrays(batch.columns, names=self.columns)
+        except (OSError, pa.ArrowException) as e:
+            raise InputError(f"{self.path}: unreadable parquet data ({_first_line(e)}); "
+                             "re-export the table") from e
+
+    def _csv_batches(self) -> Iterator[pa.RecordBatch]:
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            line = row.number if row.number is not None and row.number >= 0 else None
+            self.malformed.append((line, row.text))
+            return "skip"
+
+        try:
+            reader = pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True,
+                                               column_names=self.columns, skip_rows=1),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(column_types={c: pa.binary() for c in self.columns},
+                                                     strings_can_be_null=False),
+            )
+            for batch in reader:
+                yield batch
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as e:
+            raise InputError(f"{self.path}: unreadable CSV ({_first_line(e)}); it must be "
+                             "comma-separated UTF-8 text with a header row") from e
+
+
+def _checked_names(path: Path, names: list[str]) -> list[str]:
+    norm = [normalise_column_name(n) for n in names]
+    seen: set[str] = set()
+    for n in norm:
+        if n in seen:
+            raise InputError(f"{path}: column {n!r} appears twice in the header; rename or drop one")
+        seen.add(n)
+    return norm
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__

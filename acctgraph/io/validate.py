@@ -1,0 +1,249 @@
+"""Validate one input table, streaming: accepted rows and quarantined rows, never lost.
+
+For each record batch every contract column is normalised (see
+:mod:`acctgraph.io.normalise`); a row with any unusable value is quarantined
+with the first reason found, with its original values. Accepted rows are
+written in the contract's types. The invariant ``rows_in == accepted +
+quarantined`` holds for every table and is checked before returning.
+
+Reason codes are ``<reason>:<column>``, e.g. ``invalid_timestamp:ts``:
+
+- ``malformed_row``: a CSV record with the wrong number of fields
+- ``missing_value:<col>``: a required value is empty or null
+- ``invalid_utf8:<col>``, ``control_characters:<col>``, ``too_long:<col>``: unusable identifier
+- ``invalid_timestamp:<col>``, ``timestamp_out_of_range:<col>``
+- ``invalid_ip:<col>``, ``invalid_cidr:<col>``, ``invalid_integer:<col>``
+- ``duplicate_key:<col>``: a later row repeating a unique key (the first is kept)
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from acctgraph.config import ValidationConfig
+from acctgraph.errors import InputError
+from acctgraph.io.atomic import atomic_parquet_writer, sha256_file
+from acctgraph.io.normalise import (IpCache, Normalised, normalise_cidr, normalise_id, normalise_int,
+                                    normalise_ip, normalise_short_text, normalise_text,
+                                    normalise_timestamp, to_text, utc)
+from acctgraph.io.readers import RawTable
+from acctgraph.io.schema import TABLES, Column, TableSpec
+from acctgraph.progress import progress
+
+META_COLUMNS = [("_row", pa.int64()), ("_reason", pa.string()), ("_raw", pa.string())]
+_FREE_TEXT = {"prompt", "user_agent", "reason", "org"}
+
+
+@dataclass
+class TableReport:
+    """What happened to one input table."""
+
+    table: str
+    path: str
+    format: str
+    sha256: str
+    rows_in: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    fixed: dict[str, int] = field(default_factory=dict)
+    unknown_accounts: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    absent_optional_columns: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def output_schema(spec: TableSpec, raw: RawTable) -> pa.Schema:
+    """Schema of the accepted table: every contract column, then extra columns as text."""
+    fields = [pa.field(c.name, c.arrow_type) for c in spec.required + spec.optional]
+    extras = [pa.field(c, pa.string()) for c in raw.columns if c not in spec.columns]
+    return pa.schema(fields + extras)
+
+
+def quarantine_schema(raw: RawTable) -> pa.Schema:
+    return pa.schema([pa.field(n, t) for n, t in META_COLUMNS] + [pa.field(c, pa.string()) for c in raw.columns])
+
+
+class _BatchValidator:
+    """Normalises batches of one table and tracks reasons."""
+
+    def __init__(self, spec: TableSpec, raw: RawTable, config: ValidationConfig, ip_cache: IpCache):
+        self.spec, self.raw, self.config = spec, raw, config
+        self.ip_cache, self.cidr_cache = ip_cache, {}
+        self.lo, self.hi = utc(config.min_ts), utc(config.max_ts)
+        self.schema = output_schema(spec, raw)
+        self.qschema = quarantine_schema(raw)
+        self.reasons: Counter[str] = Counter()
+        self.fixed: Counter[str] = Counter()
+        self.next_row = 1
+
+    def _column(self, col: Column, arr: pa.Array) -> tuple[pa.Array, list[Normalised]]:
+        if col.kind == "id":
+            checks = normalise_id(arr, col.max_chars or 256)
+        elif col.kind == "timestamp":
+            checks = normalise_timestamp(arr, self.lo, self.hi)
+        elif col.kind == "ip":
+            checks = [normalise_ip(arr, self.ip_cache)]
+        elif col.kind == "cidr":
+            checks = [normalise_cidr(arr, self.cidr_cache)]
+        elif col.kind == "int":
+            checks = [normalise_int(arr)]
+        elif col.name in _FREE_TEXT:
+            checks = [normalise_text(arr, self.config.max_text_chars)]
+        else:
+            checks = [normalise_short_text(arr)]
+        values = checks[-1].values
+        for c in checks:
+            if c.fixed:
+                self.fixed[f"{col.name}"] += c.fixed
+        if not col.nullable:
+            missing = np.asarray(pc.is_null(values).to_numpy(zero_copy_only=False), dtype=bool)
+            earlier = np.zeros(len(values), dtype=bool)
+            for c in checks:
+                earlier |= c.bad
+            checks = [*checks, Normalised(values, missing & ~earlier, "missing_value")]
+        return values, checks
+
+    def process(self, batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table]:
+        n = batch.num_rows
+        rows = np.arange(self.next_row, self.next_row + n, dtype=np.int64)
+        self.next_row += n
+        reason = np.full(n, None, dtype=object)
+        out: dict[str, pa.Array] = {}
+        for col in self.spec.required + self.spec.optional:
+            if col.name not in batch.schema.names:
+                out[col.name] = pa.nulls(n, col.arrow_type)
+                continue
+            values, checks = self._column(col, batch.column(col.name))
+            for c in checks:
+                sel = c.bad & (reason == None)  # noqa: E711 (elementwise on an object array)
+                if sel.any():
+                    reason[sel] = f"{c.reason}:{col.name}"
+            out[col.name] = values
+        for name in self.schema.names[len(out):]:
+            out[name] = to_text(batch.column(name))[0]
+        bad = reason != None  # noqa: E711
+        good_mask = pa.array(~bad)
+        accepted = pa.table(out, schema=self.schema).filter(good_mask)
+        if not bad.any():
+            return accepted, self.qschema.empty_table()
+        self.reasons.update(reason[bad].tolist())
+        bad_mask = pa.array(bad)
+        q = {"_row": pa.array(rows[bad]), "_reason": pa.array(reason[bad].tolist(), pa.string()),
+             "_raw": pa.nulls(int(bad.sum()), pa.string())}
+        for c in self.raw.columns:
+            q[c] = to_text(batch.column(c).filter(bad_mask))[0]
+        return accepted, pa.table(q, schema=self.qschema)
+
+    def malformed_table(self) -> pa.Table:
+        rows = self.raw.malformed
+        self.reasons.update({"malformed_row": len(rows)} if rows else {})
+        q: dict[str, pa.Array] = {
+            "_row": pa.nulls(len(rows), pa.int64()),
+            "_reason": pa.array(["malformed_row"] * len(rows), pa.string()),
+            "_raw": pa.array([t for _, t in rows], pa.string()),
+        }
+        for c in self.raw.columns:
+            q[c] = pa.nulls(len(rows), pa.string())
+        return pa.table(q, schema=self.qschema)
+
+
+def _dedupe(table: pa.Table, key: str, qschema: pa.Schema, raw_cols: list[str],
+            rows: pa.Array) -> tuple[pa.Table, pa.Table, int]:
+    """Keep the first row of each key; later repeats go to quarantine."""
+    dup = pd.Index(table.column(key).to_numpy(zero_copy_only=False)).duplicated(keep="first")
+    if not dup.any():
+        return table, qschema.empty_table(), 0
+    mask = pa.array(dup)
+    dups = table.filter(mask)
+    q = {"_row": rows.filter(mask), "_reason": pa.array([f"duplicate_key:{key}"] * len(dups), pa.string()),
+         "_raw": pa.nulls(len(dups), pa.string())}
+    for c in raw_cols:
+        q[c] = to_text(dups.column(c))[0] if c in dups.schema.names else pa.nulls(len(dups), pa.string())
+    return table.filter(pa.array(~dup)), pa.table(q, schema=qschema), len(dups)
+
+
+def validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *,
+                   config: ValidationConfig = ValidationConfig(), ip_cache: IpCache | None = None,
+                   known_accounts: pa.Array | None = None, quiet: bool = False) -> TableReport:
+    """Validate ``raw`` into ``out_path`` (accepted) and ``quarantine_path`` (quarantined).
+
+    ``known_accounts`` (the accepted account ids) lets tables that reference
+    accounts count rows whose account is not in ``accounts``; such rows are kept.
+    """
+    spec = TABLES[raw.table]
+    missing = [c.name for c in spec.required if c.name not in raw.columns]
+    if missing:
+        raise InputError(f"{raw.path}: missing required column(s) {', '.join(missing)} in the {raw.table} "
+                         f"table; add {'them' if len(missing) > 1 else 'it'} (columns found: "
+                         f"{', '.join(raw.columns) or 'none'}; see docs/data-contract.md)")
+    report = TableReport(raw.table, str(raw.path), raw.format, sha256_file(raw.path),
+                         extra_columns=[c for c in raw.columns if c not in spec.columns],
+                         absent_optional_columns=[c.name for c in spec.optional if c.name not in raw.columns])
+    v = _BatchValidator(spec, raw, config, ip_cache if ip_cache is not None else IpCache())
+    unique = spec.unique_key
+    held: list[pa.Table] = []
+    held_rows: list[pa.Array] = []
+    bar = progress(total=raw.num_rows_hint, desc=f"validate {raw.table}", unit="rows", quiet=quiet)
+    with atomic_parquet_writer(out_path, v.schema) as good_w, \
+            atomic_parquet_writer(quarantine_path, v.qschema) as bad_w, bar:
+        for batch in raw.batches():
+            first_row = v.next_row
+            accepted, quarantined = v.process(batch)
+            report.rows_in += batch.num_rows
+            report.quarantined += quarantined.num_rows
+            if quarantined.num_rows:
+                bad_w.write_table(quarantined)
+            if unique:
+                held.append(accepted)
+                kept_rows = np.arange(first_row, v.next_row, dtype=np.int64)
+                if quarantined.num_rows:
+                    kept_rows = np.setdiff1d(kept_rows, quarantined.column("_row").to_numpy(), assume_unique=True)
+                held_rows.append(pa.array(kept_rows))
+            else:
+                if known_accounts is not None and accepted.num_rows and "account_id" in spec.columns:
+                    report.unknown_accounts += accepted.num_rows - int(
+                        pc.sum(pc.is_in(accepted.column("account_id"), value_set=known_accounts)).as_py() or 0)
+                good_w.write_table(accepted)
+                report.accepted += accepted.num_rows
+            bar.update(batch.num_rows)
+        if unique:
+            table = pa.concat_tables(held) if held else v.schema.empty_table()
+            rows = pa.concat_arrays(held_rows) if held_rows else pa.array([], pa.int64())
+            table, dups, ndup = _dedupe(table, unique, v.qschema, raw.columns, rows)
+            if ndup:
+                v.reasons[f"duplicate_key:{unique}"] += ndup
+                bad_w.write_table(dups)
+                report.quarantined += ndup
+            good_w.write_table(table)
+            report.accepted = table.num_rows
+        malformed = v.malformed_table()
+        if malformed.num_rows:
+            bad_w.write_table(malformed)
+            report.rows_in += malformed.num_rows
+            report.quarantined += malformed.num_rows
+    report.reasons = dict(sorted(v.reasons.items()))
+    report.fixed = dict(sorted(v.fixed.items()))
+    if report.rows_in != report.accepted + report.quarantined:  # pragma: no cover - invariant
+        raise AssertionError(f"{raw.table}: rows_in {report.rows_in} != accepted {report.accepted} "
+                             f"+ quarantined {report.quarantined}")
+    return report
+
+
+def relpath(p: str | os.PathLike[str]) -> str:
+    """Path as given if relative to the current directory's tree, else absolute."""
+    try:
+        return os.path.relpath(p)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(p)

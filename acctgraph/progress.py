@@ -1,0 +1,41 @@
+"""Progress reporting shared by every long-running stage.
+
+Stages call :func:`progress` to wrap an iterable or to get a bar they update by
+hand. Bars go to stderr, disappear when ``quiet`` is set or stderr is not a
+terminal (so logs and CI stay clean), and never affect results.
+
+Example:
+    >>> from acctgraph.progress import progress
+    >>> total = 0
+    >>> with progress(total=3, desc="demo", quiet=True) as bar:
+    ...     for _ in range(3):
+    ...         total += 1
+    ...         bar.update(1)
+    >>> total
+    3
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from tqdm.auto import tqdm
+
+_QUIET = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """Silence (or re-enable) every progress bar in this process."""
+    global _QUIET
+    _QUIET = bool(quiet)
+
+
+def progress(iterable: Any = None, *, total: float | None = None, desc: str = "",
+             unit: str = "it", quiet: bool | None = None) -> tqdm:
+    """Return a tqdm bar on stderr; disabled when quiet or not on a terminal."""
+    disable = _QUIET if quiet is None else quiet
+    if not disable and not sys.stderr.isatty():
+        disable = True
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable,
+                file=sys.stderr, dynamic_ncols=True, leave=False)

@@ -1,0 +1,74 @@
+"""Finding input tables and the one-line errors for unusable files."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import ACCOUNTS_CSV, REQUESTS_CSV, write
+
+import acctgraph
+from acctgraph.errors import InputError
+from acctgraph.io.readers import resolve_inputs
+
+
+def test_resolve_finds_tables_and_skips_absent_optional(tiny_inputs):
+    found = resolve_inputs(tiny_inputs, tables=("accounts", "requests", "payments", "ip_info"))
+    assert sorted(found) == ["accounts", "payments", "requests"]
+
+
+def test_missing_mandatory_table(tmp_path):
+    write(tmp_path / "accounts.csv", ACCOUNTS_CSV)
+    with pytest.raises(InputError, match=r"no requests table; expected requests.parquet or requests.csv"):
+        resolve_inputs(tmp_path)
+
+
+def test_both_formats_is_ambiguous(tiny_inputs):
+    pq.write_table(pa.table({"account_id": ["x"]}), tiny_inputs / "accounts.parquet")
+    with pytest.raises(InputError, match="both accounts.parquet and accounts.csv exist"):
+        resolve_inputs(tiny_inputs)
+
+
+def test_missing_column_names_file_column_and_fix(tmp_path):
+    write(tmp_path / "accounts.csv", ACCOUNTS_CSV)
+    write(tmp_path / "requests.csv", "account_id,ts,model,prompt\na1,2026-01-01T00:00:00Z,m,p\n")
+    with pytest.raises(InputError) as e:
+        acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
+    msg = str(e.value)
+    assert "requests.csv" in msg and "missing required column(s) ip" in msg and "add it" in msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b"", "file is empty"),
+    (b"account_id,created_at\na1,2026-01-01\n", "not a parquet file"),
+    (b"PAR1 garbage that is not parquet", "unreadable parquet file"),
+])
+def test_unreadable_parquet(tmp_path, content, expected):
+    write(tmp_path / "accounts.parquet", content)
+    write(tmp_path / "requests.csv", REQUESTS_CSV)
+    with pytest.raises(InputError, match=expected):
+        acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
+
+
+def test_duplicate_header(tmp_path):
+    write(tmp_path / "accounts.csv", "account_id,Account_ID,created_at\n")
+    write(tmp_path / "requests.csv", REQUESTS_CSV)
+    with pytest.raises(InputError, match="column 'account_id' appears twice"):
+        acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
+
+
+def test_header_only_file_loads_zero_rows(tmp_path):
+    write(tmp_path / "accounts.csv", "account_id,created_at\n")
+    write(tmp_path / "requests.csv", "account_id,ts,ip,model,prompt\n")
+    report = acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
+    assert report.tables["accounts"].rows_in == 0 and report.tables["requests"].accepted == 0
+
+
+def test_failed_load_leaves_no_half_written_files(tmp_path):
+    write(tmp_path / "accounts.csv", ACCOUNTS_CSV)
+    write(tmp_path / "requests.csv", "account_id,ts\n")
+    with pytest.raises(InputError):
+        acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
+    assert not (tmp_path / "ws" / "load.json").exists()
+    assert not list((tmp_path / "ws").rglob("*.tmp")) if (tmp_path / "ws").exists() else True

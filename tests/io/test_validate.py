@@ -1,0 +1,215 @@
+"""Validation: every quarantine reason, normalisation, and rows in = accepted + quarantined."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from conftest import ACCOUNTS_CSV, PAYMENTS_CSV, REQUESTS_CSV, write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import acctgraph
+from acctgraph.config import ValidationConfig
+
+
+def load_tiny(tmp_path: Path, requests: str | bytes = REQUESTS_CSV, accounts: str | bytes = ACCOUNTS_CSV,
+              extra: dict[str, str | bytes] | None = None, **kw):
+    d = tmp_path / "in"
+    write(d / "accounts.csv", accounts)
+    write(d / "requests.csv", requests)
+    for name, text in (extra or {}).items():
+        write(d / name, text)
+    ws = tmp_path / "ws"
+    return acctgraph.load(d, ws, quiet=True, **kw), ws
+
+
+def quarantine(ws: Path, table: str) -> list[dict]:
+    return pq.read_table(ws / "quarantine" / f"{table}.parquet").to_pylist()
+
+
+def test_clean_input_is_normalised(tmp_path):
+    report, ws = load_tiny(tmp_path)
+    assert report.tables["requests"].accepted == 3 and report.tables["requests"].quarantined == 0
+    req = pq.read_table(ws / "tables" / "requests.parquet")
+    assert req.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    # offsets converted to UTC; a timestamp without offset is UTC
+    assert req.column("ts").to_pylist() == [
+        datetime(2026, 2, 1, 10, 0, 0, tzinfo=timezone.utc),
+        datetime(2026, 2, 1, 9, 0, 5, tzinfo=timezone.utc),
+        datetime(2026, 2, 1, 10, 0, 9, tzinfo=timezone.utc),
+    ]
+    # IPv6 compressed lower-case; IPv4-mapped IPv6 becomes IPv4
+    assert req.column("ip").to_pylist() == ["192.0.2.1", "2001:db8::1", "198.51.100.7"]
+    assert req.column("prompt").to_pylist()[2] == "multi\nline prompt"
+    acc = pq.read_table(ws / "tables" / "accounts.parquet")
+    assert acc.column("created_at").to_pylist()[2] == datetime(2026, 1, 3, 8, tzinfo=timezone.utc)
+    assert acc.column("email_domain").to_pylist()[2] is None  # empty -> null
+    # optional columns absent from the input exist (as nulls) in the validated table
+    assert req.column("user_agent").null_count == 3
+
+
+BAD_REQUESTS = (
+    "account_id,ts,ip,model,prompt,input_tokens\n"
+    "a1,2026-02-01T10:00:00Z,192.0.2.1,m1,ok,12\n"              # 1 ok
+    ",2026-02-01T10:00:00Z,192.0.2.1,m1,x,1\n"                   # 2 missing account_id
+    "a1,,192.0.2.1,m1,x,1\n"                                     # 3 missing ts
+    "a1,yesterday,192.0.2.1,m1,x,1\n"                            # 4 invalid timestamp
+    "a1,1850-01-01T00:00:00Z,192.0.2.1,m1,x,1\n"                 # 5 out of range
+    "a1,2026-02-01T10:00:00Z,999.1.1.1,m1,x,1\n"                 # 6 invalid ip
+    "a1,2026-02-01T10:00:00Z,192.0.2.1,m1,x,twelve\n"            # 7 invalid integer
+    "a\x01b,2026-02-01T10:00:00Z,192.0.2.1,m1,x,1\n"             # 8 control characters
+    + "A" * 300 + ",2026-02-01T10:00:00Z,192.0.2.1,m1,x,1\n"     # 9 too long
+    "a1,2026-02-01T10:00:00Z,192.0.2.1\n"                        # malformed (3 fields)
+    "a1,2026-02-01T10:00:00Z,,,,\n"                              # 10 ok: ip/model/prompt may be empty
+).encode() + b"a\xff1,2026-02-01T10:00:00Z,192.0.2.1,m1,x,1\n"   # 11 invalid utf8 in id
+
+
+def test_every_quarantine_reason(tmp_path):
+    report, ws = load_tiny(tmp_path, requests=BAD_REQUESTS)
+    r = report.tables["requests"]
+    assert r.rows_in == 12 and r.accepted == 2 and r.quarantined == 10
+    assert r.rows_in == r.accepted + r.quarantined
+    assert r.reasons == {
+        "control_characters:account_id": 1, "invalid_integer:input_tokens": 1, "invalid_ip:ip": 1,
+        "invalid_timestamp:ts": 1, "invalid_utf8:account_id": 1, "malformed_row": 1,
+        "missing_value:account_id": 1, "missing_value:ts": 1, "timestamp_out_of_range:ts": 1,
+        "too_long:account_id": 1,
+    }
+    q = {row["_reason"]: row for row in quarantine(ws, "requests")}
+    # original values and row numbers are kept
+    assert q["invalid_timestamp:ts"]["ts"] == "yesterday" and q["invalid_timestamp:ts"]["_row"] == 4
+    assert q["invalid_ip:ip"]["ip"] == "999.1.1.1" and q["invalid_ip:ip"]["_row"] == 6
+    assert q["malformed_row"]["_raw"] == "a1,2026-02-01T10:00:00Z,192.0.2.1"
+    assert q["invalid_utf8:account_id"]["account_id"] == "a\ufffd1"
+
+
+def test_duplicate_account_ids_keep_first(tmp_path):
+    accounts = ACCOUNTS_CSV + "a1,2026-03-01T00:00:00Z,FR,dup.example\n"
+    report, ws = load_tiny(tmp_path, accounts=accounts)
+    a = report.tables["accounts"]
+    assert (a.rows_in, a.accepted, a.quarantined) == (4, 3, 1)
+    assert a.reasons == {"duplicate_key:account_id": 1}
+    kept = pq.read_table(ws / "tables" / "accounts.parquet").to_pylist()
+    assert [r["country"] for r in kept if r["account_id"] == "a1"] == ["US"]
+    (dup,) = quarantine(ws, "accounts")
+    assert dup["_row"] == 4 and dup["country"] == "FR"
+
+
+def test_free_text_is_kept_and_repaired(tmp_path):
+    reqs = (b"account_id,ts,ip,model,prompt\n"
+            b"a1,2026-02-01T10:00:00Z,192.0.2.1,m1,bad \xff byte\n"
+            b"a1,2026-02-01T10:00:00Z,192.0.2.1,m1,nul\x00here\n"
+            b"a1,2026-02-01T10:00:00Z,192.0.2.1,m1," + b"p" * 500 + b"\n")
+    report, ws = load_tiny(tmp_path, requests=reqs, config=ValidationConfig(max_text_chars=100))
+    r = report.tables["requests"]
+    assert r.accepted == 3 and r.fixed == {"prompt": 3}
+    prompts = pq.read_table(ws / "tables" / "requests.parquet").column("prompt").to_pylist()
+    assert prompts[0] == "bad \ufffd byte" and prompts[1] == "nulhere" and len(prompts[2]) == 100
+
+
+def test_unknown_accounts_are_kept_and_counted(tmp_path):
+    reqs = REQUESTS_CSV + "ghost,2026-02-01T10:00:00Z,192.0.2.1,m1,boo\n"
+    report, _ = load_tiny(tmp_path, requests=reqs, extra={"payments.csv": PAYMENTS_CSV + "ghost,c9,1\n"})
+    assert report.tables["requests"].accepted == 4 and report.tables["requests"].unknown_accounts == 1
+    assert report.tables["payments"].unknown_accounts == 1
+
+
+def test_ip_info_cidr(tmp_path):
+    ipinfo = "network,asn,org,kind\n10.1.2.3/16,64500,Example,vpn\n2001:DB8::/32,,,\nnot-a-net,1,x,y\n"
+    report, ws = load_tiny(tmp_path, extra={"ip_info.csv": ipinfo})
+    t = pq.read_table(ws / "tables" / "ip_info.parquet")
+    assert t.column("network").to_pylist() == ["10.1.0.0/16", "2001:db8::/32"]
+    assert t.column("asn").to_pylist() == [64500, None]
+    assert report.tables["ip_info"].reasons == {"invalid_cidr:network": 1}
+
+
+def test_bom_crlf_and_case_insensitive_headers(tmp_path):
+    accounts = "\ufeffAccount_ID , Created_At\r\na1,2026-01-01T00:00:00Z\r\n"
+    report, ws = load_tiny(tmp_path, accounts=accounts)
+    assert report.tables["accounts"].accepted == 1
+    assert pq.read_table(ws / "tables" / "accounts.parquet").column("account_id").to_pylist() == ["a1"]
+
+
+def test_extra_columns_are_kept(tmp_path):
+    accounts = "account_id,created_at,plan\na1,2026-01-01T00:00:00Z,pro\n"
+    report, ws = load_tiny(tmp_path, accounts=accounts)
+    assert report.tables["accounts"].extra_columns == ["plan"]
+    assert pq.read_table(ws / "tables" / "accounts.parquet").column("plan").to_pylist() == ["pro"]
+
+
+def _to_parquet(src: Path, dst: Path) -> None:
+    """Convert a CSV input folder to parquet with native types (timestamps, ints)."""
+    dst.mkdir(parents=True)
+    for f in src.glob("*.csv"):
+        t = pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(
+            column_types={"ts": pa.string(), "created_at": pa.string()}))
+        cols = {}
+        for name in t.column_names:
+            col = t.column(name)
+            if name in ("ts", "created_at"):
+                import pandas as pd
+                col = pa.array(pd.to_datetime(col.to_pandas(), format="ISO8601", utc=True))
+            cols[name] = col
+        pq.write_table(pa.table(cols), dst / f"{f.stem}.parquet")
+
+
+def test_csv_and_parquet_give_identical_tables(tmp_path, tiny_inputs):
+    _to_parquet(tiny_inputs, tmp_path / "pq")
+    acctgraph.load(tiny_inputs, tmp_path / "ws_csv", quiet=True)
+    acctgraph.load(tmp_path / "pq", tmp_path / "ws_pq", quiet=True)
+    for table in ("accounts", "requests", "payments"):
+        a = pq.read_table(tmp_path / "ws_csv" / "tables" / f"{table}.parquet")
+        b = pq.read_table(tmp_path / "ws_pq" / "tables" / f"{table}.parquet")
+        assert a.equals(b), table
+
+
+def test_parquet_naive_timestamps_are_utc_and_ints_become_ids(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    pq.write_table(pa.table({"account_id": pa.array([1, 2]),
+                             "created_at": pa.array([datetime(2026, 1, 1, 5), None], pa.timestamp("ms"))}),
+                   d / "accounts.parquet")
+    pq.write_table(pa.table({"account_id": ["1"], "ts": pa.array([datetime(2026, 1, 2)], pa.timestamp("s")),
+                             "ip": ["10.0.0.1"], "model": ["m"], "prompt": ["p"]}), d / "requests.parquet")
+    acctgraph.load(d, tmp_path / "ws", quiet=True)
+    acc = pq.read_table(tmp_path / "ws" / "tables" / "accounts.parquet")
+    assert acc.column("account_id").to_pylist() == ["1", "2"]
+    assert acc.column("created_at").to_pylist()[0] == datetime(2026, 1, 1, 5, tzinfo=timezone.utc)
+
+
+def test_load_is_deterministic(tmp_path, tiny_inputs):
+    acctgraph.load(tiny_inputs, tmp_path / "w1", quiet=True)
+    acctgraph.load(tiny_inputs, tmp_path / "w2", quiet=True)
+    files = sorted(p.relative_to(tmp_path / "w1") for p in (tmp_path / "w1").rglob("*") if p.is_file())
+    assert files
+    for f in files:
+        assert (tmp_path / "w1" / f).read_bytes() == (tmp_path / "w2" / f).read_bytes(), f
+
+
+_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(_cell, _cell, _cell, _cell, _cell), max_size=15))
+def test_property_rows_are_never_lost(tmp_path_factory, rows):
+    """Whatever the cell contents, rows in = accepted + quarantined, and accepted rows are valid."""
+    tmp = tmp_path_factory.mktemp("prop")
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.writer(buf)  # "\r\n" terminator: cells holding \r or \n get quoted
+    w.writerow(["account_id", "ts", "ip", "model", "prompt"])
+    w.writerows(rows)
+    report, ws = load_tiny(tmp, requests=buf.getvalue())
+    r = report.tables["requests"]
+    assert r.rows_in == len(rows)
+    assert r.rows_in == r.accepted + r.quarantined
+    t = pq.read_table(ws / "tables" / "requests.parquet")
+    assert t.num_rows == r.accepted and t.column("account_id").null_count == 0
+    assert t.column("ts").null_count == 0
+    assert pq.read_table(ws / "quarantine" / "requests.parquet").num_rows == r.quarantined

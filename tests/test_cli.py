@@ -1,0 +1,81 @@
+"""The command line: help, version, one-line errors with documented exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ACCOUNTS_CSV, run_cli, write
+
+from acctgraph import __version__
+from acctgraph.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and __version__ in capsys.readouterr().out
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "generate" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cmd", ["generate", "build", "communities", "export", "evaluate"])
+def test_every_subcommand_has_help_with_example(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "example" in out and f"acctgraph {cmd}" in out
+
+
+@pytest.mark.parametrize("cmd", ["communities", "export", "evaluate"])
+def test_stages_not_built_yet_exit_2(cmd, capsys):
+    assert main([cmd]) == 2
+    err = capsys.readouterr().err
+    assert "not built yet" in err and err.count("\n") == 1
+
+
+def test_missing_column_is_one_line_exit_3(tmp_path):
+    write(tmp_path / "accounts.csv", ACCOUNTS_CSV)
+    write(tmp_path / "requests.csv", "account_id,ts,ip,model\n")
+    r = run_cli("build", str(tmp_path), "--out", str(tmp_path / "ws"))
+    assert r.returncode == 3
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+    assert "requests.csv" in r.stderr and "prompt" in r.stderr
+
+
+def test_unreadable_file_is_one_line_exit_3(tmp_path):
+    write(tmp_path / "accounts.parquet", b"PAR1\x00\x01 not really parquet")
+    write(tmp_path / "requests.csv", "account_id,ts,ip,model,prompt\n")
+    r = run_cli("build", str(tmp_path), "--out", str(tmp_path / "ws"))
+    assert r.returncode == 3 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+    assert "accounts.parquet" in r.stderr and "re-export" in r.stderr
+
+
+def test_missing_input_dir_exit_3(tmp_path):
+    r = run_cli("build", str(tmp_path / "nope"), "--out", str(tmp_path / "ws"))
+    assert r.returncode == 3 and "input directory not found" in r.stderr
+
+
+def test_bad_config_exit_4(tmp_path):
+    write(tmp_path / "acctgraph.toml", "[validation]\nmax_text_charz = 5\n")
+    r = run_cli("build", cwd=tmp_path)
+    assert r.returncode == 4 and "unknown option 'max_text_charz'" in r.stderr and "max_text_chars" in r.stderr
+
+
+def test_build_reads_config_and_reports(tiny_inputs, tmp_path):
+    write(tmp_path / "acctgraph.toml", f'[inputs]\ndir = "{tiny_inputs}"\n[workspace]\ndir = "w"\n')
+    r = run_cli("build", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "accounts" in r.stdout and "3 accepted" in r.stdout
+    load = json.loads((tmp_path / "w" / "load.json").read_text())
+    assert load["tables"]["requests"]["accepted"] == 3
+
+
+def test_build_without_arguments_uses_sample(tmp_path):
+    r = run_cli("build", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    load = json.loads((tmp_path / "acctgraph-work" / "load.json").read_text())
+    assert load["tables"]["requests"]["accepted"] > 1000
