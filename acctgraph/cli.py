@@ -8,6 +8,7 @@ and exit with the codes documented in :mod:`acctgraph.errors`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -163,6 +164,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def render_reference() -> str:
+    """Markdown CLI reference generated from the parser (kept in docs/cli.md)."""
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # help text wraps to the terminal: fix it so the docs are stable
+    try:
+        parser = build_parser()
+        return _reference(parser)
+    finally:
+        if saved is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved
+
+
+def _reference(parser: argparse.ArgumentParser) -> str:
+    out = ["# Command-line reference", "",
+           "Generated from the argument parser by `python -m acctgraph.cli --reference`; "
+           "a test checks it is current.", "", "```text", parser.format_help().rstrip(), "```", ""]
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        out += [f"## acctgraph {name}", "", "```text", p.format_help().rstrip(), "```", ""]
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``acctgraph`` command; returns the exit code."""
     parser = build_parser()
@@ -190,4 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
+    if sys.argv[1:] == ["--reference"]:
+        sys.stdout.write(render_reference())
+        sys.exit(0)
     sys.exit(main())

@@ -42,17 +42,22 @@ CONFIG_FILE = "acctgraph.toml"
 T = TypeVar("T")
 
 
+def _opt(default: Any, doc: str) -> Any:
+    """A config field with its documentation (rendered into docs/configuration.md)."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class InputsConfig:
     """Where the input tables are: a folder, and/or explicit per-table paths."""
 
-    dir: str | None = None
-    accounts: str | None = None
-    requests: str | None = None
-    payments: str | None = None
-    ip_info: str | None = None
-    known_bad: str | None = None
-    labels: str | None = None
+    dir: str | None = _opt(None, "folder holding TABLE.parquet or TABLE.csv files")
+    accounts: str | None = _opt(None, "explicit path of the accounts table (overrides dir)")
+    requests: str | None = _opt(None, "explicit path of the requests table")
+    payments: str | None = _opt(None, "explicit path of the payments table")
+    ip_info: str | None = _opt(None, "explicit path of the ip_info table")
+    known_bad: str | None = _opt(None, "explicit path of the known_bad table")
+    labels: str | None = _opt(None, "explicit path of the labels table (evaluation only)")
 
     def paths(self) -> dict[str, str]:
         """Explicit per-table paths that are set."""
@@ -63,7 +68,7 @@ class InputsConfig:
 class WorkspaceConfig:
     """Where stage outputs go."""
 
-    dir: str = "acctgraph-work"
+    dir: str = _opt("acctgraph-work", "workspace folder that every stage reads and writes")
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,9 @@ class ValidationConfig:
     cannot exhaust memory.
     """
 
-    min_ts: str = "1990-01-01T00:00:00+00:00"
-    max_ts: str = "2100-01-01T00:00:00+00:00"
-    max_text_chars: int = 100_000
+    min_ts: str = _opt("1990-01-01T00:00:00+00:00", "earliest accepted timestamp (ISO-8601)")
+    max_ts: str = _opt("2100-01-01T00:00:00+00:00", "timestamps at or after this are quarantined")
+    max_text_chars: int = _opt(100_000, "free text (prompts, user agents) is truncated to this length")
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,16 @@ def _build(default: T, section: str, values: dict[str, Any]) -> T:
         if getattr(default, k) is not None and not isinstance(v, want) and not (want is float and isinstance(v, int)):
             raise ConfigError(f"option {section}.{k} must be {want.__name__}, got {type(v).__name__} {v!r}")
     return dataclasses.replace(default, **values)  # type: ignore[type-var]
+
+
+def render_reference() -> str:
+    """Markdown table of every option with its default (kept in docs/configuration.md)."""
+    lines = ["| option | default | meaning |", "|---|---|---|"]
+    for section in dataclasses.fields(Config):
+        for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
+            default = "(unset)" if f.default is None else f"`{f.default!r}`".replace("'", '"')
+            lines.append(f"| `{section.name}.{f.name}` | {default} | {f.metadata.get('doc', '')} |")
+    return "\n".join(lines) + "\n"
 
 
 def find_config(start: str | os.PathLike[str] = ".") -> Path | None:
