@@ -22,6 +22,8 @@ from acctgraph._version import __version__
 from acctgraph.config import Config
 from acctgraph.errors import AcctgraphError, ConfigError, InputError, WorkspaceError
 from acctgraph.io import TABLES, LoadReport, TableReport, Workspace, load, read_table
+from acctgraph.builder import BuildReport, build
+from acctgraph.graph import load_edges, to_igraph, to_networkx
 
 #: The small committed sample world (see data/samples/README.md).
 SAMPLE_DIR: Path = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -37,6 +39,7 @@ def generate(out_dir, *, preset: str = "default", scale: float = 0.01, seed: int
 
 
 __all__ = [
-    "AcctgraphError", "Config", "ConfigError", "InputError", "LoadReport", "SAMPLE_DIR", "TABLES",
-    "TableReport", "Workspace", "WorkspaceError", "__version__", "generate", "load", "read_table",
+    "AcctgraphError", "BuildReport", "Config", "ConfigError", "InputError", "LoadReport", "SAMPLE_DIR", "TABLES",
+    "TableReport", "Workspace", "WorkspaceError", "__version__", "build", "generate", "load", "load_edges", "read_table",
+    "to_igraph", "to_networkx",
 ]

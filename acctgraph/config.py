@@ -86,12 +86,86 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class BuildConfig:
+    """Graph building: which layers, engine resources, and how large groups are handled."""
+
+    layers: tuple[str, ...] = _opt(("payments", "network", "templates", "coactivity"),
+                                   "evidence layers to build (any subset)")
+    group_cap: int = _opt(50, "a shared key held by more accounts than this is sparsified (never all pairs)")
+    ring_k: int = _opt(10, "in a sparsified group each account links to its k successors on a hashed ring")
+    threads: int = _opt(0, "engine threads (0 = all cores)")
+    memory_limit: str = _opt("", "engine memory limit before spilling to disk, e.g. '6GB' ('' = DuckDB default)")
+
+
+@dataclass(frozen=True)
+class PaymentsConfig:
+    """Payments layer: shared instruments, and same-BIN instruments first used in a burst."""
+
+    bin_factor: float = _opt(0.3, "weight of the same-BIN-in-a-burst tier relative to a shared instrument")
+    burst_hours: int = _opt(24, "instruments of one BIN first used within this window form a burst")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Network layer: the same IP (and, weaker, the same subnet) within a time window."""
+
+    window_minutes: int = _opt(60, "accounts using one IP within the same window of this length are linked")
+    subnet_factor: float = _opt(0.25, "weight of the same-subnet tier relative to the same IP")
+    subnet_v4: int = _opt(24, "IPv4 subnet prefix length for the subnet tier")
+    subnet_v6: int = _opt(48, "IPv6 subnet prefix length for the subnet tier")
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    """Prompt-template layer: mined templates shared by accounts."""
+
+    min_requests: int = _opt(2, "an account counts as a template's user after this many requests with it")
+    prior_requests: float = _opt(5.0, "smoothing: an account's share of a template is count / (total + prior)")
+
+
+@dataclass(frozen=True)
+class CoactivityConfig:
+    """Temporal co-activity layer: accounts repeatedly active in the same short time bins."""
+
+    bin_minutes: int = _opt(5, "length of a time bin")
+    min_bins: int = _opt(5, "accounts active in fewer bins are not considered")
+    num_perm: int = _opt(32, "MinHash permutations of each account's set of active bins")
+    bands: int = _opt(16, "LSH bands (num_perm must be a multiple)")
+    z_min: float = _opt(3.0, "co-activity above chance must exceed this many standard deviations")
+
+
+@dataclass(frozen=True)
+class CombineConfig:
+    """How layer weights combine into one edge weight.
+
+    Each layer's summed weight W is saturated, s = 1 - exp(-W / scale), so no
+    layer contributes more than its weight; the edge weight is the weighted
+    sum of the saturated layers.
+    """
+
+    payments: float = _opt(1.0, "weight of the payments layer")
+    network: float = _opt(1.0, "weight of the network layer")
+    templates: float = _opt(1.0, "weight of the prompt-template layer")
+    coactivity: float = _opt(1.0, "weight of the co-activity layer")
+    payments_scale: float = _opt(0.5, "payments evidence at which the layer is 63% saturated")
+    network_scale: float = _opt(0.5, "network evidence at which the layer is 63% saturated")
+    templates_scale: float = _opt(0.5, "template evidence at which the layer is 63% saturated")
+    coactivity_scale: float = _opt(3.0, "co-activity evidence (z above z_min) at which the layer is 63% saturated")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per stage."""
 
     inputs: InputsConfig = field(default_factory=InputsConfig)
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
+    payments: PaymentsConfig = field(default_factory=PaymentsConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    coactivity: CoactivityConfig = field(default_factory=CoactivityConfig)
+    combine: CombineConfig = field(default_factory=CombineConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> Config:
@@ -144,6 +218,8 @@ def _build(default: T, section: str, values: dict[str, Any]) -> T:
         if k not in fields:
             raise ConfigError(f"unknown option {k!r} in [{section}]; valid options: {', '.join(fields)}")
         want = type(getattr(default, k))
+        if want is tuple and isinstance(v, list):
+            v = values[k] = tuple(v)
         if getattr(default, k) is not None and not isinstance(v, want) and not (want is float and isinstance(v, int)):
             raise ConfigError(f"option {section}.{k} must be {want.__name__}, got {type(v).__name__} {v!r}")
     return dataclasses.replace(default, **values)  # type: ignore[type-var]

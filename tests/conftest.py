@@ -53,3 +53,39 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     """Run the real ``acctgraph`` command in a subprocess."""
     return subprocess.run([sys.executable, "-m", "acctgraph", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=600)
+
+
+def write_world(d: Path, requests: list[tuple], payments: list[tuple] | None = None,
+                accounts: list[str] | None = None) -> Path:
+    """Write a hand-made input folder.
+
+    ``requests`` rows are ``(account_id, ts, ip, model, prompt)`` with ``ts`` an
+    ISO string; ``payments`` rows ``(account_id, instrument_id, bin, ts)``.
+    Accounts default to every account that appears.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d.mkdir(parents=True, exist_ok=True)
+    ids = accounts or sorted({r[0] for r in requests} | {p[0] for p in payments or []})
+    pq.write_table(pa.table({"account_id": ids, "created_at": ["2026-01-01T00:00:00Z"] * len(ids)}),
+                   d / "accounts.parquet")
+    cols = list(zip(*requests)) if requests else [[], [], [], [], []]
+    pq.write_table(pa.table({"account_id": pa.array(cols[0], pa.string()), "ts": pa.array(cols[1], pa.string()),
+                             "ip": pa.array(cols[2], pa.string()), "model": pa.array(cols[3], pa.string()),
+                             "prompt": pa.array(cols[4], pa.string())}), d / "requests.parquet")
+    if payments is not None:
+        p = list(zip(*payments)) if payments else [[], [], [], []]
+        pq.write_table(pa.table({"account_id": pa.array(p[0], pa.string()),
+                                 "instrument_id": pa.array(p[1], pa.string()),
+                                 "bin": pa.array(p[2], pa.string()), "ts": pa.array(p[3], pa.string())}),
+                       d / "payments.parquet")
+    return d
+
+
+def edges_of(ws: Path, layer: str) -> dict[tuple[str, str], float]:
+    """{(account_a, account_b): raw layer weight} from a built workspace (pairs with that layer)."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(ws / "edges.parquet").to_pylist()
+    return {(r["src_account"], r["dst_account"]): r[f"w_{layer}"] for r in t if r[f"w_{layer}"] > 0}

@@ -33,6 +33,7 @@ ARTIFACT_VERSION = 1
 #: stage name -> (marker file written last, command that produces it)
 STAGES: dict[str, tuple[str, str]] = {
     "load": ("load.json", "acctgraph build"),
+    "build": ("build.json", "acctgraph build"),
 }
 
 
@@ -58,6 +59,28 @@ class Workspace:
 
     def quarantine_path(self, table: str) -> Path:
         return self.quarantine_dir / f"{table}.parquet"
+
+    def layer_path(self, layer: str) -> Path:
+        return self.path / "layers" / f"{layer}.parquet"
+
+    def evidence_path(self, layer: str) -> Path:
+        return self.path / "evidence" / f"{layer}.parquet"
+
+    @property
+    def nodes_path(self) -> Path:
+        return self.path / "nodes.parquet"
+
+    @property
+    def edges_path(self) -> Path:
+        return self.path / "edges.parquet"
+
+    @property
+    def features_path(self) -> Path:
+        return self.path / "account_features.parquet"
+
+    @property
+    def templates_path(self) -> Path:
+        return self.path / "templates.parquet"
 
     def marker(self, stage: str) -> Path:
         return self.path / STAGES[stage][0]

@@ -1,0 +1,158 @@
+"""Build stage: validated tables -> evidence layers -> one weighted account graph.
+
+Example:
+    >>> import acctgraph, tempfile
+    >>> report = acctgraph.build(acctgraph.SAMPLE_DIR, tempfile.mkdtemp(), quiet=True)
+    >>> report.edges > 0 and set(report.layers) == {"payments", "network", "templates", "coactivity"}
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import platform
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import igraph
+import numpy as np
+import pyarrow as pa
+
+from acctgraph._version import __version__
+from acctgraph.config import Config
+from acctgraph.engine import Engine
+from acctgraph.errors import ConfigError
+from acctgraph.features import build_features
+from acctgraph.graph import LAYERS, build_edges
+from acctgraph.io.atomic import write_json_atomic
+from acctgraph.io.load import LoadReport, load
+from acctgraph.io.workspace import ARTIFACT_VERSION, Workspace
+from acctgraph.layers.base import BuildContext, LayerStats
+from acctgraph.progress import progress
+
+#: Build order: co-activity last, since it also scores pairs found by the other layers.
+LAYER_ORDER = ("payments", "network", "templates", "coactivity")
+
+
+@dataclass
+class BuildReport:
+    """What a build produced: the load report, per-layer stats, edges and timings."""
+
+    workspace: str
+    load: LoadReport
+    layers: dict[str, LayerStats]
+    nodes: int = 0
+    edges: int = 0
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"graph: {self.nodes:,} accounts, {self.edges:,} edges"]
+        for name, s in self.layers.items():
+            out.append(f"  {name:<11} {s.pairs:>11,} pairs from {s.keys:>10,} shared keys "
+                       f"(largest group {s.largest_group:,}, {s.sparsified_groups:,} sparsified)")
+        total = sum(v["seconds"] for v in self.stages.values())
+        peak = max((v["peak_rss_mb"] for v in self.stages.values()), default=0)
+        out.append(f"  {total:.1f}s, peak memory {peak:,.0f} MB")
+        return out
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@contextmanager
+def _stage(stages: dict[str, dict[str, float]], name: str, bar: Any) -> Iterator[None]:
+    bar.set_description(f"build: {name}")
+    t0, c0 = time.perf_counter(), time.process_time()
+    yield
+    stages[name] = {"seconds": round(time.perf_counter() - t0, 3),
+                    "cpu_seconds": round(time.process_time() - c0, 3),
+                    "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    bar.update(1)
+
+
+def _prepare_views(eng: Engine, ws: Workspace) -> int:
+    """Register validated tables and number accounts (nodes sorted by account id)."""
+    have = {t: ws.table_path(t).is_file() for t in ("accounts", "requests", "payments")}
+    for t, ok in have.items():
+        if ok:
+            eng.register(f"_t_{t}", ws.table_path(t))
+    sources = ["SELECT account_id FROM _t_accounts", "SELECT account_id FROM _t_requests"]
+    if have["payments"]:
+        sources.append("SELECT account_id FROM _t_payments")
+    eng.execute(f"""
+        CREATE OR REPLACE TEMP TABLE nodes AS
+        SELECT (row_number() OVER (ORDER BY account_id) - 1)::INTEGER AS node, account_id
+        FROM (SELECT DISTINCT account_id FROM ({" UNION ALL ".join(sources)}));
+        CREATE OR REPLACE TEMP TABLE acct AS
+        SELECT n.node, a.* EXCLUDE (account_id) FROM _t_accounts a JOIN nodes n USING (account_id);
+        CREATE OR REPLACE TEMP TABLE req AS
+        SELECT n.node, r.ts, r.ip, r.model, r.user_agent FROM _t_requests r JOIN nodes n USING (account_id);
+    """)
+    if have["payments"]:
+        eng.execute("""CREATE OR REPLACE TEMP TABLE pay AS SELECT n.node, p.instrument_id, p.bin, p.ts
+                       FROM _t_payments p JOIN nodes n USING (account_id)""")
+    else:
+        eng.execute("CREATE OR REPLACE TEMP TABLE pay (node INTEGER, instrument_id VARCHAR, bin VARCHAR, "
+                    "ts TIMESTAMP WITH TIME ZONE)")
+    eng.execute("CREATE OR REPLACE TEMP TABLE net_ev (node INTEGER, subnet VARCHAR)")
+    eng.copy_to_parquet("SELECT * FROM nodes ORDER BY node", ws.nodes_path)
+    return int(eng.scalar("SELECT count(*) FROM nodes"))
+
+
+def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] | Workspace, *,
+          paths: dict[str, str] | None = None, config: Config | None = None, quiet: bool = False) -> BuildReport:
+    """Validate inputs into ``workspace`` and build the account graph there.
+
+    Writes (besides the load stage's files) ``nodes.parquet``, ``layers/*.parquet``,
+    ``evidence/*.parquet``, ``templates.parquet``, ``edges.parquet``,
+    ``account_features.parquet`` and finally ``build.json``.
+    """
+    cfg = config or Config()
+    unknown = [l for l in cfg.build.layers if l not in LAYERS]
+    if unknown:
+        raise ConfigError(f"unknown layer(s) {', '.join(unknown)} in [build] layers; valid: {', '.join(LAYERS)}")
+    layers = [l for l in LAYER_ORDER if l in cfg.build.layers]
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws.marker("build").unlink(missing_ok=True)  # an interrupted rebuild must not look complete
+    stages: dict[str, dict[str, float]] = {}
+    bar = progress(total=4 + len(layers), desc="build", unit="stage", quiet=quiet)
+    with bar:
+        with _stage(stages, "load", bar):
+            load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet)
+        with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None) as eng:
+            with _stage(stages, "prepare", bar):
+                nodes = _prepare_views(eng, ws)
+            ctx = BuildContext(eng, ws, cfg, quiet)
+            stats: dict[str, LayerStats] = {}
+            for name in layers:
+                with _stage(stages, f"layer:{name}", bar):
+                    stats[name] = importlib.import_module(f"acctgraph.layers.{name}").build(ctx)
+            with _stage(stages, "edges", bar):
+                edges = build_edges(eng, ws, layers, cfg.combine)
+            with _stage(stages, "features", bar):
+                build_features(eng, ws, with_templates="templates" in layers)
+    report = BuildReport(str(ws.path), load_report, stats, nodes, edges, stages)
+    load_json = ws.read_marker("load")
+    write_json_atomic(ws.marker("build"), {
+        "artifact_version": ARTIFACT_VERSION,
+        "acctgraph_version": __version__,
+        "inputs": load_json["inputs"],
+        "rows": {t: {k: r[k] for k in ("rows_in", "accepted", "quarantined")}
+                 for t, r in load_json["tables"].items()},
+        "config": cfg.to_dict(),
+        "layers": {n: dataclasses.asdict(s) for n, s in stats.items()},
+        "nodes": nodes,
+        "edges": edges,
+        "stages": stages,
+        "versions": {"python": platform.python_version(), "duckdb": duckdb.__version__,
+                     "pyarrow": pa.__version__, "numpy": np.__version__, "igraph": igraph.__version__},
+    })
+    return report

@@ -1,0 +1,92 @@
+"""The relational engine: a thin adapter over DuckDB (embedded, streaming, spills to disk).
+
+Layers express their joins and group-bys as SQL over named views; the engine
+registers parquet files or Arrow tables as views and runs queries. Keeping
+this surface small (register, sql, copy_to_parquet) is what lets another
+engine (Spark SQL) run the same layer definitions later.
+
+Example:
+    >>> import pyarrow as pa
+    >>> with Engine() as eng:
+    ...     eng.register("t", pa.table({"x": [1, 2, 3]}))
+    ...     eng.sql("SELECT sum(x)::BIGINT AS s FROM t").column("s").to_pylist()
+    [6]
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from acctgraph.io.atomic import atomic_path
+
+
+class Engine:
+    """An embedded DuckDB connection with deterministic settings.
+
+    ``threads`` defaults to the machine's cores; ``memory_limit`` (e.g.
+    ``"6GB"``) bounds DuckDB's own memory, spilling to ``temp_dir`` beyond it.
+    Insertion order is preserved so results are deterministic.
+    """
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None,
+                 temp_dir: str | os.PathLike[str] | None = None):
+        self.con = duckdb.connect(config={"preserve_insertion_order": True})
+        self.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
+        if memory_limit:
+            self.execute(f"SET memory_limit = '{_q(memory_limit)}'")
+        self._tmp = tempfile.TemporaryDirectory(prefix="acctgraph-duckdb-") if temp_dir is None else None
+        spill = Path(temp_dir) if temp_dir is not None else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.execute(f"SET temp_directory = '{_q(str(spill))}'")
+        self.execute("SET TimeZone = 'UTC'")
+        self._keep: dict[str, Any] = {}
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def register(self, name: str, source: pa.Table | str | os.PathLike[str]) -> None:
+        """Make ``source`` (an Arrow table or a parquet path) queryable as view ``name``."""
+        if isinstance(source, (pa.Table, pa.RecordBatchReader)):
+            self._keep[name] = source
+            self.con.register(name, source)
+        else:
+            self.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{_q(str(source))}')")
+
+    def execute(self, query: str) -> None:
+        """Run statements (e.g. CREATE TEMP TABLE ... AS ...); results are discarded."""
+        self.con.execute(query).fetchall()
+
+    def sql(self, query: str) -> pa.Table:
+        """Run a query and return the result as an Arrow table."""
+        rel = self.con.sql(query)
+        to_arrow = getattr(rel, "to_arrow_table", None) or rel.arrow  # DuckDB 2.x / 1.x
+        return to_arrow()
+
+    def scalar(self, query: str) -> Any:
+        rows = self.con.execute(query).fetchall()
+        return rows[0][0] if rows else None
+
+    def copy_to_parquet(self, query: str, dest: str | os.PathLike[str]) -> int:
+        """Stream a query's result into a parquet file atomically; returns the row count."""
+        with atomic_path(dest) as tmp:
+            self.execute(f"COPY ({query}) TO '{_q(str(tmp))}' "
+                             "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)")
+        return int(self.scalar(f"SELECT count(*) FROM read_parquet('{_q(str(dest))}')"))
+
+
+def _q(s: str) -> str:
+    """Quote a string for a SQL literal."""
+    return s.replace("'", "''")

@@ -1,0 +1,60 @@
+"""Network layer: same IP in a window, weaker same subnet, NAT hubs bounded and weak."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import edges_of, write_world
+
+import acctgraph
+from acctgraph.config import Config
+from acctgraph.layers.base import budget
+from acctgraph.layers.network import subnet_of
+
+CFG = Config.from_dict({"build": {"layers": ["network"]}})
+
+
+def test_same_ip_same_window_and_subnet_tier(tmp_path):
+    req = [
+        ("a", "2026-02-01T10:05:00Z", "198.51.100.7", "m", "p"),
+        ("b", "2026-02-01T10:50:00Z", "198.51.100.7", "m", "p"),    # same IP, same hour as a
+        ("c", "2026-02-01T12:00:00Z", "198.51.100.7", "m", "p"),    # same IP, later hour: not linked
+        ("d", "2026-02-01T10:20:00Z", "198.51.100.99", "m", "p"),   # same /24, same hour
+        ("e", "2026-02-01T10:20:00Z", "2001:db8:1:2::5", "m", "p"),
+        ("f", "2026-02-01T10:30:00Z", "2001:db8:1:ff::9", "m", "p"),  # same /48 as e
+    ]
+    d = write_world(tmp_path / "in", req)
+    acctgraph.build(d, tmp_path / "ws", config=CFG, quiet=True)
+    got = edges_of(tmp_path / "ws", "network")
+    # the IP is used by 3 accounts overall (a, b, c), its /24 by 4 (a, b, c, d)
+    s3, s4 = budget(3), budget(4)
+    assert got == pytest.approx({
+        ("a", "b"): s3 + 0.25 * s4 / 2,         # same IP (one shared window) + same subnet
+        ("a", "d"): 0.25 * s4 / 2, ("b", "d"): 0.25 * s4 / 2,
+        ("e", "f"): 0.25,                       # same /48 only
+    })
+
+
+def test_nat_of_5000_accounts_gives_bounded_weak_edges(tmp_path):
+    rng = np.random.default_rng(0)
+    n, hours = 5000, 8
+    req = []
+    for h in range(hours):  # a different ~60% of employees active each hour, all behind one NAT
+        for a in np.flatnonzero(rng.random(n) < 0.6):
+            req.append((f"emp{a:04d}", f"2026-02-02T{9 + h:02d}:15:00Z", "203.0.113.1", "m", None))
+    d = write_world(tmp_path / "in", req)
+    report = acctgraph.build(d, tmp_path / "ws", config=CFG, quiet=True)
+    e = pq.read_table(tmp_path / "ws" / "edges.parquet")
+    k = CFG.build.ring_k
+    assert e.num_rows <= n * k * 3          # linear in accounts, not ~n^2/2
+    # however many hours they share the NAT, no pair gets more than the NAT's budget / 2k
+    fan_in = len({r[0] for r in req})  # accounts that ever used the NAT
+    assert max(e.column("w_network").to_pylist()) <= 1.25 * budget(fan_in) / (2 * k) + 1e-12
+    assert report.layers["network"].largest_group > 2000
+
+
+def test_subnet_of():
+    assert subnet_of("10.1.2.3") == "10.1.2.0/24"
+    assert subnet_of("2001:db8:1:2::5") == "2001:db8:1::/48"
+    assert subnet_of("10.1.2.3", v4=16) == "10.1.0.0/16"
