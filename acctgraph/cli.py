@@ -84,14 +84,16 @@ def cmd_build(args: argparse.Namespace) -> int:
             print("no data folder given and no acctgraph.toml here: "
                   f"using the bundled sample {data}")
     out = args.out or cfg.workspace.dir
-    report = acctgraph.load(data, out, paths=paths, config=cfg, quiet=args.quiet)
+    report = acctgraph.build(data, out, paths=paths, config=cfg, quiet=args.quiet)
     if not args.quiet:
-        print(f"validated inputs into {out} ({report.seconds:.1f}s)")
-        for line in report.lines():
+        print(f"validated inputs into {out}")
+        for line in report.load.lines():
             print("  " + line)
-        if report.rows_quarantined:
+        if report.load.rows_quarantined:
             print(f"  quarantined rows with reasons: {out}/quarantine/<table>.parquet")
-        print("graph layers are not built yet in this version (next: `acctgraph communities`, coming)")
+        for line in report.lines():
+            print(line)
+        print(f"next: acctgraph communities {out}")
     return 0
 
 
