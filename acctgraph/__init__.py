@@ -23,6 +23,8 @@ from acctgraph.config import Config
 from acctgraph.errors import AcctgraphError, ConfigError, InputError, WorkspaceError
 from acctgraph.io import TABLES, LoadReport, TableReport, Workspace, load, read_table
 from acctgraph.builder import BuildReport, build
+from acctgraph.clusters import CommunitiesResult, communities
+from acctgraph.evaluate import Evaluation, evaluate
 from acctgraph.graph import load_edges, to_igraph, to_networkx
 
 #: The small committed sample world (see data/samples/README.md).
@@ -39,7 +41,7 @@ def generate(out_dir, *, preset: str = "default", scale: float = 0.01, seed: int
 
 
 __all__ = [
-    "AcctgraphError", "BuildReport", "Config", "ConfigError", "InputError", "LoadReport", "SAMPLE_DIR", "TABLES",
-    "TableReport", "Workspace", "WorkspaceError", "__version__", "build", "generate", "load", "load_edges", "read_table",
+    "AcctgraphError", "BuildReport", "CommunitiesResult", "Config", "Evaluation", "ConfigError", "InputError", "LoadReport", "SAMPLE_DIR", "TABLES",
+    "TableReport", "Workspace", "WorkspaceError", "__version__", "build", "communities", "evaluate", "generate", "load", "load_edges", "read_table",
     "to_igraph", "to_networkx",
 ]

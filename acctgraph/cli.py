@@ -27,14 +27,14 @@ usage logs. The pipeline is a chain of stages writing to one workspace folder:
 
   generate     write a synthetic world with ground truth (for trials and tests)
   build        validate input tables and build the account graph
-  communities  find and score clusters of accounts          (not built yet)
+  communities  find, score and flag clusters of accounts
   export       write evidence packets for flagged clusters  (not built yet)
-  evaluate     compare flagged clusters with ground truth   (not built yet)
+  evaluate     compare flagged clusters with ground-truth labels
 """
 
 EPILOG = """\
 quick start (uses the bundled sample world):
-  acctgraph build                      # validates data/samples into ./acctgraph-work
+  acctgraph build && acctgraph communities    # the bundled sample, workspace ./acctgraph-work
   acctgraph generate --scale 0.01 --out world && acctgraph build world --out work
 
 exit codes: 0 ok, 1 internal error, 2 usage / not built yet, 3 input error,
@@ -97,6 +97,39 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workspace_arg(args: argparse.Namespace, cfg: Config) -> str:
+    return args.work or cfg.workspace.dir
+
+
+def cmd_communities(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    cfg = _resolve_config(args.config)
+    work = _workspace_arg(args, cfg)
+    result = acctgraph.communities(work, config=cfg, quiet=args.quiet)
+    if not args.quiet:
+        for line in result.lines(args.top):
+            print(line)
+        print(f"wrote {work}/communities.parquet, {work}/clusters.csv, {work}/communities.json")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    cfg = _resolve_config(args.config)
+    work = _workspace_arg(args, cfg)
+    labels = args.labels or cfg.inputs.labels
+    if not labels:
+        raise errors.InputError("no labels given; pass --labels PATH (a labels.parquet or labels.csv)")
+    ev = acctgraph.evaluate(work, labels)
+    if not args.quiet:
+        for line in ev.lines():
+            print(line)
+        print(f"wrote {work}/evaluation.json")
+    return 0
+
+
 def _not_built(stage: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         raise errors.NotBuiltYetError(f"`acctgraph {stage}` is not built yet in acctgraph {__version__}; "
@@ -148,18 +181,31 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", metavar="WORK", help="workspace folder (default: [workspace] dir, acctgraph-work)")
     b.set_defaults(func=cmd_build)
 
+    c = sub.add_parser("communities", parents=[common], formatter_class=_Formatter,
+                       help="find, score and flag clusters of accounts",
+                       description="Run Leiden community detection on the built graph, score every cluster "
+                                   "from interpretable signals and flag the campaigns.",
+                       epilog="example:\n  acctgraph communities work")
+    c.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    c.add_argument("--top", type=int, default=10, help="clusters to list")
+    c.set_defaults(func=cmd_communities)
+
+    ev = sub.add_parser("evaluate", parents=[common], formatter_class=_Formatter,
+                        help="compare flagged clusters with ground-truth labels",
+                        description="Per campaign recall and cohesion, precision, flagged hard negatives by "
+                                    "population, ARI/NMI; writes evaluation.json.",
+                        epilog="example:\n  acctgraph evaluate work --labels world/labels.parquet")
+    ev.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    ev.add_argument("--labels", metavar="PATH", help="labels table (parquet or CSV)")
+    ev.set_defaults(func=cmd_evaluate)
+
     for name, helptext, example in (
-        ("communities", "find and score clusters of accounts (not built yet)", "acctgraph communities work"),
         ("export", "write evidence packets (not built yet)", "acctgraph export work --flagged --out packets"),
-        ("evaluate", "score flagged clusters against labels (not built yet)",
-         "acctgraph evaluate work --labels world/labels.parquet"),
     ):
         s = sub.add_parser(name, parents=[common], help=helptext, description=helptext,
                            formatter_class=_Formatter, epilog=f"example:\n  {example}")
         s.add_argument("work", nargs="?", metavar="WORK", help="workspace folder")
         s.set_defaults(func=_not_built(name))
-        if name == "evaluate":
-            s.add_argument("--labels", metavar="PATH", help="labels table (parquet or CSV)")
         if name == "export":
             s.add_argument("--out", metavar="DIR")
             s.add_argument("--flagged", action="store_true")

@@ -154,6 +154,38 @@ class CombineConfig:
 
 
 @dataclass(frozen=True)
+class CommunitiesConfig:
+    """Leiden community detection (modularity) and the conductance-guided split pass."""
+
+    resolution: float = _opt(1.0, "modularity resolution (higher = smaller communities)")
+    iterations: int = _opt(5, "Leiden iterations (negative = until stable)")
+    seed: int = _opt(0, "random seed; same graph and seed, same communities")
+    split_min_size: int = _opt(100, "communities at least this large are re-examined for well-separated parts")
+    split_conductance: float = _opt(0.2, "a part whose conductance inside its community is below this splits off")
+    split_depth: int = _opt(2, "how many levels the split pass recurses")
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Cluster scores (see acctgraph/scoring.py) and the flagging rule."""
+
+    flag_score: float = _opt(0.45, "clusters scoring at least this are flagged ...")
+    flag_min_size: int = _opt(10, "... when at least this many of their accounts are core members")
+    fringe_ratio: float = _opt(0.05, "members whose link weight inside their community is below this share of the "
+                                    "community's median are fringe: left out of its signals and never flagged")
+    shared_payment: float = _opt(1.0, "weight of the shared_payment signal")
+    multi_layer: float = _opt(1.0, "weight of the multi_layer signal")
+    template_focus: float = _opt(1.0, "weight of the template_focus signal")
+    extraction_prompts: float = _opt(1.0, "weight of the extraction_prompts signal")
+    machine_timing: float = _opt(1.0, "weight of the machine_timing signal")
+    batch_creation: float = _opt(1.0, "weight of the batch_creation signal")
+    off_hours: float = _opt(1.0, "weight of the off_hours signal")
+    new_model_pivot: float = _opt(1.0, "weight of the new_model_pivot signal")
+    volume: float = _opt(1.0, "weight of the volume signal")
+    proxy_ips: float = _opt(1.0, "weight of the proxy_ips signal")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per stage."""
 
@@ -166,6 +198,8 @@ class Config:
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     coactivity: CoactivityConfig = field(default_factory=CoactivityConfig)
     combine: CombineConfig = field(default_factory=CombineConfig)
+    communities: CommunitiesConfig = field(default_factory=CommunitiesConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> Config:

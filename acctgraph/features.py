@@ -8,7 +8,10 @@ Columns (one row per account node):
   the coefficient of variation of those gaps (low = machine-regular timing)
 - ``hour_counts``: requests per UTC hour of day (24 integers)
 - ``hub_ip_share``: share of requests from IPs used by at least
-  ``[features] hub_fanin`` distinct accounts (NATs, proxies, VPN exits)
+  20 distinct accounts (NATs, proxies, VPN exits)
+- ``proxy_ip_share``: share of requests from *proxy-like* IPs, whose accounts
+  claim 3 or more different countries (an exit shared by unrelated people
+  across countries and time zones, unlike a NAT or carrier-grade NAT)
 - ``new_model``, ``new_model_lag_h``: the newest model that first appears
   after the first day of the logs, and hours from its first use by anyone
   to this account's first use (null if never used)
@@ -24,9 +27,11 @@ from acctgraph.engine import Engine
 from acctgraph.io.workspace import Workspace
 
 HUB_FANIN = 20
+PROXY_COUNTRIES = 3
 
 
-def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fanin: int = HUB_FANIN) -> int:
+def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fanin: int = HUB_FANIN,
+                   proxy_countries: int = PROXY_COUNTRIES) -> int:
     """Write ``account_features.parquet``; returns the row count."""
     tmpl = ("LEFT JOIN (SELECT node, count(*) AS templates, max(requests) / sum(requests) AS top_template_share "
             "FROM tmpl_ev GROUP BY node) t ON t.node = n.node") if with_templates else ""
@@ -39,7 +44,8 @@ def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fani
         WHERE first_seen > (SELECT min(ts) FROM req) + INTERVAL 1 DAY
         ORDER BY first_seen DESC, model LIMIT 1;
         CREATE OR REPLACE TEMP TABLE _ipfan AS
-        SELECT ip, count(DISTINCT node) AS fan FROM req WHERE ip IS NOT NULL GROUP BY ip;
+        SELECT r.ip, count(DISTINCT r.node) AS fan, count(DISTINCT a.country) AS countries
+        FROM req r LEFT JOIN acct a ON a.node = r.node WHERE r.ip IS NOT NULL GROUP BY r.ip;
     """)
     hours = ", ".join(f"count(*) FILTER (WHERE hour(r.ts) = {h})" for h in range(24))
     query = f"""
@@ -54,7 +60,8 @@ def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fani
                    count(DISTINCT r.ip) AS distinct_ips, count(DISTINCT r.model) AS distinct_models,
                    count(DISTINCT r.user_agent) AS distinct_user_agents,
                    list_value({hours}) AS hour_counts,
-                   avg(CASE WHEN f.fan >= {int(hub_fanin)} THEN 1.0 ELSE 0.0 END) AS hub_ip_share
+                   avg(CASE WHEN f.fan >= {int(hub_fanin)} THEN 1.0 ELSE 0.0 END) AS hub_ip_share,
+                   avg(CASE WHEN f.countries >= {int(proxy_countries)} THEN 1.0 ELSE 0.0 END) AS proxy_ip_share
             FROM req r LEFT JOIN _ipfan f USING (ip) GROUP BY r.node),
         nm AS (
             SELECT r.node, epoch(min(r.ts) FILTER (WHERE r.model = m.model) - m.first_seen) / 3600.0 AS lag_h,
@@ -72,6 +79,7 @@ def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fani
                round(gs.gap_median_s, 6) AS gap_median_s, round(gs.gap_cv, 9) AS gap_cv,
                coalesce(b.hour_counts, [{", ".join(["0"] * 24)}])::BIGINT[] AS hour_counts,
                round(coalesce(b.hub_ip_share, 0), 9) AS hub_ip_share,
+               round(coalesce(b.proxy_ip_share, 0), 9) AS proxy_ip_share,
                (SELECT model FROM _newmodel) AS new_model, round(nm.lag_h, 6) AS new_model_lag_h,
                round(nm.share, 9) AS new_model_share,
                a.created_at, a.country, a.email_domain,

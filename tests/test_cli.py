@@ -30,7 +30,7 @@ def test_every_subcommand_has_help_with_example(cmd, capsys):
     assert e.value.code == 0 and "example" in out and f"acctgraph {cmd}" in out
 
 
-@pytest.mark.parametrize("cmd", ["communities", "export", "evaluate"])
+@pytest.mark.parametrize("cmd", ["export"])
 def test_stages_not_built_yet_exit_2(cmd, capsys):
     assert main([cmd]) == 2
     err = capsys.readouterr().err
@@ -79,3 +79,21 @@ def test_build_without_arguments_uses_sample(tmp_path):
     assert r.returncode == 0, r.stderr
     load = json.loads((tmp_path / "acctgraph-work" / "load.json").read_text())
     assert load["tables"]["requests"]["accepted"] > 1000
+
+
+def test_readme_quickstart_build_then_communities_then_evaluate(tmp_path):
+    """The README's first command, then evaluation against the sample's labels."""
+    assert run_cli("build", "--quiet", cwd=tmp_path).returncode == 0
+    r = run_cli("communities", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "flagged:" in r.stdout and (tmp_path / "acctgraph-work" / "clusters.csv").is_file()
+    from acctgraph import SAMPLE_DIR
+    r = run_cli("evaluate", "--labels", str(SAMPLE_DIR / "labels.parquet"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    ev = json.loads((tmp_path / "acctgraph-work" / "evaluation.json").read_text())
+    assert set(ev["campaigns"]) == {"cot-harvest", "agent-distill", "policy-probe"}
+
+
+def test_communities_before_build_says_what_to_run(tmp_path):
+    r = run_cli("communities", str(tmp_path / "nowhere"))
+    assert r.returncode == 5 and "run `acctgraph build` first" in r.stderr

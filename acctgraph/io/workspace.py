@@ -34,6 +34,7 @@ ARTIFACT_VERSION = 1
 STAGES: dict[str, tuple[str, str]] = {
     "load": ("load.json", "acctgraph build"),
     "build": ("build.json", "acctgraph build"),
+    "communities": ("communities.json", "acctgraph communities"),
 }
 
 
@@ -81,6 +82,14 @@ class Workspace:
     @property
     def templates_path(self) -> Path:
         return self.path / "templates.parquet"
+
+    @property
+    def communities_path(self) -> Path:
+        return self.path / "communities.parquet"
+
+    @property
+    def clusters_path(self) -> Path:
+        return self.path / "clusters.csv"
 
     def marker(self, stage: str) -> Path:
         return self.path / STAGES[stage][0]

@@ -1,0 +1,39 @@
+"""CSV files that are safe to open in a spreadsheet, written atomically and deterministically.
+
+Text cells beginning with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return would be read as formulas by Excel, LibreOffice or Google Sheets (CSV
+injection); such cells get a leading apostrophe. Numbers are untouched.
+
+Example:
+    >>> import pandas as pd
+    >>> neutralise(pd.DataFrame({"a": ["=cmd|' /C calc'!A0", "ok"], "n": [-1, 2]})).to_dict("list")
+    {'a': ["'=cmd|' /C calc'!A0", 'ok'], 'n': [-1, 2]}
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from acctgraph.io.atomic import write_text_atomic
+
+_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``df`` with formula-like text cells prefixed by an apostrophe."""
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            text = s.astype("string")
+            bad = text.str.startswith(_TRIGGERS).fillna(False).astype(bool)
+            if bad.any():
+                out[col] = s.where(~bad, "'" + text)
+    return out
+
+
+def write_csv_safe(df: pd.DataFrame, dest: str | os.PathLike[str]) -> None:
+    """Write ``df`` as UTF-8 CSV (``\\n`` line ends, no index), neutralised, atomically."""
+    write_text_atomic(dest, neutralise(df).to_csv(index=False, lineterminator="\n"))

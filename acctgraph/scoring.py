@@ -1,0 +1,206 @@
+"""Cluster scoring: interpretable signals, each in [0, 1], with their contributions.
+
+Every cluster of at least two accounts gets a suspicion score, the weighted
+mean of the signals below (weights in ``[scoring]``)::
+
+    score = sum_i w_i s_i / sum_i w_i          contribution_i = w_i s_i / sum_i w_i
+
+No signal alone decides: companies share cards and a NAT, universities are
+created in batches and send one assignment template, VPN users share proxy
+exits, bots are regular. A distillation campaign lights up most signals at
+once, and keeps lighting up most of them when it evades any one.
+
+==================  ==========================================================
+signal              value for a cluster
+==================  ==========================================================
+shared_payment      share of members linked to another member by a shared
+                    instrument or a same-BIN burst
+multi_layer         share of the cluster's internal edge weight on edges that
+                    two or more independent layers support
+template_focus      mean over members of the (smoothed) share of their
+                    requests in their single most used template
+extraction_prompts  share of the cluster's requests in templates that elicit
+                    reasoning traces, tool use or code, or rewrite questions
+machine_timing      share of members with >= 10 requests whose timing is
+                    machine-like: gaps regular (CV < 0.5) or median gap < 20 s
+batch_creation      largest share of members created within one 24-hour window
+off_hours           night-time activity (00-06 in the claimed country's time
+                    zone): (share - 0.1) / 0.3, clipped
+new_model_pivot     share of members who used the newest model within 24 h of
+                    its first appearance in the logs
+volume              log10(median member requests / median account requests) / 2,
+                    clipped
+proxy_ips           share of the cluster's requests from IPs whose accounts
+                    claim three or more countries (proxy-like exits)
+==================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+SIGNALS: tuple[str, ...] = ("shared_payment", "multi_layer", "template_focus", "extraction_prompts",
+                            "machine_timing", "batch_creation", "off_hours", "new_model_pivot", "volume",
+                            "proxy_ips")
+
+#: Plain-words description of each signal, filled with its value (a fraction).
+REASONS: dict[str, str] = {
+    "shared_payment": "{p} of accounts share a payment instrument or a same-BIN card burst",
+    "multi_layer": "{p} of link weight is backed by two or more independent layers",
+    "template_focus": "accounts put {p} of their requests into a single prompt template",
+    "extraction_prompts": "{p} of requests use capability-extraction templates (reasoning, tools, code)",
+    "machine_timing": "{p} of active accounts have machine-like request timing",
+    "batch_creation": "{p} of accounts were created within one 24-hour window",
+    "off_hours": "night-time activity for the claimed countries (signal {p})",
+    "new_model_pivot": "{p} of accounts moved to the newest model within 24 h of its release",
+    "volume": "request volume far above the typical account (signal {p})",
+    "proxy_ips": "{p} of requests come from proxy-like IPs shared across countries",
+}
+
+#: Patterns of capability-extraction prompts, matched on template skeletons (lower case).
+EXTRACTION_PATTERNS = re.compile(
+    r"step by step|step-by-step|chain of thought|reasoning|think (?:carefully|through)|show (?:all )?your (?:work|thinking)"
+    r"|explain your (?:thinking|logic)|internal monologue|scratchpad|tool call|function call|call the tool"
+    r"|available tools|tool_calls?|\btools?\b.*\bjson\b|agent|trajectory|write (?:a |the )?(?:python|code|function|program)"
+    r"|implement|refactor|unit tests?|debug|rewrite|rephrase|reword|paraphrase the question|censor|sensitive")
+
+#: Main UTC offset (hours, standard time) of common countries, for night-time activity.
+UTC_OFFSET: dict[str, float] = {
+    "US": -6, "CA": -5, "MX": -6, "BR": -3, "AR": -3, "CL": -4, "CO": -5, "PE": -5, "VE": -4,
+    "GB": 0, "IE": 0, "PT": 0, "ES": 1, "FR": 1, "DE": 1, "IT": 1, "NL": 1, "BE": 1, "CH": 1, "AT": 1,
+    "SE": 1, "NO": 1, "DK": 1, "PL": 1, "CZ": 1, "HU": 1, "FI": 2, "GR": 2, "RO": 2, "UA": 2, "IL": 2,
+    "EG": 2, "ZA": 2, "TR": 3, "RU": 3, "SA": 3, "KE": 3, "NG": 1, "AE": 4, "IR": 3.5, "PK": 5,
+    "IN": 5.5, "BD": 6, "TH": 7, "VN": 7, "ID": 7, "MY": 8, "SG": 8, "PH": 8, "CN": 8, "HK": 8, "TW": 8,
+    "KR": 9, "JP": 9, "AU": 10, "NZ": 12,
+}
+
+
+def _clip(x: np.ndarray | pd.Series) -> np.ndarray:
+    return np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), 0.0, 1.0)
+
+
+def night_share(hour_counts: np.ndarray, countries: pd.Series) -> np.ndarray:
+    """Share of each account's requests between 00:00 and 06:00 in its claimed country (NaN if unknown).
+
+    >>> h = np.zeros((2, 24)); h[0, 20] = 4; h[1, 12] = 4     # 20:00 UTC and 12:00 UTC
+    >>> night_share(h, pd.Series(["JP", "JP"])).tolist()     # 05:00 and 21:00 in Japan
+    [1.0, 0.0]
+    """
+    offset = countries.map(UTC_OFFSET).to_numpy(dtype=np.float64)
+    known = ~np.isnan(offset)
+    shift = np.round(np.nan_to_num(offset)).astype(np.int64)
+    local_hour = (np.arange(24)[None, :] + shift[:, None]) % 24
+    night = (local_hour < 6).astype(np.float64)
+    total = hour_counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (hour_counts * night).sum(axis=1) / total
+    out[~known | (total == 0)] = np.nan
+    return out
+
+
+def batch_share(cluster: np.ndarray, created: np.ndarray, window_s: float = 86400.0) -> pd.Series:
+    """Per cluster, the largest share of members created within one window (vectorised)."""
+    ok = ~np.isnan(created)
+    sizes = pd.Series(cluster).value_counts()
+    c, t = cluster[ok], created[ok]
+    if not len(c):
+        return pd.Series(0.0, index=sizes.index)
+    order = np.lexsort((t, c))
+    c, t = c[order], t[order]
+    span = t.max() - t.min() + 2 * window_s + 1
+    key = c.astype(np.float64) * span + (t - t.min())
+    ends = np.searchsorted(key, key + window_s, side="left")
+    counts = ends - np.arange(len(key))
+    best = pd.Series(counts).groupby(c).max()
+    return (best / sizes.reindex(best.index)).reindex(sizes.index).fillna(0.0)
+
+
+def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFrame,
+                    templates: pd.DataFrame) -> pd.DataFrame:
+    """Compute every signal for every cluster of two or more accounts.
+
+    ``members``: one row per (core) account (``node``, ``community_id`` and the
+    account features); ``edges``: ``src, dst, weight, layers, w_payments``;
+    ``tmpl``: template evidence (``node, template_id, requests, share``);
+    ``templates``: ``template_id, canonical``.
+    """
+    m = members
+    comm = m.set_index("node")["community_id"]
+    size = m["community_id"].value_counts()
+    clusters = size[size >= 2].index
+    out = pd.DataFrame(index=pd.Index(clusters, name="community_id"))
+    out["size"] = size.reindex(clusters)
+
+    e = edges.assign(c_src=comm.reindex(edges["src"]).to_numpy(), c_dst=comm.reindex(edges["dst"]).to_numpy())
+    inside = e[e["c_src"] == e["c_dst"]]
+    pay = inside[inside["w_payments"] > 0]
+    paid_nodes = pd.Index(np.unique(np.concatenate([pay["src"].to_numpy(), pay["dst"].to_numpy()])))
+    out["shared_payment"] = m[m["node"].isin(paid_nodes)].groupby("community_id").size().reindex(clusters) \
+        .fillna(0) / out["size"]
+    w_all = inside.groupby("c_src")["weight"].sum()
+    w_multi = inside[inside["layers"] >= 2].groupby("c_src")["weight"].sum()
+    out["multi_layer"] = (w_multi.reindex(clusters).fillna(0) / w_all.reindex(clusters)).fillna(0)
+
+    focus = tmpl.groupby("node")["share"].max()
+    mf = m.assign(focus=focus.reindex(m["node"]).fillna(0).to_numpy())
+    out["template_focus"] = mf.groupby("community_id")["focus"].mean().reindex(clusters)
+    extraction = templates.assign(x=templates["canonical"].fillna("").str.contains(EXTRACTION_PATTERNS))
+    t = tmpl.assign(community_id=comm.reindex(tmpl["node"]).to_numpy(),
+                    x=tmpl["template_id"].map(extraction.set_index("template_id")["x"]).fillna(False))
+    req_all = t.groupby("community_id")["requests"].sum()
+    req_x = t[t["x"]].groupby("community_id")["requests"].sum()
+    out["extraction_prompts"] = (req_x.reindex(clusters).fillna(0) / req_all.reindex(clusters)).fillna(0)
+
+    active = m[m["requests"] >= 10]
+    machine = (active["gap_cv"] < 0.5) | (active["gap_median_s"] < 20)
+    out["machine_timing"] = machine.groupby(active["community_id"]).mean().reindex(clusters).fillna(0)
+
+    created = m["created_at"]
+    created_s = (created.astype("int64") / 1e9 if created.notna().any() else pd.Series(np.nan, index=m.index))
+    created_s = np.where(created.isna(), np.nan, created_s)
+    out["batch_creation"] = batch_share(m["community_id"].to_numpy(), created_s).reindex(clusters)
+
+    hc = np.stack(m["hour_counts"].to_numpy()) if len(m) else np.zeros((0, 24))
+    ns = night_share(hc.astype(np.float64), m["country"].reset_index(drop=True))
+    w = m["requests"].to_numpy(dtype=np.float64)
+    ok = ~np.isnan(ns)
+    df = pd.DataFrame({"c": m["community_id"].to_numpy()[ok], "n": ns[ok] * w[ok], "w": w[ok]})
+    g = df.groupby("c").sum()
+    share = (g["n"] / g["w"].replace(0, np.nan)).reindex(clusters)
+    out["off_hours"] = _clip((share - 0.1) / 0.3)
+
+    pivot = m["new_model_lag_h"].le(24)
+    out["new_model_pivot"] = pivot.groupby(m["community_id"]).mean().reindex(clusters)
+
+    typical = max(float(m.loc[m["requests"] > 0, "requests"].median()) if (m["requests"] > 0).any() else 1.0, 1.0)
+    med = m.groupby("community_id")["requests"].median().reindex(clusters)
+    out["volume"] = _clip(np.log10(np.maximum(med, 1e-9) / typical) / 2.0)
+
+    proxy = (m["proxy_ip_share"] * m["requests"]).groupby(m["community_id"]).sum().reindex(clusters)
+    total_req = m.groupby("community_id")["requests"].sum().reindex(clusters)
+    out["proxy_ips"] = (proxy / total_req.replace(0, np.nan)).fillna(0)
+
+    for s in SIGNALS:
+        out[s] = _clip(out[s]).round(6)
+    return out
+
+
+def score(signals: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    """Add ``score`` and ``contrib_<signal>`` columns; weights default to 1 for unnamed signals."""
+    w = np.array([float(weights.get(s, 1.0)) for s in SIGNALS])
+    vals = signals[list(SIGNALS)].to_numpy()
+    contrib = vals * w / w.sum()
+    out = signals.copy()
+    for i, s in enumerate(SIGNALS):
+        out[f"contrib_{s}"] = np.round(contrib[:, i], 6)
+    out["score"] = np.round(contrib.sum(axis=1), 6)
+    return out
+
+
+def reasons(row: pd.Series, top: int = 3) -> str:
+    """The strongest signals of a cluster, in words."""
+    items = sorted(((row[f"contrib_{s}"], s) for s in SIGNALS), reverse=True)[:top]
+    return "; ".join(REASONS[s].format(p=f"{row[s]:.0%}") for c, s in items if c > 0)

@@ -1,0 +1,349 @@
+"""Prompt-template mining: masking, paraphrase grouping, determinism, scale."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from acctgraph.layers.templates_mining import (
+    MAX_CHARS,
+    TemplateConfig,
+    TemplateMiner,
+    TemplateModel,
+    mask_prompts,
+)
+
+
+def mine(prompts, config: TemplateConfig = TemplateConfig(), batch: int | None = None):
+    miner = TemplateMiner(config)
+    arr = pa.array(prompts, pa.string())
+    step = batch or max(1, len(arr))
+    hashes = [miner.add(arr.slice(i, step)) for i in range(0, len(arr), step)]
+    model = miner.finish()
+    h = pa.concat_arrays(hashes) if hashes else pa.array([], pa.uint64())
+    return model, h, model.assign(h).to_pylist()
+
+
+# ---------------------------------------------------------------------------
+# masking
+# ---------------------------------------------------------------------------
+
+MASK_CASES = [
+    ("Solve 3x + 5 = 20 and round 3.14159 to 2 places",
+     "solve <n> and round <n> to <n> places"),
+    ("Order #12,345 shipped on 2024-01-05 at 10:30, id 550e8400-e29b-41d4-a716-446655440000 hex 0xDEADBEEF",
+     "order <n> shipped on <n> at <n> id <n> hex <n>"),
+    ("Read https://example.com/a?b=1&c=2 and www.test.org/page, then reply.",
+     "read <url> and <url> then reply"),
+    ("Contact john.doe+x@mail.example.co.uk or me@x.io today",
+     "contact <email> or <email> today"),
+    ('Translate "good morning, friend" and \'see you\' but keep don\'t and it\'s',
+     "translate <q> and <q> but keep don t and it s"),
+    ("Explain this:\n```python\ndef f(x):\n    return x * 2\n```\nand `g(y)` too",
+     "explain this <code> and <code> too"),
+    ("Write a cover letter for Jane Smith applying to Google in New York",
+     "write a cover letter for <name> applying to <name> in <name>"),
+    ("Hello World! Plan a trip to Paris, Rome and Tokyo.",
+     "hello <name> plan a trip to <name> and <name>"),
+    ('{"tool": "search", "arguments": {"query": "weather in Paris", "limit": 5}}',
+     "tool <q> arguments query <q> limit <n>"),
+    ("  Lots   of\t\tspace\n\nand <b>html</b> & punctuation!!!  ",
+     "lots of space and b html b punctuation"),
+    ("Übersetze: Grüße aus München, ÄRGER", "übersetze grüße aus <name> ärger"),
+    ("请一步一步思考 then answer", "请 一 步 一 步 思 考 then answer"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize("raw,expected", MASK_CASES)
+def test_mask_pinned_examples(raw, expected):
+    assert mask_prompts(pa.array([raw])).to_pylist() == [expected]
+
+
+def test_mask_vectorised_matches_rowwise_and_keeps_nulls():
+    raws = [r for r, _ in MASK_CASES] * 3 + [None]
+    out = mask_prompts(pa.chunked_array([pa.array(raws[:10]), pa.array(raws[10:])]))
+    assert out.to_pylist() == [e for _, e in MASK_CASES] * 3 + [None]
+    assert out.null_count == 1
+    assert mask_prompts(pa.array([], pa.string())).to_pylist() == []
+    assert mask_prompts(pa.array([None, None], pa.null())).to_pylist() == [None, None]
+
+
+def test_control_bytes_cannot_forge_placeholders():
+    assert mask_prompts(pa.array(["a\x05b \x01 c\x00d"])).to_pylist() == ["a b c d"]
+
+
+def test_huge_prompt_is_truncated():
+    big = "Think step by step about " + "lorem ipsum dolor " * 600_000  # ~10.8 MB
+    t0 = time.perf_counter()
+    out = mask_prompts(pa.array([big, "short one here"])).to_pylist()
+    assert time.perf_counter() - t0 < 5
+    assert out[0].startswith("think step by step about lorem ipsum dolor")
+    assert len(out[0]) <= MAX_CHARS
+    model, h, ids = mine([big, big[:5000], "short one here"])
+    assert ids[0] == ids[1] and ids[0] is not None  # same first 2,000 characters
+    assert len(model.templates["example"][0].as_py()) <= 300
+
+
+# ---------------------------------------------------------------------------
+# grouping
+# ---------------------------------------------------------------------------
+
+COT = [
+    "Think step by step and show your full reasoning before giving the final answer to: {p}",
+    "Think step-by-step and show all of your reasoning before you give the final answer to: {p}",
+    "Before giving the final answer, think step by step and show your full reasoning. Problem: {p}",
+    "Please think step by step and show your complete reasoning before giving the final answer to: {p}",
+    "Think carefully step by step and show your full reasoning before giving the final answer to this: {p}",
+    "Show your full reasoning and think step by step before giving your final answer to: {p}",
+    "Think step by step, show your full reasoning, then give the final answer to: {p}",
+    "I need you to think step by step and show your full reasoning before giving the final answer to: {p}",
+    "Think step by step and show your whole reasoning before providing the final answer to: {p}. Thanks!",
+    "Think it through step by step and show the full reasoning before giving the final answer for: {p}",
+]
+PROBLEMS = [
+    "If a train travels 120 km in 1.5 hours, what is its average speed?",
+    "What is 17 * 23 - 44?",
+    "A rectangle has a perimeter of 30 and a width of 4; find its area.",
+    "How many prime numbers are there below 50?",
+    "Solve for x: 2x + 7 = 31",
+    "Is 1001 divisible by 7?",
+]
+
+POPULAR = {
+    "linux": ["I want you to act as a Linux terminal. I will type commands and you will reply with what "
+              "the terminal should show. Only reply with the terminal output inside one unique code block. "
+              "My first command is {c}",
+              ],
+    "travel": ["You are a travel planner. Plan a {n}-day itinerary for {city} for a family with a budget of "
+               "${m}, including hotels, food and sightseeing."],
+    "translate": ["Translate the following into French: {s}"],
+    "summarize": ["Summarize this article in a few bullet points: {art}"],
+    "cover": ["Write a cover letter for a {job} position at {company}, highlighting my experience in {skill}."],
+    "eli5": ["Explain like I'm five: {q}"],
+}
+FILLS = {
+    "c": ["pwd", "ls -la", "cat /etc/hosts", "whoami"],
+    "n": ["3", "5", "7", "10"],
+    "city": ["Paris", "Kyoto", "Lisbon", "Cape Town"],
+    "m": ["2000", "3500", "800", "12,000"],
+    "s": ["the weather is nice today and we are going to the park",
+          "scientists discovered a new species of frog in the rainforest, which glows under ultraviolet light",
+          "the central bank raised interest rates again to fight inflation",
+          "our team shipped the new release after three weeks of testing"],
+    "art": ["The city council approved a plan on Monday to build two hundred affordable homes near the river.",
+            "Researchers say that regular walking lowers blood pressure, according to a study of older adults.",
+            "A storm knocked out power for thousands of homes overnight; crews expect repairs by Friday.",
+            "The museum reopened after renovation, adding a wing devoted to modern photography."],
+    "job": ["data analyst", "nurse", "software engineer", "teacher"],
+    "company": ["Acme Corp", "Globex", "Initech", "Umbrella"],
+    "skill": ["SQL and dashboards", "patient care", "distributed systems", "classroom management"],
+    "q": ["why is the sky blue?", "how do airplanes fly?", "what is money?", "why do we sleep?"],
+}
+
+
+def _popular_prompts():
+    rows, labels = [], []
+    for name, templates in POPULAR.items():
+        for i in range(4):
+            for t in templates:
+                rows.append(t.format(**{k: v[(i + j) % len(v)] for j, (k, v) in enumerate(FILLS.items())}))
+                labels.append(name)
+    return rows, labels
+
+
+def test_paraphrases_group_and_popular_templates_stay_apart():
+    cot = [t.format(p=PROBLEMS[i % len(PROBLEMS)]) for i, t in enumerate(COT)]
+    cot += [t.format(p=PROBLEMS[(i + 3) % len(PROBLEMS)]) for i, t in enumerate(COT)]
+    pop, pop_labels = _popular_prompts()
+    model, _, ids = mine(cot + pop)
+    cot_ids = set(ids[:len(cot)])
+    assert len(cot_ids) == 1, [(p, i) for p, i in zip(cot, ids)]
+    by_label: dict[str, set[int]] = {}
+    for lab, tid in zip(pop_labels, ids[len(cot):]):
+        by_label.setdefault(lab, set()).add(tid)
+    for lab, tids in by_label.items():
+        assert len(tids) == 1, (lab, tids)
+    all_sets = [cot_ids] + list(by_label.values())
+    flat = [next(iter(s)) for s in all_sets]
+    assert len(set(flat)) == len(flat), "different templates merged"
+    assert model.templates.num_rows == len(flat)
+    assert model.templates["requests"].to_pylist()[0] == len(cot)  # biggest template first
+
+
+def test_agentic_json_template_groups():
+    tools = [("search", "query", "best pizza in Naples"), ("search", "query", "GPU prices 2025"),
+             ("calculator", "expression", "(17 * 23) - 4"), ("browser", "url", "https://news.ycombinator.com"),
+             ("search", "query", "how to fine-tune a model"), ("files", "path", "/home/user/report.pdf")]
+    rows = []
+    for i, (tool, arg, val) in enumerate(tools):
+        rows.append('You are an agent with tools. Respond ONLY with JSON. '
+                    f'{{"thought": "I should use the {tool} tool", "tool": "{tool}", '
+                    f'"arguments": {{"{arg}": "{val}", "max_results": {i + 3}}}, "step": {i}}}')
+    other, _ = _popular_prompts()
+    _, _, ids = mine(rows + other)
+    assert len(set(ids[:len(rows)])) == 1
+    assert not set(ids[:len(rows)]) & set(ids[len(rows):])
+
+
+def test_chaining_guard_splits_bridged_templates():
+    # A and B are different templates; bridge prompts mix them half-and-half,
+    # so A~bridge and bridge~B are similar but A and B are not.
+    a = "carefully list every ingredient needed and the exact cooking time for the recipe of {x}"
+    b = "write a short poem with vivid imagery about the ocean waves at night near {x}"
+    a_words, b_words = a.split(), b.split()
+    rows = [a.format(x=f"dish{i}") for i in range(30)] + [b.format(x=f"place{i}") for i in range(30)]
+    for i in range(6):
+        k = len(a_words) // 2 + (i % 3) - 1
+        rows.append(" ".join(a_words[:k] + b_words[k:]).format(x=f"mix{i}"))
+    cfg_noguard = TemplateConfig(anchor_threshold=0.0)
+    _, _, ids_ng = mine(rows, cfg_noguard)
+    _, _, ids = mine(rows)
+    assert len(set(ids[:30])) == 1 and len(set(ids[30:60])) == 1
+    assert ids[0] != ids[30], "chain through bridge prompts merged two templates"
+    # without the guard the bridges do chain them (the guard is what prevents it)
+    assert ids_ng[0] == ids_ng[30]
+
+
+def test_short_skeletons_are_their_own_templates():
+    _, h, ids = mine(["hi", "hi", "hello", "ok thanks", "ok thanks!", "", None, "!!!"])
+    assert ids[0] == ids[1] and ids[0] != ids[2]
+    assert ids[3] == ids[4] != ids[2]
+    assert ids[5:] == [None, None, None]
+    assert h.to_pylist()[5:] == [None, None, None]
+
+
+def test_empty_and_all_null_inputs():
+    miner = TemplateMiner()
+    assert miner.add(pa.array([], pa.string())).to_pylist() == []
+    assert miner.add(pa.array([None, ""], pa.string())).to_pylist() == [None, None]
+    model = miner.finish()
+    assert model.skeletons.num_rows == 0 and model.templates.num_rows == 0
+    assert model.assign(pa.array([1, None], pa.uint64())).to_pylist() == [None, None]
+    assert model.skeletons.schema.field("skeleton_hash").type == pa.uint64()
+    assert model.templates.column_names == ["template_id", "canonical", "example", "skeletons", "requests"]
+
+
+# ---------------------------------------------------------------------------
+# determinism
+# ---------------------------------------------------------------------------
+
+def test_determinism_across_batch_splits():
+    rows, _ = _popular_prompts()
+    cot = [t.format(p=p) for t in COT for p in PROBLEMS]
+    data = (rows + cot + [None, ""]) * 3
+    random.Random(1).shuffle(data)
+    results = [mine(data, batch=b) for b in (None, 1, 7, 50)]
+    m0, h0, ids0 = results[0]
+    for m, h, ids in results[1:]:
+        assert m.skeletons.equals(m0.skeletons)
+        assert m.templates.equals(m0.templates)
+        assert h.equals(h0)
+        assert ids == ids0
+    # hashes are content hashes: stable across miners and processes (pinned)
+    assert TemplateMiner().add(pa.array(["hello world"])).to_pylist() == [
+        int.from_bytes(__import__("hashlib").blake2b(b"hello world", digest_size=8).digest(), "little")]
+
+
+def test_template_table_is_consistent():
+    rows, _ = _popular_prompts()
+    model, h, ids = mine(rows * 2)
+    t = model.templates.to_pydict()
+    assert t["template_id"] == list(range(len(t["template_id"])))
+    assert sum(t["requests"]) == len(rows) * 2
+    assert sum(t["skeletons"]) == model.skeletons.num_rows
+    reqs = t["requests"]
+    assert all(reqs[i] >= reqs[i + 1] for i in range(len(reqs) - 1))
+    assert isinstance(model, TemplateModel)
+    counts = np.bincount(np.array(ids), minlength=len(reqs))
+    assert counts.tolist() == reqs
+
+
+# ---------------------------------------------------------------------------
+# scale
+# ---------------------------------------------------------------------------
+
+def _word(i: int, prefix: str) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out = prefix
+    while True:
+        out += letters[i % 26]
+        i //= 26
+        if not i:
+            return out
+
+
+def synth_prompts(n_rows: int, n_templates: int = 50, seed: int = 0):
+    """Templates x paraphrase variants x slot fills, with ground-truth labels."""
+    rng = np.random.default_rng(seed)
+    content = [_word(i, "k") for i in range(3000)]  # stand-ins for content words
+    common = "the a to and of for in with your my this that please you".split()
+    wrappers = ["please", "i need you to", "hey", "can you", "thanks", "kindly"]
+    free = [_word(i, "z") for i in range(50000)]
+    names = ["Alice", "Bob", "Maria Garcia", "Chen Wei", "Paris", "Berlin", "Acme"]
+    templates = []
+    for t in range(n_templates):
+        words = rng.choice(len(content), 14, replace=False)
+        clauses = [list(words[:5]), list(words[5:10]), list(words[10:])]
+        syn = {int(w): int(rng.integers(len(content))) for w in words[rng.choice(14, 4, replace=False)]}
+        templates.append((clauses, syn))
+    labels = rng.integers(n_templates, size=n_rows)
+    # a few distinct paraphrase variants per template, reused by many rows
+    variants = {}
+    out = []
+    for i, lab in enumerate(labels.tolist()):
+        v = int(rng.integers(6))
+        key = (lab, v)
+        if key not in variants:
+            clauses, syn = templates[lab]
+            vr = np.random.default_rng(lab * 100 + v)
+            cl = [list(c) for c in clauses]
+            if v:
+                vr.shuffle(cl)
+            text_cl = []
+            for c in cl:
+                ws = [content[syn[w]] if (w in syn and vr.random() < 0.5) else content[w] for w in c]
+                ws.insert(int(vr.integers(len(ws) + 1)), common[int(vr.integers(len(common)))])
+                text_cl.append(" ".join(ws))
+            text = ", ".join(text_cl)
+            if v % 2:
+                text = wrappers[int(vr.integers(len(wrappers)))] + " " + text
+            variants[key] = text
+        slot = " ".join(free[j] for j in rng.integers(len(free), size=int(rng.integers(0, 4))))
+        out.append(f"{variants[key]} for {names[i % len(names)]}: {slot} value {int(rng.integers(10**6))} "
+                   f'"{free[int(rng.integers(len(free)))]}"')
+    return out, labels
+
+
+def grouping_quality(labels: np.ndarray, ids: np.ndarray) -> tuple[float, float]:
+    """Row-weighted purity of predicted groups and recall of true templates."""
+    pairs = np.unique(np.stack([ids, labels]), axis=1, return_counts=True)
+    (pid, lab), cnt = pairs
+    best_by_pred: dict[int, int] = {}
+    best_by_true: dict[int, int] = {}
+    for p, l, c in zip(pid.tolist(), lab.tolist(), cnt.tolist()):
+        best_by_pred[p] = max(best_by_pred.get(p, 0), c)
+        best_by_true[l] = max(best_by_true.get(l, 0), c)
+    n = len(labels)
+    return sum(best_by_pred.values()) / n, sum(best_by_true.values()) / n
+
+
+def test_scale_200k_purity_recall():
+    prompts, labels = synth_prompts(200_000)
+    t0 = time.perf_counter()
+    miner = TemplateMiner()
+    arr = pa.array(prompts)
+    hashes = [miner.add(arr.slice(i, 65_536)) for i in range(0, len(arr), 65_536)]
+    t1 = time.perf_counter()
+    model = miner.finish()
+    t2 = time.perf_counter()
+    ids = np.asarray(model.assign(pa.concat_arrays(hashes)))
+    purity, recall = grouping_quality(labels, ids)
+    print(f"\n200k rows: mask+hash {t1 - t0:.1f}s, finish {t2 - t1:.1f}s, skeletons {model.skeletons.num_rows}, "
+          f"templates {model.templates.num_rows}, purity {purity:.4f}, recall {recall:.4f}")
+    assert purity >= 0.95 and recall >= 0.95
+    assert model.templates.num_rows <= 60
