@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from acctgraph._version import __version__
-from acctgraph.communities import Partition, detect
+from acctgraph.communities import Partition, _renumber, detect
 from acctgraph.config import Config
 from acctgraph.io.atomic import write_json_atomic, write_parquet_atomic
 from acctgraph.io.csvsafe import write_csv_safe
@@ -66,9 +66,82 @@ def _membership_strength(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray
     return np.bincount(src[same], w[same], n) + np.bincount(dst[same], w[same], n)
 
 
+@dataclass
+class _Inputs:
+    """Everything scoring reads, loaded once."""
+
+    nodes: pd.DataFrame
+    edges: pd.DataFrame
+    src: np.ndarray
+    dst: np.ndarray
+    w: np.ndarray
+    feats: pd.DataFrame
+    tmpl: pd.DataFrame
+    templates: pd.DataFrame
+
+
+def _load(ws: Workspace) -> _Inputs:
+    nodes = pq.read_table(ws.nodes_path).to_pandas()
+    e = pq.read_table(ws.edges_path, columns=EDGE_COLUMNS).to_pandas()
+    tmpl = (pq.read_table(ws.evidence_path("templates")).to_pandas() if ws.evidence_path("templates").is_file()
+            else pd.DataFrame({"node": [], "template_id": [], "requests": [], "share": []}))
+    templates = (pq.read_table(ws.templates_path, columns=["template_id", "canonical"]).to_pandas()
+                 if ws.templates_path.is_file() else pd.DataFrame({"template_id": [], "canonical": []}))
+    return _Inputs(nodes, e, e["src"].to_numpy(np.int64), e["dst"].to_numpy(np.int64),
+                   e["weight"].to_numpy(np.float64), pq.read_table(ws.features_path).to_pandas(), tmpl, templates)
+
+
+def _score_partition(x: _Inputs, memb: np.ndarray, sc) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Scored clusters (by score), the core mask and membership strengths for one partition.
+
+    Core members are linked to their community with at least ``fringe_ratio``
+    of its median strength. Signals are computed on the core only, so accounts
+    that a campaign's shared proxies or public templates attach to its
+    community neither dilute nor inflate its score.
+    """
+    strength = _membership_strength(len(x.nodes), x.src, x.dst, x.w, memb)
+    median = pd.Series(strength).groupby(memb).transform("median").to_numpy()
+    core = strength >= sc.fringe_ratio * median
+    members = x.feats.assign(community_id=memb)
+    core_e = x.edges[core[x.src] & core[x.dst]]
+    sig = cluster_signals(members[core], core_e, x.tmpl[core[x.tmpl["node"].to_numpy(np.int64)]], x.templates)
+    sig = sig.rename(columns={"size": "core_size"})
+    sig.insert(0, "size", pd.Series(np.bincount(memb)).reindex(sig.index).to_numpy())
+    scored = score(sig, {s: getattr(sc, s) for s in SIGNALS})
+    scored["flagged"] = (scored["score"] >= sc.flag_score) & (scored["core_size"] >= sc.flag_min_size)
+    scored["reasons"] = scored.apply(reasons, axis=1) if len(scored) else pd.Series(dtype=str)
+    scored = scored.reset_index().sort_values(["score", "size", "community_id"], ascending=[False, False, True])
+    return scored.reset_index(drop=True), core, strength
+
+
+def operations(x: _Inputs, memb: np.ndarray, resolution: float, seed: int) -> np.ndarray:
+    """Operation id per community: Leiden (modularity, low resolution) on the community graph.
+
+    The community graph has one vertex per community and, between two
+    communities, the total weight of the edges joining them (internal weight
+    as self-loops), so a low resolution groups communities that are tied to
+    each other far more than chance: several account pools of one actor.
+    """
+    k = int(memb.max()) + 1 if len(memb) else 0
+    if k == 0 or not len(x.src):
+        return np.arange(k)
+    a, b = memb[x.src], memb[x.dst]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    agg = pd.DataFrame({"lo": lo, "hi": hi, "w": x.w}).groupby(["lo", "hi"], sort=True)["w"].sum()
+    part = detect(k, agg.index.get_level_values(0).to_numpy(), agg.index.get_level_values(1).to_numpy(),
+                  agg.to_numpy(), resolution=resolution, seed=seed, split_min_size=k + 1)
+    return part.membership
+
+
 def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config | None = None,
                 quiet: bool = False) -> CommunitiesResult:
     """Run community detection and scoring on a built workspace.
+
+    After the first partition is scored, flagged communities that fall in the
+    same *operation* (see :func:`operations`) are merged into one community
+    and everything is scored again: a campaign run as many worker pools, each
+    with its own proxies and schedule, is reported whole. Unflagged
+    communities are never merged.
 
     Writes ``communities.parquet`` (every account), ``clusters.csv`` (clusters
     of 2+ accounts, by score) and ``communities.json`` (parameters, counts,
@@ -76,63 +149,65 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     """
     t0 = time.perf_counter()
     cfg = config or Config()
+    cc, sc = cfg.communities, cfg.scoring
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.read_marker("build")
     ws.marker("communities").unlink(missing_ok=True)
-    nodes = pq.read_table(ws.nodes_path).to_pandas()
-    e = pq.read_table(ws.edges_path, columns=EDGE_COLUMNS).to_pandas()
-    src, dst = e["src"].to_numpy(np.int64), e["dst"].to_numpy(np.int64)
-    w = e["weight"].to_numpy(np.float64)
-    cc = cfg.communities
-    part = detect(len(nodes), src, dst, w, resolution=cc.resolution, iterations=cc.iterations, seed=cc.seed,
-                  split_min_size=cc.split_min_size, split_conductance=cc.split_conductance,
+    x = _load(ws)
+    part = detect(len(x.nodes), x.src, x.dst, x.w, resolution=cc.resolution, iterations=cc.iterations,
+                  seed=cc.seed, split_min_size=cc.split_min_size, split_conductance=cc.split_conductance,
                   split_depth=cc.split_depth)
     t_detect = time.perf_counter() - t0
-    feats = pq.read_table(ws.features_path).to_pandas()
-    sc = cfg.scoring
-    # core members: linked to their community with at least fringe_ratio of its median strength.
-    # Signals are computed on the core only, so accounts that a campaign's shared proxies or
-    # public templates attach to its community neither dilute nor inflate its score.
-    strength = _membership_strength(len(nodes), src, dst, w, part.membership)
-    median = pd.Series(strength).groupby(part.membership).transform("median").to_numpy()
-    core = strength >= sc.fringe_ratio * median
-    members = feats.assign(community_id=part.membership)
-    tmpl = (pq.read_table(ws.evidence_path("templates")).to_pandas() if ws.evidence_path("templates").is_file()
-            else pd.DataFrame({"node": [], "template_id": [], "requests": [], "share": []}))
-    templates = (pq.read_table(ws.templates_path, columns=["template_id", "canonical"]).to_pandas()
-                 if ws.templates_path.is_file() else pd.DataFrame({"template_id": [], "canonical": []}))
-    core_e = e[core[e["src"].to_numpy()] & core[e["dst"].to_numpy()]]
-    sig = cluster_signals(members[core], core_e, tmpl[core[tmpl["node"].to_numpy(np.int64)]], templates)
-    sig = sig.rename(columns={"size": "core_size"})
-    sig.insert(0, "size", pd.Series(np.bincount(part.membership)).reindex(sig.index).to_numpy())
-    scored = score(sig, {s: getattr(sc, s) for s in SIGNALS})
-    scored["flagged"] = (scored["score"] >= sc.flag_score) & (scored["core_size"] >= sc.flag_min_size)
-    scored["reasons"] = scored.apply(reasons, axis=1) if len(scored) else pd.Series(dtype=str)
-    scored = scored.reset_index().sort_values(["score", "size", "community_id"], ascending=[False, False, True])
-    cols = (["community_id", "size", "core_size", "score", "flagged", "reasons"] + list(SIGNALS)
+    memb = part.membership
+    clusters, core, strength = _score_partition(x, memb, sc)
+    ops = operations(x, memb, cc.operation_resolution, cc.seed)
+    flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
+    merged = 0
+    if len(flagged):
+        target = pd.Series(flagged).groupby(ops[flagged]).transform("min").to_numpy()
+        remap = np.arange(len(ops))
+        remap[flagged] = target
+        merged = int((target != flagged).sum())
+        if merged:
+            memb = _renumber(remap[memb])
+            clusters, core, strength = _score_partition(x, memb, sc)
+            ops = operations(x, memb, cc.operation_resolution, cc.seed)
+    clusters.insert(1, "operation_id", ops[clusters["community_id"].to_numpy()])
+    cols = (["community_id", "operation_id", "size", "core_size", "score", "flagged", "reasons"] + list(SIGNALS)
             + [f"contrib_{s}" for s in SIGNALS])
-    clusters = scored[cols].reset_index(drop=True)
+    clusters = clusters[cols]
 
     flagged_ids = set(clusters.loc[clusters["flagged"], "community_id"].tolist())
-    m = pd.DataFrame({"node": nodes["node"], "account_id": nodes["account_id"],
-                      "community_id": part.membership, "strength_in": np.round(strength, 9)})
+    m = pd.DataFrame({"node": x.nodes["node"], "account_id": x.nodes["account_id"],
+                      "community_id": memb, "operation_id": ops[memb], "strength_in": np.round(strength, 9)})
     in_flagged = m["community_id"].isin(flagged_ids).to_numpy()
     fringe = in_flagged & ~core
     m["role"] = np.where(in_flagged, np.where(fringe, "fringe", "core"), "")
     m["flagged"] = in_flagged & core
     write_parquet_atomic(ws.communities_path, pa.Table.from_pandas(m, preserve_index=False))
     write_csv_safe(clusters, ws.clusters_path)
-    sizes = np.bincount(part.membership) if len(nodes) else np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(memb) if len(memb) else np.zeros(0, dtype=np.int64)
+    modularity = _modularity(x, memb)
     stats = {"communities": int(len(sizes)), "clusters": int((sizes >= 2).sum()),
-             "largest": int(sizes.max()) if len(sizes) else 0, "modularity": round(part.modularity, 6),
-             "splits": part.splits, "leiden_runs": part.leiden_runs,
+             "largest": int(sizes.max()) if len(sizes) else 0, "modularity": round(modularity, 6),
+             "modularity_first_pass": round(part.modularity, 6),
+             "splits": part.splits, "leiden_runs": part.leiden_runs, "merged_into_operations": merged,
              "flagged_clusters": int(clusters["flagged"].sum()), "flagged_accounts": int(m["flagged"].sum()),
              "fringe_accounts": int(fringe.sum()),
              "seconds": {"detect": round(t_detect, 3), "total": round(time.perf_counter() - t0, 3)}}
     write_json_atomic(ws.marker("communities"), {
         "artifact_version": ARTIFACT_VERSION, "acctgraph_version": __version__,
         "config": {"communities": dataclasses.asdict(cc), "scoring": dataclasses.asdict(sc)},
-        "objective": "modularity (igraph Leiden) + conductance-guided split pass",
+        "objective": "modularity (igraph Leiden) + conductance-guided split pass + operation merge of flagged",
         **{k: v for k, v in stats.items() if k != "seconds"}, "split_log": part.log[:200],
     })
     return CommunitiesResult(str(ws.path), m, clusters, part, stats)
+
+
+def _modularity(x: _Inputs, memb: np.ndarray) -> float:
+    import igraph as ig
+
+    if not len(x.src):
+        return 0.0
+    g = ig.Graph(n=len(memb), edges=np.column_stack([x.src, x.dst]))
+    return float(g.modularity(memb.tolist(), weights=x.w.tolist()))

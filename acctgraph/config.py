@@ -163,6 +163,8 @@ class CommunitiesConfig:
     split_min_size: int = _opt(100, "communities at least this large are re-examined for well-separated parts")
     split_conductance: float = _opt(0.2, "a part whose conductance inside its community is below this splits off")
     split_depth: int = _opt(2, "how many levels the split pass recurses")
+    operation_resolution: float = _opt(0.3, "resolution of the community-graph pass that groups communities "
+                                             "into operations; flagged communities of one operation are merged")
 
 
 @dataclass(frozen=True)
