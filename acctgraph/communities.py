@@ -7,7 +7,8 @@
    well-separated groups into larger communities when the graph is large
    (Fortunato & Barthélemy 2007). So every community of at least
    ``split_min_size`` accounts is re-examined: Leiden runs again on its
-   induced subgraph, and each part whose *conductance* inside the community,
+   induced subgraph (at resolution 1, modularity's natural scale, or the
+   configured one if higher), and each part whose *conductance* inside the community,
    ``cut(P, C \\ P) / min(vol(P), vol(C \\ P))``, is below ``split_conductance``
    is split off as a community of its own; the other parts stay together.
    A real sub-group (a company that modularity glued to a campaign through a
@@ -94,7 +95,7 @@ def detect(n: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, *, reso
         sub = g.induced_subgraph(verts.tolist(), implementation="create_from_scratch")
         if sub.ecount() == 0:
             continue
-        parts = _leiden(sub, resolution, iterations, seed + 1 + depth)
+        parts = _leiden(sub, max(resolution, 1.0), iterations, seed + 1 + depth)
         runs += 1
         if parts.max() == 0:
             continue

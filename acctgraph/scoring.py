@@ -147,9 +147,9 @@ def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFra
     focus = tmpl.groupby("node")["share"].max()
     mf = m.assign(focus=focus.reindex(m["node"]).fillna(0).to_numpy())
     out["template_focus"] = mf.groupby("community_id")["focus"].mean().reindex(clusters)
-    extraction = templates.assign(x=templates["canonical"].fillna("").str.contains(EXTRACTION_PATTERNS))
+    extraction = templates.assign(x=templates["canonical"].astype("string").fillna("").str.contains(EXTRACTION_PATTERNS))
     t = tmpl.assign(community_id=comm.reindex(tmpl["node"]).to_numpy(),
-                    x=tmpl["template_id"].map(extraction.set_index("template_id")["x"]).fillna(False))
+                    x=tmpl["template_id"].map(extraction.set_index("template_id")["x"]).fillna(False).astype(bool))
     req_all = t.groupby("community_id")["requests"].sum()
     req_x = t[t["x"]].groupby("community_id")["requests"].sum()
     out["extraction_prompts"] = (req_x.reindex(clusters).fillna(0) / req_all.reindex(clusters)).fillna(0)

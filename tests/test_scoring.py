@@ -1,0 +1,102 @@
+"""Cluster scoring on small hand-made clusters: a campaign-like cluster outscores hard negatives,
+and each signal moves the score the right way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from acctgraph.scoring import SIGNALS, batch_share, cluster_signals, night_share, reasons, score
+
+T0 = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def cluster(cid: int, n: int, *, requests=20, gap_cv=1.5, gap_median=120.0, created_spread_h=2000.0,
+            night_hours=False, pivot_lag=400.0, country="US", start=0) -> pd.DataFrame:
+    hours = np.zeros(24)
+    # US (UTC-6): 15:00-21:00 UTC is daytime; 06:00-12:00 UTC is 00:00-06:00 local
+    hours[8 if night_hours else 18] = requests
+    rng = np.random.default_rng(cid)
+    return pd.DataFrame({
+        "node": np.arange(start, start + n), "community_id": cid, "requests": requests,
+        "gap_cv": gap_cv, "gap_median_s": gap_median,
+        "created_at": T0 + pd.to_timedelta(rng.random(n) * created_spread_h, unit="h"),
+        "hour_counts": [hours.astype(np.int64)] * n, "country": country,
+        "new_model_lag_h": pivot_lag, "proxy_ip_share": 0.0,
+    })
+
+
+def signals_of(members: pd.DataFrame, edges=None, tmpl=None, templates=None) -> pd.DataFrame:
+    edges = edges if edges is not None else pd.DataFrame(
+        {"src": [], "dst": [], "weight": [], "layers": [], "w_payments": []})
+    tmpl = tmpl if tmpl is not None else pd.DataFrame({"node": [], "template_id": [], "requests": [], "share": []})
+    templates = templates if templates is not None else pd.DataFrame({"template_id": [], "canonical": []})
+    return cluster_signals(members, edges, tmpl, templates)
+
+
+def chain_edges(nodes: np.ndarray, layers: int, payments: bool) -> pd.DataFrame:
+    return pd.DataFrame({"src": nodes[:-1], "dst": nodes[1:], "weight": 1.0, "layers": layers,
+                         "w_payments": 1.0 if payments else 0.0})
+
+
+def test_campaign_like_cluster_outscores_university_like_cluster():
+    camp = cluster(1, 40, requests=400, gap_cv=0.2, gap_median=6, created_spread_h=5, night_hours=True,
+                   pivot_lag=3.0)
+    uni = cluster(2, 40, requests=8, gap_cv=1.8, gap_median=200, created_spread_h=10, start=100)
+    background = cluster(3, 200, requests=3, start=1000)
+    members = pd.concat([camp, uni, background])
+    edges = pd.concat([chain_edges(camp["node"].to_numpy(), 3, True), chain_edges(uni["node"].to_numpy(), 1, False)])
+    tmpl = pd.DataFrame({"node": np.r_[camp["node"], uni["node"]], "template_id": np.r_[[0] * 40, [1] * 40],
+                         "requests": 10, "share": np.r_[[0.8] * 40, [0.4] * 40]})
+    templates = pd.DataFrame({"template_id": [0, 1], "canonical": [
+        "think step by step and show your full reasoning before answering <q>",
+        "homework <n> summarise the reading for week <n>"]})
+    s = score(signals_of(members, edges, tmpl, templates), {})
+    assert s.loc[1, "score"] > s.loc[2, "score"] + 0.3
+    assert s.loc[1, "score"] >= 0.6 and s.loc[2, "score"] < 0.45
+    assert "reasoning" in reasons(s.loc[1]) or "%" in reasons(s.loc[1])
+
+
+@pytest.mark.parametrize("signal,kwargs", [
+    ("machine_timing", {"gap_cv": 0.1}),
+    ("batch_creation", {"created_spread_h": 3}),
+    ("off_hours", {"night_hours": True}),
+    ("new_model_pivot", {"pivot_lag": 5.0}),
+    ("volume", {"requests": 2000}),
+])
+def test_each_behavioural_signal_raises_the_score(signal, kwargs):
+    base = pd.concat([cluster(1, 30), cluster(9, 300, requests=20, start=1000)])
+    moved = pd.concat([cluster(1, 30, **kwargs), cluster(9, 300, requests=20, start=1000)])
+    a, b = score(signals_of(base), {}), score(signals_of(moved), {})
+    assert b.loc[1, signal] > a.loc[1, signal]
+    assert b.loc[1, "score"] > a.loc[1, "score"]
+
+
+def test_graph_signals_raise_the_score():
+    m = cluster(1, 20)
+    nodes = m["node"].to_numpy()
+    weak = score(signals_of(m, chain_edges(nodes, 1, False)), {})
+    strong = score(signals_of(m, chain_edges(nodes, 3, True)), {})
+    assert strong.loc[1, "shared_payment"] == 1.0 and strong.loc[1, "multi_layer"] == 1.0
+    assert strong.loc[1, "score"] > weak.loc[1, "score"]
+
+
+def test_signal_weights_and_contributions():
+    s = score(signals_of(cluster(1, 10, gap_cv=0.1)), {"machine_timing": 3.0})
+    assert s.loc[1, "score"] == pytest.approx(sum(s.loc[1, f"contrib_{x}"] for x in SIGNALS), abs=1e-5)
+    assert s.loc[1, "contrib_machine_timing"] == pytest.approx(3.0 / 12.0)
+
+
+def test_night_share_uses_claimed_country():
+    h = np.zeros((3, 24))
+    h[:, 20] = 1  # 20:00 UTC
+    out = night_share(h, pd.Series(["JP", "US", "XX"]))
+    assert out[0] == 1.0 and out[1] == 0.0 and np.isnan(out[2])
+
+
+def test_batch_share_vectorised():
+    c = np.array([1, 1, 1, 2, 2])
+    t = np.array([0.0, 3600.0, 10 * 86400.0, 0.0, 5 * 86400.0])
+    got = batch_share(c, t)
+    assert got[1] == pytest.approx(2 / 3) and got[2] == pytest.approx(0.5)
