@@ -25,12 +25,13 @@ import pyarrow.parquet as pq
 from acctgraph._version import __version__
 from acctgraph.communities import Partition, _renumber, detect
 from acctgraph.config import Config
+from acctgraph.graph import LAYERS, combine_weights
 from acctgraph.io.atomic import write_json_atomic, write_parquet_atomic
 from acctgraph.io.csvsafe import write_csv_safe
 from acctgraph.io.workspace import ARTIFACT_VERSION, Workspace
 from acctgraph.scoring import SIGNALS, cluster_signals, reasons, score
 
-EDGE_COLUMNS = ["src", "dst", "weight", "layers", "w_payments"]
+EDGE_COLUMNS = ["src", "dst", "w_payments", "w_network", "w_templates", "w_coactivity"]
 
 
 @dataclass
@@ -80,9 +81,14 @@ class _Inputs:
     templates: pd.DataFrame
 
 
-def _load(ws: Workspace) -> _Inputs:
+def _load(ws: Workspace, combine) -> _Inputs:
+    """Read what scoring needs; edge weights are recombined from the layers with ``combine``."""
     nodes = pq.read_table(ws.nodes_path).to_pandas()
     e = pq.read_table(ws.edges_path, columns=EDGE_COLUMNS).to_pandas()
+    e["weight"] = combine_weights(e, combine)
+    on = [l for l in LAYERS if getattr(combine, l)]
+    e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0
+    e = e[e["weight"] > 0].reset_index(drop=True)
     tmpl = (pq.read_table(ws.evidence_path("templates")).to_pandas() if ws.evidence_path("templates").is_file()
             else pd.DataFrame({"node": [], "template_id": [], "requests": [], "share": []}))
     templates = (pq.read_table(ws.templates_path, columns=["template_id", "canonical"]).to_pandas()
@@ -153,7 +159,7 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.read_marker("build")
     ws.marker("communities").unlink(missing_ok=True)
-    x = _load(ws)
+    x = _load(ws, cfg.combine)
     part = detect(len(x.nodes), x.src, x.dst, x.w, resolution=cc.resolution, iterations=cc.iterations,
                   seed=cc.seed, split_min_size=cc.split_min_size, split_conductance=cc.split_conductance,
                   split_depth=cc.split_depth)
@@ -177,11 +183,21 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
             + [f"contrib_{s}" for s in SIGNALS])
     clusters = clusters[cols]
 
-    flagged_ids = set(clusters.loc[clusters["flagged"], "community_id"].tolist())
-    m = pd.DataFrame({"node": x.nodes["node"], "account_id": x.nodes["account_id"],
-                      "community_id": memb, "operation_id": ops[memb], "strength_in": np.round(strength, 9)})
-    in_flagged = m["community_id"].isin(flagged_ids).to_numpy()
+    # Fringe accounts of flagged communities (attached by a shared exit or a public template, with a
+    # negligible share of the community's typical link weight) are detached into singletons, and
+    # the community they hung on is kept in ``attached_to`` for the analyst.
+    flagged_ids = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
+    in_flagged = np.isin(memb, flagged_ids)
     fringe = in_flagged & ~core
+    attached = np.where(fringe, memb, -1)
+    memb = memb.copy()
+    memb[fringe] = memb.max() + 1 + np.arange(int(fringe.sum()))
+    ops = np.concatenate([ops, np.full(int(fringe.sum()), -1)]) if fringe.any() else ops
+    is_flagged = clusters["flagged"].to_numpy()
+    clusters.loc[is_flagged, "size"] = clusters.loc[is_flagged, "core_size"]
+    m = pd.DataFrame({"node": x.nodes["node"], "account_id": x.nodes["account_id"],
+                      "community_id": memb, "operation_id": ops[memb], "strength_in": np.round(strength, 9),
+                      "attached_to": attached})
     m["role"] = np.where(in_flagged, np.where(fringe, "fringe", "core"), "")
     m["flagged"] = in_flagged & core
     write_parquet_atomic(ws.communities_path, pa.Table.from_pandas(m, preserve_index=False))
@@ -197,7 +213,8 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
              "seconds": {"detect": round(t_detect, 3), "total": round(time.perf_counter() - t0, 3)}}
     write_json_atomic(ws.marker("communities"), {
         "artifact_version": ARTIFACT_VERSION, "acctgraph_version": __version__,
-        "config": {"communities": dataclasses.asdict(cc), "scoring": dataclasses.asdict(sc)},
+        "config": {"communities": dataclasses.asdict(cc), "scoring": dataclasses.asdict(sc),
+                   "combine": dataclasses.asdict(cfg.combine)},
         "objective": "modularity (igraph Leiden) + conductance-guided split pass + operation merge of flagged",
         **{k: v for k, v in stats.items() if k != "seconds"}, "split_log": part.log[:200],
     })

@@ -49,6 +49,27 @@ def combine_sql(layers: list[str], combine) -> str:
         ORDER BY p.src, p.dst"""
 
 
+def combine_weights(edges, combine) -> "np.ndarray":
+    """The combined weight of each edge from its per-layer weights (same formula as the build).
+
+    Lets ``communities`` re-weight or switch off layers (ablation) without rebuilding.
+
+    >>> import pandas as pd
+    >>> from acctgraph.config import CombineConfig
+    >>> e = pd.DataFrame({"w_payments": [1.0], "w_network": [0.0], "w_templates": [0.0], "w_coactivity": [0.0]})
+    >>> round(float(combine_weights(e, CombineConfig(payments_scale=1.0))[0]), 4)
+    0.6321
+    """
+    import numpy as np
+
+    total = np.zeros(len(edges))
+    for l in LAYERS:
+        lam, scale = getattr(combine, l), getattr(combine, f"{l}_scale")
+        if lam:
+            total += lam * (1.0 - np.exp(-edges[f"w_{l}"].to_numpy(np.float64) / scale))
+    return np.round(total, 12)
+
+
 def build_edges(eng: Engine, ws: Workspace, layers: list[str], combine) -> int:
     """Write ``edges.parquet``; returns the number of edges."""
     if not layers:
