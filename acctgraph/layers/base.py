@@ -121,6 +121,17 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
             "sparsified_groups": int(stats["big"])}
 
 
+def union_tiers(eng: Engine, out: str, tiers: list[str]) -> None:
+    """Sum the pair tables of several tiers of one layer into temp table ``out`` (and drop them)."""
+    union = " UNION ALL ".join(f"SELECT * FROM {t}" for t in tiers)
+    drops = " ".join(f"DROP TABLE {t};" for t in tiers)
+    eng.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT src, dst, fsum(weight) AS weight, sum(evidence) AS evidence FROM ({union}) GROUP BY src, dst;
+        {drops}
+    """)
+
+
 @dataclass
 class BuildContext:
     """What a layer needs: the engine (with views ``nodes``, ``req``, ``pay``, ``acct``), paths, config."""

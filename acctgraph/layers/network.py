@@ -20,7 +20,7 @@ import time
 
 import pyarrow as pa
 
-from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs
+from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 
 NAME = "network"
 
@@ -58,12 +58,7 @@ def build(ctx: BuildContext) -> LayerStats:
     s1 = shared_key_pairs(eng, "_net_ip", "_net_a", cap=cap, k=k, entity="ring")
     s2 = shared_key_pairs(eng, "_net_sub", "_net_b", cap=cap, k=k, entity="ring",
                           factor=cfg.network.subnet_factor)
-    eng.execute("""
-        CREATE OR REPLACE TEMP TABLE layer_network AS
-        SELECT src, dst, fsum(weight) AS weight, sum(evidence) AS evidence
-        FROM (SELECT * FROM _net_a UNION ALL SELECT * FROM _net_b) GROUP BY src, dst;
-        DROP TABLE _net_a; DROP TABLE _net_b;
-    """)
+    union_tiers(eng, "layer_network", ["_net_a", "_net_b"])
     eng.copy_to_parquet("SELECT node, ip, subnet, to_timestamp(window_start) AS window_start, requests, "
                         "first_ts, last_ts FROM net_ev ORDER BY node, ip, window_start",
                         ctx.ws.evidence_path(NAME))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs
+from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 
 NAME = "payments"
 
@@ -46,12 +46,7 @@ def build(ctx: BuildContext) -> LayerStats:
         FROM pay_ev WHERE bin IS NOT NULL AND first_ts IS NOT NULL GROUP BY instrument_id""")
     s2 = shared_key_pairs(eng, "_pay_bin", "_pay_b", cap=cap, k=k, factor=cfg.payments.bin_factor,
                           entity="ring")
-    eng.execute("""
-        CREATE OR REPLACE TEMP TABLE layer_payments AS
-        SELECT src, dst, fsum(weight) AS weight, sum(evidence) AS evidence
-        FROM (SELECT * FROM _pay_a UNION ALL SELECT * FROM _pay_b) GROUP BY src, dst;
-        DROP TABLE _pay_a; DROP TABLE _pay_b;
-    """)
+    union_tiers(eng, "layer_payments", ["_pay_a", "_pay_b"])
     ctx.eng.copy_to_parquet("SELECT * FROM pay_ev ORDER BY node, instrument_id", ctx.ws.evidence_path(NAME))
     stats = LayerStats(NAME, keys=s1["keys"] + s2["keys"],
                        largest_group=max(s1["largest_group"], s2["largest_group"]),
