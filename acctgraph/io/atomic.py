@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from acctgraph.errors import WorkspaceError
 
 #: Parquet settings used for every artifact, fixed so output bytes are stable.
-PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3,
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1,
                                    "use_dictionary": True, "write_statistics": True}
 
 
