@@ -94,7 +94,8 @@ class BuildConfig:
     group_cap: int = _opt(50, "a shared key held by more accounts than this is sparsified (never all pairs)")
     ring_k: int = _opt(10, "in a sparsified group each account links to its k successors on a hashed ring")
     threads: int = _opt(0, "engine threads (0 = all cores)")
-    memory_limit: str = _opt("", "engine memory limit before spilling to disk, e.g. '6GB' ('' = DuckDB default)")
+    memory_limit: str = _opt("4GB", "engine (DuckDB) memory limit before it spills to disk ('' = DuckDB's "
+                                    "default, 80% of RAM)")
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import mem_gib as _mem_gib  # noqa: E402
+from common import run_measured  # noqa: E402
 
 _CHILD = """
 import json, sys
@@ -32,22 +34,15 @@ print(json.dumps({"accounts": s.counts["accounts"], "requests": s.counts["reques
 
 def run_one(scale: float, out: Path, seed: int, name: str) -> dict[str, float]:
     """Generate one world in a child process; return its measurements."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(out), str(scale), str(seed), name],
-                          capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"generation at scale {scale} failed (exit {proc.returncode})")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # ru_maxrss of RUSAGE_CHILDREN is the largest child so far (KiB on Linux); children run in
-    # increasing scale order, so it is this child's peak unless an earlier one was larger.
+    # CPU: RUSAGE_CHILDREN deltas; peak RSS: os.wait4 of this very child (see common.run_measured)
+    m = run_measured([sys.executable, "-c", _CHILD, str(out), str(scale), str(seed), name])
+    if m.returncode != 0:
+        sys.stderr.write(m.stderr)
+        raise SystemExit(f"generation at scale {scale} failed (exit {m.returncode})")
+    res = json.loads(m.stdout.strip().splitlines()[-1])
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
-    return {"scale": scale, "accounts": res["accounts"], "requests": res["requests"], "wall_s": wall,
-            "cpu_s": cpu, "peak_rss_mb": after.ru_maxrss / 1024.0, "output_mb": size / 1e6}
+    return {"scale": scale, "accounts": res["accounts"], "requests": res["requests"], "wall_s": m.wall_s,
+            "cpu_s": m.cpu_s, "peak_rss_mb": m.peak_rss_mib, "output_mb": size / 1e6}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,13 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         if not args.out:
             shutil.rmtree(parent, ignore_errors=True)
     return 0
-
-
-def _mem_gib() -> float:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        return float("nan")
 
 
 if __name__ == "__main__":
