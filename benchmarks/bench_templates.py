@@ -119,6 +119,13 @@ def quality(labels: np.ndarray, ids: np.ndarray) -> tuple[float, float]:
     return sum(best_pred.values()) / m.sum(), sum(best_true.values()) / m.sum()
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (worker processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + ch.ru_utime + ch.ru_stime
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -130,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unique-frac", type=float, default=0.25, help="share of unique free-text prompts")
     ap.add_argument("--batch", type=int, default=1 << 19, help="rows per add() batch")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=0, help="TemplateConfig.workers (0 = one per core, max 4)")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -140,15 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     rss_gen = rss_mb()
     mb = arr.nbytes / 2**20
 
-    miner = TemplateMiner(TemplateConfig())
+    miner = TemplateMiner(TemplateConfig(workers=args.workers))
     hashes = []
     t0 = time.perf_counter()
+    c0 = cpu_s()
     for i in range(0, len(arr), args.batch):
         hashes.append(miner.add(arr.slice(i, args.batch)))
     t_add = time.perf_counter() - t0
+    c_add = cpu_s() - c0
     t0 = time.perf_counter()
+    c0 = cpu_s()
     model = miner.finish()
     t_fin = time.perf_counter() - t0
+    c_fin = cpu_s() - c0
     t0 = time.perf_counter()
     ids = np.asarray(model.assign(pa.concat_arrays(hashes)).fill_null(-1))
     t_assign = time.perf_counter() - t0
@@ -158,13 +170,15 @@ def main(argv: list[str] | None = None) -> int:
         ("rows", f"{args.rows:,}"),
         ("prompt bytes", f"{mb:,.0f} MiB ({arr.nbytes / max(1, len(arr)):.0f} B/row)"),
         ("synthesis", f"{t_gen:.1f} s (RSS {rss_gen:,.0f} MiB)"),
-        ("mask+hash (add)", f"{t_add:.1f} s = {args.rows / t_add:,.0f} rows/s ({mb / t_add:.0f} MiB/s)"),
+        ("mask+hash (add)", f"{t_add:.1f} s = {args.rows / t_add:,.0f} rows/s ({mb / t_add:.0f} MiB/s), "
+                            f"CPU {c_add:.1f} s (workers' CPU counted once they exit)"),
         ("distinct skeletons", f"{model.skeletons.num_rows:,}"),
-        ("finish (grouping)", f"{t_fin:.1f} s"),
+        ("finish (grouping)", f"{t_fin:.1f} s (CPU {c_fin:.1f} s, includes stopping the workers)"),
         ("assign", f"{t_assign:.2f} s"),
         ("templates", f"{model.templates.num_rows:,} (generator: {args.templates} + unique free text)"),
         ("purity / recall", f"{purity:.4f} / {recall:.4f} (templated rows)"),
-        ("peak RSS", f"{rss_mb():,.0f} MiB (of which input+synthesis {rss_gen:,.0f} MiB)"),
+        ("peak RSS", f"{rss_mb():,.0f} MiB (of which input+synthesis {rss_gen:,.0f} MiB); "
+                     f"largest worker {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:,.0f} MiB"),
     ]
     w = max(len(k) for k, _ in rows)
     print(f"{'metric':<{w}}  value")

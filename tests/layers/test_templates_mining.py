@@ -347,3 +347,23 @@ def test_scale_200k_purity_recall():
           f"templates {model.templates.num_rows}, purity {purity:.4f}, recall {recall:.4f}")
     assert purity >= 0.95 and recall >= 0.95
     assert model.templates.num_rows <= 60
+
+
+def test_worker_processes_give_identical_results(monkeypatch):
+    import acctgraph.layers.templates_mining as tm
+
+    monkeypatch.setattr(tm, "_PAR_MIN_ROWS", 16)  # split even small batches over the workers
+    rows, _ = _popular_prompts()
+    cot = [t.format(p=p) for t in COT for p in PROBLEMS]
+    data = (rows + cot + [None, "", "!!!"]) * 4
+    random.Random(2).shuffle(data)
+    m1, h1, ids1 = mine(data, TemplateConfig(workers=1))
+    miner = TemplateMiner(TemplateConfig(workers=2))
+    arr = pa.array(data, pa.string())
+    h2 = pa.concat_arrays([miner.add(arr.slice(i, 150)) for i in range(0, len(arr), 150)])
+    assert miner._pool is not None or miner._pool_broken
+    m2 = miner.finish()
+    assert miner._pool is None  # finish() stops the workers
+    assert h2.equals(h1)
+    assert m2.skeletons.equals(m1.skeletons) and m2.templates.equals(m1.templates)
+    assert m2.assign(h2).to_pylist() == ids1
