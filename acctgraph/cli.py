@@ -106,10 +106,24 @@ def cmd_communities(args: argparse.Namespace) -> int:
 
     cfg = _resolve_config(args.config)
     work = _workspace_arg(args, cfg)
-    result = acctgraph.communities(work, config=cfg, quiet=args.quiet)
+    seeds = [a.strip() for a in (args.known_bad or "").split(",") if a.strip()]
+    if args.known_bad_file:
+        try:
+            text = Path(args.known_bad_file).read_text(encoding="utf-8")
+        except OSError as e:
+            raise errors.InputError(f"{args.known_bad_file}: cannot read ({e.strerror or e}); pass a text file "
+                                    "with one account id per line") from e
+        seeds += [line.strip() for line in text.splitlines() if line.strip()]
+    result = acctgraph.communities(work, config=cfg, known_bad=seeds or None, quiet=args.quiet)
     if not args.quiet:
         for line in result.lines(args.top):
             print(line)
+        if result.stats.get("known_bad_seeds"):
+            top = result.clusters.sort_values("seed_mass", ascending=False).head(5)
+            print(f"closest to the {result.stats['known_bad_seeds']} known-bad accounts (personalised PageRank):")
+            for _, r in top.iterrows():
+                print(f"  cluster {r['community_id']:>7}  size {r['size']:>6,}  seed mass {r['seed_mass']:.3f}"
+                      f"{'  contains a seed' if r['seeded'] else ''}")
         print(f"wrote {work}/communities.parquet, {work}/clusters.csv, {work}/communities.json")
     return 0
 
@@ -185,9 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="find, score and flag clusters of accounts",
                        description="Run Leiden community detection on the built graph, score every cluster "
                                    "from interpretable signals and flag the campaigns.",
-                       epilog="example:\n  acctgraph communities work")
+                       epilog="examples:\n  acctgraph communities work\n"
+                              "  acctgraph communities work --known-bad acct-123,acct-456")
     c.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
     c.add_argument("--top", type=int, default=10, help="clusters to list")
+    c.add_argument("--known-bad", metavar="IDS", help="comma-separated known-bad account ids to expand from "
+                                                       "(default: the known_bad input table, if any)")
+    c.add_argument("--known-bad-file", metavar="PATH", help="text file with one known-bad account id per line")
     c.set_defaults(func=cmd_communities)
 
     ev = sub.add_parser("evaluate", parents=[common], formatter_class=_Formatter,

@@ -30,6 +30,7 @@ from acctgraph.io.atomic import write_json_atomic, write_parquet_atomic
 from acctgraph.io.csvsafe import write_csv_safe
 from acctgraph.io.workspace import ARTIFACT_VERSION, Workspace
 from acctgraph.scoring import SIGNALS, cluster_signals, reasons, score
+from acctgraph.seeds import personalised_pagerank
 
 EDGE_COLUMNS = ["src", "dst", "w_payments", "w_network", "w_templates", "w_coactivity"]
 
@@ -139,8 +140,19 @@ def operations(x: _Inputs, memb: np.ndarray, resolution: float, seed: int) -> np
     return part.membership
 
 
+def _seed_nodes(ws: Workspace, nodes: pd.DataFrame, known_bad: list[str] | None) -> np.ndarray:
+    """Node ids of the known-bad accounts: explicit ids, else the workspace's known_bad table."""
+    ids: list[str] = list(known_bad or [])
+    if not ids and ws.table_path("known_bad").is_file():
+        ids = pq.read_table(ws.table_path("known_bad"), columns=["account_id"]).column("account_id").to_pylist()
+    if not ids:
+        return np.zeros(0, dtype=np.int64)
+    idx = pd.Index(nodes["account_id"]).get_indexer(pd.Index(sorted(set(ids))))
+    return np.sort(nodes["node"].to_numpy()[idx[idx >= 0]])
+
+
 def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config | None = None,
-                quiet: bool = False) -> CommunitiesResult:
+                known_bad: list[str] | None = None, quiet: bool = False) -> CommunitiesResult:
     """Run community detection and scoring on a built workspace.
 
     After the first partition is scored, flagged communities that fall in the
@@ -148,6 +160,11 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     and everything is scored again: a campaign run as many worker pools, each
     with its own proxies and schedule, is reported whole. Unflagged
     communities are never merged.
+
+    Investigations that start from known-bad accounts (``known_bad`` ids, or
+    the workspace's ``known_bad`` table) get a personalised PageRank from
+    them: ``seed_score`` per account and ``seed_mass`` per cluster (see
+    :mod:`acctgraph.seeds`); clusters holding a seed are marked ``seeded``.
 
     Writes ``communities.parquet`` (every account), ``clusters.csv`` (clusters
     of 2+ accounts, by score) and ``communities.json`` (parameters, counts,
@@ -179,8 +196,14 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
             clusters, core, strength = _score_partition(x, memb, sc)
             ops = operations(x, memb, cc.operation_resolution, cc.seed)
     clusters.insert(1, "operation_id", ops[clusters["community_id"].to_numpy()])
-    cols = (["community_id", "operation_id", "size", "core_size", "score", "flagged", "reasons"] + list(SIGNALS)
-            + [f"contrib_{s}" for s in SIGNALS])
+    seeds = _seed_nodes(ws, x.nodes, known_bad)
+    ppr = personalised_pagerank(len(x.nodes), x.src, x.dst, x.w, seeds)
+    mass = pd.Series(ppr).groupby(memb).sum()
+    seeded = pd.Series(np.isin(np.arange(len(memb)), seeds)).groupby(memb).any()
+    clusters["seed_mass"] = np.round(mass.reindex(clusters["community_id"]).fillna(0).to_numpy(), 9)
+    clusters["seeded"] = seeded.reindex(clusters["community_id"]).fillna(False).to_numpy(bool)
+    cols = (["community_id", "operation_id", "size", "core_size", "score", "flagged", "seeded", "seed_mass",
+             "reasons"] + list(SIGNALS) + [f"contrib_{s}" for s in SIGNALS])
     clusters = clusters[cols]
 
     # Fringe accounts of flagged communities (attached by a shared exit or a public template, with a
@@ -197,7 +220,8 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     clusters.loc[is_flagged, "size"] = clusters.loc[is_flagged, "core_size"]
     m = pd.DataFrame({"node": x.nodes["node"], "account_id": x.nodes["account_id"],
                       "community_id": memb, "operation_id": ops[memb], "strength_in": np.round(strength, 9),
-                      "attached_to": attached})
+                      "attached_to": attached, "seed_score": np.round(ppr, 12),
+                      "known_bad": np.isin(x.nodes["node"].to_numpy(), seeds)})
     m["role"] = np.where(in_flagged, np.where(fringe, "fringe", "core"), "")
     m["flagged"] = in_flagged & core
     write_parquet_atomic(ws.communities_path, pa.Table.from_pandas(m, preserve_index=False))
@@ -209,7 +233,7 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
              "modularity_first_pass": round(part.modularity, 6),
              "splits": part.splits, "leiden_runs": part.leiden_runs, "merged_into_operations": merged,
              "flagged_clusters": int(clusters["flagged"].sum()), "flagged_accounts": int(m["flagged"].sum()),
-             "fringe_accounts": int(fringe.sum()),
+             "fringe_accounts": int(fringe.sum()), "known_bad_seeds": int(len(seeds)),
              "seconds": {"detect": round(t_detect, 3), "total": round(time.perf_counter() - t0, 3)}}
     write_json_atomic(ws.marker("communities"), {
         "artifact_version": ARTIFACT_VERSION, "acctgraph_version": __version__,

@@ -1,0 +1,66 @@
+"""The communities stage on the sample world: outputs, seeds, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import acctgraph
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    ws = tmp_path_factory.mktemp("ws")
+    acctgraph.build(acctgraph.SAMPLE_DIR, ws, quiet=True)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def labels() -> pd.DataFrame:
+    return pd.read_parquet(acctgraph.SAMPLE_DIR / "labels.parquet")
+
+
+def test_outputs_cover_every_account_and_are_sorted(built):
+    r = acctgraph.communities(built, quiet=True)
+    nodes = pq.read_table(built / "nodes.parquet")
+    m = pq.read_table(built / "communities.parquet").to_pandas()
+    assert len(m) == nodes.num_rows and m["community_id"].notna().all()
+    c = pd.read_csv(built / "clusters.csv")
+    assert (c["size"] >= 2).all() and c["score"].is_monotonic_decreasing
+    assert c["score"].between(0, 1).all()
+    assert not (m["flagged"] & (m["role"] == "fringe")).any()
+    assert r.stats["flagged_accounts"] == int(m["flagged"].sum())
+    # flagged accounts are the core members of flagged clusters
+    flagged_ids = set(c.loc[c["flagged"], "community_id"])
+    assert set(m.loc[m["flagged"], "community_id"]) <= flagged_ids
+
+
+def test_campaigns_rise_to_the_top(built, labels):
+    acctgraph.communities(built, quiet=True)
+    ev = acctgraph.evaluate(built, acctgraph.SAMPLE_DIR / "labels.parquet")
+    for name, camp in ev.campaigns.items():
+        assert camp["recall"] >= 0.9, name
+        assert camp["largest_share"] >= 0.9, name
+    assert ev.precision >= 0.98
+
+
+def test_seed_expansion_ranks_the_seeds_cluster_first(built, labels):
+    seeds = labels.loc[labels["campaign"] == "policy-probe", "account_id"].head(3).tolist()
+    r = acctgraph.communities(built, known_bad=seeds, quiet=True)
+    top = r.clusters.sort_values("seed_mass", ascending=False).iloc[0]
+    assert top["seeded"] and top["seed_mass"] > 0.5
+    members = set(r.members.loc[r.members["community_id"] == top["community_id"], "account_id"])
+    campaign = set(labels.loc[labels["campaign"] == "policy-probe", "account_id"])
+    assert len(campaign & members) >= 0.9 * len(campaign)  # the seeds' whole campaign comes first
+    assert r.members["known_bad"].sum() == 3
+
+
+def test_communities_are_deterministic(built, tmp_path):
+    acctgraph.communities(built, quiet=True)
+    first = {f: (built / f).read_bytes() for f in ("communities.parquet", "clusters.csv")}
+    acctgraph.communities(built, quiet=True)
+    for f, data in first.items():
+        assert (built / f).read_bytes() == data, f
