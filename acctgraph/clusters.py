@@ -151,6 +151,44 @@ def _seed_nodes(ws: Workspace, nodes: pd.DataFrame, known_bad: list[str] | None)
     return np.sort(nodes["node"].to_numpy()[idx[idx >= 0]])
 
 
+def _same_campaign(x: _Inputs, memb: np.ndarray, core: np.ndarray, flagged: np.ndarray, ops: np.ndarray,
+                   min_overlap: float) -> np.ndarray:
+    """For each flagged community, the id of the flagged community it merges into (itself if none).
+
+    Two flagged communities merge when they are in the same operation *and*
+    send the same content: the cosine similarity of their core members'
+    template request counts is at least ``min_overlap``. Pools of one
+    campaign share its templates; two campaigns that merely share proxy exits
+    do not, and stay apart.
+    """
+    target = flagged.copy()
+    if len(flagged) < 2 or not len(x.tmpl):
+        return target
+    t = x.tmpl[["node", "template_id", "requests"]].copy()
+    t["c"] = memb[t["node"].to_numpy(np.int64)]
+    t = t[core[t["node"].to_numpy(np.int64)] & np.isin(t["c"].to_numpy(), flagged)]
+    v = t.groupby(["c", "template_id"], sort=True)["requests"].sum().reset_index()
+    norm = np.sqrt((v["requests"].astype(np.float64) ** 2).groupby(v["c"]).sum())
+    v["u"] = v["requests"] / v["c"].map(norm)
+    v["op"] = ops[v["c"].to_numpy()]
+    pairs = v.merge(v, on=["template_id", "op"], suffixes=("_a", "_b"))
+    pairs = pairs[pairs["c_a"] < pairs["c_b"]]
+    cos = (pairs["u_a"] * pairs["u_b"]).groupby([pairs["c_a"], pairs["c_b"]]).sum()
+    parent = {int(c): int(c) for c in flagged}
+
+    def find(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for (a, b), value in cos.items():  # one entry per pair of flagged communities, not per row
+        if value >= min_overlap:
+            ra, rb = find(int(a)), find(int(b))
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(int(c)) for c in flagged], dtype=flagged.dtype)
+
+
 def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config | None = None,
                 known_bad: list[str] | None = None, quiet: bool = False) -> CommunitiesResult:
     """Run community detection and scoring on a built workspace.
@@ -185,12 +223,12 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     clusters, core, strength = _score_partition(x, memb, sc)
     ops = operations(x, memb, cc.operation_resolution, cc.seed)
     flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
+    groups = _same_campaign(x, memb, core, flagged, ops, cc.operation_min_overlap)
     merged = 0
     if len(flagged):
-        target = pd.Series(flagged).groupby(ops[flagged]).transform("min").to_numpy()
         remap = np.arange(len(ops))
-        remap[flagged] = target
-        merged = int((target != flagged).sum())
+        remap[flagged] = groups
+        merged = int((groups != flagged).sum())
         if merged:
             memb = _renumber(remap[memb])
             clusters, core, strength = _score_partition(x, memb, sc)

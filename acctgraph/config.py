@@ -165,7 +165,9 @@ class CommunitiesConfig:
     split_conductance: float = _opt(0.2, "a part whose conductance inside its community is below this splits off")
     split_depth: int = _opt(2, "how many levels the split pass recurses")
     operation_resolution: float = _opt(0.3, "resolution of the community-graph pass that groups communities "
-                                             "into operations; flagged communities of one operation are merged")
+                                             "into operations")
+    operation_min_overlap: float = _opt(0.5, "flagged communities of one operation are merged when the cosine "
+                                             "similarity of their template use is at least this")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ def test_campaigns_rise_to_the_top(built, labels):
     for name, camp in ev.campaigns.items():
         assert camp["recall"] >= 0.9, name
         assert camp["largest_share"] >= 0.9, name
+        # pools of one campaign are merged, but distinct campaigns are not merged together
+        assert camp["largest_community_size"] <= 1.1 * camp["accounts"], name
     assert ev.precision >= 0.98
 
 
