@@ -134,9 +134,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing as mp
 import os
+import sys
 import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -826,6 +828,33 @@ class _Tokens:
 # the miner
 # ---------------------------------------------------------------------------
 
+def _noop() -> None:
+    """Worker warm-up task."""
+
+
+@contextlib.contextmanager
+def _main_hidden():
+    """Hide ``__main__``'s file and spec while worker processes start.
+
+    ``spawn`` re-imports the parent's main module in every child; for a
+    notebook, ``python -`` or a script without a ``__main__`` guard that is
+    wrong or fails. The workers only need this module, which they import by name.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved_file = main.__dict__.pop("__file__", None)
+    saved_spec = main.__dict__.get("__spec__")
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__spec__ = saved_spec
+        if saved_file is not None:
+            main.__file__ = saved_file
+
+
 class TemplateMiner:
     """Streaming template miner: :meth:`add` batches, then :meth:`finish`.
 
@@ -901,6 +930,11 @@ class TemplateMiner:
             try:
                 ctx = mp.get_context("spawn")  # fork is unsafe with DuckDB/Arrow threads running
                 self._pool = ProcessPoolExecutor(self._workers() - 1, mp_context=ctx)
+                # Start the workers now, without telling them about the caller's __main__: a spawned
+                # child would otherwise re-run the user's script (or fail on `python -` / stdin).
+                with _main_hidden():
+                    for f in [self._pool.submit(_noop) for _ in range(self._workers() - 1)]:
+                        f.result(timeout=120)
                 self._pool_finalizer = weakref.finalize(self, self._pool.shutdown, wait=False,
                                                         cancel_futures=True)
             except (OSError, RuntimeError, ValueError):

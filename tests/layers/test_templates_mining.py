@@ -367,3 +367,18 @@ def test_worker_processes_give_identical_results(monkeypatch):
     assert h2.equals(h1)
     assert m2.skeletons.equals(m1.skeletons) and m2.templates.equals(m1.templates)
     assert m2.assign(h2).to_pylist() == ids1
+
+
+def test_worker_processes_do_not_rerun_the_callers_script(tmp_path):
+    """A user script without a __main__ guard must run once, not again in the spawned worker."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "analysis.py"
+    script.write_text("import pyarrow as pa\nfrom acctgraph.layers.templates_mining import TemplateMiner, "
+                      "TemplateConfig\nprint('start', flush=True)\nm = TemplateMiner(TemplateConfig(workers=2))\n"
+                      "m.add(pa.array(['Think step by step about %d apples' % i for i in range(300000)]))\n"
+                      "print(m.finish().templates.num_rows)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("start") == 1
