@@ -252,7 +252,8 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     fringe = in_flagged & ~core
     attached = np.where(fringe, memb, -1)
     memb = memb.copy()
-    memb[fringe] = memb.max() + 1 + np.arange(int(fringe.sum()))
+    if fringe.any():
+        memb[fringe] = memb.max() + 1 + np.arange(int(fringe.sum()))
     ops = np.concatenate([ops, np.full(int(fringe.sum()), -1)]) if fringe.any() else ops
     is_flagged = clusters["flagged"].to_numpy()
     clusters.loc[is_flagged, "size"] = clusters.loc[is_flagged, "core_size"]

@@ -69,3 +69,19 @@ def test_build_is_deterministic_across_processes(sample_ws, tmp_path):
 def test_unknown_layer_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="unknown layer"):
         acctgraph.build(acctgraph.SAMPLE_DIR, tmp_path, config=Config.from_dict({"build": {"layers": ["dns"]}}))
+
+
+@pytest.mark.parametrize("requests", [
+    "account_id,ts,ip,model,prompt\n",                                  # no traffic at all
+    "account_id,ts,ip,model,prompt\nx,2026-01-02T00:00:00Z,1.2.3.4,m,hi\n",  # one account, one request
+])
+def test_degenerate_worlds_build_and_cluster(tmp_path, requests):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "accounts.csv").write_text("account_id,created_at\nx,2026-01-01T00:00:00Z\n")
+    (d / "requests.csv").write_text(requests)
+    report = acctgraph.build(d, tmp_path / "ws", quiet=True)
+    assert report.nodes == 1 and report.edges == 0
+    result = acctgraph.communities(tmp_path / "ws", quiet=True)
+    assert len(result.members) == 1 and not result.members["flagged"].any()
+    assert result.clusters.empty
