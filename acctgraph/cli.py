@@ -284,4 +284,9 @@ if __name__ == "__main__":  # pragma: no cover
     if sys.argv[1:] == ["--reference"]:
         sys.stdout.write(render_reference())
         sys.exit(0)
+    if sys.argv[1:] == ["--config-reference"]:  # the table at the end of docs/configuration.md
+        from acctgraph.config import render_reference as config_reference
+
+        sys.stdout.write(config_reference())
+        sys.exit(0)
     sys.exit(main())

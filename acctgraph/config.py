@@ -279,10 +279,3 @@ def find_config(start: str | os.PathLike[str] = ".") -> Path | None:
     p = Path(start) / CONFIG_FILE
     return p if p.is_file() else None
 
-
-if __name__ == "__main__":  # pragma: no cover - docs helper
-    import sys as _sys
-
-    if _sys.argv[1:] == ["--reference"]:
-        # the table at the end of docs/configuration.md (a test checks it is current)
-        _sys.stdout.write(render_reference())

@@ -48,7 +48,7 @@ def test_cli_reference_is_current():
 def test_configuration_reference_is_current():
     from acctgraph.config import render_reference
     assert render_reference() in (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"), \
-        "regenerate the table at the end of docs/configuration.md with: python -m acctgraph.config --reference"
+        "regenerate the table at the end of docs/configuration.md with: python -m acctgraph.cli --config-reference"
 
 
 def test_readme_links_resolve():
