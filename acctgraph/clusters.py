@@ -98,7 +98,8 @@ def _load(ws: Workspace, combine) -> _Inputs:
                    e["weight"].to_numpy(np.float64), pq.read_table(ws.features_path).to_pandas(), tmpl, templates)
 
 
-def _score_partition(x: _Inputs, memb: np.ndarray, sc) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None = None,
+                     fixed_core: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Scored clusters (by score), the core mask and membership strengths for one partition.
 
     Core members are linked to their community with at least ``fringe_ratio``
@@ -109,6 +110,8 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc) -> tuple[pd.DataFrame, np
     strength = _membership_strength(len(x.nodes), x.src, x.dst, x.w, memb)
     median = pd.Series(strength).groupby(memb).transform("median").to_numpy()
     core = strength >= sc.fringe_ratio * median
+    if fixed is not None:  # members of merged communities keep the role they had in their own pool
+        core = np.where(fixed, fixed_core, core)
     members = x.feats.assign(community_id=memb)
     core_e = x.edges[core[x.src] & core[x.dst]]
     sig = cluster_signals(members[core], core_e, x.tmpl[core[x.tmpl["node"].to_numpy(np.int64)]], x.templates)
@@ -196,8 +199,10 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     After the first partition is scored, flagged communities that fall in the
     same *operation* (see :func:`operations`) are merged into one community
     and everything is scored again: a campaign run as many worker pools, each
-    with its own proxies and schedule, is reported whole. Unflagged
-    communities are never merged.
+    with its own proxies and schedule, is reported whole. Members of merged
+    pools keep the core/fringe role they had in their own pool (a small pool
+    merged with a busy one is not pushed to the fringe by the busy pool's
+    link weights). Unflagged communities are never merged.
 
     Investigations that start from known-bad accounts (``known_bad`` ids, or
     the workspace's ``known_bad`` table) get a personalised PageRank from
@@ -230,8 +235,9 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
         remap[flagged] = groups
         merged = int((groups != flagged).sum())
         if merged:
+            pooled = np.isin(memb, flagged[groups != flagged]) | np.isin(memb, groups[groups != flagged])
             memb = _renumber(remap[memb])
-            clusters, core, strength = _score_partition(x, memb, sc)
+            clusters, core, strength = _score_partition(x, memb, sc, fixed=pooled, fixed_core=core)
             ops = operations(x, memb, cc.operation_resolution, cc.seed)
     clusters.insert(1, "operation_id", ops[clusters["community_id"].to_numpy()])
     seeds = _seed_nodes(ws, x.nodes, known_bad)

@@ -122,6 +122,12 @@ class TemplatesConfig:
 
     min_requests: int = _opt(2, "an account counts as a template's user after this many requests with it")
     prior_requests: float = _opt(5.0, "smoothing: an account's share of a template is count / (total + prior)")
+    clause_factor: float = _opt(1.0, "weight of the shared-clause tier (sentences shared across templates, robust "
+                                "to paraphrase) relative to a shared template")
+    clause_words: int = _opt(3, "clauses with fewer words are ignored")
+    clause_min_requests: int = _opt(2, "an account counts as a clause's user after this many requests with it")
+    clause_min_shared: int = _opt(3, "two accounts are linked by the clause tier only when they share at least "
+                                  "this many clauses")
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,7 @@ class ScoringConfig:
     new_model_pivot: float = _opt(1.0, "weight of the new_model_pivot signal")
     volume: float = _opt(1.0, "weight of the volume signal")
     proxy_ips: float = _opt(1.0, "weight of the proxy_ips signal")
+    ip_rotation: float = _opt(1.0, "weight of the ip_rotation signal")
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,13 @@ class Engine:
         else:
             self.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{_q(str(source))}')")
 
+    def unregister(self, name: str) -> None:
+        """Drop a view made by :meth:`register` (and release an Arrow table it kept alive)."""
+        if self._keep.pop(name, None) is not None:
+            self.con.unregister(name)
+        else:
+            self.execute(f"DROP VIEW IF EXISTS {name}")
+
     def execute(self, query: str) -> None:
         """Run statements (e.g. CREATE TEMP TABLE ... AS ...); results are discarded."""
         self.con.execute(query).fetchall()

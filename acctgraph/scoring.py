@@ -32,7 +32,13 @@ volume              log10(median member requests / median account requests) / 2,
                     clipped
 proxy_ips           share of the cluster's requests from IPs whose accounts
                     claim three or more countries (proxy-like exits)
+ip_rotation         median, over members with >= 10 requests, of distinct IP
+                    addresses per request (rotating residential proxies give
+                    nearly every request a fresh address; people reuse theirs)
 ==================  ==========================================================
+
+Evading one layer lights another: a campaign that stops sharing exits (so the
+network layer and ``proxy_ips`` go quiet) must rotate addresses instead.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ import pandas as pd
 
 SIGNALS: tuple[str, ...] = ("shared_payment", "multi_layer", "template_focus", "extraction_prompts",
                             "machine_timing", "batch_creation", "off_hours", "new_model_pivot", "volume",
-                            "proxy_ips")
+                            "proxy_ips", "ip_rotation")
 
 #: Plain-words description of each signal, filled with its value (a fraction).
 REASONS: dict[str, str] = {
@@ -58,6 +64,7 @@ REASONS: dict[str, str] = {
     "new_model_pivot": "{p} of accounts moved to the newest model within 24 h of its release",
     "volume": "request volume far above the typical account (signal {p})",
     "proxy_ips": "{p} of requests come from proxy-like IPs shared across countries",
+    "ip_rotation": "accounts use a new IP address for {p} of their requests (typical member)",
 }
 
 #: Patterns of capability-extraction prompts, matched on template skeletons (lower case).
@@ -157,6 +164,8 @@ def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFra
     active = m[m["requests"] >= 10]
     machine = (active["gap_cv"] < 0.5) | (active["gap_median_s"] < 20)
     out["machine_timing"] = machine.groupby(active["community_id"]).mean().reindex(clusters).fillna(0)
+    rotation = active["distinct_ips"] / active["requests"]
+    out["ip_rotation"] = rotation.groupby(active["community_id"]).median().reindex(clusters).fillna(0)
 
     created = m["created_at"]
     created_s = (created.astype("int64") / 1e9 if created.notna().any() else pd.Series(np.nan, index=m.index))

@@ -13,13 +13,14 @@ T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
 
 def cluster(cid: int, n: int, *, requests=20, gap_cv=1.5, gap_median=120.0, created_spread_h=2000.0,
-            night_hours=False, pivot_lag=400.0, country="US", start=0) -> pd.DataFrame:
+            night_hours=False, pivot_lag=400.0, country="US", start=0, ips_per_request=0.1) -> pd.DataFrame:
     hours = np.zeros(24)
     # US (UTC-6): 15:00-21:00 UTC is daytime; 06:00-12:00 UTC is 00:00-06:00 local
     hours[8 if night_hours else 18] = requests
     rng = np.random.default_rng(cid)
     return pd.DataFrame({
         "node": np.arange(start, start + n), "community_id": cid, "requests": requests,
+        "distinct_ips": np.maximum(1, np.round(requests * ips_per_request)).astype(np.int64),
         "gap_cv": gap_cv, "gap_median_s": gap_median,
         "created_at": T0 + pd.to_timedelta(rng.random(n) * created_spread_h, unit="h"),
         "hour_counts": [hours.astype(np.int64)] * n, "country": country,
@@ -64,6 +65,7 @@ def test_campaign_like_cluster_outscores_university_like_cluster():
     ("off_hours", {"night_hours": True}),
     ("new_model_pivot", {"pivot_lag": 5.0}),
     ("volume", {"requests": 2000}),
+    ("ip_rotation", {"ips_per_request": 0.95}),
 ])
 def test_each_behavioural_signal_raises_the_score(signal, kwargs):
     base = pd.concat([cluster(1, 30), cluster(9, 300, requests=20, start=1000)])
@@ -85,7 +87,7 @@ def test_graph_signals_raise_the_score():
 def test_signal_weights_and_contributions():
     s = score(signals_of(cluster(1, 10, gap_cv=0.1)), {"machine_timing": 3.0})
     assert s.loc[1, "score"] == pytest.approx(sum(s.loc[1, f"contrib_{x}"] for x in SIGNALS), abs=1e-5)
-    assert s.loc[1, "contrib_machine_timing"] == pytest.approx(3.0 / 12.0)
+    assert s.loc[1, "contrib_machine_timing"] == pytest.approx(3.0 / (len(SIGNALS) + 2.0), abs=1e-6)
 
 
 def test_night_share_uses_claimed_country():

@@ -14,9 +14,27 @@ weight = share): a template used by thousands of unrelated accounts gives
 each pair almost nothing, while accounts that devote most of their traffic to
 the same few rare templates accumulate weight over every template they share.
 
+A second tier links accounts through shared **clauses**: the text between
+sentence ends of the masked prompts ("explain your design decisions step by
+step before the code"). Paraphrasing a whole prompt changes its template,
+but a campaign's prompts are assembled from a stock of instructions, and
+each clause of that stock recurs across its accounts whatever the wrapper.
+Keys are clause hashes (an account is a member after
+``clause_min_requests`` requests with the clause), weighted like every
+shared key (a clause used by tens of thousands of accounts, "can you help
+me with", is nearly worthless per pair) at ``clause_factor``. A pair is
+kept only when it shares at least ``clause_min_shared`` clauses (counted
+over the rings it sits on, for large groups): one common sentence in common
+is chance, a stock of them is a campaign. Each large clause group has its
+own ring order: a shared order would make every clause link the same
+neighbours along one global sequence, a lattice that community detection
+cuts into arcs of unrelated accounts (measured: identical mixes of two
+campaigns and individuals in every community).
+
 Outputs: ``templates.parquet`` (template id, canonical skeleton, a raw example,
-accounts, requests) and ``evidence/templates.parquet`` (node, template id,
-requests, share).
+accounts, requests) ``evidence/templates.parquet`` (node, template id,
+requests, share) and ``evidence/clauses.parquet`` (node, clause hash,
+requests) for the clauses that link two or more accounts.
 """
 
 from __future__ import annotations
@@ -26,8 +44,8 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs
-from acctgraph.layers.templates_mining import TemplateMiner
+from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
+from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner
 from acctgraph.progress import progress
 
 NAME = "templates"
@@ -37,15 +55,23 @@ BATCH_ROWS = 1 << 19
 def build(ctx: BuildContext) -> LayerStats:
     t0 = time.perf_counter()
     eng, cfg = ctx.eng, ctx.config.templates
-    miner = TemplateMiner()
+    miner = TemplateMiner(TemplateConfig(clause_words=int(cfg.clause_words)))
     src = pq.ParquetFile(ctx.ws.table_path("requests"))
     parts: list[pa.Table] = []
+    clauses: list[pa.Table] = []
     with progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows", quiet=ctx.quiet) as bar:
         for batch in src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"]):
-            h = miner.add(batch.column("prompt"))
-            parts.append(pa.table({"account_id": batch.column("account_id"), "skeleton_hash": h}))
+            acct = batch.column("account_id")
+            h, c_row, c_hash = miner.add_with_clauses(batch.column("prompt"))
+            parts.append(pa.table({"account_id": acct, "skeleton_hash": h}))
+            clauses.append(pa.table({"account_id": acct.take(pa.array(c_row)), "clause": pa.array(c_hash, pa.uint64())})
+                           .group_by(["account_id", "clause"]).aggregate([([], "count_all")]))
             bar.update(batch.num_rows)
     model = miner.finish()
+    eng.register("_clause_rows", pa.concat_tables(clauses) if clauses else pa.table(
+        {"account_id": pa.array([], pa.string()), "clause": pa.array([], pa.uint64()),
+         "count_all": pa.array([], pa.int64())}))
+    del clauses
     eng.register("_skel_rows", pa.concat_tables(parts) if parts else
                  pa.table({"account_id": pa.array([], pa.string()), "skeleton_hash": pa.array([], pa.uint64())}))
     eng.register("_skeletons", model.skeletons)
@@ -65,17 +91,36 @@ def build(ctx: BuildContext) -> LayerStats:
         SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq};
     """)
     del parts
-    s = shared_key_pairs(eng, "_tmpl_members", "layer_templates", cap=ctx.config.build.group_cap,
-                         k=ctx.config.build.ring_k, member_weight="share")
+    cap, k = ctx.config.build.group_cap, ctx.config.build.ring_k
+    s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=cap, k=k, member_weight="share")
+    eng.execute(f"""
+        CREATE OR REPLACE TEMP TABLE clause_ev AS
+        WITH c AS (SELECT n.node, c.clause, sum(c.count_all)::BIGINT AS requests
+                   FROM _clause_rows c JOIN nodes n USING (account_id) GROUP BY n.node, c.clause),
+        tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
+        SELECT c.node, c.clause, c.requests, round(c.requests / tot.total, 9) AS share
+        FROM c JOIN tot USING (node) WHERE c.requests >= {int(cfg.clause_min_requests)};
+        CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev;
+    """)
+    eng.unregister("_clause_rows")
+    s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k,
+                          factor=cfg.clause_factor)
+    eng.execute(f"DELETE FROM _tmpl_b WHERE evidence < {int(cfg.clause_min_shared)}")
+    union_tiers(eng, "layer_templates", ["_tmpl_a", "_tmpl_b"])
     eng.copy_to_parquet("""
         SELECT t.template_id, t.canonical, t.example, coalesce(u.accounts, 0)::BIGINT AS accounts,
                t.requests, t.skeletons
         FROM _templates t LEFT JOIN (SELECT template_id, count(*) AS accounts FROM tmpl_ev GROUP BY template_id) u
         USING (template_id) ORDER BY t.template_id""", ctx.ws.templates_path)
     eng.copy_to_parquet("SELECT * FROM tmpl_ev ORDER BY node, template_id", ctx.ws.evidence_path(NAME))
-    stats = LayerStats(NAME, keys=s["keys"], largest_group=s["largest_group"],
-                       sparsified_groups=s["sparsified_groups"],
-                       extra={"templates": model.templates.num_rows, "skeletons": model.skeletons.num_rows})
+    eng.copy_to_parquet("""
+        SELECT e.node, e.clause, e.requests, e.share FROM clause_ev e
+        SEMI JOIN (SELECT clause FROM clause_ev GROUP BY clause HAVING count(*) >= 2) s USING (clause)
+        ORDER BY e.node, e.clause""", ctx.ws.evidence_path("clauses"))
+    stats = LayerStats(NAME, keys=s["keys"] + s2["keys"], largest_group=max(s["largest_group"], s2["largest_group"]),
+                       sparsified_groups=s["sparsified_groups"] + s2["sparsified_groups"],
+                       extra={"templates": model.templates.num_rows, "skeletons": model.skeletons.num_rows,
+                              "clause_keys": s2["keys"], "clause_members": int(eng.scalar("SELECT count(*) FROM clause_ev"))})
     stats = ctx.finish_layer(NAME, "layer_templates", stats)
     stats.seconds = time.perf_counter() - t0
     return stats

@@ -207,6 +207,11 @@ _LOWPUNCT[ord("a"):ord("z") + 1] = np.arange(ord("a"), ord("z") + 1)
 _LOWPUNCT[ord("A"):ord("Z") + 1] = np.arange(ord("a"), ord("z") + 1)
 _LOWPUNCT[1:7] = np.arange(1, 7)
 _LOWPUNCT[0x80:] = np.arange(0x80, 0x100)
+#: Clause break in skeletons masked with ``breaks=True`` (a control byte, so input cannot forge it).
+BREAK = "\x07"
+_BRK = np.uint8(7)
+_ENDS = np.zeros(256, bool)
+_ENDS[[ord(c) for c in ".!?;:\n"]] = True
 
 # rows per masking chunk: bounds the temporary numpy arrays (about 20 bytes
 # per input byte). Chunks run sequentially: on the 2-core reference machine a
@@ -301,8 +306,12 @@ def _regex_stage(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def _numpy_stage(off: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _numpy_stage(off: np.ndarray, data: np.ndarray, breaks: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """URLs, e-mails, numbers, names, case, punctuation, whitespace, placeholders.
+
+    With ``breaks``, clause ends (``. ! ? ; :`` before whitespace or the end of
+    the prompt, and newlines) that are not inside a masked span become the
+    :data:`BREAK` byte instead of a space.
 
     Work proportional to the bytes is a handful of vectorised passes; the
     pattern logic runs on the (few) positions of ':', '@', '.', digits and
@@ -374,15 +383,27 @@ def _numpy_stage(off: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndar
                 nonw = np.flatnonzero((cls & _WORDISH) == 0)
             s, e = _extent(up, nonw, off, nb)
             replace(up, e, _NAME)
-    # collapse whitespace (keep the first space of a run; ends are trimmed later)
-    sp = v == 32
+    if breaks:
+        cand = np.flatnonzero(_ENDS[data] & (v == 32))
+        if len(cand):
+            nxt = np.minimum(cand + 1, nb - 1)
+            at_end = np.isin(cand + 1, off[1:])
+            cand = cand[(data[cand] == 10) | at_end | (data[nxt] <= 32)]
+            v[cand] = _BRK
+    # collapse whitespace (keep the first byte of a run, a break if the run holds one; ends are trimmed later)
+    sp = (v == 32) | (v == _BRK) if breaks else v == 32
+    if breaks:
+        brk = np.flatnonzero(v == _BRK)
+        if len(brk):
+            starts = np.flatnonzero(sp & ~np.concatenate([[False], sp[:-1]]))
+            v[starts[np.searchsorted(starts, brk, side="right") - 1]] = _BRK
     keep[1:] &= ~(sp[1:] & sp[:-1])
     v, off = v[keep], off - np.searchsorted(np.flatnonzero(~keep), off)
     # repeated placeholders "S S" -> "S"
     sent = np.flatnonzero((v - np.uint8(1)) < 6)
     if len(sent) > 1:
         d = sent[sent >= 2]
-        d = d[(v[d - 1] == 32) & (v[d - 2] == v[d])]
+        d = d[((v[d - 1] == 32) | (v[d - 1] == _BRK)) & (v[d - 2] == v[d])]
         if len(d):
             d = d[d - 2 >= off[_row_of(d, off)]]
         if len(d):
@@ -422,17 +443,17 @@ def _tail_bytes(codes: np.ndarray, tails: list[np.ndarray], extra: np.ndarray) -
 
 
 _NONASCII_STEPS = [
-    (r"[^\p{L}\p{N}<> ]+", " "),
+    (r"[^\p{L}\p{N}<> \x07]+", " "),
     (r"([\p{Han}\p{Hiragana}\p{Katakana}])", " \\1 "),
     (r"  +", " "),
 ]
 
 
-def _mask_chunk(arr: pa.Array) -> pa.Array:
+def _mask_chunk(arr: pa.Array, breaks: bool = False) -> pa.Array:
     valid = np.asarray(arr.is_valid()) if arr.null_count else None
     arr = _regex_stage(arr)
     off, data = _buffers(arr)
-    off, data = _numpy_stage(off, data)
+    off, data = _numpy_stage(off, data, breaks)
     out = _from_buffers(off, data, valid)
     hi = np.flatnonzero(data >= 0x80)
     if len(hi):
@@ -443,7 +464,7 @@ def _mask_chunk(arr: pa.Array) -> pa.Array:
         for pat, rep in _NONASCII_STEPS:
             sub = pc.replace_substring_regex(sub, pat, rep)
         out = pc.replace_with_mask(out, m, sub)
-    return pc.utf8_trim(out, " ")
+    return pc.utf8_trim(out, " \x07" if breaks else " ")
 
 
 def _as_large_string(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -460,11 +481,16 @@ def _as_large_string(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
     return prompts
 
 
-def mask_prompts(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
+def mask_prompts(prompts: pa.Array | pa.ChunkedArray, breaks: bool = False) -> pa.Array:
     """Skeleton text of each prompt (``large_string``; null stays null, "" stays "").
 
     See the module docstring for the rules. Rows are processed in chunks of
-    65,536; the output does not depend on the chunking.
+    65,536; the output does not depend on the chunking. With ``breaks``, clause
+    ends are kept as the :data:`BREAK` character (``"\\x07"``) instead of a
+    space; replacing it by a space gives the plain skeleton.
+
+    >>> mask_prompts(pa.array(["Think step by step. Then answer: what is 2+2?"]), breaks=True).to_pylist()
+    ['think step by step\\x07then answer\\x07what is <n>']
     """
     arr = _as_large_string(prompts)
     n = len(arr)
@@ -473,7 +499,7 @@ def mask_prompts(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
     longest = pc.max(pc.binary_length(arr)).as_py()
     if longest is not None and longest > MAX_CHARS:
         arr = pc.utf8_slice_codeunits(arr, 0, MAX_CHARS)
-    chunks = [_mask_chunk(arr.slice(i, _CHUNK_ROWS)) for i in range(0, n, _CHUNK_ROWS)]
+    chunks = [_mask_chunk(arr.slice(i, _CHUNK_ROWS), breaks) for i in range(0, n, _CHUNK_ROWS)]
     return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
 
 
@@ -498,19 +524,46 @@ def _hash_strings(arr: pa.Array) -> np.ndarray:
 _PAR_MIN_ROWS = 1 << 16
 
 
-def _mask_hash(raw: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array, pa.Array]:
+def _clauses(skel_b: pa.Array, min_words: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clauses of skeletons masked with breaks: (offsets, one per skeleton + 1; blake2b-64 hashes).
+
+    A clause is the text between two breaks; clauses of fewer than
+    ``min_words`` words are dropped ("thanks", "use markdown").
+
+    >>> off, h = _clauses(mask_prompts(pa.array(["Think step by step. Ok. Then give the answer!"]), True), 3)
+    >>> off.tolist(), len(h)
+    ([0, 2], 2)
+    """
+    n = len(skel_b)
+    parts = pc.split_pattern(skel_b, BREAK)
+    flat = pc.utf8_trim(pc.list_flatten(parts), " ")
+    parent = np.asarray(pc.list_parent_indices(parts), dtype=np.int64)
+    ok = (np.asarray(pc.count_substring(flat, " "), dtype=np.int64) + 1 >= min_words) & \
+        (np.asarray(pc.binary_length(flat), dtype=np.int64) > 0)
+    off = np.zeros(n + 1, np.int64)
+    if not ok.any():
+        return off, np.zeros(0, np.uint64)
+    enc = pc.dictionary_encode(flat.filter(pa.array(ok)))
+    h = _hash_strings(enc.dictionary)[np.asarray(enc.indices, dtype=np.int64)]
+    np.cumsum(np.bincount(parent[ok], minlength=n), out=off[1:])
+    return off, h
+
+
+def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     """Mask and hash one piece of a batch.
 
     Returns (code per row, -1 for null prompts and empty skeletons; blake2b hash,
     row count, skeleton text and raw example per distinct skeleton, in order of
-    first occurrence). Identical raw prompts are masked once.
+    first occurrence; clause offsets and clause hashes per distinct skeleton,
+    see :func:`_clauses`). Identical raw prompts are masked once.
     """
     n = len(raw)
     enc = pc.dictionary_encode(raw)
     ridx = enc.indices.fill_null(-1).to_numpy().astype(np.int64) if enc.indices.null_count else \
         enc.indices.to_numpy().astype(np.int64)
     rdict = enc.dictionary
-    skel = mask_prompts(rdict)
+    skel_b = mask_prompts(rdict, breaks=True)
+    skel = pc.replace_substring(skel_b, BREAK, " ")
     empty = pc.equal(pc.binary_length(skel), 0)
     if pc.any(empty).as_py():
         skel = pc.if_else(empty, pa.scalar(None, skel.type), skel)
@@ -523,7 +576,8 @@ def _mask_hash(raw: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Ar
     ok = ridx >= 0
     codes[ok] = scode[ridx[ok]]
     if nd == 0:
-        return codes, np.zeros(0, np.uint64), np.zeros(0, np.int64), dist, dist
+        return (codes, np.zeros(0, np.uint64), np.zeros(0, np.int64), dist, dist, np.zeros(1, np.int64),
+                np.zeros(0, np.uint64))
     counts = np.bincount(codes[codes >= 0], minlength=nd).astype(np.int64)
     # first row of each raw prompt: raw codes appear in increasing order of first occurrence
     r = np.where(ok, ridx, -1)
@@ -533,7 +587,8 @@ def _mask_hash(raw: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Ar
     sk_ok = scode >= 0
     np.minimum.at(first_raw_of_skel, scode[sk_ok], np.flatnonzero(sk_ok))
     examples = pc.utf8_slice_codeunits(raw.take(pa.array(first_row_raw[first_raw_of_skel])), 0, EXAMPLE_CHARS)
-    return codes, _hash_strings(dist), counts, dist, examples
+    c_off, c_hash = _clauses(skel_b.take(pa.array(first_raw_of_skel)), clause_words)
+    return codes, _hash_strings(dist), counts, dist, examples, c_off, c_hash
 
 
 def _pack(arr: pa.Array) -> tuple:
@@ -542,15 +597,15 @@ def _pack(arr: pa.Array) -> tuple:
     return off.copy(), data.copy(), valid
 
 
-def _mask_hash_packed(packed: tuple) -> tuple:
-    codes, h, counts, dist, ex = _mask_hash(_from_buffers(*packed))
+def _mask_hash_packed(packed: tuple, clause_words: int = 3) -> tuple:
+    codes, h, counts, dist, ex, c_off, c_hash = _mask_hash(_from_buffers(*packed), clause_words)
     return (codes.astype(np.int32), h, counts, _pack(dist.cast(pa.large_string())),
-            _pack(ex.cast(pa.large_string())))
+            _pack(ex.cast(pa.large_string())), c_off, c_hash)
 
 
 def _unpack_result(res: tuple) -> tuple:
-    codes, h, counts, dist, ex = res
-    return codes.astype(np.int64), h, counts, _from_buffers(*dist), _from_buffers(*ex)
+    codes, h, counts, dist, ex, c_off, c_hash = res
+    return codes.astype(np.int64), h, counts, _from_buffers(*dist), _from_buffers(*ex), c_off, c_hash
 
 
 # ---------------------------------------------------------------------------
@@ -601,6 +656,9 @@ class TemplateConfig:
             2.3 s CPU there (505k nodes, 4.8M edges; 294k nodes unresolved).
         seed: seed of the MinHash permutations (changes which pairs LSH
             proposes, not the hashes or the id order rules).
+        clause_words: clauses (text between sentence ends, see
+            :func:`mask_prompts` with ``breaks``) with fewer words are not
+            reported by :meth:`TemplateMiner.add_with_clauses`.
         workers: processes that mask and hash a batch in :meth:`TemplateMiner.add`
             (0 = one per core, at most 4; 1 = no worker processes). A batch
             is cut into pieces of at least 65,536 rows; the calling process
@@ -617,6 +675,7 @@ class TemplateConfig:
     guard_rounds: int = 8
     seed: int = 0
     workers: int = 0
+    clause_words: int = 3
 
     def __post_init__(self) -> None:
         if self.num_perm < 1 or self.bands < 1 or self.num_perm % self.bands:
@@ -875,17 +934,26 @@ class TemplateMiner:
     # -- streaming ---------------------------------------------------------
     def add(self, prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Skeleton hash per row (uint64; null for null prompts and empty skeletons)."""
+        return self.add_with_clauses(prompts)[0]
+
+    def add_with_clauses(self, prompts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """Like :meth:`add`, plus the prompts' clauses: ``(skeleton hash per row, row, clause hash)``.
+
+        The last two arrays list every clause of every row (its row index and
+        the blake2b-64 hash of the clause's masked text, see :func:`_clauses`).
+        """
         raw = _as_large_string(prompts)
         n = len(raw)
+        cw = self.config.clause_words
         if n == 0:
-            return pa.array([], pa.uint64())
+            return pa.array([], pa.uint64()), np.zeros(0, np.int64), np.zeros(0, np.uint64)
         pieces = self._pieces(n)
         results: list = [None] * len(pieces)
         pool = self._get_pool() if len(pieces) > 1 else None
         if pool is not None:
             try:
-                futs = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s))) for s, e in pieces[1:]]
-                results[0] = _mask_hash(raw.slice(pieces[0][0], pieces[0][1] - pieces[0][0]))
+                futs = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s)), cw) for s, e in pieces[1:]]
+                results[0] = _mask_hash(raw.slice(pieces[0][0], pieces[0][1] - pieces[0][0]), cw)
                 for i, f in enumerate(futs, 1):
                     results[i] = _unpack_result(f.result())
             except (BrokenProcessPool, OSError, RuntimeError):  # no worker processes here: do it inline
@@ -893,21 +961,25 @@ class TemplateMiner:
                 results = [None] * len(pieces)
         out = np.zeros(n, np.uint64)
         valid = np.zeros(n, bool)
+        c_rows, c_vals = [], []
         for i, (s, e) in enumerate(pieces):
             if results[i] is None:
-                results[i] = _mask_hash(raw.slice(s, e - s))
-            codes, h, counts, dist, examples = results[i]
+                results[i] = _mask_hash(raw.slice(s, e - s), cw)
+            codes, h, counts, dist, examples, c_off, c_hash = results[i]
             if len(h):
                 self._parts.append((h, counts, dist, examples))
                 self._pending += len(h)
             ok = codes >= 0
             valid[s:e] = ok
             out[s:e][ok] = h[codes[ok]]
+            rows = np.flatnonzero(ok)
+            lo, hi = c_off[codes[rows]], c_off[codes[rows] + 1]
+            c_rows.append(np.repeat(rows + s, hi - lo))
+            c_vals.append(c_hash[_ranges(lo, hi)])
         if self._pending > max(1 << 20, 2 * self._compacted):
             self._compact()
-        if valid.all():
-            return pa.array(out, pa.uint64())
-        return pa.array(out, pa.uint64(), mask=~valid)
+        hashes = pa.array(out, pa.uint64()) if valid.all() else pa.array(out, pa.uint64(), mask=~valid)
+        return hashes, np.concatenate(c_rows), np.concatenate(c_vals)
 
     def _pieces(self, n: int) -> list[tuple[int, int]]:
         w = self._workers()

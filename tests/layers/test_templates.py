@@ -1,0 +1,82 @@
+"""Template layer's clause tier: paraphrased prompts built from one stock of instructions link their
+senders; one common sentence in common does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from conftest import edges_of, write_world
+
+import acctgraph
+from acctgraph.config import Config
+from acctgraph.layers.templates_mining import BREAK, TemplateMiner, mask_prompts
+
+CFG = Config.from_dict({"build": {"layers": ["templates"]}})
+
+STOCK = ["Think step by step and show every intermediate result",
+         "Explain your design decisions before writing the code",
+         "Cite the underlying principle for each claim you make",
+         "Return the final answer on a separate last line",
+         "List the edge cases your solution handles"]
+WRAPPERS = ["Hi there, quick one: {}", "As an expert, {}", "{} Thanks a lot!", "Please help. {}", "yo {} ty"]
+TASKS = ["prove that {} is prime", "sort {} numbers in Rust", "why is the sky blue in {}",
+         "build a cache for {} keys", "compare {} sorting algorithms"]
+
+
+def _campaign_prompt(rng: np.random.Generator) -> str:
+    clauses = rng.choice(STOCK, size=3, replace=False)
+    task = rng.choice(TASKS).format(rng.integers(10, 10**6))
+    body = ". ".join([task.capitalize(), *clauses]) + "."
+    return rng.choice(WRAPPERS).format(body)
+
+
+def test_mask_breaks_only_add_clause_boundaries():
+    prompts = pa.array(["Think step by step. Then answer: what is 2+2?", 'Say "hi. there" at 3.5 now',
+                        "line one\nline two\n\nthree", "café。 über! x", "", None, "e.g. this; that"])
+    plain, broken = mask_prompts(prompts), mask_prompts(prompts, breaks=True)
+    assert [None if b is None else b.replace(BREAK, " ") for b in broken.to_pylist()] == plain.to_pylist()
+    assert broken[0].as_py().split(BREAK) == ["think step by step", "then answer", "what is <n>"]
+    assert BREAK not in broken[1].as_py()  # the full stop inside the quote and the number are masked spans
+
+
+def test_add_with_clauses_maps_rows_to_their_clauses():
+    miner = TemplateMiner()
+    h, rows, clauses = miner.add_with_clauses(pa.array([
+        "Think step by step. Show all your work please. ok",  # 2 clauses of >= 3 words
+        None,
+        "Show all your work please! Give the final answer now.",
+    ]))
+    assert h.null_count == 1
+    assert rows.tolist() == [0, 0, 2, 2]
+    assert clauses[1] == clauses[2]  # "show all your work please" in rows 0 and 2
+    assert len(set(clauses.tolist())) == 3
+
+
+def test_paraphrased_campaign_is_linked_by_shared_clauses_and_a_common_sentence_is_not(tmp_path):
+    rng = np.random.default_rng(3)
+    req = []
+    for a in range(12):  # 12 campaign accounts, 30 paraphrased prompts each, never the same prompt twice
+        for i in range(30):
+            req.append((f"camp{a:02d}", f"2026-02-0{1 + i % 9}T{i % 24:02d}:{a:02d}:00Z", f"198.51.{a}.{i}",
+                        "m", _campaign_prompt(rng)))
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    for a in range(40):  # people who all end with the same sentence, otherwise unrelated
+        words = " ".join("".join(rng.choice(letters, 7)) for _ in range(8))  # this person's own topic
+        for i in range(3):
+            req.append((f"user{a:02d}", f"2026-02-03T{i:02d}:{a % 60:02d}:00Z", f"203.0.{a}.1", "m",
+                        f"Please explain {words} for {i + 2} days. Thank you so much for helping."))
+    d = write_world(tmp_path / "in", req)
+    no_clauses = Config.from_dict({"build": {"layers": ["templates"]}, "templates": {"clause_factor": 0.0}})
+    acctgraph.build(d, tmp_path / "ws0", config=no_clauses, quiet=True)
+    acctgraph.build(d, tmp_path / "ws", config=CFG, quiet=True)
+    before, got = edges_of(tmp_path / "ws0", "templates"), edges_of(tmp_path / "ws", "templates")
+    gained = {p for p in got if got[p] > before.get(p, 0.0) + 1e-12}
+    camp = {p for p in gained if p[0].startswith("camp") and p[1].startswith("camp")}
+    assert len(camp) >= 12 * 11 / 2 * 0.9           # the clause tier makes the campaign (nearly) a clique
+    assert gained == camp                           # and gives the people sharing one sentence nothing
+    ev = pq.read_table(tmp_path / "ws" / "evidence" / "clauses.parquet").to_pandas()
+    assert {"node", "clause", "requests", "share"} <= set(ev.columns)
+    assert ev["requests"].min() >= CFG.templates.clause_min_requests
+    build = (tmp_path / "ws" / "build.json").read_text()
+    assert '"clause_keys"' in build
