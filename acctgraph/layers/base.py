@@ -63,8 +63,7 @@ class LayerStats:
 
 
 def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: int = 10,
-                     factor: float = 1.0, entity: str = "key", member_weight: str = "1.0",
-                     ring: str | None = None) -> dict[str, int]:
+                     factor: float = 1.0, entity: str = "key", member_weight: str = "1.0") -> dict[str, int]:
     """Create temp table ``out(src, dst, weight, evidence)`` from view ``members(key, node, ...)``.
 
     ``members`` may repeat (key, node); duplicates are ignored. ``key`` may be
@@ -73,12 +72,7 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
     scales every weight (weaker tiers). ``member_weight`` (an SQL expression
     in [0, 1]) scales each member's participation: a pair's weight is
     multiplied by the smaller of its two members' weights (e.g. how much of
-    each account's traffic uses a template). ``ring`` (an SQL expression,
-    default: the entity) seeds the ring order of sparsified groups: keys
-    with the same ring seed and similar members reuse the same neighbour
-    pairs (e.g. a constant for clause keys: a campaign's thousands of
-    clauses then link each account to about the same ``2k`` neighbours
-    instead of ``2k`` new ones per clause). Requires ``cap >= 2k + 1``.
+    each account's traffic uses a template). Requires ``cap >= 2k + 1``.
 
     Returns counts: keys with at least two members, the largest key group,
     and how many groups were sparsified.
@@ -88,8 +82,7 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
     b = BUDGET_SQL.format(n="e.big_n")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _m AS
-        SELECT key, node, any_value({entity}) AS ent, any_value({ring or entity}) AS rs,
-               max({member_weight})::DOUBLE AS mw
+        SELECT key, node, any_value({entity}) AS ent, max({member_weight})::DOUBLE AS mw
         FROM {members} GROUP BY key, node;
         CREATE OR REPLACE TEMP TABLE _g AS
         SELECT key, any_value(ent) AS ent, count(*) AS n FROM _m GROUP BY key HAVING count(*) >= 2;
@@ -109,7 +102,7 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
         eng.execute(f"""
             CREATE OR REPLACE TEMP TABLE _ring AS
             SELECT m.key, m.node, m.mw, g.n, e.w, e.big_n,
-                   row_number() OVER (PARTITION BY m.key ORDER BY hash(m.node, m.rs), m.node) - 1 AS r
+                   row_number() OVER (PARTITION BY m.key ORDER BY hash(m.node, m.ent), m.node) - 1 AS r
             FROM _m m JOIN _g g ON m.key = g.key AND g.n > {cap} JOIN _e e ON e.ent = g.ent;
             INSERT INTO _small
             SELECT least(a.node, b.node), greatest(a.node, b.node),
