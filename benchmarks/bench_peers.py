@@ -65,6 +65,10 @@ PEERS = Path(__file__).resolve().parent / "peers.py"
 TARGET_SPEEDUP = 10.0
 TOOLS = ("acctgraph", "cnt", "naive")
 TOOL_NAMES = {"acctgraph": "acctgraph", "cnt": "coordination-network-toolkit", "naive": "naive baseline"}
+#: Row labels of the partitions: acctgraph's, the toolkit's four, the baseline's.
+VARIANTS = {"acctgraph": "acctgraph", "union": "toolkit: union of 3 networks", "co_tweet": "toolkit: co_tweet only",
+            "co_link": "toolkit: co_link (IP) only", "co_similar_tweet": "toolkit: co_similar_tweet only",
+            "naive": "naive baseline"}
 
 # ---------------------------------------------------------------------------- measuring the tools
 
@@ -237,9 +241,7 @@ def speed_rows(results: list[dict], cap_s: float) -> list[list[str]]:
 
 def quality_rows(results: list[dict], campaigns: list[str]) -> list[list[str]]:
     rows = []
-    labels = {"acctgraph": "acctgraph", "union": "toolkit: union of 3 networks", "co_tweet": "toolkit: co_tweet only",
-              "co_similar_tweet": "toolkit: co_similar_tweet only", "co_link": "toolkit: co_link (IP) only",
-              "naive": "naive baseline"}
+    labels = VARIANTS
     for r in results:
         for tool in TOOLS:
             t = r["tools"].get(tool)
@@ -266,6 +268,12 @@ def _min_recall(q: dict) -> float:
 
 def _min_share(q: dict) -> float:
     return min((c["largest_share"] for c in q["campaigns"].values()), default=0.0)
+
+
+def _spread(c: dict | None) -> str:
+    if c is None:
+        return "n/a"
+    return f"{c['communities']:,} (#{c['largest_community']}: {c['largest_community_size']:,})"
 
 
 def _sizes(results: list[dict], campaign: str) -> str:
@@ -296,8 +304,14 @@ def comparison(results: list[dict]) -> dict | None:
 
 def summary_lines(results: list[dict]) -> list[str]:
     cmp = comparison(results)
+    unfinished = [f"at scale {r['scale']:g} it did not finish within the cap ({r['tools']['cnt']['wall_s']:,.0f} s; "
+                  f"stopped in {r['tools']['cnt'].get('stopped_in') or '?'}) where acctgraph took "
+                  f"{r['tools']['acctgraph']['wall_s']:,.1f} s"
+                  for r in results if "cnt" in r["tools"] and not r["tools"]["cnt"].get("finished")]
+    tail = ["coordination-network-toolkit: " + "; ".join(unfinished) + "."] if unfinished else []
     if cmp is None:
-        return ["coordination-network-toolkit finished at no scale within the cap (or was not run): no speed ratio."]
+        return ["coordination-network-toolkit finished at no scale within the cap (or was not run): "
+                "no speed ratio."] + tail
     out = [f"At scale {cmp['scale']:g}, the largest both finished: coordination-network-toolkit took "
            f"{cmp['cnt_wall_s']:,.1f} s wall against acctgraph's {cmp['acctgraph_wall_s']:,.1f} s: acctgraph is "
            f"**{cmp['wall_ratio']:.1f}x** faster in wall time ({cmp['cpu_ratio']:.1f}x in CPU time); the target is "
@@ -312,23 +326,28 @@ def summary_lines(results: list[dict]) -> list[str]:
                + f" (the toolkit's best variant by ARI is {cmp['best_variant']}, ARI {cmp['best_variant_ari']:.3f})."
                + " NMI is left out of this verdict: with every legitimate account a group of its own in the truth,"
                " it is close to 1 for any partition that leaves most accounts alone (see the table).")
-    return out
+    return out + tail
 
 
-def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: Path) -> None:
-    cap_s = args.cap_minutes * 60
+def write_docs(run: dict, doc: Path) -> None:
+    """Write docs/peers.md from one measured run (the raw results ``bench_peers.json`` holds)."""
+    results, mach, st = run["results"], run["machine"], run["settings"]
+    cap_minutes, n_cpus, seed = st["cap_minutes"], st["n_cpus"], st.get("seed", results[0]["seed"])
+    cap_s = cap_minutes * 60
     v = mach["versions"]
     campaigns = sorted({c for r in results for t in r["tools"].values() if t.get("finished")
                         for q in t["quality"].values() for c in q["campaigns"]})
-    s = CNT_SETTINGS
+    s = st["cnt"]
+    flag_min = st["flag_min_size"]
     scales = " ".join(f"{r['scale']:g}" for r in results)
     lines = [
         "# Side by side with peers",
         "",
-        "<!-- Written by `benchmarks/bench_peers.py --write-docs` from a measured run; do not edit by hand. -->",
+        "<!-- Written by `benchmarks/bench_peers.py` from a measured run (`--write-docs`, or `--render` of that",
+        "     run's raw results); do not edit by hand. -->",
         "",
-        f"Measured on {_dt.date.today().isoformat()} with `.venv/bin/python benchmarks/bench_peers.py --scales "
-        f"{scales} --seed {args.seed} --cap-minutes {args.cap_minutes:g} --n-cpus {args.n_cpus} --write-docs` "
+        f"Measured on {run['date']} with `.venv/bin/python benchmarks/bench_peers.py --scales "
+        f"{scales} --seed {seed} --cap-minutes {cap_minutes:g} --n-cpus {n_cpus} --write-docs` "
         "(after `.venv/bin/pip install -e '.[bench]'`).",
         "",
         "## Machine",
@@ -342,7 +361,7 @@ def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: P
         "## What runs",
         "",
         "Each world is `acctgraph generate --scale S --seed "
-        f"{args.seed}` (default preset; labels in `labels.parquet`), generated once and cached. Before",
+        f"{seed}` (default preset; labels in `labels.parquet`), generated once and cached. Before",
         "the measurements the world's files are read once (page cache) and every tool's libraries are imported",
         "once (bytecode), unmeasured. Each tool then runs in child processes; wall time, CPU time (user +",
         "system of the child and of every process it reaped, workers included) and peak RSS (`os.wait4` of",
@@ -350,7 +369,7 @@ def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: P
         "sampled from /proc every 0.25 s, shown when larger; it counts pages that forked workers share more",
         "than once, so it is an upper bound) are measured from outside, by",
         "`benchmarks/common.py`. Every tool partitions every account of the world (accounts without edges",
-        f"are singletons), and gets a cap of {args.cap_minutes:g} minutes per world; a tool still running then is",
+        f"are singletons), and gets a cap of {cap_minutes:g} minutes per world; a tool still running then is",
         "killed with its process group and reported as not finished (the wall time is then the cap, and the",
         "CPU time misses the killed worker processes, which nobody reaps).",
         "",
@@ -371,9 +390,10 @@ def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: P
         f"     (Jaccard similarity of word sets ≥ {s['similarity_threshold']}, documents of at least "
         f"{s['min_document_tokens']} token) and `co_link`",
         f"     networks, each with a time window of {s['time_window_s']} s (the README's default for all network "
-        f"types; the CLI's default of 1 s would miss bursts seconds apart) and minimum edge weight "
+        f"types; the CLI's default of 1 s is shorter than the seconds between a burst's requests) and minimum edge "
+        "weight "
         f"{s['min_edge_weight']}",
-        f"     (the CLI default), `n_threads={args.n_cpus}` (one per core). The issue's \"co-post\" network "
+        f"     (the CLI default), `n_threads={n_cpus}` (one per core). The issue's \"co-post\" network "
         "(the same exact",
         "     text within a window) is the toolkit's `co_tweet`; its own `co_post` (any two messages within the",
         "     window, whatever they say) is a null model and is not used;",
@@ -383,15 +403,15 @@ def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: P
         "     after `random.seed(0)`: the settings of acctgraph's first Leiden pass (`[communities]` defaults),",
         "     without acctgraph's split pass, operation merge and scoring. The union and each network alone are",
         "     partitioned (all four partitions are in the measured time: the *leiden* stage below).",
-        f"   - *flagged*: the toolkit scores nothing, so a community of at least {FLAG_MIN_SIZE} accounts is",
-        f"     flagged: acctgraph's own minimum size (`[scoring] flag_min_size = {FLAG_MIN_SIZE}`) without its "
+        f"   - *flagged*: the toolkit scores nothing, so a community of at least {flag_min} accounts is",
+        f"     flagged: acctgraph's own minimum size (`[scoring] flag_min_size = {flag_min}`) without its "
         "scores. Any such",
         "     rule is a choice; the partition-level figures (largest share of a campaign in one community, ARI,",
         "     NMI) do not depend on it.",
         "3. **naive baseline**: connected components of the bipartite graph of accounts and exact shared",
         "   attributes (the same payment `instrument_id`, the same `ip`, the same exact `prompt`; only values held",
         "   by at least two accounts), built with DuckDB and igraph's `connected_components`, no weights;",
-        f"   components of at least {FLAG_MIN_SIZE} accounts are flagged. It shows what weighting and community",
+        f"   components of at least {flag_min} accounts are flagged. It shows what weighting and community",
         "   detection add.",
         "",
         "Quality figures for the toolkit and the baseline are computed by `quality()` in the script: the code",
@@ -412,7 +432,8 @@ def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: P
               speed_rows(results, cap_s)),
         "",
     ]
-    lines += summary_lines(results) + [""]
+    for line in summary_lines(results):
+        lines += [line, ""]
     lines += ["## Detection quality", "",
               "Per campaign: recall / largest share in one community.", "",
               table(["tool", "scale"] + [f"{c} ({_sizes(results, c)})" for c in campaigns]
@@ -426,7 +447,8 @@ def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: P
         if c is not None:
             rows += [[f"toolkit {k}", f"{x:,.1f}", "", ""] for k, x in c["stages"].items()]
             if not c["finished"]:
-                rows.append([f"toolkit {c.get('stopped_in') or '?'} (killed at the cap)", "", "", ""])
+                rows.append([f"toolkit {c.get('stopped_in') or '?'} (killed at the cap; time incl. start-up)",
+                             f"{c['wall_s'] - sum(c['stages'].values()):,.1f}", "", ""])
         if n is not None:
             rows += [[f"naive {k}", f"{x:,.1f}", "", ""] for k, x in n["stages"].items()]
         lines += [table(["step", "wall s", "CPU s", "peak RSS MiB"], rows), "",
@@ -437,7 +459,7 @@ def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: P
         if c is not None and c.get("result"):
             nets = c["result"]["networks"]
             lines += [table(["toolkit network", "undirected edges", "accounts with an edge",
-                             f"communities of ≥ {FLAG_MIN_SIZE}"],
+                             f"communities of ≥ {flag_min}"],
                             [[k, f"{x['edges']:,}", f"{x['accounts']:,}", f"{x.get('communities_ge_min', 0):,}"]
                              for k, x in nets.items()]), "",
                       f"Toolkit store: {c['result']['messages']:,} messages, SQLite file "
@@ -445,7 +467,7 @@ def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: P
         if n is not None and n.get("finished"):
             g, res = n["giant"], n["result"]
             lines += [f"Naive baseline: {res['components']:,} components, {res['components_ge_min']:,} of at least "
-                      f"{FLAG_MIN_SIZE} accounts; the largest holds {g['accounts']:,} accounts "
+                      f"{flag_min} accounts; the largest holds {g['accounts']:,} accounts "
                       f"({g['campaign_accounts']:,} campaign, {g['legitimate_accounts']:,} legitimate).", ""]
         spread = []
         for tool in ("acctgraph", "cnt", "naive"):
@@ -453,18 +475,20 @@ def write_docs(results: list[dict], mach: dict, args: argparse.Namespace, doc: P
             if t is None or not t.get("finished"):
                 continue
             for variant, q in t["quality"].items():
-                spread.append([variant] + [str(q["campaigns"].get(c, {}).get("communities", "n/a")) for c in campaigns])
+                spread.append([VARIANTS.get(variant, variant)] + [_spread(q["campaigns"].get(c)) for c in campaigns])
         if spread:
-            lines += ["Communities each campaign's accounts fall into (fewer = more whole):", "",
+            lines += ["Communities each campaign's accounts fall into (fewer = more whole), and the id and size of",
+                      "the community holding most of them (the same id for two campaigns = merged into one):", "",
                       table(["partition"] + campaigns, spread), ""]
         for tool in ("acctgraph", "cnt", "naive"):
             t = r["tools"].get(tool)
             if t is None or not t.get("finished"):
                 continue
             for variant, q in t["quality"].items():
-                pops = ", ".join(f"{k} {v:,}" for k, v in list(q["legit_flagged_by_population"].items())[:6])
+                top = sorted(q["legit_flagged_by_population"].items(), key=lambda kv: (-kv[1], kv[0]))[:6]
+                pops = ", ".join(f"{k} {v:,}" for k, v in top)
                 if pops:
-                    lines += [f"Legitimate accounts flagged by {variant if tool != 'acctgraph' else 'acctgraph'}, "
+                    lines += [f"Legitimate accounts flagged by {VARIANTS.get(variant, variant)}, "
                               f"largest populations: {pops}.", ""]
     doc.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
 
@@ -483,7 +507,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default=str(ROOT / "benchmarks" / "_cache"), help="folder of cached worlds")
     p.add_argument("--work", default=str(ROOT / "benchmarks" / "_out"), help="folder for workspaces and outputs")
     p.add_argument("--write-docs", action="store_true", help="write docs/peers.md from this run")
+    p.add_argument("--render", metavar="JSON", help="run nothing: rewrite docs/peers.md from the raw results "
+                   "(bench_peers.json) of an earlier measured run")
     args = p.parse_args(argv)
+    if args.render:
+        run = json.loads(Path(args.render).read_text())
+        run.setdefault("date", _dt.date.fromtimestamp(Path(args.render).stat().st_mtime).isoformat())
+        doc = ROOT / "docs" / "peers.md"
+        write_docs(run, doc)
+        print(f"wrote {doc} from {args.render}")
+        return 0
     cap_s = args.cap_minutes * 60
     tools = ["acctgraph"] + [t for t in args.tools if t != "acctgraph"]
     if "cnt" in tools:
@@ -532,14 +565,15 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary_lines(results):
         print(line.replace("**", ""))
     out_json = work / "bench_peers.json"
-    out_json.write_text(json.dumps({"machine": mach, "settings": {"cnt": CNT_SETTINGS, "flag_min_size": FLAG_MIN_SIZE,
-                                                                  "cap_minutes": args.cap_minutes,
-                                                                  "n_cpus": args.n_cpus},
-                                    "results": results}, indent=1, default=str))
+    run = {"date": _dt.date.today().isoformat(), "machine": mach,
+           "settings": {"cnt": CNT_SETTINGS, "flag_min_size": FLAG_MIN_SIZE, "cap_minutes": args.cap_minutes,
+                        "n_cpus": args.n_cpus, "seed": args.seed},
+           "results": results}
+    out_json.write_text(json.dumps(run, indent=1, default=str))
     print(f"raw results: {out_json}")
     if args.write_docs:
         doc = ROOT / "docs" / "peers.md"
-        write_docs(results, mach, args, doc)
+        write_docs(json.loads(json.dumps(run, default=str)), doc)
         print(f"wrote {doc}")
     return 0
 
