@@ -203,7 +203,7 @@ class ExportConfig:
     graph_max_nodes: int = _opt(400, "graph.html shows at most this many accounts: above it, the hubs plus a "
                                      "stratified sample, with a banner saying so")
     graph_max_edges: int = _opt(4000, "graph.html draws at most this many links (the strongest)")
-    stix_max_objects: int = _opt(200, "at most this many shared IPs and subnets become STIX indicators")
+    stix_max_objects: int = _opt(100, "at most this many shared IPs and subnets become STIX indicators")
     example_templates: int = _opt(20, "templates.csv gives examples for this many of the cluster's top templates")
     examples: int = _opt(3, "examples per template")
     example_chars: int = _opt(160, "examples are cut to this many characters")
