@@ -265,12 +265,12 @@ def _link_evidence(eng: Engine, ws: Workspace, burst: int, min_req: int) -> list
                    array_to_string(list(subnet ORDER BY windows DESC, subnet)[1:3], '; ') AS shared_subnets
             FROM x GROUP BY src, dst"""),
         _df(eng, f"""
+            WITH t AS (SELECT node, template_id, share FROM te WHERE requests >= {min_req})
             SELECT e.src, e.dst, count(*)::BIGINT AS shared_template_count,
                    array_to_string(list(a.template_id::VARCHAR ORDER BY least(a.share, b.share) DESC,
                                         a.template_id)[1:5], '; ') AS shared_templates
-            FROM ew e JOIN te a ON a.node = e.src
-            JOIN te b ON b.node = e.dst AND b.template_id = a.template_id
-            WHERE a.requests >= {min_req} AND b.requests >= {min_req}
+            FROM ew e JOIN t a ON a.node = e.src
+            JOIN t b ON b.node = e.dst AND b.template_id = a.template_id
             GROUP BY e.src, e.dst"""),
     ] + [_coactivity(eng, ws)]
 

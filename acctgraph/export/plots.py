@@ -105,7 +105,7 @@ def heatmap_png(activity: pd.DataFrame, title: str) -> bytes:
         return _empty(fig, title)
     hours = pd.to_datetime(activity["hour"], utc=True)
     grid = np.zeros((7, 24))
-    np.add.at(grid, (hours.dt.dayofweek.to_numpy(), hours.dt.hour.to_numpy()), activity["requests"].to_numpy())
+    np.add.at(grid, (hours.dt.day_of_week.to_numpy(), hours.dt.hour.to_numpy()), activity["requests"].to_numpy())
     ax = fig.add_subplot()
     im = ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set_yticks(range(7), WEEKDAYS)

@@ -109,7 +109,7 @@ def cluster_bundle(t: ClusterTables, cfg: ExportConfig, *, salt: str, summary_li
                                                                                 object_marking_refs=[marking])
         where = ", ".join(str(x) for x in (r["org"], r["ip_kind"]) if isinstance(x, str) and x)
         desc = (f"Used by {r['accounts']} accounts of acctgraph cluster {cid} ({r['requests']} requests, "
-                f"{r['windows']} hourly windows, {r['first_seen']} to {r['last_seen']}); "
+                f"{r['windows']} {t.window_minutes}-minute windows, {r['first_seen']} to {r['last_seen']}); "
                 f"{r['accounts_outside']} other accounts used it" + (f"; {where}" if where else "") + ".")
         objects += [
             sco,

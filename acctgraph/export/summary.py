@@ -117,7 +117,7 @@ def summary(t: ClusterTables, *, release: tuple[str, pd.Timestamp] | None, fring
         top = ips.iloc[0]
         owner = ", ".join(str(x) for x in (top["org"], top["ip_kind"]) if isinstance(x, str) and x)
         ev.append(f"- **Network**: IP {code(top['ip'])}" + (f" ({code(owner)})" if owner else "")
-                  + f" was used by {top['accounts']:,} accounts in {top['windows']:,} hourly windows, and by "
+                  + f" was used by {top['accounts']:,} accounts in {top['windows']:,} {t.window_minutes}-minute windows, and by "
                   f"{top['accounts_outside']} accounts outside the cluster; {len(ips):,} IPs are shared in all "
                   "(shared_ips.csv).")
     tm = t.templates[t.templates["accounts"] >= 2] if len(t.templates) else t.templates
@@ -160,5 +160,5 @@ def summary(t: ClusterTables, *, release: tuple[str, pd.Timestamp] | None, fring
                        "the key.")
     out += ["", "## Caveats", ""] + [f"- {x}" for x in caveats]
     out += ["", "## Files", "", "| file | contents |", "|---|---|"] + [f"| {f} | {d} |" for f, d in files]
-    out += ["", "Check that no file was changed: `acctgraph verify <this folder>` (see manifest.json).", ""]
+    out += ["", "Check that no file was changed: run `acctgraph verify` on this folder (see manifest.json).", ""]
     return "\n".join(out), lines

@@ -40,6 +40,7 @@ class ClusterTables:
     timeline: pd.DataFrame
     activity: pd.DataFrame      # node, hour, model, requests (for the plots)
     raw_members: pd.DataFrame   # the gathered member rows (node, typed timestamps) for plots and summary
+    window_minutes: int = 60    # the network layer's window ([network] window_minutes of the build)
 
     def csv_tables(self) -> dict[str, pd.DataFrame]:
         return {"members": self.members, "links": self.links, "shared_instruments": self.shared_instruments,
@@ -56,13 +57,16 @@ def iso(ts: pd.Series) -> pd.Series:
 
 def _join(values: pd.Series, by: list[pd.Series] | pd.Series, cap: int = LIST_CAP) -> pd.Series:
     """Per group, the first ``cap`` values joined with '; ' (values pre-sorted by the caller)."""
-    df = pd.DataFrame({"v": values.astype(str).to_numpy()})
+    df = pd.DataFrame({"v": values.astype(str).to_numpy() + "; "})
     keys = by if isinstance(by, list) else [by]
     for i, k in enumerate(keys):
         df[f"k{i}"] = k.to_numpy()
     kcols = [f"k{i}" for i in range(len(keys))]
     df = df[df.groupby(kcols).cumcount() < cap]
-    return df.groupby(kcols, sort=False)["v"].agg("; ".join)
+    if df.empty:
+        return pd.Series([], dtype=object)
+    # summing strings concatenates them (in pandas' compiled loop, far faster than a Python join per group)
+    return df.groupby(kcols, sort=False)["v"].sum().str[:-2]
 
 
 def _split(frame: pd.DataFrame, key: str = "cid") -> dict[int, pd.DataFrame]:
@@ -110,17 +114,27 @@ def members_table(m: pd.DataFrame, links: pd.DataFrame, activity: pd.DataFrame) 
     return out.iloc[order].reset_index(drop=True)
 
 
-def _pagerank(nodes: np.ndarray, links: pd.DataFrame) -> np.ndarray:
-    """Weighted PageRank of each node inside the cluster (igraph, PRPACK: deterministic)."""
-    if not len(nodes):
+def _pagerank(nodes: np.ndarray, links: pd.DataFrame, damping: float = 0.85, iterations: int = 100,
+              tol: float = 1e-10) -> np.ndarray:
+    """Weighted PageRank of each node inside the cluster (power iteration, deterministic, sums to 1)."""
+    n = len(nodes)
+    if not n:
         return np.zeros(0)
-    if links.empty:
-        return np.full(len(nodes), 1.0 / len(nodes))
-    import igraph as ig
-
-    pos = pd.Series(np.arange(len(nodes)), index=nodes)
-    g = ig.Graph(n=len(nodes), edges=np.column_stack([pos[links["src"]].to_numpy(), pos[links["dst"]].to_numpy()]))
-    return np.asarray(g.pagerank(weights=links["weight"].to_numpy(np.float64).tolist()))
+    pos = pd.Series(np.arange(n), index=nodes)
+    s, d = pos[links["src"]].to_numpy(), pos[links["dst"]].to_numpy()
+    w = links["weight"].to_numpy(np.float64)
+    deg = np.bincount(s, w, n) + np.bincount(d, w, n)
+    alone = deg <= 0
+    r = np.full(n, 1.0 / n)
+    for _ in range(iterations):
+        share = np.divide(r, deg, out=np.zeros(n), where=~alone)
+        new = np.bincount(d, w * share[s], n) + np.bincount(s, w * share[d], n)
+        new = (1.0 - damping) / n + damping * (new + r[alone].sum() / n)
+        done = np.abs(new - r).sum() < tol
+        r = new
+        if done:
+            break
+    return r
 
 
 def main_layer(e: pd.DataFrame, combine: CombineConfig) -> pd.Series:
@@ -327,5 +341,6 @@ def cluster_tables(g: Gathered, n_examples: int) -> list[ClusterTables]:
             shared_instruments=shared_instruments_table(part("instruments"), label, burst_s),
             shared_ips=shared_ips_table(part("ip_windows"), g.ip_totals, g.ip_info, label, country),
             templates=templates_table(part("template_use"), g.templates, part("examples"), n_examples),
-            timeline=timeline_table(act, first_hour), activity=act, raw_members=m))
+            timeline=timeline_table(act, first_hour), activity=act, raw_members=m,
+            window_minutes=int(g.build_config.get("network", {}).get("window_minutes", 60))))
     return out
