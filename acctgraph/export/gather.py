@@ -231,47 +231,68 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
 
 
 def _link_evidence(eng: Engine, ws: Workspace, burst: int, min_req: int) -> list[pd.DataFrame]:
-    """Per within-cluster edge: the instruments, BIN bursts, (IP, window)s, templates and co-activity behind it."""
+    """Per within-cluster edge: the instruments, BIN bursts, (IP, window)s, templates and co-activity behind it.
+
+    Only keys held by two or more accounts of the cluster can explain a link, so the evidence is cut
+    to those first. Each query then joins the edges to the evidence of their ``src`` account
+    (materialised) and looks the ``dst`` account's evidence up by (account, key). Left to itself the
+    optimiser may join the evidence with itself on the key first, which grows as the square of a
+    key's users (every pair of a campaign's 14,000 accounts sharing a template); edge-first, the
+    work is bounded by links times the shared keys one account holds.
+    """
     return [
         _df(eng, """
-            SELECT e.src, e.dst, count(*)::BIGINT AS shared_instrument_count,
-                   array_to_string(list(a.instrument_id ORDER BY a.instrument_id)[1:3], '; ') AS shared_instruments
-            FROM ew e JOIN pe a ON a.node = e.src JOIN pe b ON b.node = e.dst AND b.instrument_id = a.instrument_id
-            GROUP BY e.src, e.dst"""),
+            WITH p AS MATERIALIZED (SELECT node, instrument_id FROM pe
+                                    QUALIFY count(*) OVER (PARTITION BY cid, instrument_id) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.instrument_id FROM ew e JOIN p a ON a.node = e.src)
+            SELECT x.src, x.dst, count(*)::BIGINT AS shared_instrument_count,
+                   array_to_string(list(x.instrument_id ORDER BY x.instrument_id)[1:3], '; ') AS shared_instruments
+            FROM x JOIN p b ON b.node = x.dst AND b.instrument_id = x.instrument_id
+            GROUP BY x.src, x.dst"""),
         _df(eng, f"""
-            SELECT e.src, e.dst, min(a.bin) AS shared_bin_burst
-            FROM ew e JOIN pe a ON a.node = e.src
-            JOIN pe b ON b.node = e.dst AND b.bin = a.bin AND b.instrument_id <> a.instrument_id
-                     AND epoch(a.first_ts)::BIGINT // {burst} = epoch(b.first_ts)::BIGINT // {burst}
-            GROUP BY e.src, e.dst"""),
+            WITH y AS MATERIALIZED (
+                SELECT node, instrument_id, bin, epoch(first_ts)::BIGINT // {burst} AS burst FROM pe
+                WHERE bin IS NOT NULL AND first_ts IS NOT NULL
+                QUALIFY count(DISTINCT instrument_id) OVER (PARTITION BY cid, bin, burst) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.instrument_id, a.bin, a.burst FROM ew e JOIN y a ON a.node = e.src)
+            SELECT x.src, x.dst, min(x.bin) AS shared_bin_burst
+            FROM x JOIN y b ON b.node = x.dst AND b.bin = x.bin AND b.burst = x.burst
+            WHERE b.instrument_id <> x.instrument_id
+            GROUP BY x.src, x.dst"""),
         _df(eng, """
-            WITH x AS (
-                SELECT e.src, e.dst, a.ip, count(*) AS windows, min(a.window_start) AS first_w,
-                       max(a.window_start) AS last_w
-                FROM ew e JOIN ns a ON a.node = e.src
-                JOIN ns b ON b.node = e.dst AND b.ip = a.ip AND b.window_start = a.window_start
-                GROUP BY e.src, e.dst, a.ip)
+            WITH n AS MATERIALIZED (SELECT node, ip, window_start FROM ns
+                                    QUALIFY count(*) OVER (PARTITION BY cid, ip, window_start) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.ip, a.window_start FROM ew e JOIN n a ON a.node = e.src),
+            y AS (
+                SELECT x.src, x.dst, x.ip, count(*) AS windows, min(x.window_start) AS first_w,
+                       max(x.window_start) AS last_w
+                FROM x JOIN n b ON b.node = x.dst AND b.ip = x.ip AND b.window_start = x.window_start
+                GROUP BY x.src, x.dst, x.ip)
             SELECT src, dst, sum(windows)::BIGINT AS shared_ip_windows, count(*)::BIGINT AS shared_ip_count,
                    array_to_string(list(ip ORDER BY windows DESC, ip)[1:3], '; ') AS shared_ips,
                    min(first_w) AS first_shared_window, max(last_w) AS last_shared_window
-            FROM x GROUP BY src, dst"""),
+            FROM y GROUP BY src, dst"""),
         _df(eng, """
-            WITH sn AS (SELECT DISTINCT node, subnet, window_start FROM ns),
-            x AS (SELECT e.src, e.dst, a.subnet, count(*) AS windows
-                  FROM ew e JOIN sn a ON a.node = e.src
-                  JOIN sn b ON b.node = e.dst AND b.subnet = a.subnet AND b.window_start = a.window_start
-                  GROUP BY e.src, e.dst, a.subnet)
+            WITH sn AS MATERIALIZED (
+                SELECT node, subnet, window_start FROM (SELECT DISTINCT node, cid, subnet, window_start FROM ns)
+                QUALIFY count(*) OVER (PARTITION BY cid, subnet, window_start) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.subnet, a.window_start FROM ew e JOIN sn a ON a.node = e.src),
+            y AS (SELECT x.src, x.dst, x.subnet, count(*) AS windows
+                  FROM x JOIN sn b ON b.node = x.dst AND b.subnet = x.subnet AND b.window_start = x.window_start
+                  GROUP BY x.src, x.dst, x.subnet)
             SELECT src, dst, sum(windows)::BIGINT AS shared_subnet_windows,
                    array_to_string(list(subnet ORDER BY windows DESC, subnet)[1:3], '; ') AS shared_subnets
-            FROM x GROUP BY src, dst"""),
+            FROM y GROUP BY src, dst"""),
         _df(eng, f"""
-            WITH t AS (SELECT node, template_id, share FROM te WHERE requests >= {min_req})
-            SELECT e.src, e.dst, count(*)::BIGINT AS shared_template_count,
-                   array_to_string(list(a.template_id::VARCHAR ORDER BY least(a.share, b.share) DESC,
-                                        a.template_id)[1:5], '; ') AS shared_templates
-            FROM ew e JOIN t a ON a.node = e.src
-            JOIN t b ON b.node = e.dst AND b.template_id = a.template_id
-            GROUP BY e.src, e.dst"""),
+            WITH t AS MATERIALIZED (
+                SELECT node, template_id, share FROM te WHERE requests >= {min_req}
+                QUALIFY count(*) OVER (PARTITION BY cid, template_id) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.template_id, a.share FROM ew e JOIN t a ON a.node = e.src)
+            SELECT x.src, x.dst, count(*)::BIGINT AS shared_template_count,
+                   array_to_string(list(x.template_id::VARCHAR ORDER BY least(x.share, b.share) DESC,
+                                        x.template_id)[1:5], '; ') AS shared_templates
+            FROM x JOIN t b ON b.node = x.dst AND b.template_id = x.template_id
+            GROUP BY x.src, x.dst"""),
     ] + [_coactivity(eng, ws)]
 
 
