@@ -254,7 +254,8 @@ def _link_evidence(eng: Engine, ws: Workspace, burst: int, min_req: int) -> list
                 SELECT node, instrument_id, bin, epoch(first_ts)::BIGINT // {burst} AS burst FROM pe
                 WHERE bin IS NOT NULL AND first_ts IS NOT NULL
                 QUALIFY count(DISTINCT instrument_id) OVER (PARTITION BY cid, bin, burst) >= 2),
-            x AS MATERIALIZED (SELECT e.src, e.dst, a.instrument_id, a.bin, a.burst FROM ew e JOIN y a ON a.node = e.src)
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.instrument_id, a.bin, a.burst
+                               FROM ew e JOIN y a ON a.node = e.src)
             SELECT x.src, x.dst, min(x.bin) AS shared_bin_burst
             FROM x JOIN y b ON b.node = x.dst AND b.bin = x.bin AND b.burst = x.burst
             WHERE b.instrument_id <> x.instrument_id

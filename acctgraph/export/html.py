@@ -136,7 +136,8 @@ def cluster_graph_html(members: pd.DataFrame, links: pd.DataFrame, cluster: pd.S
             f"account: {acc}", f"role: {m['role']}{' (known bad)' if m['known_bad'] else ''}",
             f"links inside the cluster: {m['degree']} (strength {m['strength']:.3f}, centrality {m['centrality']:.4f})",
             "links by layer: " + ", ".join(f"{l} {m[f'links_{l}']}" for l in LAYERS),
-            f"requests: {m['requests']} over {m['active_days']} days ({_fmt(m['first_seen'])} .. {_fmt(m['last_seen'])})",
+            f"requests: {m['requests']} over {m['active_days']} days "
+            f"({_fmt(m['first_seen'])} .. {_fmt(m['last_seen'])})",
             f"created: {_fmt(m['created_at'])}, country {_fmt(m['country'])}, e-mail domain {_fmt(m['email_domain'])}",
             f"models: {_fmt(m['models'])}", f"top user agent: {_fmt(m['top_user_agent'])}",
             f"distinct IPs: {m['distinct_ips']}, instruments: {m['instruments']}, templates: {m['templates']}",

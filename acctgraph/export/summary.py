@@ -117,7 +117,8 @@ def summary(t: ClusterTables, *, release: tuple[str, pd.Timestamp] | None, fring
         top = ips.iloc[0]
         owner = ", ".join(str(x) for x in (top["org"], top["ip_kind"]) if isinstance(x, str) and x)
         ev.append(f"- **Network**: IP {code(top['ip'])}" + (f" ({code(owner)})" if owner else "")
-                  + f" was used by {top['accounts']:,} accounts in {top['windows']:,} {t.window_minutes}-minute windows, and by "
+                  + f" was used by {top['accounts']:,} accounts in {top['windows']:,} {t.window_minutes}-minute "
+                  "windows, and by "
                   f"{top['accounts_outside']} accounts outside the cluster; {len(ips):,} IPs are shared in all "
                   "(shared_ips.csv).")
     tm = t.templates[t.templates["accounts"] >= 2] if len(t.templates) else t.templates

@@ -51,8 +51,9 @@ def iso(ts: pd.Series) -> pd.Series:
     """UTC timestamps as ISO-8601 text to the second ('' for missing)."""
     if not len(ts):
         return pd.Series([], dtype=object, index=ts.index)
-    s = pd.to_datetime(ts, utc=True)
-    return s.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(s.notna(), "")
+    s = pd.to_datetime(ts, utc=True).dt.tz_localize(None).to_numpy("datetime64[s]")
+    text = getattr(np, "strings", np.char).add(np.datetime_as_string(s, unit="s"), "Z")  # faster than strftime
+    return pd.Series(np.where(np.isnat(s), "", text), index=ts.index, dtype=object)
 
 
 def _join(values: pd.Series, by: list[pd.Series] | pd.Series, cap: int = LIST_CAP) -> pd.Series:
@@ -277,7 +278,8 @@ def ip_owner(ips: pd.Series, info: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def templates_table(use: pd.DataFrame, templates: pd.DataFrame, examples: pd.DataFrame, n_examples: int) -> pd.DataFrame:
+def templates_table(use: pd.DataFrame, templates: pd.DataFrame, examples: pd.DataFrame,
+                    n_examples: int) -> pd.DataFrame:
     """Templates the cluster's accounts send: canonical skeleton, examples, accounts, requests, fan-in."""
     cols = (["template_id", "accounts", "requests", "share_of_requests", "accounts_total", "accounts_outside",
              "requests_total", "extraction", "canonical"] + [f"example_{i}" for i in range(1, n_examples + 1)])
@@ -327,7 +329,7 @@ def cluster_tables(g: Gathered, n_examples: int) -> list[ClusterTables]:
     for _, row in g.clusters.iterrows():
         cid = int(row["community_id"])
 
-        def part(name: str) -> pd.DataFrame:
+        def part(name: str, cid: int = cid) -> pd.DataFrame:
             frame = parts[name].get(cid)
             if frame is None:
                 src = getattr(g, name)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from acctgraph.config import Config
 
 #: a fixed creation time, so two exports are byte-identical
