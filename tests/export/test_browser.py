@@ -3,7 +3,7 @@
 The network must render (a canvas, the expected node and edge counts), nothing may be fetched from
 anywhere but the file itself, no console error may appear, and no hostile label may run script.
 Skipped when /usr/bin/chromium (or the playwright package) is missing, unless ACCTGRAPH_REQUIRE_BROWSER=1
-(as in CI), where a missing browser fails the test.
+(as in CI), where a missing browser fails the test. Screenshots go to $ACCTGRAPH_SCREENSHOT_DIR if set.
 """
 
 from __future__ import annotations
@@ -20,24 +20,37 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run"]
 
 
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[test]')"
+    return None if Path(CHROMIUM).is_file() else f"{CHROMIUM} is missing (apt-get install chromium)"
+
+
+REQUIRED = os.environ.get("ACCTGRAPH_REQUIRE_BROWSER") == "1"
+if _missing() and not REQUIRED:  # skip before any workspace is built
+    pytest.skip(_missing(), allow_module_level=True)
+
+
 @pytest.fixture(scope="module")
 def browser():
-    required = os.environ.get("ACCTGRAPH_REQUIRE_BROWSER") == "1"
-    missing = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing = "the playwright package is not installed (pip install -e '.[test]')"
-    if missing is None and not Path(CHROMIUM).is_file():
-        missing = f"{CHROMIUM} is missing (apt-get install chromium)"
+    missing = _missing()
     if missing:
-        if required:
-            pytest.fail(f"ACCTGRAPH_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
+        pytest.fail(f"ACCTGRAPH_REQUIRE_BROWSER=1 but {missing}")
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+def _shot(tmp_path: Path, name: str) -> Path:
+    """Where a screenshot goes: $ACCTGRAPH_SCREENSHOT_DIR (kept, e.g. as a CI artifact) or the test's tmp dir."""
+    folder = Path(os.environ.get("ACCTGRAPH_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
 
 
 def _open(browser, page_path: Path, screenshot: Path) -> dict:
@@ -84,7 +97,8 @@ def _check(seen: dict, html: str) -> None:
 def test_hostile_graph_renders_and_nothing_runs(browser, hostile_export, tmp_path):
     page_path = Path(hostile_export.packets[0].path) / "graph.html"
     html = page_path.read_text(encoding="utf-8")
-    seen = _open(browser, page_path, tmp_path / "hostile-graph.png")
+    shot = _shot(tmp_path, "hostile-graph.png")
+    seen = _open(browser, page_path, shot)
     _check(seen, html)
     page = seen["page"]
     # hovering a node shows its evidence as text: the hostile label is displayed, not executed
@@ -95,14 +109,14 @@ def test_hostile_graph_renders_and_nothing_runs(browser, hostile_export, tmp_pat
     assert "account:" in details and "<svg onload=window.pwned=3>" in details
     assert page.evaluate("document.querySelectorAll('#details *:not(div)').length") == 0
     assert page.evaluate("window.pwned === undefined")
-    assert (tmp_path / "hostile-graph.png").stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000
 
 
 def test_index_and_sampled_graph_render_offline(browser, sample_export, tmp_path):
     for name, page_path in [("index", Path(sample_export.index)),
                             ("graph", Path(sample_export.packets[0].path) / "graph.html")]:
         html = page_path.read_text(encoding="utf-8")
-        seen = _open(browser, page_path, tmp_path / f"{name}.png")
+        seen = _open(browser, page_path, _shot(tmp_path, f"sample-{name}.png"))
         _check(seen, html)
         if name == "graph":
             assert seen["page"].is_visible("#sample-banner")
