@@ -79,8 +79,8 @@ def summary(t: ClusterTables, *, release: tuple[str, pd.Timestamp] | None, fring
             f"- **{n:,} accounts**" + (f" (core members; {fringe:,} loosely attached accounts were detached "
                                        "from the cluster and are not listed)" if fringe else "")
             + f", operation {c['operation_id']}.",
-            f"- **Active** {_day(first)} to {_day(last)} ({days} days); **created** {_day(created.min())} to "
-            f"{_day(created.max())}.",
+            (f"- **Active** {_day(first)} to {_day(last)} ({days} days)" if days else "- **No requests**")
+            + f"; **created** {_day(created.min())} to {_day(created.max())}.",
             f"- **{requests:,} requests**, median {int(m['requests'].median()) if n else 0:,} per account; "
             f"models: {model_text}."]
     if release is not None:
@@ -89,7 +89,7 @@ def summary(t: ClusterTables, *, release: tuple[str, pd.Timestamp] | None, fring
         out.append(f"- **New model** {code(model)} first appeared in the logs {pd.Timestamp(when):%Y-%m-%d %H:%M} "
                    f"UTC; {_pct(float((lag <= 24).mean()) if n else 0)} of the accounts used it within 24 hours "
                    f"and {_pct(float(lag.notna().mean()) if n else 0)} at all.")
-    out += ["", "## Why it is flagged", "",
+    out += ["", "## Why it is flagged" if flagged else "## Score and the signals behind it", "",
             f"Score **{score:.3f}**: the weighted mean of ten signals, each between 0 and 1 ({flag_rule}). "
             f"In words: {c.get('reasons', '') or 'no signal stands out'}.", "",
             "| signal | value | contribution | what it measures |", "|---|---|---|---|"]
