@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from acctgraph.export.tables import ClusterTables
-from acctgraph.scoring import SIGNALS
+from acctgraph.scoring import REASONS, SIGNALS
 
 CODE_CHARS = 200
 
@@ -30,7 +30,13 @@ MEANING = {
     "new_model_pivot": "share of accounts that used the newest model within 24 h of its release",
     "volume": "median requests per account compared with the typical account",
     "proxy_ips": "share of requests from IPs whose accounts claim three or more countries",
+    "ip_rotation": "typical member's share of requests sent from a new IP address",
 }
+
+
+def meaning(signal: str) -> str:
+    """What a signal measures; signals added to scoring later fall back to their sentence in scoring.REASONS."""
+    return MEANING.get(signal) or REASONS.get(signal, "").format(p="x%").replace("x% of ", "share of ")
 
 
 def code(value: object, chars: int = CODE_CHARS) -> str:
@@ -95,7 +101,7 @@ def summary(t: ClusterTables, *, release: tuple[str, pd.Timestamp] | None, fring
             "| signal | value | contribution | what it measures |", "|---|---|---|---|"]
     sig = sorted(SIGNALS, key=lambda s: (-float(c[f"contrib_{s}"]), s))
     for s in sig:
-        out.append(f"| {s} | {float(c[s]):.2f} | {float(c[f'contrib_{s}']):.3f} | {MEANING.get(s, '')} |")
+        out.append(f"| {s} | {float(c[s]):.2f} | {float(c[f'contrib_{s}']):.3f} | {meaning(s)} |")
 
     out += ["", "## Strongest shared evidence", ""]
     ev = []
