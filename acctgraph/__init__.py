@@ -10,8 +10,9 @@ everything the CLI does::
     True
 
 Stages: :func:`generate` (synthetic worlds with ground truth), :func:`load`
-(validate inputs into a workspace), then build, communities, export and
-evaluate (see the README for which are available in this version).
+(validate inputs into a workspace), then :func:`build`, :func:`communities`,
+:func:`export` (evidence packets; :func:`verify` checks one) and
+:func:`evaluate`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from acctgraph.io import TABLES, LoadReport, TableReport, Workspace, load, read_
 from acctgraph.builder import BuildReport, build
 from acctgraph.clusters import CommunitiesResult, communities
 from acctgraph.evaluate import Evaluation, evaluate
+from acctgraph.export import ExportResult, VerifyReport, export, verify
 from acctgraph.graph import load_edges, to_igraph, to_networkx
 
 #: The small committed sample world (see data/samples/README.md).
@@ -44,4 +46,5 @@ __all__ = [
     "AcctgraphError", "BuildReport", "CommunitiesResult", "Config", "Evaluation", "ConfigError", "InputError", "LoadReport", "SAMPLE_DIR", "TABLES",
     "TableReport", "Workspace", "WorkspaceError", "__version__", "build", "communities", "evaluate", "generate", "load", "load_edges", "read_table",
     "to_igraph", "to_networkx",
+    "ExportResult", "VerifyReport", "export", "verify",
 ]

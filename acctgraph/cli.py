@@ -28,7 +28,8 @@ usage logs. The pipeline is a chain of stages writing to one workspace folder:
   generate     write a synthetic world with ground truth (for trials and tests)
   build        validate input tables and build the account graph
   communities  find, score and flag clusters of accounts
-  export       write evidence packets for flagged clusters  (not built yet)
+  export       write evidence packets for flagged clusters (CSV, plots, HTML, STIX)
+  verify       check an evidence packet against its manifest
   evaluate     compare flagged clusters with ground-truth labels
 """
 
@@ -38,7 +39,8 @@ quick start (uses the bundled sample world):
   acctgraph generate --scale 0.01 --out world && acctgraph build world --out work
 
 exit codes: 0 ok, 1 internal error, 2 usage / not built yet, 3 input error,
-4 configuration error, 5 workspace error.  Docs: docs/ in the repository.
+4 configuration error, 5 workspace error, 6 packet does not match its manifest.
+Docs: docs/ in the repository.
 """
 
 
@@ -144,6 +146,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    cfg = _resolve_config(args.config)
+    work = _workspace_arg(args, cfg)
+    result = acctgraph.export(work, flagged=args.flagged, top=args.top, clusters=args.cluster, out=args.out,
+                              zip=args.zip, pseudonymise=True if args.pseudonymise else None, config=cfg,
+                              quiet=args.quiet)
+    if not args.quiet:
+        for line in result.lines():
+            print(line)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    report = acctgraph.verify(args.packet)
+    if not report.ok:
+        raise errors.IntegrityError(report.lines()[0])
+    if not args.quiet:
+        print(report.lines()[0])
+    return 0
+
+
 def _not_built(stage: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         raise errors.NotBuiltYetError(f"`acctgraph {stage}` is not built yet in acctgraph {__version__}; "
@@ -217,16 +244,35 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels", metavar="PATH", help="labels table (parquet or CSV)")
     ev.set_defaults(func=cmd_evaluate)
 
-    for name, helptext, example in (
-        ("export", "write evidence packets (not built yet)", "acctgraph export work --flagged --out packets"),
-    ):
-        s = sub.add_parser(name, parents=[common], help=helptext, description=helptext,
-                           formatter_class=_Formatter, epilog=f"example:\n  {example}")
-        s.add_argument("work", nargs="?", metavar="WORK", help="workspace folder")
-        s.set_defaults(func=_not_built(name))
-        if name == "export":
-            s.add_argument("--out", metavar="DIR")
-            s.add_argument("--flagged", action="store_true")
+    x = sub.add_parser("export", parents=[common], formatter_class=_Formatter,
+                       help="write evidence packets (CSV, plots, HTML, STIX)",
+                       description="Write one evidence packet per cluster: summary.md, CSV tables, PNG plots, an "
+                                   "offline graph.html, a STIX 2.1 bundle and manifest.json (see docs/packets.md), "
+                                   "and index.html over them. Without a choice of clusters, the flagged ones.",
+                       epilog=textwrap.dedent("""\
+                           examples:
+                             acctgraph export work --flagged --out packets
+                             acctgraph export work --cluster 3 7 --zip
+                             ACCTGRAPH_PSEUDONYM_KEY=... acctgraph export work --top 5 --pseudonymise"""))
+    x.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    which = x.add_mutually_exclusive_group()
+    which.add_argument("--flagged", action="store_true", help="every flagged cluster (the default)")
+    which.add_argument("--top", type=int, metavar="N", help="the N clusters with the best scores")
+    which.add_argument("--cluster", type=int, nargs="+", metavar="ID", help="these cluster ids (see clusters.csv)")
+    x.add_argument("--out", metavar="DIR", help="output folder (default: [export] dir, else WORK/packets)")
+    x.add_argument("--zip", action="store_true", help="also write a deterministic cluster-<id>.zip per packet")
+    x.add_argument("--pseudonymise", action="store_true",
+                   help="replace account ids, e-mail domains and instrument ids by keyed HMACs (key from "
+                        "$ACCTGRAPH_PSEUDONYM_KEY or [export] pseudonym_key)")
+    x.set_defaults(func=cmd_export)
+
+    v = sub.add_parser("verify", parents=[common], formatter_class=_Formatter,
+                       help="check an evidence packet against its manifest",
+                       description="Check every file of a packet (folder or .zip) against the sizes and SHA-256 "
+                                   "in its manifest.json; files missing, modified or added are reported (exit 6).",
+                       epilog="example:\n  acctgraph verify packets/cluster-0")
+    v.add_argument("packet", metavar="PACKET", help="packet folder or .zip")
+    v.set_defaults(func=cmd_verify)
     return p
 
 

@@ -198,6 +198,31 @@ class ScoringConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """Evidence packets (see docs/packets.md): what they contain and how they are shared."""
+
+    dir: str = _opt("", "folder for packets (default: WORK/packets); --out overrides it")
+    identity: str = _opt("acctgraph analyst", "name of the STIX Identity that creates the bundles (your team)")
+    identity_class: str = _opt("organization", "STIX identity class of that Identity")
+    tlp: str = _opt("amber", "TLP marking of STIX bundles: white, green, amber or red")
+    stix: bool = _opt(True, "write a STIX 2.1 bundle (stix.json) in every packet")
+    plots: bool = _opt(True, "draw the PNG plots (activity, heatmap, creation, model adoption)")
+    graph_max_nodes: int = _opt(400, "graph.html shows at most this many accounts: above it, the hubs plus a "
+                                     "stratified sample, with a banner saying so")
+    graph_max_edges: int = _opt(4000, "graph.html draws at most this many links (the strongest)")
+    stix_max_objects: int = _opt(100, "at most this many shared IPs and subnets become STIX indicators")
+    example_templates: int = _opt(20, "templates.csv gives examples for this many of the cluster's top templates")
+    examples: int = _opt(3, "examples per template")
+    example_chars: int = _opt(160, "examples are cut to this many characters")
+    pseudonymise: bool = _opt(False, "replace account ids, e-mail domains and instrument ids by keyed HMACs "
+                                     "(also --pseudonymise)")
+    pseudonym_key_env: str = _opt("ACCTGRAPH_PSEUDONYM_KEY", "environment variable holding the pseudonymisation "
+                                                             "key (used when pseudonym_key is empty)")
+    pseudonym_key: str = _opt("", "pseudonymisation key (prefer the environment variable; never written to "
+                                  "a packet)")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per stage."""
 
@@ -212,6 +237,7 @@ class Config:
     combine: CombineConfig = field(default_factory=CombineConfig)
     communities: CommunitiesConfig = field(default_factory=CommunitiesConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> Config:
@@ -255,7 +281,8 @@ class Config:
         inputs = dataclasses.replace(self.inputs, **{f.name: fix(getattr(self.inputs, f.name))
                                                      for f in dataclasses.fields(InputsConfig)})
         ws = dataclasses.replace(self.workspace, dir=fix(self.workspace.dir))
-        return dataclasses.replace(self, inputs=inputs, workspace=ws)
+        export = dataclasses.replace(self.export, dir=fix(self.export.dir) if self.export.dir else "")
+        return dataclasses.replace(self, inputs=inputs, workspace=ws, export=export)
 
 
 def _build(default: T, section: str, values: dict[str, Any]) -> T:
@@ -277,6 +304,8 @@ def render_reference() -> str:
     for section in dataclasses.fields(Config):
         for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
             default = "(unset)" if f.default is None else f"`{f.default!r}`".replace("'", '"')
+            if isinstance(f.default, bool):  # as written in TOML
+                default = f"`{str(f.default).lower()}`"
             lines.append(f"| `{section.name}.{f.name}` | {default} | {f.metadata.get('doc', '')} |")
     return "\n".join(lines) + "\n"
 

@@ -13,6 +13,7 @@ Exit codes (also documented in docs/cli.md):
 3     input error: missing/unreadable file, missing column
 4     configuration error: bad ``acctgraph.toml`` or option
 5     workspace error: a stage's inputs are missing or stale
+6     integrity error: a packet does not match its manifest
 ====  =====================================================
 """
 
@@ -24,6 +25,7 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_CONFIG = 4
 EXIT_WORKSPACE = 5
+EXIT_INTEGRITY = 6
 
 
 class AcctgraphError(Exception):
@@ -54,3 +56,15 @@ class NotBuiltYetError(AcctgraphError):
     """A pipeline stage that this version of acctgraph does not provide yet."""
 
     exit_code = EXIT_USAGE
+
+
+class UsageError(AcctgraphError):
+    """A command-line or API argument that cannot be used (e.g. an unknown cluster id)."""
+
+    exit_code = EXIT_USAGE
+
+
+class IntegrityError(AcctgraphError):
+    """An evidence packet whose files do not match its manifest (modified, missing or added)."""
+
+    exit_code = EXIT_INTEGRITY

@@ -22,7 +22,7 @@ def test_no_command_prints_help(capsys):
     assert "generate" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("cmd", ["generate", "build", "communities", "export", "evaluate"])
+@pytest.mark.parametrize("cmd", ["generate", "build", "communities", "export", "verify", "evaluate"])
 def test_every_subcommand_has_help_with_example(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         main([cmd, "--help"])
@@ -30,11 +30,10 @@ def test_every_subcommand_has_help_with_example(cmd, capsys):
     assert e.value.code == 0 and "example" in out and f"acctgraph {cmd}" in out
 
 
-@pytest.mark.parametrize("cmd", ["export"])
-def test_stages_not_built_yet_exit_2(cmd, capsys):
-    assert main([cmd]) == 2
+def test_export_without_a_workspace_is_one_line_exit_5(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nowhere")]) == 5
     err = capsys.readouterr().err
-    assert "not built yet" in err and err.count("\n") == 1
+    assert "run `acctgraph build` first" in err and err.count("\n") == 1
 
 
 def test_missing_column_is_one_line_exit_3(tmp_path):
