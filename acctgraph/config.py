@@ -172,6 +172,8 @@ class CommunitiesConfig:
     split_depth: int = _opt(2, "how many levels the split pass recurses")
     operation_resolution: float = _opt(0.3, "resolution of the community-graph pass that groups communities "
                                              "into operations")
+    calibration: bool = _opt(True, "after each run, switch each layer off in turn and report how the flags change "
+                             "(costs one more detection per layer)")
     operation_min_overlap: float = _opt(0.5, "flagged communities of one operation are merged when the cosine "
                                              "similarity of their template use is at least this")
 

@@ -66,3 +66,25 @@ def test_communities_are_deterministic(built, tmp_path):
     acctgraph.communities(built, quiet=True)
     for f, data in first.items():
         assert (built / f).read_bytes() == data, f
+
+
+def test_calibration_report_per_layer(built):
+    import json
+
+    from acctgraph.config import Config
+
+    r = acctgraph.communities(built, quiet=True)
+    cal = json.loads((built / "communities.json").read_text())["calibration"]
+    flagged = r.stats["flagged_accounts"]
+    assert set(cal) == {"payments", "network", "templates", "coactivity"}
+    for layer, rec in cal.items():
+        assert rec["edges"] > 0 and 0.0 < rec["supports"] <= 1.0
+        assert rec["kept"] + rec["lost"] == flagged
+        assert rec["flagged_without"] == rec["kept"] + rec["gained"]
+    # every layer supports most of the sample's campaigns; switching the templates layer off costs flags
+    assert cal["templates"]["supports"] > 0.9 and cal["templates"]["lost"] > 0
+    assert any(line.startswith("calibration") for line in r.lines())
+    quick = acctgraph.communities(built, config=Config.from_dict({"communities": {"calibration": False}}),
+                                  quiet=True)
+    assert quick.stats["calibration"] == {}
+    assert "calibration" not in "\n".join(quick.lines())
