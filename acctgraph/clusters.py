@@ -84,20 +84,42 @@ class _Inputs:
     templates: pd.DataFrame
 
 
-def _load(ws: Workspace, combine) -> _Inputs:
+def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
     """Read what scoring needs; edge weights are recombined from the layers with ``combine``."""
     nodes = pq.read_table(ws.nodes_path).to_pandas()
     e = pq.read_table(ws.edges_path, columns=EDGE_COLUMNS).to_pandas()
     e["weight"] = combine_weights(e, combine)
     on = [l for l in LAYERS if getattr(combine, l)]
     e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0
-    e = e[e["weight"] > 0].reset_index(drop=True)
+    e = e[(e["weight"] > 0) & (e["weight"] >= min_weight)].reset_index(drop=True)
     tmpl = (pq.read_table(ws.evidence_path("templates")).to_pandas() if ws.evidence_path("templates").is_file()
             else pd.DataFrame({"node": [], "template_id": [], "requests": [], "share": []}))
     templates = (pq.read_table(ws.templates_path, columns=["template_id", "canonical"]).to_pandas()
                  if ws.templates_path.is_file() else pd.DataFrame({"template_id": [], "canonical": []}))
     return _Inputs(nodes, e, e["src"].to_numpy(np.int64), e["dst"].to_numpy(np.int64),
                    e["weight"].to_numpy(np.float64), pq.read_table(ws.features_path).to_pandas(), tmpl, templates)
+
+
+def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
+    """Which clusters are flagged: enough core members, and either path below.
+
+    1. **Score**: ``score >= flag_score`` (many signals at once).
+    2. **Purpose**: ``extraction_prompts >= extraction_flag`` and
+       ``volume >= extraction_volume``: a coordinated group whose traffic is
+       mostly capability extraction at many times the typical account's
+       volume is what a distillation campaign *is*, whatever it hides (cards,
+       exits, timing, creation dates, wording). Companies and universities
+       lack the volume, bots the extraction prompts, VPN users both.
+
+    >>> from acctgraph.config import ScoringConfig
+    >>> c = pd.DataFrame({"score": [0.5, 0.3, 0.3], "core_size": [20, 20, 20],
+    ...                   "extraction_prompts": [0.0, 0.8, 0.8], "volume": [0.0, 0.9, 0.2]})
+    >>> flag_rule(c, ScoringConfig()).tolist()
+    [True, True, False]
+    """
+    big = scored["core_size"] >= sc.flag_min_size
+    purpose = (scored["extraction_prompts"] >= sc.extraction_flag) & (scored["volume"] >= sc.extraction_volume)
+    return big & ((scored["score"] >= sc.flag_score) | purpose)
 
 
 def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None = None,
@@ -120,7 +142,7 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     sig = sig.rename(columns={"size": "core_size"})
     sig.insert(0, "size", pd.Series(np.bincount(memb)).reindex(sig.index).to_numpy())
     scored = score(sig, {s: getattr(sc, s) for s in SIGNALS})
-    scored["flagged"] = (scored["score"] >= sc.flag_score) & (scored["core_size"] >= sc.flag_min_size)
+    scored["flagged"] = flag_rule(scored, sc)
     scored["reasons"] = scored.apply(reasons, axis=1) if len(scored) else pd.Series(dtype=str)
     scored = scored.reset_index().sort_values(["score", "size", "community_id"], ascending=[False, False, True])
     return scored.reset_index(drop=True), core, strength
@@ -249,7 +271,7 @@ def calibration(ws: Workspace, x: _Inputs, cfg: Config, flagged: np.ndarray) -> 
                                if len(flagged) else 0.0}
         if getattr(cfg.combine, layer):
             off = dataclasses.replace(cfg, combine=dataclasses.replace(cfg.combine, **{layer: 0.0}))
-            xo = _load(ws, off.combine)
+            xo = _load(ws, off.combine, cfg.communities.min_weight)
             _, memb, clusters, core, _, _, _ = _detect_and_score(xo, off)
             now = flagged_nodes(memb, clusters, core)
             rec.update(flagged_without=int(len(now)), kept=int(np.isin(flagged, now).sum()),
@@ -299,7 +321,7 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.read_marker("build")
     ws.marker("communities").unlink(missing_ok=True)
-    x = _load(ws, cfg.combine)
+    x = _load(ws, cfg.combine, cc.min_weight)
     part, memb, clusters, core, strength, ops, merged = _detect_and_score(x, cfg)
     t_detect = time.perf_counter() - t0
     clusters.insert(1, "operation_id", ops[clusters["community_id"].to_numpy()])
