@@ -127,13 +127,21 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     """Scored clusters (by score), the core mask and membership strengths for one partition.
 
     Core members are linked to their community with at least ``fringe_ratio``
-    of its median strength. Signals are computed on the core only, so accounts
+    of its median strength, or by payment instruments at least as firmly as
+    its median member: an account a campaign created and has not used yet
+    is tied to it by cards alone (no traffic, so no other link), and a card is
+    specific evidence where a shared exit or sentence is not. Signals are computed on the core only, so accounts
     that a campaign's shared proxies or public templates attach to its
     community neither dilute nor inflate its score.
     """
     strength = _membership_strength(len(x.nodes), x.src, x.dst, x.w, memb)
     median = pd.Series(strength).groupby(memb).transform("median").to_numpy()
     core = strength >= sc.fringe_ratio * median
+    w_pay = x.edges["w_payments"].to_numpy(np.float64)
+    if w_pay.any():  # ... or tied by payment instruments as firmly as a typical member is
+        s_pay = _membership_strength(len(x.nodes), x.src, x.dst, w_pay, memb)
+        med_pay = pd.Series(s_pay).groupby(memb).transform("median").to_numpy()
+        core |= (med_pay > 0) & (s_pay >= med_pay)
     if fixed is not None:  # members of merged communities keep the role they had in their own pool
         core = np.where(fixed, fixed_core, core)
     members = x.feats.assign(community_id=memb)
