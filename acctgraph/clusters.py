@@ -122,6 +122,27 @@ def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
     return big & ((scored["score"] >= sc.flag_score) | purpose)
 
 
+def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndarray, memb: np.ndarray,
+                 ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Core mask and in-community strength of every account (see :func:`_score_partition`).
+
+    >>> src, dst = np.array([0, 1, 2, 0, 1, 3]), np.array([1, 2, 0, 3, 3, 4])
+    >>> w = np.array([5.0, 5, 5, 0.01, 0.01, 0.01]); pay = np.array([1.0, 1, 1, 1, 1, 0])
+    >>> core, _ = core_members(src, dst, w, pay, np.zeros(5, int), 0.05)
+    >>> core.tolist()   # 3 shares cards only (weak overall, as firm as any member by cards); 4 an exit
+    [True, True, True, True, False]
+    """
+    n = len(memb)
+    strength = _membership_strength(n, src, dst, w, memb)
+    median = pd.Series(strength).groupby(memb).transform("median").to_numpy()
+    core = strength >= ratio * median
+    if w_pay.any():  # ... or tied by payment instruments as firmly as a typical member is
+        s_pay = _membership_strength(n, src, dst, w_pay, memb)
+        med_pay = pd.Series(s_pay).groupby(memb).transform("median").to_numpy()
+        core |= (med_pay > 0) & (s_pay >= med_pay)
+    return core, strength
+
+
 def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None = None,
                      fixed_core: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Scored clusters (by score), the core mask and membership strengths for one partition.
@@ -134,14 +155,8 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     that a campaign's shared proxies or public templates attach to its
     community neither dilute nor inflate its score.
     """
-    strength = _membership_strength(len(x.nodes), x.src, x.dst, x.w, memb)
-    median = pd.Series(strength).groupby(memb).transform("median").to_numpy()
-    core = strength >= sc.fringe_ratio * median
-    w_pay = x.edges["w_payments"].to_numpy(np.float64)
-    if w_pay.any():  # ... or tied by payment instruments as firmly as a typical member is
-        s_pay = _membership_strength(len(x.nodes), x.src, x.dst, w_pay, memb)
-        med_pay = pd.Series(s_pay).groupby(memb).transform("median").to_numpy()
-        core |= (med_pay > 0) & (s_pay >= med_pay)
+    core, strength = core_members(x.src, x.dst, x.w, x.edges["w_payments"].to_numpy(np.float64), memb,
+                                  sc.fringe_ratio)
     if fixed is not None:  # members of merged communities keep the role they had in their own pool
         core = np.where(fixed, fixed_core, core)
     members = x.feats.assign(community_id=memb)
