@@ -76,8 +76,10 @@ def read_labels(path: str | os.PathLike[str], scratch: Path) -> pd.DataFrame:
 
 def evaluate(workspace: str | os.PathLike[str] | Workspace, labels: str | os.PathLike[str]) -> Evaluation:
     """Compare a workspace's communities and flags with ``labels``; writes ``evaluation.json``."""
+    from acctgraph.stages import require
+
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    ws.read_marker("communities")
+    require(ws, "communities")  # a workspace never built says to run `acctgraph build` first
     lab = read_labels(labels, ws.path / ".eval")
     m = pq.read_table(ws.communities_path, columns=["account_id", "community_id", "flagged"]).to_pandas()
     m = m.merge(lab, on="account_id", how="left")
