@@ -110,7 +110,7 @@ def link_evidence(row: Mapping[str, Any], width: int | None = WIDTH) -> list[tup
 
     >>> link_evidence({"shared_instruments": "card-9", "shared_instrument_count": 1,
     ...                "co_bins": 12.0, "coactivity_z": 6.5})
-    [('payments', 'shared instrument card-9'), ('timing', 'active together in 12 five-minute bins (z 6.5)')]
+    [('payments', 'shared instrument card-9'), ('timing', 'active together in about 12 five-minute bins (z 6.5)')]
     """
     out: list[tuple[str, str]] = []
     k = _n(row, "shared_instrument_count")
@@ -127,7 +127,8 @@ def link_evidence(row: Mapping[str, Any], width: int | None = WIDTH) -> list[tup
                                f"shared window{'s' if k > 1 else ''} ({span})"))
     k = _n(row, "shared_subnet_windows")
     if k:
-        out.append(("network", f"same subnet {clean(row.get('shared_subnets'), width)} in {k} shared "
+        nets = str(row.get("shared_subnets") or "")
+        out.append(("network", f"same subnet{'s' if ';' in nets else ''} {clean(nets, width)} in {k} shared "
                                f"window{'s' if k > 1 else ''}"))
     k, c = _n(row, "shared_template_count"), _n(row, "shared_clause_count")
     if k or c:
@@ -140,7 +141,8 @@ def link_evidence(row: Mapping[str, Any], width: int | None = WIDTH) -> list[tup
         out.append(("templates", "same " + " and ".join(parts)))
     if not missing(row.get("co_bins")):
         z = row.get("coactivity_z")
-        out.append(("timing", f"active together in {float(row['co_bins']):g} five-minute bins"
+        # co_bins is estimated from MinHash signatures (see docs/graph.md), hence "about"
+        out.append(("timing", f"active together in about {float(row['co_bins']):.0f} five-minute bins"
                               + ("" if missing(z) else f" (z {float(z):.1f})")))
     return out
 
