@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from acctgraph.config import Config
-from acctgraph.display import WIDTH, clean, esc, html_table, iframe, jsonable, link_evidence, missing, num, pct
+from acctgraph.display import (WIDTH, clean, count, esc, html_table, iframe, jsonable, link_evidence, missing, num,
+                               pct)
 from acctgraph.export.tables import ClusterTables
 from acctgraph.io.workspace import Workspace
 from acctgraph.scoring import REASONS, SIGNALS
@@ -126,7 +127,8 @@ class Cluster:
         for col in ("role", "requests", "strength"):
             g.vs[col] = self.members[col].tolist()
         pos = {n: i for i, n in enumerate(names)}
-        g.add_edges([(pos[str(a)], pos[str(b)]) for a, b in zip(self.links["src_account"], self.links["dst_account"])])
+        g.add_edges([(pos[str(a)], pos[str(b)])
+                     for a, b in zip(self.links["src_account"], self.links["dst_account"])])
         g.es["weight"] = self.links["weight"].astype(float).tolist()
         g.es["main_layer"] = self.links["main_layer"].tolist()
         return g
@@ -136,8 +138,8 @@ class Cluster:
         from acctgraph.export.html import cluster_graph_html
 
         ec = self.config.export
-        page, _ = cluster_graph_html(self.members, self.links, self.summary,
-                                     max_nodes=max_nodes or ec.graph_max_nodes, max_edges=max_edges or ec.graph_max_edges)
+        page, _ = cluster_graph_html(self.members, self.links, self.summary, max_nodes=max_nodes or ec.graph_max_nodes,
+                                     max_edges=max_edges or ec.graph_max_edges)
         return page
 
     def save_html(self, path: str | os.PathLike[str]) -> Path:
@@ -212,26 +214,26 @@ class Cluster:
         bursts = inst[inst["kind"] == "bin_burst"] if len(inst) else inst
         out.append(f"  shared payment instruments: {len(cards):,}; same-BIN card bursts: {len(bursts):,}")
         for r in cards.head(top).itertuples():
-            out.append(f"    {clean(r.instrument_id)}: {num(r.accounts)} accounts here, {num(r.accounts_outside)} "
+            out.append(f"    {clean(r.instrument_id)}: {count(r.accounts, 'account')} here, {num(r.accounts_outside)} "
                        f"elsewhere (BIN {clean(r.bin)}, first used {clean(r.first_seen)})")
         for r in bursts.head(top).itertuples():
             out.append(f"    BIN {clean(r.bin)}: {num(r.instruments)} cards first used in one burst "
-                       f"({clean(r.first_seen)}), {num(r.accounts)} accounts")
+                       f"({clean(r.first_seen)}), {count(r.accounts, 'account')}")
         out.append(f"  shared IPs: {len(self.shared_ips):,}")
         for r in self.shared_ips.head(top).itertuples():
             owner = " ".join(clean(x, 30) for x in (r.org, r.ip_kind) if not missing(x)) or "owner unknown"
-            out.append(f"    {clean(r.ip)} ({owner}): {num(r.accounts)} accounts here, {num(r.accounts_outside)} "
-                       f"elsewhere; {num(r.requests)} requests in {num(r.windows)} windows "
+            out.append(f"    {clean(r.ip)} ({owner}): {count(r.accounts, 'account')} here, {num(r.accounts_outside)} "
+                       f"elsewhere; {count(r.requests, 'request')} in {count(r.windows, 'window')} "
                        f"{clean(r.first_seen)} .. {clean(r.last_seen)}")
         out.append(f"  prompt templates: {len(self.templates):,}")
         for r in self.templates.head(top).itertuples():
             tag = " [extraction]" if str(r.extraction).lower() == "true" else ""
-            out.append(f"    #{r.template_id} {pct(r.share_of_requests)} of requests, {num(r.accounts)} accounts "
+            out.append(f"    #{r.template_id} {pct(r.share_of_requests)} of requests, {count(r.accounts, 'account')} "
                        f"({num(r.accounts_outside)} elsewhere){tag}: \"{clean(r.canonical, WIDTH)}\"")
         out.append(f"  links inside the cluster: {len(self.links):,}; strongest:")
         for r in self.links.head(min(top, 3)).to_dict("records"):
             out.append(f"    {clean(r['src_account'], 30)} - {clean(r['dst_account'], 30)}  weight {r['weight']:.3f} "
-                       f"({r['layers']} layers)")
+                       f"({count(r['layers'], 'layer')})")
             out += [f"      {layer:<9} {text}" for layer, text in link_evidence(r)]
         out += ["", f"members (strongest links first; {len(self.members):,} in all):"]
         m = self.members.head(top * 2)
@@ -250,8 +252,8 @@ class Cluster:
                  f"{len(self.shared_ips):,} shared IPs, {len(self.shared_instruments):,} shared instruments or "
                  f"card bursts, {len(self.templates):,} templates</p>",
                  "<p><b>Why</b></p>",
-                 html_table([[s.signal, f"{s.value:.2f}", f"+{s.contribution:.3f}", s.meaning] for s in sig.itertuples()],
-                            ["signal", "value", "adds", "meaning"], "lrrl"),
+                 html_table([[s.signal, f"{s.value:.2f}", f"+{s.contribution:.3f}", s.meaning]
+                             for s in sig.itertuples()], ["signal", "value", "adds", "meaning"], "lrrl"),
                  "<p><b>Top shared IPs</b></p>",
                  html_table([[r.ip, r.org, r.ip_kind, r.accounts, r.accounts_outside, r.requests]
                              for r in self.shared_ips.head(5).itertuples()],
@@ -261,15 +263,16 @@ class Cluster:
                              for r in self.templates.head(5).itertuples()],
                             ["template", "requests", "accounts", "extraction", "canonical"], "rrrll"),
                  "<p><b>Members</b> (strongest links first)</p>",
-                 html_table([[r.account_id, r.role, r.degree, f"{r.strength:.2f}", r.requests, r.created_at, r.country]
-                             for r in self.members.head(8).itertuples()],
+                 html_table([[r.account_id, r.role, r.degree, f"{r.strength:.2f}", r.requests, r.created_at,
+                              r.country] for r in self.members.head(8).itertuples()],
                             ["account", "role", "links", "strength", "requests", "created", "country"], "llrrrll"),
                  "<p><small>.members, .links, .shared_ips, .shared_instruments, .templates, .timeline; "
                  ".show() for the interactive graph</small></p>"]
         return "<div>" + "".join(parts) + "</div>"
 
     def __repr__(self) -> str:
-        return f"<Cluster {self.id}: {self.size:,} accounts, score {self.score:.3f}{', flagged' if self.flagged else ''}>"
+        flag = ", flagged" if self.flagged else ""
+        return f"<Cluster {self.id}: {self.size:,} accounts, score {self.score:.3f}{flag}>"
 
 
 def _table(rows: list[list[Any]], header: list[str], align: str) -> list[str]:
@@ -285,7 +288,8 @@ def from_tables(t: ClusterTables, workspace: str, config: Config) -> Cluster:
                    timeline=t.timeline, workspace=workspace, config=config)
 
 
-def cluster(workspace: str | os.PathLike[str] | Workspace, cluster_id: int, *, config: Config | None = None) -> Cluster:
+def cluster(workspace: str | os.PathLike[str] | Workspace, cluster_id: int, *,
+            config: Config | None = None) -> Cluster:
     """Read cluster ``cluster_id`` (a ``community_id`` of clusters.csv) and its evidence from a workspace.
 
     Raises :class:`acctgraph.errors.UsageError` for an id that is not a

@@ -100,6 +100,15 @@ def num(x: Any) -> str:
     return "-" if missing(x) else f"{int(x):,}"
 
 
+def count(x: Any, word: str) -> str:
+    """'1 account', '2,000 accounts', '- accounts'.
+
+    >>> count(1, "layer"), count(2000, "account")
+    ('1 layer', '2,000 accounts')
+    """
+    return f"{num(x)} {word}" + ("" if not missing(x) and int(x) == 1 else "s")
+
+
 def _n(row: Mapping[str, Any], key: str) -> int:
     v = row.get(key)
     return 0 if missing(v) else int(v)

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from acctgraph.config import CombineConfig, Config
-from acctgraph.display import clean, esc, html_table, jsonable, link_evidence, missing, num, pct
+from acctgraph.display import clean, count, esc, html_table, jsonable, link_evidence, missing, num, pct
 from acctgraph.errors import UsageError
 from acctgraph.graph import LAYERS, combine_weights
 from acctgraph.io.workspace import Workspace
@@ -113,9 +113,10 @@ class Explanation:
         gap = "" if missing(p.get("gap_median_s")) else \
             f"; median gap {float(p['gap_median_s']):.0f} s (CV {float(p['gap_cv']):.2f})"
         return (f"created {clean(str(p.get('created_at'))[:10])}, country {clean(p.get('country'))}, e-mail "
-                f"{clean(p.get('email_domain'), 40)}; {num(p.get('requests'))} requests on {num(p.get('active_days'))} "
-                f"days from {num(p.get('distinct_ips'))} IPs{gap}; {num(p.get('instruments'))} payment "
-                f"instrument(s); top template {pct(p.get('top_template_share'))} of its requests")
+                f"{clean(p.get('email_domain'), 40)}; {count(p.get('requests'), 'request')} on "
+                f"{count(p.get('active_days'), 'day')} from {count(p.get('distinct_ips'), 'IP')}{gap}; "
+                f"{count(p.get('instruments'), 'payment instrument')}; top template "
+                f"{pct(p.get('top_template_share'))} of its requests")
 
     def lines(self) -> list[str]:
         """Terminal text, evidence first."""
@@ -129,13 +130,13 @@ class Explanation:
         for i, r in enumerate(self.links.to_dict("records"), 1):
             where = "same cluster" if r["same_cluster"] else f"cluster {r['community_id']}"
             out.append(f"{i:>3}. {clean(r['account_id'], 40)} ({where})  weight {r['weight']:.3f} from "
-                       f"{r['layers']} layer(s)")
+                       f"{count(r['layers'], 'layer')}")
             evidence = link_evidence(r)
             out += [f"       {layer:<9} {text}" for layer, text in evidence] or \
                 ["       (no shared key: the link's weight comes from a layer not built with evidence)"]
         if len(self.templates):
             out += ["", "templates named above:"]
-            out += [f"  #{r.template_id} ({num(r.accounts)} accounts in all): \"{clean(r.canonical)}\""
+            out += [f"  #{r.template_id} ({count(r.accounts, 'account')} in all): \"{clean(r.canonical)}\""
                     for r in self.templates.itertuples()]
         return out
 
