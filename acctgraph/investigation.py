@@ -98,10 +98,14 @@ class Investigation:
               quiet: bool = False) -> BuildReport:
         """Validate the input tables in ``data`` (default: ``[inputs]`` of the configuration) and build the graph."""
         from acctgraph.builder import build
+        from acctgraph.errors import UsageError
 
         paths = paths if paths is not None else self.config.inputs.paths()
-        return build(data if data is not None else self.config.inputs.dir, self.workspace, paths=paths,
-                     config=self.config, quiet=quiet)
+        data = data if data is not None else self.config.inputs.dir
+        if data is None and not paths:
+            raise UsageError("no input data: pass a folder of input tables, e.g. ws.build(acctgraph.SAMPLE_DIR), "
+                             "or set [inputs] dir in acctgraph.toml")
+        return build(data, self.workspace, paths=paths, config=self.config, quiet=quiet)
 
     def communities(self, *, known_bad: list[str] | None = None, quiet: bool = False) -> CommunitiesResult:
         """Find, score and flag clusters (see :func:`acctgraph.communities`)."""

@@ -65,6 +65,11 @@ def test_an_empty_workspace_says_what_to_run(tmp_path):
             view()
 
 
+def test_build_without_data_says_what_to_pass(tmp_path):
+    with pytest.raises(UsageError, match=r"ws.build\(acctgraph.SAMPLE_DIR\)"):
+        acctgraph.open_workspace(tmp_path / "w").build()
+
+
 def test_built_but_not_partitioned_says_run_communities(tiny_inputs, tmp_path):
     ws = acctgraph.open_workspace(tmp_path / "w")
     ws.build(tiny_inputs, quiet=True)
