@@ -79,7 +79,9 @@ def evaluate(workspace: str | os.PathLike[str] | Workspace, labels: str | os.Pat
     from acctgraph.stages import require
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    require(ws, "communities")  # a workspace never built says to run `acctgraph build` first
+    if not ws.has("communities"):
+        require(ws, "communities")  # names the first stage to run: a workspace never built says `acctgraph build`
+    ws.read_marker("communities")
     lab = read_labels(labels, ws.path / ".eval")
     m = pq.read_table(ws.communities_path, columns=["account_id", "community_id", "flagged"]).to_pandas()
     m = m.merge(lab, on="account_id", how="left")
