@@ -468,9 +468,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, "error: ", str(e), e.exit_code)
     except KeyboardInterrupt:
         return _fail(args, "", "interrupted", errors.EXIT_INTERRUPTED)
-    except BrokenPipeError:  # the reader stopped early (`acctgraph show 1 | head`): not an error of ours
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return errors.EXIT_OK
+        return 0
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
         if args.debug:
             raise

@@ -172,6 +172,11 @@ class CommunitiesConfig:
     split_depth: int = _opt(2, "how many levels the split pass recurses")
     operation_resolution: float = _opt(0.3, "resolution of the community-graph pass that groups communities "
                                              "into operations")
+    min_weight: float = _opt(0.01, "edges with a smaller combined weight (no more than one hub key's share: "
+                                   "s(N)/2k) are left out of community detection and scoring; they stay in "
+                                   "edges.parquet")
+    calibration: bool = _opt(True, "after each run, switch each layer off in turn and report how the flags change "
+                             "(costs one more detection per layer)")
     operation_min_overlap: float = _opt(0.5, "flagged communities of one operation are merged when the cosine "
                                              "similarity of their template use is at least this")
 
@@ -182,6 +187,10 @@ class ScoringConfig:
 
     flag_score: float = _opt(0.45, "clusters scoring at least this are flagged ...")
     flag_min_size: int = _opt(10, "... when at least this many of their accounts are core members")
+    extraction_flag: float = _opt(0.5, "... or when at least this share of their requests are capability-extraction "
+                                  "prompts ...")
+    extraction_volume: float = _opt(0.5, "... and their volume signal is at least this (median member 10x the typical "
+                                    "account at 0.5); set either above 1 to flag on the score alone")
     fringe_ratio: float = _opt(0.05, "members whose link weight inside their community is below this share of the "
                                     "community's median are fringe: left out of its signals and never flagged")
     shared_payment: float = _opt(1.0, "weight of the shared_payment signal")

@@ -20,7 +20,14 @@ to its ``k`` successors (``n * k`` pairs instead of ``n (n - 1) / 2``) with
 weight ``s(N) / (2k) / W``, so every member still receives its share of the
 budget. The ring order depends on the entity, not the window, so a NAT's
 windows keep reusing the same neighbour pairs and the number of distinct pairs
-stays about ``N * k``. Everything is deterministic.
+stays about ``N * k``. Different entities must give *independent* orders: the
+sort key is ``hash(xor(hash(account), hash(entity)))``. DuckDB's two-argument
+``hash(account, entity)`` combines the two hashes so weakly that orders for
+different entities share 20-97% of their successor pairs (measured on 2,000
+accounts); every ring then follows one global sequence, and the union of
+thousands of rings becomes a lattice that community detection cuts into arcs
+of unrelated accounts (seen on the evasive world: every community the same
+mix of two campaigns and individuals). Everything is deterministic.
 
 Pairs are aggregated over keys: ``weight`` is the sum, ``evidence`` the number
 of shared keys (sampled ones included).
@@ -102,7 +109,7 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
         eng.execute(f"""
             CREATE OR REPLACE TEMP TABLE _ring AS
             SELECT m.key, m.node, m.mw, g.n, e.w, e.big_n,
-                   row_number() OVER (PARTITION BY m.key ORDER BY hash(m.node, m.ent), m.node) - 1 AS r
+                   row_number() OVER (PARTITION BY m.key ORDER BY hash(xor(hash(m.node), hash(m.ent))), m.node) - 1 AS r
             FROM _m m JOIN _g g ON m.key = g.key AND g.n > {cap} JOIN _e e ON e.ent = g.ent;
             INSERT INTO _small
             SELECT least(a.node, b.node), greatest(a.node, b.node),
