@@ -46,7 +46,7 @@ usage logs. The pipeline is a chain of stages writing to one workspace folder:
 EPILOG = """\
 quick start (uses the bundled sample world):
   acctgraph run                      # the bundled sample into ./acctgraph-work; prints flagged clusters
-  acctgraph show 1                   # a cluster's evidence;  acctgraph explain ACCOUNT: one account
+  acctgraph show CLUSTER             # a cluster's evidence;  acctgraph explain ACCOUNT: one account
   acctgraph generate --scale 0.01 --out world && acctgraph run world --out work
 
 Every command takes --json (one JSON object on stdout), --quiet, --config TOML.

@@ -52,7 +52,9 @@ LINK_COLUMNS = ["account_id", "community_id", "same_cluster", "evidence", "weigh
 class Explanation:
     """One account's place in the graph: its community and role, and its strongest links with their evidence.
 
-    ``links`` has one row per linked account, strongest first (columns
+    Links are counted as community detection counts them: those below
+    ``[communities] min_weight`` (hub noise) are left out and counted in
+    ``weak_links``. ``links`` has one row per linked account, strongest first (columns
     :data:`LINK_COLUMNS`: the other account, its community, ``evidence``
     in words, the combined and per-layer weights and each piece of concrete
     evidence); ``templates`` names the templates those links share.
@@ -73,6 +75,8 @@ class Explanation:
     strength_home: float        # weight of its links to accounts of its cluster
     workspace: str = ""
     shown: int = field(default=0)
+    weak_links: int = 0         # links below min_weight, which community detection ignores (not in degree)
+    min_weight: float = 0.0
 
     @property
     def home(self) -> int | None:
@@ -105,6 +109,7 @@ class Explanation:
             "cluster_score": None if self.cluster is None else float(self.cluster["score"]),
             "cluster_reasons": None if self.cluster is None else str(self.cluster["reasons"]),
             "degree": self.degree, "strength": round(self.strength, 6), "strength_home": round(self.strength_home, 6),
+            "weak_links": self.weak_links, "min_weight": self.min_weight,
             "profile": self.profile, "links": self.links, "templates": self.templates,
         })
 
@@ -126,7 +131,10 @@ class Explanation:
         out.append(f"  account: {self._profile_line()}")
         if not len(self.links):
             return out
-        out += ["", f"its {len(self.links)} strongest of {self.degree:,} links (what they share, then the weight):"]
+        weak = (f"; {count(self.weak_links, 'weaker link')} below min_weight {self.min_weight:g} ignored, as by "
+                "community detection" if self.weak_links else "")
+        out += ["", f"its {len(self.links)} strongest of {self.degree:,} links{weak} (what they share, then the "
+                    "weight):"]
         for i, r in enumerate(self.links.to_dict("records"), 1):
             where = "same cluster" if r["same_cluster"] else f"cluster {r['community_id']}"
             out.append(f"{i:>3}. {clean(r['account_id'], 40)} ({where})  weight {r['weight']:.3f} from "
@@ -194,7 +202,10 @@ def explain(workspace: str | os.PathLike[str] | Workspace, account_id: str, *, t
     e["weight"] = combine_weights(e, combine)
     on = [l for l in LAYERS if getattr(combine, l)]
     e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0
-    e = e[e["weight"] > 0].copy()
+    # as community detection sees them: links below [communities] min_weight (one hub key's share) are noise
+    min_weight = float(record.get("config", {}).get("communities", {}).get("min_weight", 0.0))
+    weak = int(((e["weight"] > 0) & (e["weight"] < min_weight)).sum())
+    e = e[(e["weight"] > 0) & (e["weight"] >= min_weight)].copy()
     e["other"] = np.where(e["src"] == node, e["dst"], e["src"])
     others = pq.read_table(ws.communities_path, columns=["node", "account_id", "community_id"],
                            filters=[("node", "in", sorted(set(e["other"].astype(int))) or [-1])]).to_pandas()
@@ -231,7 +242,7 @@ def explain(workspace: str | os.PathLike[str] | Workspace, account_id: str, *, t
         flagged=bool(row["flagged"]), attached_to=attached, known_bad=bool(row["known_bad"]),
         cluster=crow.iloc[0] if len(crow) else None, profile=profile, links=links,
         templates=_named_templates(ws, links), degree=int(len(e)), strength=strength, strength_home=strength_home,
-        workspace=str(ws.path), shown=len(links))
+        workspace=str(ws.path), shown=len(links), weak_links=weak, min_weight=min_weight)
 
 
 def _named_templates(ws: Workspace, links: pd.DataFrame) -> pd.DataFrame:

@@ -167,7 +167,10 @@ def test_explain_accounts_for_every_link(sample):
     e = pq.read_table(sample.path / "edges.parquet").to_pandas()
     mine = e[(e["src"] == node) | (e["dst"] == node)]
     w = combine_weights(mine, _combine(sample))
-    assert why.degree == int((w > 0).sum()) and abs(why.strength - w.sum()) < 1e-6
+    floor = json.loads((sample.path / "communities.json").read_text())["config"]["communities"].get("min_weight", 0)
+    assert why.degree + why.weak_links == int((w > 0).sum()) and why.min_weight == floor
+    w = w[(w > 0) & (w >= floor)]
+    assert why.degree == len(w) and abs(why.strength - w.sum()) < 1e-6
     assert why.links["weight"].tolist() == sorted(np.round(w, 6), reverse=True)[:5]
     assert why.flagged and why.role == "core" and why.home == cid and why.links["same_cluster"].all()
     assert why.strength_home <= why.strength and "flagged core member" in why.verdict()
