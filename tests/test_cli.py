@@ -202,13 +202,18 @@ def test_quiet_prints_nothing(work, tmp_path, tiny_inputs, capsys):
     import acctgraph
 
     cid = str(int(acctgraph.open_workspace(work).clusters(flagged=True)["community_id"].iloc[0]))
+    from acctgraph import SAMPLE_DIR
+
     for argv in (["build", str(tiny_inputs), "--out", str(tmp_path / "w")], ["communities", work],
                  ["show", cid, work], ["explain", "x", work], ["export", work, "--top", "1", "--out", str(tmp_path)],
+                 ["evaluate", work, "--labels", str(SAMPLE_DIR / "labels.parquet")],
                  ["generate", "--scale", "0.0005", "--out", str(tmp_path / "g")]):
         code = main(argv + ["--quiet"])
         out, err = capsys.readouterr()
         assert out == "", argv
         assert (code == 0 and err == "") or (code == 2 and err.count("\n") == 1), (argv, err)
+    packet = next(tmp_path.glob("cluster-*"))
+    assert main(["verify", str(packet), "--quiet"]) == 0 and capsys.readouterr() == ("", "")
 
 
 def _missing_input_cases(tmp: Path, built: str) -> dict[str, list[tuple[list[str], int, str]]]:
