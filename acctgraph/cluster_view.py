@@ -32,7 +32,7 @@ import pandas as pd
 
 from acctgraph.config import Config
 from acctgraph.display import (WIDTH, clean, count, esc, html_table, iframe, jsonable, link_evidence, missing, num,
-                               pct)
+                               pct, table)
 from acctgraph.export.tables import ClusterTables
 from acctgraph.io.workspace import Workspace
 from acctgraph.scoring import REASONS, SIGNALS
@@ -205,7 +205,7 @@ class Cluster:
         out = [self._headline(), f"active {first} .. {last}", "", "why (signals by contribution to the score):"]
         sig = self.signals
         sig = sig[sig["contribution"] > 0].head(top)
-        out += ["  " + line for line in _table(
+        out += ["  " + line for line in table(
             [[s.signal, f"{s.value:.2f}", f"+{s.contribution:.3f}", s.meaning] for s in sig.itertuples()],
             ["signal", "value", "adds", "meaning"], "lrrl")]
         out += ["", "evidence:"]
@@ -237,7 +237,7 @@ class Cluster:
             out += [f"      {layer:<9} {text}" for layer, text in link_evidence(r)]
         out += ["", f"members (strongest links first; {len(self.members):,} in all):"]
         m = self.members.head(top * 2)
-        out += ["  " + line for line in _table(
+        out += ["  " + line for line in table(
             [[r.account_id, r.role, r.degree, f"{r.strength:.2f}", num(r.requests), num(r.distinct_ips),
               str(r.created_at)[:10], r.country] for r in m.itertuples()],
             ["account", "role", "links", "strength", "requests", "IPs", "created", "country"], "llrrrrll")]
@@ -273,12 +273,6 @@ class Cluster:
     def __repr__(self) -> str:
         flag = ", flagged" if self.flagged else ""
         return f"<Cluster {self.id}: {self.size:,} accounts, score {self.score:.3f}{flag}>"
-
-
-def _table(rows: list[list[Any]], header: list[str], align: str) -> list[str]:
-    from acctgraph.display import table
-
-    return table(rows, header, align)
 
 
 def from_tables(t: ClusterTables, workspace: str, config: Config) -> Cluster:
