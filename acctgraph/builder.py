@@ -52,6 +52,11 @@ class BuildReport:
     edges: int = 0
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (as ``acctgraph build --json`` prints it)."""
+        return {"workspace": self.workspace, "load": self.load.to_dict(), "nodes": self.nodes, "edges": self.edges,
+                "layers": {n: dataclasses.asdict(s) for n, s in self.layers.items()}, "stages": self.stages}
+
     def lines(self) -> list[str]:
         out = [f"graph: {self.nodes:,} accounts, {self.edges:,} edges"]
         for name, s in self.layers.items():

@@ -49,6 +49,15 @@ class CommunitiesResult:
     def flagged(self) -> pd.DataFrame:
         return self.clusters[self.clusters["flagged"]]
 
+    def to_dict(self, top: int = 10) -> dict[str, Any]:
+        """A JSON-ready summary: counts, and the ``top`` clusters by score with their reasons."""
+        from acctgraph.display import jsonable
+
+        cols = ["community_id", "operation_id", "size", "core_size", "score", "flagged", "seeded", "seed_mass",
+                "reasons"]
+        return jsonable({"workspace": self.workspace, "stats": self.stats,
+                         "flagged": self.flagged["community_id"].tolist(), "clusters": self.clusters[cols].head(top)})
+
     def lines(self, top: int = 10) -> list[str]:
         s = self.stats
         out = [f"communities: {s['communities']:,} ({s['clusters']:,} with 2+ accounts, largest "

@@ -14,6 +14,7 @@ Exit codes (also documented in docs/cli.md):
 4     configuration error: bad ``acctgraph.toml`` or option
 5     workspace error: a stage's inputs are missing or stale
 6     integrity error: a packet does not match its manifest
+130   interrupted (Ctrl-C)
 ====  =====================================================
 """
 
@@ -26,6 +27,19 @@ EXIT_INPUT = 3
 EXIT_CONFIG = 4
 EXIT_WORKSPACE = 5
 EXIT_INTEGRITY = 6
+EXIT_INTERRUPTED = 130
+
+#: exit code -> meaning (rendered into ``acctgraph --help`` and docs/cli.md)
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_INTERNAL: "unexpected internal error (a bug: please report it with the --debug traceback)",
+    EXIT_USAGE: "usage error: a bad option, an unknown cluster or account id",
+    EXIT_INPUT: "input error: a missing or unreadable file, a missing column",
+    EXIT_CONFIG: "configuration error: a bad acctgraph.toml or option value",
+    EXIT_WORKSPACE: "workspace error: a stage's inputs are missing or stale (the message names the command to run)",
+    EXIT_INTEGRITY: "integrity error: a packet does not match its manifest",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 class AcctgraphError(Exception):

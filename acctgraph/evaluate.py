@@ -76,7 +76,11 @@ def read_labels(path: str | os.PathLike[str], scratch: Path) -> pd.DataFrame:
 
 def evaluate(workspace: str | os.PathLike[str] | Workspace, labels: str | os.PathLike[str]) -> Evaluation:
     """Compare a workspace's communities and flags with ``labels``; writes ``evaluation.json``."""
+    from acctgraph.stages import require
+
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    if not ws.has("communities"):
+        require(ws, "communities")  # names the first stage to run: a workspace never built says `acctgraph build`
     ws.read_marker("communities")
     lab = read_labels(labels, ws.path / ".eval")
     m = pq.read_table(ws.communities_path, columns=["account_id", "community_id", "flagged"]).to_pandas()

@@ -142,45 +142,26 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
                                                 preserve_index=False))
 
         # payments: instruments of exported accounts, with how many accounts hold them anywhere
-        pay_path = ws.evidence_path("payments")
-        if pay_path.is_file():
-            inst = _df(eng, f"""
-                WITH p AS (SELECT * FROM read_parquet('{_q(pay_path)}')),
-                     mine AS (SELECT p.*, s.cid FROM p JOIN sel s USING (node)),
-                     tot AS (SELECT instrument_id, count(DISTINCT node)::BIGINT AS accounts_total FROM p
-                             SEMI JOIN mine USING (instrument_id) GROUP BY 1)
-                SELECT m.cid, m.node, m.instrument_id, m.bin, m.first_ts, t.accounts_total
-                FROM mine m JOIN tot t USING (instrument_id) ORDER BY m.cid, m.instrument_id, m.node""")
-        else:
-            inst = PE_SCHEMA.empty_table().to_pandas()
+        inst = _stage_instruments(eng, ws)
         if pseudonymiser is not None:
             inst["instrument_id"] = pseudonymiser.series("instrument", inst["instrument_id"])
         eng.register("pe", pa.Table.from_pandas(inst, schema=PE_SCHEMA, preserve_index=False))
 
         # network: (IP, window)s of exported accounts; fan-in of their shared IPs over the whole workspace
         net_path = ws.evidence_path("network")
+        _stage_network(eng, ws)
         if net_path.is_file():
-            eng.execute(f"""CREATE TEMP TABLE ns AS SELECT s.cid, n.* FROM read_parquet('{_q(net_path)}') n
-                            JOIN sel s USING (node)""")
             ip_totals = _df(eng, f"""
                 WITH shared AS (SELECT ip FROM ns GROUP BY cid, ip HAVING count(DISTINCT node) >= 2)
                 SELECT ip, count(DISTINCT node)::BIGINT AS accounts_total, sum(requests)::BIGINT AS requests_total
                 FROM read_parquet('{_q(net_path)}') SEMI JOIN shared USING (ip) GROUP BY ip ORDER BY ip""")
         else:
-            eng.execute("CREATE TEMP TABLE ns (cid BIGINT, node INTEGER, ip VARCHAR, subnet VARCHAR, "
-                        "window_start TIMESTAMPTZ, requests BIGINT, first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ)")
             ip_totals = pd.DataFrame({"ip": pd.Series(dtype=object), "accounts_total": pd.Series(dtype="int64"),
                                       "requests_total": pd.Series(dtype="int64")})
         ip_windows = _df(eng, "SELECT * FROM ns ORDER BY cid, ip, window_start, node")
 
         # templates
-        tev_path = ws.evidence_path("templates")
-        if tev_path.is_file():
-            eng.execute(f"""CREATE TEMP TABLE te AS SELECT s.cid, t.* FROM read_parquet('{_q(tev_path)}') t
-                            JOIN sel s USING (node)""")
-        else:
-            eng.execute("CREATE TEMP TABLE te (cid BIGINT, node INTEGER, template_id BIGINT, requests BIGINT, "
-                        "share DOUBLE)")
+        _stage_templates(eng, ws)
         template_use = _df(eng, "SELECT * FROM te ORDER BY cid, template_id, node")
         if ws.templates_path.is_file():
             templates = _df(eng, f"""SELECT template_id, canonical, accounts, requests
@@ -228,6 +209,100 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
                     examples=examples,
                     fringe=dict(zip(fringe["cid"].astype(int), fringe["n"].astype(int))), records=records,
                     pseudonymised=pseudonymiser is not None)
+
+
+def _stage_instruments(eng: Engine, ws: Workspace) -> pd.DataFrame:
+    """Instruments of the accounts in temp table ``sel`` (node, cid), with how many accounts hold each anywhere."""
+    pay_path = ws.evidence_path("payments")
+    if not pay_path.is_file():
+        return PE_SCHEMA.empty_table().to_pandas()
+    return _df(eng, f"""
+        WITH p AS (SELECT * FROM read_parquet('{_q(pay_path)}')),
+             mine AS (SELECT p.*, s.cid FROM p JOIN sel s USING (node)),
+             tot AS (SELECT instrument_id, count(DISTINCT node)::BIGINT AS accounts_total FROM p
+                     SEMI JOIN mine USING (instrument_id) GROUP BY 1)
+        SELECT m.cid, m.node, m.instrument_id, m.bin, m.first_ts, t.accounts_total
+        FROM mine m JOIN tot t USING (instrument_id) ORDER BY m.cid, m.instrument_id, m.node""")
+
+
+def _stage_network(eng: Engine, ws: Workspace) -> None:
+    """Temp table ``ns``: the (IP, window)s of the accounts in ``sel``, with their cluster ``cid``."""
+    net_path = ws.evidence_path("network")
+    if net_path.is_file():
+        eng.execute(f"""CREATE TEMP TABLE ns AS SELECT s.cid, n.* FROM read_parquet('{_q(net_path)}') n
+                        JOIN sel s USING (node)""")
+    else:
+        eng.execute("CREATE TEMP TABLE ns (cid BIGINT, node INTEGER, ip VARCHAR, subnet VARCHAR, "
+                    "window_start TIMESTAMPTZ, requests BIGINT, first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ)")
+
+
+def _stage_templates(eng: Engine, ws: Workspace) -> None:
+    """Temp table ``te``: the template use of the accounts in ``sel``, with their cluster ``cid``."""
+    tev_path = ws.evidence_path("templates")
+    if tev_path.is_file():
+        eng.execute(f"""CREATE TEMP TABLE te AS SELECT s.cid, t.* FROM read_parquet('{_q(tev_path)}') t
+                        JOIN sel s USING (node)""")
+    else:
+        eng.execute("CREATE TEMP TABLE te (cid BIGINT, node INTEGER, template_id BIGINT, requests BIGINT, "
+                    "share DOUBLE)")
+
+
+def _stage_clauses(eng: Engine, ws: Workspace) -> None:
+    """Temp table ``ce``: the prompt clauses (hashes) of the accounts in ``sel``, with their cluster ``cid``."""
+    path = ws.evidence_path("clauses")
+    if path.is_file():
+        eng.execute(f"""CREATE TEMP TABLE ce AS SELECT s.cid, c.node, c.clause FROM read_parquet('{_q(path)}') c
+                        JOIN sel s USING (node)""")
+    else:
+        eng.execute("CREATE TEMP TABLE ce (cid BIGINT, node INTEGER, clause UBIGINT)")
+
+
+def pair_evidence(ws: Workspace, pairs: pd.DataFrame, cfg: Config | None = None) -> pd.DataFrame:
+    """The concrete evidence behind account pairs, with the same joins as a packet's links.csv.
+
+    ``pairs`` holds node ids ``src < dst`` (rows of edges.parquet). Returns
+    ``pairs`` with the evidence columns of the packet links (shared
+    instruments, same-BIN burst, shared IPs with their windows, subnets,
+    templates, co-active bins and z) and ``shared_clause_count``: prompt
+    clauses both accounts send (the template layer's paraphrase-robust tier).
+    """
+    cfg = cfg or Config()
+    bcfg = json.loads(ws.marker("build").read_text(encoding="utf-8")).get("config", {})
+    burst = int(bcfg.get("payments", {}).get("burst_hours", 24)) * 3600
+    min_req = int(bcfg.get("templates", {}).get("min_requests", 2))
+    out = pairs.reset_index(drop=True)
+    if out.empty:
+        return out
+    nodes = np.unique(np.concatenate([out["src"].to_numpy(np.int64), out["dst"].to_numpy(np.int64)]))
+    with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None) as eng:
+        # the accounts of all pairs form one selection: each evidence query keeps the keys that two of them
+        # hold, then joins every pair to the keys both of its accounts hold
+        eng.register("sel", pa.table({"node": pa.array(nodes, pa.int32()),
+                                      "cid": pa.array(np.zeros(len(nodes), np.int64))}))
+        inst = _stage_instruments(eng, ws)
+        eng.register("pe", pa.Table.from_pandas(inst, schema=PE_SCHEMA, preserve_index=False))
+        _stage_network(eng, ws)
+        _stage_templates(eng, ws)
+        _stage_clauses(eng, ws)
+        eng.register("ew", pa.Table.from_pandas(
+            pd.DataFrame({"src": out["src"].astype(np.int32), "dst": out["dst"].astype(np.int32),
+                          "cid": np.zeros(len(out), dtype=np.int64)}), preserve_index=False))
+        for part in _link_evidence(eng, ws, burst, min_req) + [_clause_evidence(eng)]:
+            out = out.merge(part, on=["src", "dst"], how="left")
+    return out
+
+
+def _clause_evidence(eng: Engine) -> pd.DataFrame:
+    """Per edge of ``ew``: how many prompt clauses (temp table ``ce``) both of its accounts send.
+
+    Like the other evidence joins it assumes each account of ``sel`` is in one cluster (``cid``).
+    """
+    return _df(eng, """
+        WITH c AS MATERIALIZED (SELECT node, clause FROM ce QUALIFY count(*) OVER (PARTITION BY cid, clause) >= 2),
+        x AS MATERIALIZED (SELECT e.src, e.dst, a.clause FROM ew e JOIN c a ON a.node = e.src)
+        SELECT x.src, x.dst, count(*)::BIGINT AS shared_clause_count
+        FROM x JOIN c b ON b.node = x.dst AND b.clause = x.clause
+        GROUP BY x.src, x.dst""")
 
 
 def _link_evidence(eng: Engine, ws: Workspace, burst: int, min_req: int) -> list[pd.DataFrame]:

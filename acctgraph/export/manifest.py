@@ -121,7 +121,8 @@ def verify(packet: str | os.PathLike[str]) -> VerifyReport:
     if p.is_file() and zipfile.is_zipfile(p):
         return _verify_zip(p, report)
     if not p.is_dir():
-        raise InputError(f"{p}: no such packet folder or zip file")
+        raise InputError(f"{p}: no such packet folder or zip file (packets are written by `acctgraph export WORK`, "
+                         "into WORK/packets/cluster-<id>)")
     mpath = p / MANIFEST
     if not mpath.is_file():
         report.problems.append(f"{MANIFEST}: missing (is {p} an acctgraph packet?)")

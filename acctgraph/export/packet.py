@@ -112,7 +112,8 @@ def folder_name(cluster_id: int) -> str:
     return f"cluster-{int(cluster_id)}"
 
 
-def _read_clusters(ws: Workspace) -> pd.DataFrame:
+def read_clusters(ws: Workspace) -> pd.DataFrame:
+    """clusters.csv of a workspace, by score: ``reasons`` as text, ``flagged`` as bool."""
     try:
         c = pd.read_csv(ws.clusters_path, keep_default_na=False, na_values=[""])
     except (OSError, ValueError) as e:
@@ -170,7 +171,7 @@ def export(workspace: str | os.PathLike[str] | Workspace, *, flagged: bool = Fal
     ws.read_marker("build")
     ws.read_marker("communities")
     tlp_marking(ec.tlp)  # unknown levels fail before any work
-    chosen, selection = select(_read_clusters(ws), flagged=flagged, top=top, cluster_ids=clusters)
+    chosen, selection = select(read_clusters(ws), flagged=flagged, top=top, cluster_ids=clusters)
     pseudo = ec.pseudonymise if pseudonymise is None else bool(pseudonymise)
     pseudonymiser = Pseudonymiser(resolve_key(ec.pseudonym_key, ec.pseudonym_key_env)) if pseudo else None
     out_dir = Path(out or ec.dir or ws.path / "packets")
