@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +38,22 @@ from acctgraph.errors import InputError
 from acctgraph.io.schema import TABLES
 
 FORMATS = ("parquet", "csv")
+#: Byte-order marks of encodings that are not UTF-8 (UTF-32 first: its LE mark starts like UTF-16's).
+_UTF_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+             (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 _PARQUET_MAGIC = b"PAR1"
 CSV_BLOCK_BYTES = 32 << 20
 PARQUET_BATCH_ROWS = 1 << 19
+
+
+def printable(text: str, limit: int = 60) -> str:
+    r"""A value from a file made safe for a one-line message: quoted, control characters escaped, capped.
+
+    >>> print(printable("a\x00b\nc" + "x" * 100, limit=8))
+    'a\x00b\ncxxx'...
+    """
+    shown = repr(text[:limit])
+    return shown + ("..." if len(text) > limit else "")
 
 
 def normalise_column_name(name: str) -> str:
@@ -143,7 +157,10 @@ class RawTable:
 
     @classmethod
     def _open_csv(cls, path: Path, table: str, head: bytes) -> RawTable:
-        first = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+        for bom, name in _UTF_BOMS:
+            if head.startswith(bom):
+                raise InputError(f"{path}: the file is {name} text; re-export it as UTF-8 CSV")
+        first = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0].decode("utf-8-sig", errors="replace")
         try:
             names = next(csv.reader(io.StringIO(first)))
         except (StopIteration, csv.Error) as e:
@@ -200,7 +217,7 @@ def _checked_names(path: Path, names: list[str]) -> list[str]:
     seen: set[str] = set()
     for n in norm:
         if n in seen:
-            raise InputError(f"{path}: column {n!r} appears twice in the header; rename or drop one")
+            raise InputError(f"{path}: column {printable(n)} appears twice in the header; rename or drop one")
         seen.add(n)
     return norm
 

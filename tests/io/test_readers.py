@@ -72,3 +72,22 @@ def test_failed_load_leaves_no_half_written_files(tmp_path):
         acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
     assert not (tmp_path / "ws" / "load.json").exists()
     assert not list((tmp_path / "ws").rglob("*.tmp")) if (tmp_path / "ws").exists() else True
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_utf16_and_utf32_csv_say_so(tmp_path, encoding):
+    write(tmp_path / "accounts.csv", ACCOUNTS_CSV.encode(encoding))
+    write(tmp_path / "requests.csv", REQUESTS_CSV)
+    with pytest.raises(InputError, match=f"{encoding.upper()} text; re-export it as UTF-8"):
+        acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
+
+
+def test_column_names_in_messages_are_escaped(tmp_path):
+    write(tmp_path / "accounts.csv", b"account_id\x00,created_at\x1b[31m\na1,2026-01-01\n")
+    write(tmp_path / "requests.csv", REQUESTS_CSV)
+    with pytest.raises(InputError) as e:
+        acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
+    msg = str(e.value)
+    assert "'account_id\\x00'" in msg and "\\x1b[31m" in msg
+    assert msg.isprintable()
+
