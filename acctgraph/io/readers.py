@@ -37,12 +37,18 @@ import pyarrow.parquet as pq
 from acctgraph.errors import InputError
 from acctgraph.io.schema import TABLES
 
+
+class RecordTooLarge(InputError):
+    """A CSV record does not fit in the reader's block; :meth:`RawTable.grow_block` and read again."""
+
 FORMATS = ("parquet", "csv")
 #: Byte-order marks of encodings that are not UTF-8 (UTF-32 first: its LE mark starts like UTF-16's).
 _UTF_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
              (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 _PARQUET_MAGIC = b"PAR1"
 CSV_BLOCK_BYTES = 32 << 20
+#: A CSV record must fit in one read block; the block grows (x4) up to this for a giant record.
+CSV_MAX_BLOCK_BYTES = 1 << 30
 PARQUET_BATCH_ROWS = 1 << 19
 
 
@@ -122,6 +128,15 @@ class RawTable:
     original_columns: list[str]
     malformed: list[tuple[int | None, str]] = field(default_factory=list)
     num_rows_hint: int | None = None
+    block_bytes: int = 0  # CSV read block; 0 = CSV_BLOCK_BYTES
+
+    def grow_block(self) -> bool:
+        """Read CSV in 4x larger blocks from now on; False when already at the largest block."""
+        current = self.block_bytes or CSV_BLOCK_BYTES
+        if current >= CSV_MAX_BLOCK_BYTES:
+            return False
+        self.block_bytes = min(current * 4, CSV_MAX_BLOCK_BYTES)
+        return True
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], table: str) -> RawTable:
@@ -197,7 +212,8 @@ class RawTable:
         try:
             reader = pacsv.open_csv(
                 self.path,
-                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True,
+                read_options=pacsv.ReadOptions(block_size=self.block_bytes or CSV_BLOCK_BYTES,
+                                               use_threads=True,
                                                column_names=self.columns, skip_rows=1),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
                 convert_options=pacsv.ConvertOptions(column_types={c: pa.binary() for c in self.columns},
@@ -208,6 +224,10 @@ class RawTable:
         except StopIteration:
             return
         except (OSError, pa.ArrowException) as e:
+            if "straddl" in str(e):  # one record (e.g. a giant quoted prompt) is larger than the block
+                raise RecordTooLarge(f"{self.path}: a record is larger than {CSV_MAX_BLOCK_BYTES:,} bytes, the "
+                                     "largest CSV record acctgraph reads; split or truncate it, or convert "
+                                     "the table to parquet") from e
             raise InputError(f"{self.path}: unreadable CSV ({_first_line(e)}); it must be "
                              "comma-separated UTF-8 text with a header row") from e
 
