@@ -38,7 +38,8 @@ quick start (uses the bundled sample world):
   acctgraph generate --scale 0.01 --out world && acctgraph build world --out work
 
 exit codes: 0 ok, 1 internal error, 2 usage / not built yet, 3 input error,
-4 configuration error, 5 workspace error.  Docs: docs/ in the repository.
+4 configuration error, 5 workspace error (also: output not writable, disk
+full), 7 workspace busy (another run holds its lock).  Docs: docs/ in the repository.
 """
 
 
@@ -254,6 +255,21 @@ def _reference(parser: argparse.ArgumentParser) -> str:
     return "\n".join(out)
 
 
+def one_line(message: str, limit: int = 2000) -> str:
+    """A message as one printable line: line breaks become spaces, other control characters are escaped.
+
+    Messages can quote input data (file names, column names); this keeps an error to one line and
+    stops a hostile value from sending terminal escape sequences.
+
+    >>> one_line("bad\\nvalue \\x1b[31m")
+    'bad value \\\\x1b[31m'
+    """
+    text = " ".join(message.split("\n"))
+    text = "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text.replace("\r", " ").replace("\t", " "))
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``acctgraph`` command; returns the exit code."""
     parser = build_parser()
@@ -267,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.AcctgraphError as e:
         if args.debug:
             raise
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -275,8 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
         if args.debug:
             raise
-        print(f"{PROG}: internal error: {type(e).__name__}: {e} (re-run with --debug for the traceback "
-              "and please report it)", file=sys.stderr)
+        print(f"{PROG}: internal error: {type(e).__name__}: {one_line(str(e))} (re-run with --debug for the "
+              "traceback and please report it)", file=sys.stderr)
         return errors.EXIT_INTERNAL
 
 

@@ -12,7 +12,9 @@ Exit codes (also documented in docs/cli.md):
 2     usage error, or a subcommand that is not built yet
 3     input error: missing/unreadable file, missing column
 4     configuration error: bad ``acctgraph.toml`` or option
-5     workspace error: a stage's inputs are missing or stale
+5     workspace error: a stage's inputs are missing or stale,
+      or the output folder is not writable (read-only, disk full)
+7     workspace busy: another acctgraph run holds its lock
 ====  =====================================================
 """
 
@@ -48,6 +50,15 @@ class WorkspaceError(AcctgraphError):
     """A workspace is missing a stage's output, is locked, or is stale."""
 
     exit_code = EXIT_WORKSPACE
+
+
+EXIT_BUSY = 7
+
+
+class WorkspaceBusyError(WorkspaceError):
+    """Another acctgraph run holds the workspace's lock; try again when it has finished."""
+
+    exit_code = EXIT_BUSY
 
 
 class NotBuiltYetError(AcctgraphError):

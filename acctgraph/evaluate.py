@@ -77,6 +77,13 @@ def read_labels(path: str | os.PathLike[str], scratch: Path) -> pd.DataFrame:
 def evaluate(workspace: str | os.PathLike[str] | Workspace, labels: str | os.PathLike[str]) -> Evaluation:
     """Compare a workspace's communities and flags with ``labels``; writes ``evaluation.json``."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    if not ws.path.is_dir():
+        ws.read_marker("communities")  # says which command to run first
+    with ws.lock("acctgraph evaluate"):
+        return _evaluate(ws, labels)
+
+
+def _evaluate(ws: Workspace, labels: str | os.PathLike[str]) -> Evaluation:
     ws.read_marker("communities")
     lab = read_labels(labels, ws.path / ".eval")
     m = pq.read_table(ws.communities_path, columns=["account_id", "community_id", "flagged"]).to_pandas()

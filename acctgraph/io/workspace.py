@@ -6,9 +6,18 @@ Layout (each stage writes only its own files; see docs/workspace.md)::
       load.json                 load report: inputs with SHA-256, rows in/accepted/quarantined
       tables/<table>.parquet    validated, normalised input tables
       quarantine/<table>.parquet rows that could not be used, with row number and reason
+      .acctgraph.lock           held by the run writing here (see acctgraph.io.lock)
 
 Artifacts carry ``ARTIFACT_VERSION``; opening a workspace written by an
 incompatible version says which command to re-run.
+
+A stage's JSON record (its *marker*) is written last and means "complete".
+A stage that starts first removes its own marker and those of every later
+stage (:meth:`Workspace.invalidate`), so a run killed half-way leaves a
+workspace whose incomplete stages have no marker; readers refuse a stage
+without its marker (:meth:`Workspace.read_marker`). A marker also records
+the fingerprint of the marker it was built on, so a stage whose input
+changed since is reported as stale instead of being read.
 
 Example:
     >>> import tempfile
@@ -21,12 +30,17 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from acctgraph.errors import WorkspaceError
+from acctgraph.io.lock import workspace_lock
+from acctgraph.io.paths import confined
 
 ARTIFACT_VERSION = 1
 
@@ -36,6 +50,15 @@ STAGES: dict[str, tuple[str, str]] = {
     "build": ("build.json", "acctgraph build"),
     "communities": ("communities.json", "acctgraph communities"),
 }
+
+#: Files that derive from the last stage but are not stage markers (removed with it).
+DERIVED = ("evaluation.json",)
+
+#: Keys of a marker that vary run to run (timings) and are left out of its fingerprint.
+VOLATILE_KEYS = ("stages", "seconds")
+
+#: The key under which a marker records the fingerprint of the marker it was built on.
+UPSTREAM_KEY = "upstream"
 
 
 class Workspace:
@@ -55,17 +78,21 @@ class Workspace:
     def quarantine_dir(self) -> Path:
         return self.path / "quarantine"
 
+    def file(self, *parts: str) -> Path:
+        """A path inside the workspace; components that would leave it are refused."""
+        return confined(self.path, *parts)
+
     def table_path(self, table: str) -> Path:
-        return self.tables_dir / f"{table}.parquet"
+        return self.file("tables", f"{table}.parquet")
 
     def quarantine_path(self, table: str) -> Path:
-        return self.quarantine_dir / f"{table}.parquet"
+        return self.file("quarantine", f"{table}.parquet")
 
     def layer_path(self, layer: str) -> Path:
-        return self.path / "layers" / f"{layer}.parquet"
+        return self.file("layers", f"{layer}.parquet")
 
     def evidence_path(self, layer: str) -> Path:
-        return self.path / "evidence" / f"{layer}.parquet"
+        return self.file("evidence", f"{layer}.parquet")
 
     @property
     def nodes_path(self) -> Path:
@@ -97,8 +124,52 @@ class Workspace:
     def has(self, stage: str) -> bool:
         return self.marker(stage).is_file()
 
-    def read_marker(self, stage: str) -> dict[str, Any]:
-        """Read a stage's JSON record, checking it exists and has a compatible version."""
+    @contextlib.contextmanager
+    def lock(self, what: str) -> Iterator[None]:
+        """Hold the workspace's lock (one writing run at a time); see :mod:`acctgraph.io.lock`.
+
+        Taking it also removes temporary files that a killed run left behind.
+        """
+        with workspace_lock(self.path, what):
+            self.remove_temporaries()
+            yield
+
+    def remove_temporaries(self) -> int:
+        """Delete ``.<name>.*.tmp`` files of interrupted atomic writes; returns how many."""
+        n = 0
+        for d in (self.path, self.tables_dir, self.quarantine_dir, self.path / "layers", self.path / "evidence"):
+            if d.is_dir():
+                for p in d.glob(".*.tmp"):
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+                        n += 1
+        return n
+
+    def invalidate(self, stage: str) -> None:
+        """Remove the markers of ``stage`` and of every later stage, latest first.
+
+        Called by a stage before it writes anything: from then until its own
+        marker is written again, the workspace reads as incomplete from that
+        stage on.
+        """
+        order = list(STAGES)
+        for name in DERIVED:
+            (self.path / name).unlink(missing_ok=True)
+        for s in reversed(order[order.index(stage):]):
+            self.marker(s).unlink(missing_ok=True)
+
+    def fingerprint(self, stage: str) -> str:
+        """SHA-256 of a stage's marker without its timings: identifies the stage's outputs."""
+        data = self.read_marker(stage, check_upstream=False)
+        stable = {k: v for k, v in data.items() if k not in VOLATILE_KEYS}
+        return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+
+    def read_marker(self, stage: str, *, check_upstream: bool = True) -> dict[str, Any]:
+        """Read a stage's JSON record, checking it exists, has a compatible version and is not stale.
+
+        A marker that records the fingerprint of the stage before it (every
+        marker but ``load.json``) must match that stage's current marker.
+        """
         p = self.marker(stage)
         if not p.is_file():
             raise WorkspaceError(f"{self.path}: no {stage} output ({p.name}); run `{STAGES[stage][1]}` first")
@@ -106,8 +177,21 @@ class Workspace:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise WorkspaceError(f"{p}: unreadable ({e}); re-run `{STAGES[stage][1]}`") from e
-        if data.get("artifact_version") != ARTIFACT_VERSION:
+        if not isinstance(data, dict) or data.get("artifact_version") != ARTIFACT_VERSION:
+            version = data.get("artifact_version") if isinstance(data, dict) else None
             raise WorkspaceError(f"{p}: written by an incompatible acctgraph (artifact version "
-                                 f"{data.get('artifact_version')}, need {ARTIFACT_VERSION}); "
+                                 f"{version}, need {ARTIFACT_VERSION}); "
                                  f"re-run `{STAGES[stage][1]}`")
+        up = data.get(UPSTREAM_KEY)
+        if check_upstream and isinstance(up, dict):
+            for prev, fp in sorted(up.items()):
+                if prev not in STAGES or not self.has(prev) or self.fingerprint(prev) != fp:
+                    raise WorkspaceError(f"{p}: stale, the {prev} output changed after it was written; "
+                                         f"re-run `{STAGES[stage][1]}`")
         return data
+
+    def upstream(self, stage: str) -> dict[str, str]:
+        """The ``upstream`` entry a stage's marker records: the fingerprint of the stage before it."""
+        order = list(STAGES)
+        i = order.index(stage)
+        return {order[i - 1]: self.fingerprint(order[i - 1])} if i else {}

@@ -92,6 +92,17 @@ def test_column_names_in_messages_are_escaped(tmp_path):
     assert msg.isprintable()
 
 
+def test_bad_header_leaves_the_previous_workspace_complete(tmp_path, tiny_inputs):
+    """Headers are checked before anything is written: a failed re-run keeps the last complete load."""
+    ws = tmp_path / "ws"
+    acctgraph.load(tiny_inputs, ws, quiet=True)
+    before = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()}
+    write(tiny_inputs / "payments.csv", "account_id,bin\na1,4111\n")  # no instrument_id
+    with pytest.raises(InputError, match="instrument_id"):
+        acctgraph.load(tiny_inputs, ws, quiet=True)
+    assert {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()} == before
+
+
 def test_csv_record_larger_than_the_read_block_is_read_with_a_larger_block(tmp_path, monkeypatch):
     """One giant quoted record (a prompt of quotes doubles when escaped) must not make the table unreadable."""
     from acctgraph.io import readers
