@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from acctgraph.errors import WorkspaceError
+from acctgraph.io.atomic import write_error
 from acctgraph.io.lock import workspace_lock
 from acctgraph.io.paths import confined
 
@@ -54,8 +55,17 @@ STAGES: dict[str, tuple[str, str]] = {
 #: Files that derive from the last stage but are not stage markers (removed with it).
 DERIVED = ("evaluation.json",)
 
-#: Keys of a marker that vary run to run (timings) and are left out of its fingerprint.
-VOLATILE_KEYS = ("stages", "seconds")
+#: Keys of a marker (at any depth) that vary run to run (timings, memory) and are left out of its fingerprint.
+VOLATILE_KEYS = frozenset({"stages", "seconds", "cpu_seconds", "peak_rss_mb"})
+
+
+def _stable(value: Any) -> Any:
+    """``value`` without the volatile keys of any dict inside it."""
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
 
 #: The key under which a marker records the fingerprint of the marker it was built on.
 UPSTREAM_KEY = "upstream"
@@ -153,16 +163,18 @@ class Workspace:
         stage on.
         """
         order = list(STAGES)
-        for name in DERIVED:
-            (self.path / name).unlink(missing_ok=True)
-        for s in reversed(order[order.index(stage):]):
-            self.marker(s).unlink(missing_ok=True)
+        later = reversed(order[order.index(stage):])
+        paths = [self.path / name for name in DERIVED] + [self.marker(s) for s in later]
+        for p in paths:
+            try:
+                p.unlink(missing_ok=True)
+            except OSError as e:
+                raise write_error(p, e) from e
 
     def fingerprint(self, stage: str) -> str:
         """SHA-256 of a stage's marker without its timings: identifies the stage's outputs."""
         data = self.read_marker(stage, check_upstream=False)
-        stable = {k: v for k, v in data.items() if k not in VOLATILE_KEYS}
-        return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(_stable(data), sort_keys=True, default=str).encode()).hexdigest()
 
     def read_marker(self, stage: str, *, check_upstream: bool = True) -> dict[str, Any]:
         """Read a stage's JSON record, checking it exists, has a compatible version and is not stale.
