@@ -129,19 +129,28 @@ def normalise_short_text(raw: pa.Array) -> Normalised:
 
 def normalise_int(raw: pa.Array) -> Normalised:
     """Integers (token counts, ASN): decimal text or numeric types; anything else is bad."""
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks()
     t = raw.type
     if pa.types.is_integer(t):
+        if t == pa.uint64():  # values above 2^63 - 1 do not fit
+            big = _mask(pc.greater(raw, pa.scalar(2**63 - 1, pa.uint64())))
+            if big.any():
+                return Normalised(pc.if_else(pa.array(big), pa.scalar(None, t), raw).cast(pa.int64()), big,
+                                  "invalid_integer")
         return Normalised(raw.cast(pa.int64()), np.zeros(len(raw), dtype=bool), "invalid_integer")
     if pa.types.is_floating(t):
-        whole = pc.equal(pc.floor(raw), raw)
-        bad = ~_mask(whole) & _mask(pc.is_valid(raw))
-        vals = pc.if_else(pc.and_(whole, pc.is_finite(raw)), raw, pa.scalar(None, t))
-        return Normalised(vals.cast(pa.int64(), safe=False), bad, "invalid_integer")
+        raw = raw.cast(pa.float64())
+        ok = pc.and_(pc.and_(pc.is_finite(raw), pc.equal(pc.floor(raw), raw)),
+                     pc.less(pc.abs(raw), pa.scalar(2.0**63)))  # whole and within int64
+        bad = ~_mask(ok) & _mask(pc.is_valid(raw))
+        vals = pc.if_else(ok, raw, pa.scalar(None, pa.float64()))
+        return Normalised(vals.cast(pa.int64()), bad, "invalid_integer")
     text, bad_utf8 = to_text(raw)
     text = empty_to_null(text)
     ok = pc.match_substring_regex(text, r"^[+-]?[0-9]{1,18}$")
     bad = (~_mask(ok) & _mask(pc.is_valid(text))) | bad_utf8
-    good = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    good = pc.replace_substring_regex(pc.if_else(ok, text, pa.scalar(None, pa.string())), r"^\+", "")
     return Normalised(good.cast(pa.int64()), bad, "invalid_integer")
 
 

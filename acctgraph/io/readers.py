@@ -26,9 +26,11 @@ import csv
 import io
 import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -38,8 +40,16 @@ from acctgraph.errors import InputError
 from acctgraph.io.schema import TABLES
 
 
-class RecordTooLarge(InputError):
-    """A CSV record does not fit in the reader's block; :meth:`RawTable.grow_block` and read again."""
+class ReadAgain(InputError):
+    """The table must be read again from the start in another way (see :meth:`RawTable.adapt`)."""
+
+
+class RecordTooLarge(ReadAgain):
+    """A CSV record does not fit in the reader's block: read again with larger blocks."""
+
+
+class UndecodableMalformedRow(ReadAgain):
+    """Arrow cannot hand over a malformed CSV record holding invalid UTF-8: read with Python's csv module."""
 
 FORMATS = ("parquet", "csv")
 #: Byte-order marks of encodings that are not UTF-8 (UTF-32 first: its LE mark starts like UTF-16's).
@@ -129,6 +139,17 @@ class RawTable:
     malformed: list[tuple[int | None, str]] = field(default_factory=list)
     num_rows_hint: int | None = None
     block_bytes: int = 0  # CSV read block; 0 = CSV_BLOCK_BYTES
+    python_csv: bool = False  # read CSV with Python's csv module (slower; see UndecodableMalformedRow)
+
+    def adapt(self, reason: ReadAgain) -> bool:
+        """Change how the table is read after ``reason``; False when there is no other way left."""
+        self.malformed.clear()
+        if isinstance(reason, RecordTooLarge):
+            return self.grow_block()
+        if isinstance(reason, UndecodableMalformedRow) and not self.python_csv:
+            self.python_csv = True
+            return True
+        return False
 
     def grow_block(self) -> bool:
         """Read CSV in 4x larger blocks from now on; False when already at the largest block."""
@@ -148,7 +169,7 @@ class RawTable:
         except OSError as e:
             raise InputError(f"{path}: cannot read ({e.strerror or e}); check the path and permissions") from e
         if not head:
-            raise InputError(f"{path}: file is empty; a {table} table needs at least a header row "
+            raise InputError(f"{path}: file is empty; the {table} table needs at least a header row "
                              f"with {', '.join(c.name for c in TABLES[table].required)}")
         is_parquet = head.startswith(_PARQUET_MAGIC)
         suffix = path.suffix.lower()
@@ -204,11 +225,28 @@ class RawTable:
                              "re-export the table") from e
 
     def _csv_batches(self) -> Iterator[pa.RecordBatch]:
+        if self.python_csv:
+            yield from self._python_csv_batches()
+            return
+        undecodable: list[BaseException] = []
+
         def on_invalid(row: pacsv.InvalidRow) -> str:
             line = row.number if row.number is not None and row.number >= 0 else None
             self.malformed.append((line, row.text))
             return "skip"
 
+        # pyarrow decodes a malformed record's text as UTF-8 before calling on_invalid; when that fails
+        # it reports the error as "unraisable" (to stderr) and stops. Catch that and read the file
+        # again with Python's csv module, which keeps the bytes.
+        previous = sys.unraisablehook
+
+        def hook(u: Any) -> None:
+            if getattr(u, "object", None) is on_invalid:
+                undecodable.append(u.exc_value)
+            else:
+                previous(u)
+
+        sys.unraisablehook = hook
         try:
             reader = pacsv.open_csv(
                 self.path,
@@ -220,16 +258,69 @@ class RawTable:
                                                      strings_can_be_null=False),
             )
             for batch in reader:
+                if undecodable:
+                    break
                 yield batch
         except StopIteration:
             return
         except (OSError, pa.ArrowException) as e:
+            if undecodable:
+                raise UndecodableMalformedRow(f"{self.path}: a malformed record is not UTF-8") from e
             if "straddl" in str(e):  # one record (e.g. a giant quoted prompt) is larger than the block
                 raise RecordTooLarge(f"{self.path}: a record is larger than {CSV_MAX_BLOCK_BYTES:,} bytes, the "
                                      "largest CSV record acctgraph reads; split or truncate it, or convert "
                                      "the table to parquet") from e
             raise InputError(f"{self.path}: unreadable CSV ({_first_line(e)}); it must be "
                              "comma-separated UTF-8 text with a header row") from e
+        finally:
+            if sys.unraisablehook is hook:
+                sys.unraisablehook = previous
+        if undecodable:
+            raise UndecodableMalformedRow(f"{self.path}: a malformed record is not UTF-8")
+
+    def _python_csv_batches(self) -> Iterator[pa.RecordBatch]:
+        """The same records as Arrow's reader, parsed by Python's csv module (bytes kept exactly).
+
+        Invalid UTF-8 travels as surrogate escapes and NUL as U+DC00 (Python 3.10's csv refuses NUL),
+        both turned back into the original bytes for each field.
+        """
+        n = len(self.columns)
+        saved_limit = csv.field_size_limit()
+        csv.field_size_limit(CSV_MAX_BLOCK_BYTES)
+        cols: list[list[bytes]] = [[] for _ in range(n)]
+
+        def batch() -> pa.RecordBatch:
+            return pa.RecordBatch.from_arrays([pa.array(c, pa.binary()) for c in cols], names=self.columns)
+
+        try:
+            with open(self.path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+                reader = csv.reader(line.replace("\x00", "\udc00") for line in fh)
+                next(reader, None)  # the header
+                for rec in reader:
+                    if not rec:  # an empty line is not a record (as in Arrow's reader)
+                        continue
+                    if len(rec) != n:
+                        out = io.StringIO()
+                        csv.writer(out, lineterminator="").writerow(rec)
+                        self.malformed.append((None, _from_escaped(out.getvalue()).decode("utf-8", "replace")))
+                        continue
+                    for c, v in zip(cols, rec):
+                        c.append(_from_escaped(v))
+                    if len(cols[0]) >= PARQUET_BATCH_ROWS:
+                        yield batch()
+                        cols = [[] for _ in range(n)]
+            if cols[0]:
+                yield batch()
+        except (OSError, csv.Error) as e:
+            raise InputError(f"{self.path}: unreadable CSV ({_first_line(e)}); it must be "
+                             "comma-separated UTF-8 text with a header row") from e
+        finally:
+            csv.field_size_limit(saved_limit)
+
+
+def _from_escaped(text: str) -> bytes:
+    """Original bytes of text read with ``errors="surrogateescape"`` and NUL mapped to U+DC00."""
+    return text.replace("\udc00", "\x00").encode("utf-8", "surrogateescape")
 
 
 def _checked_names(path: Path, names: list[str]) -> list[str]:

@@ -35,7 +35,7 @@ from acctgraph.io.atomic import atomic_parquet_writer, sha256_file
 from acctgraph.io.normalise import (IpCache, Normalised, normalise_cidr, normalise_id, normalise_int,
                                     normalise_ip, normalise_short_text, normalise_text,
                                     normalise_timestamp, to_text, utc)
-from acctgraph.io.readers import RawTable, RecordTooLarge, printable
+from acctgraph.io.readers import RawTable, ReadAgain, printable
 from acctgraph.io.schema import TABLES, Column, TableSpec
 from acctgraph.progress import progress
 
@@ -210,17 +210,18 @@ def validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *,
 
     ``known_accounts`` (the accepted account ids) lets tables that reference
     accounts count rows whose account is not in ``accounts``; such rows are kept.
-    A CSV record too large for the reader's block (a giant prompt) does not
-    fail the table: it is read again from the start with larger blocks.
+    A CSV record too large for the reader's block (a giant prompt) or a
+    malformed record that Arrow cannot hand over (invalid UTF-8) does not fail
+    the table: it is read again from the start with larger blocks, or with
+    Python's csv module.
     """
     while True:
         try:
             return _validate_table(raw, out_path, quarantine_path, config=config, ip_cache=ip_cache,
                                    known_accounts=known_accounts, quiet=quiet)
-        except RecordTooLarge:
-            if not raw.grow_block():
+        except ReadAgain as e:
+            if not raw.adapt(e):
                 raise
-            raw.malformed.clear()
 
 
 def _validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *, config: ValidationConfig,

@@ -357,7 +357,8 @@ def _numpy_stage(off: np.ndarray, data: np.ndarray, breaks: bool = False) -> tup
         if len(at):
             s, e = _extent(at, ws, off, nb)
             nd = np.searchsorted(dots, at, side="right")
-            has_dot = (nd < len(dots)) & (dots[np.minimum(nd, len(dots) - 1)] < e - 1)
+            has_dot = ((nd < len(dots)) & (dots[np.minimum(nd, len(dots) - 1)] < e - 1) if len(dots)
+                       else np.zeros(len(at), bool))  # no dot in the batch at all: no e-mail address
             ok = (s < at) & has_dot
             replace(s[ok], e[ok], _EMAIL)
     # numbers: runs of [A-Za-z0-9._,:/-] that contain a digit
