@@ -134,6 +134,8 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
     with bar:
         with _stage(stages, "load", bar):
             load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet)
+        # a layer left out of this build must not be read from an earlier one
+        ws.remove_files("layers/*.parquet", "evidence/*.parquet", "templates.parquet")
         with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None) as eng:
             with _stage(stages, "prepare", bar):
                 nodes = _prepare_views(eng, ws)

@@ -86,6 +86,9 @@ def load(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] 
 def _load(ws: Workspace, files: dict, raws: dict[str, RawTable], vcfg: ValidationConfig,
           tables: tuple[str, ...], quiet: bool, started: float) -> LoadReport:
     ws.invalidate("load")  # from here until load.json is written again, the workspace is incomplete
+    for name in tables:  # an optional table absent this time must not be read from an earlier load
+        if name not in raws:
+            ws.remove_files(f"tables/{name}.parquet", f"quarantine/{name}.parquet")
     ip_cache = IpCache()
     reports: dict[str, TableReport] = {}
     known = None

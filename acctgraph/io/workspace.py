@@ -171,6 +171,18 @@ class Workspace:
             except OSError as e:
                 raise write_error(p, e) from e
 
+    def remove_files(self, *patterns: str) -> None:
+        """Delete files matching glob ``patterns`` (relative to the workspace): outputs of an earlier run
+        that this run will not rewrite (a table or layer left out this time) must not be read as its own."""
+        for pattern in patterns:
+            for p in self.path.glob(pattern):
+                try:
+                    p.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    raise write_error(p, e) from e
+
     def fingerprint(self, stage: str) -> str:
         """SHA-256 of a stage's marker without its timings: identifies the stage's outputs."""
         data = self.read_marker(stage, check_upstream=False)

@@ -88,3 +88,23 @@ def test_workspace_paths_are_confined(tmp_path):
     for bad in ("../x", "/etc/passwd", "a/b", "..", ""):
         with pytest.raises(WorkspaceError, match="refusing path component"):
             ws.layer_path(bad) if bad not in ("..", "") else ws.file("layers", bad)
+
+
+def test_tables_and_layers_left_out_of_a_rerun_are_not_read_from_the_earlier_run(tmp_path, tiny_inputs):
+    """A rerun without payments (or known_bad, or with fewer layers) must not pick up the earlier run's files."""
+    from acctgraph.config import Config
+
+    (tiny_inputs / "known_bad.csv").write_text("account_id\na1\n")
+    ws = Workspace(tmp_path / "ws")
+    acctgraph.build(tiny_inputs, ws, quiet=True)
+    assert ws.table_path("payments").exists() and ws.table_path("known_bad").exists()
+    assert acctgraph.communities(ws, quiet=True).members["known_bad"].sum() == 1
+    (tiny_inputs / "payments.csv").unlink()
+    (tiny_inputs / "known_bad.csv").unlink()
+    report = acctgraph.build(tiny_inputs, ws, config=Config.from_dict({"build": {"layers": ["network"]}}),
+                             quiet=True)
+    assert not ws.table_path("payments").exists() and not ws.quarantine_path("known_bad").exists()
+    assert sorted(p.name for p in (ws.path / "layers").iterdir()) == ["network.parquet"]
+    assert not ws.templates_path.exists() and not ws.evidence_path("templates").exists()
+    assert report.load.absent_tables == ["payments", "ip_info", "known_bad"]
+    assert acctgraph.communities(ws, quiet=True).members["known_bad"].sum() == 0

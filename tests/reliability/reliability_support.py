@@ -52,3 +52,93 @@ def report(terminalreporter: Any) -> Path | None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tr.write_line(f"written to {path}")
     return path
+
+
+# ---------------------------------------------------------------- reference runs of the sample world
+#: Files each stage writes (its marker last), relative to the workspace.
+STAGE_FILES = {
+    "load": ["load.json", "tables/*.parquet", "quarantine/*.parquet"],
+    "build": ["build.json", "nodes.parquet", "edges.parquet", "templates.parquet", "account_features.parquet",
+              "layers/*.parquet", "evidence/*.parquet"],
+    "communities": ["communities.json", "communities.parquet", "clusters.csv"],
+}
+_VOLATILE = {"stages", "seconds", "cpu_seconds", "peak_rss_mb"}
+_cache: dict[str, Any] = {}
+
+
+def stable_bytes(path: Path) -> bytes:
+    """A file's bytes; for build.json, its JSON without the timings (which vary run to run)."""
+    data = path.read_bytes()
+    if path.name != "build.json":
+        return data
+
+    def strip(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k not in _VOLATILE}
+        return [strip(x) for x in v] if isinstance(v, list) else v
+
+    return json.dumps(strip(json.loads(data)), sort_keys=True).encode()
+
+
+def stage_files(ws: Path, stage: str) -> dict[str, bytes]:
+    """{relative path: stable bytes} of the files a stage wrote into ``ws``."""
+    out = {}
+    for pattern in STAGE_FILES[stage]:
+        for p in sorted(ws.glob(pattern)):
+            out[str(p.relative_to(ws))] = stable_bytes(p)
+    return out
+
+
+def all_files(ws: Path) -> dict[str, bytes]:
+    """Every file of a workspace but the lock, as stable bytes."""
+    return {str(p.relative_to(ws)): stable_bytes(p) for p in sorted(ws.rglob("*"))
+            if p.is_file() and p.name != ".acctgraph.lock"}
+
+
+def cli(*args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "acctgraph", *args]
+
+
+def reference(tmp_path_factory: Any, world: str) -> dict[str, Any]:
+    """An undisturbed `acctgraph build` + `communities` of a world ("A" = data/samples, "B" = a variant),
+    each in its own process, run once per session: files per stage and wall-clock seconds per command."""
+    import subprocess
+    import time
+
+    if world in _cache:
+        return _cache[world]
+    data = world_data(tmp_path_factory, world)
+    ws = Path(tmp_path_factory.mktemp(f"ref-{world}")) / "ws"
+    seconds = {}
+    for cmd in (["build", str(data), "--out", str(ws), "--quiet"], ["communities", str(ws), "--quiet"]):
+        t0 = time.perf_counter()
+        r = subprocess.run(cli(*cmd), capture_output=True, text=True, timeout=900)
+        seconds[cmd[0]] = time.perf_counter() - t0
+        assert r.returncode == 0, r.stderr
+    _cache[world] = {"data": data, "ws": ws, "seconds": seconds,
+                     "files": {s: stage_files(ws, s) for s in STAGE_FILES}, "all": all_files(ws)}
+    return _cache[world]
+
+
+def world_data(tmp_path_factory: Any, world: str) -> Path:
+    """Input folder of a world: "A" is the committed sample; "B" the sample with every third request,
+    every fifth payment and the ip_info table dropped (different outputs, about two thirds of the work)."""
+    import acctgraph
+
+    if world == "A":
+        return Path(acctgraph.SAMPLE_DIR)
+    key = f"data-{world}"
+    if key not in _cache:
+        import pyarrow.parquet as pq
+
+        d = Path(tmp_path_factory.mktemp("world-b"))
+        src = Path(acctgraph.SAMPLE_DIR)
+        pq.write_table(pq.read_table(src / "accounts.parquet"), d / "accounts.parquet")
+        for table, every in (("requests", 3), ("payments", 5)):
+            t = pq.read_table(src / f"{table}.parquet")
+            keep = [i for i in range(t.num_rows) if i % every]
+            pq.write_table(t.take(keep), d / f"{table}.parquet")
+        _cache[key] = d
+    return _cache[key]
