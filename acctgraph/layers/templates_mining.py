@@ -892,6 +892,23 @@ def _noop() -> None:
     """Worker warm-up task."""
 
 
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """Worker initializer: end this worker when the process that started it is gone.
+
+    A ``SIGKILL``ed build cannot shut its pool down, and a spawned worker
+    (which holds its own end of the task queue) would otherwise wait forever.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 @contextlib.contextmanager
 def _main_hidden():
     """Hide ``__main__``'s file and spec while worker processes start.
@@ -1002,7 +1019,8 @@ class TemplateMiner:
         if self._pool is None and not self._pool_broken:
             try:
                 ctx = mp.get_context("spawn")  # fork is unsafe with DuckDB/Arrow threads running
-                self._pool = ProcessPoolExecutor(self._workers() - 1, mp_context=ctx)
+                self._pool = ProcessPoolExecutor(self._workers() - 1, mp_context=ctx,
+                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
                 # Start the workers now, without telling them about the caller's __main__: a spawned
                 # child would otherwise re-run the user's script (or fail on `python -` / stdin).
                 with _main_hidden():
