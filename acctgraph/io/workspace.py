@@ -145,11 +145,14 @@ class Workspace:
             yield
 
     def remove_temporaries(self) -> int:
-        """Delete ``.<name>.*.tmp`` files of interrupted atomic writes; returns how many."""
+        """Delete temporaries of interrupted atomic writes; returns how many.
+
+        Ours are ``.<name>.<random>.tmp``; DuckDB writing one of them first writes ``tmp_<that name>``.
+        """
         n = 0
         for d in (self.path, self.tables_dir, self.quarantine_dir, self.path / "layers", self.path / "evidence"):
             if d.is_dir():
-                for p in d.glob(".*.tmp"):
+                for p in [*d.glob(".*.tmp"), *d.glob("tmp_.*.tmp")]:
                     with contextlib.suppress(OSError):
                         p.unlink()
                         n += 1

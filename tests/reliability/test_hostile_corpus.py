@@ -3,7 +3,8 @@
 Each case must end with its documented exit code; a failure is one line on
 stderr without a traceback; a success accounts for every row (rows in =
 accepted + quarantined, and rows in = the records the corpus holds, counted
-independently) and leaves a complete workspace that ``communities`` can use.
+independently) and leaves a complete workspace (on which ``communities`` runs
+too for the cases whose hostile rows reach the graph).
 """
 
 from __future__ import annotations
@@ -58,12 +59,16 @@ def _run(name: str, root: Path) -> dict:
     build = subprocess.run([*cli, "build", str(data), "--out", str(ws), "--quiet"], capture_output=True,
                            text=True, timeout=600)
     comm = None
-    if build.returncode == 0:
+    if build.returncode == 0 and name in PIPELINE:
         comm = subprocess.run([*cli, "communities", str(ws), "--quiet"], capture_output=True, text=True, timeout=600)
     return {"build": build, "communities": comm, "ws": ws}
 
 
 ALL = sorted(CASES) + ["huge_prompt"]
+#: Cases whose hostile rows reach the graph; `communities` runs on these too (the rest stop after build,
+#: to keep the suite quick: each command is a new interpreter).
+PIPELINE = {"invalid_utf8", "nul_bytes", "quoted_newlines", "unexpected_schema", "formula_injection",
+            "known_bad_hostile", "huge_prompt"}
 EXPECTED = {**CASES, "huge_prompt": {"exit": 0, "rows": {"requests": 2}, "message": None}}
 
 
@@ -102,10 +107,12 @@ def test_hostile_case(runs, name):
         assert all(REASONS.match(x) for x in q.column("_reason").to_pylist())
     for table, n in expect["rows"].items():
         assert load["tables"][table]["rows_in"] == n, f"{table}: {n} records in the file"
+    assert (ws / "build.json").exists()
     c = run["communities"]
-    assert c.returncode == 0, c.stderr
-    _one_line_or_nothing(c.stderr)
-    assert (ws / "communities.json").exists() and (ws / "clusters.csv").exists()
+    if c is not None:
+        assert c.returncode == 0, c.stderr
+        _one_line_or_nothing(c.stderr)
+        assert (ws / "communities.json").exists() and (ws / "clusters.csv").exists()
     rows_in = sum(r["rows_in"] for r in load["tables"].values())
     record("hostile corpus", inputs=1, rows_in=rows_in,
            accepted=sum(r["accepted"] for r in load["tables"].values()),

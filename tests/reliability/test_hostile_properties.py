@@ -39,9 +39,9 @@ from acctgraph.io import readers
 from acctgraph.io.readers import normalise_column_name
 from acctgraph.io.schema import BUILD_TABLES, TABLES
 
-#: Examples per table and format (10 x 30 loads take about half a minute on a shared 2-core machine);
+#: Examples per table and format (10 x 25 loads take about half a minute on a shared 2-core machine);
 #: ACCTGRAPH_PROPERTY_EXAMPLES=500 for a deeper search.
-EXAMPLES = int(os.environ.get("ACCTGRAPH_PROPERTY_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("ACCTGRAPH_PROPERTY_EXAMPLES", "25"))
 BUILD_EXAMPLES = max(8, EXAMPLES // 4)
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                       HealthCheck.too_slow, HealthCheck.data_too_large])
