@@ -33,7 +33,7 @@ from acctgraph.features import build_features
 from acctgraph.graph import LAYERS, build_edges
 from acctgraph.io.atomic import write_json_atomic
 from acctgraph.io.load import LoadReport, load
-from acctgraph.io.workspace import ARTIFACT_VERSION, Workspace
+from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
 from acctgraph.layers.base import BuildContext, LayerStats
 from acctgraph.progress import progress
 
@@ -126,12 +126,21 @@ def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str]
         raise ConfigError(f"unknown layer(s) {', '.join(unknown)} in [build] layers; valid: {', '.join(LAYERS)}")
     layers = [l for l in LAYER_ORDER if l in cfg.build.layers]
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    ws.marker("build").unlink(missing_ok=True)  # an interrupted rebuild must not look complete
+    with ws.lock("acctgraph build"):
+        return _build(data, ws, paths, cfg, layers, quiet)
+
+
+def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, str] | None, cfg: Config,
+           layers: list[str], quiet: bool) -> BuildReport:
+    # load() removes load.json, build.json and communities.json before it writes anything (once its
+    # inputs are known to be readable), so an interrupted rebuild never looks complete.
     stages: dict[str, dict[str, float]] = {}
     bar = progress(total=4 + len(layers), desc="build", unit="stage", quiet=quiet)
     with bar:
         with _stage(stages, "load", bar):
             load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet)
+        # a layer left out of this build must not be read from an earlier one
+        ws.remove_files("layers/*.parquet", "evidence/*.parquet", "templates.parquet")
         with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None) as eng:
             with _stage(stages, "prepare", bar):
                 nodes = _prepare_views(eng, ws)
@@ -149,6 +158,7 @@ def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str]
     write_json_atomic(ws.marker("build"), {
         "artifact_version": ARTIFACT_VERSION,
         "acctgraph_version": __version__,
+        UPSTREAM_KEY: ws.upstream("build"),
         "inputs": load_json["inputs"],
         "rows": {t: {k: r[k] for k in ("rows_in", "accepted", "quarantined")}
                  for t, r in load_json["tables"].items()},

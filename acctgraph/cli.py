@@ -452,6 +452,21 @@ def _reference(parser: argparse.ArgumentParser) -> str:
     return "\n".join(out)
 
 
+def one_line(message: str, limit: int = 2000) -> str:
+    """A message as one printable line: line breaks become spaces, other control characters are escaped.
+
+    Messages can quote input data (file names, column names); this keeps an error to one line and
+    stops a hostile value from sending terminal escape sequences.
+
+    >>> one_line("bad\\nvalue \\x1b[31m")
+    'bad value \\\\x1b[31m'
+    """
+    text = " ".join(message.split("\n"))
+    text = "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text.replace("\r", " ").replace("\t", " "))
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``acctgraph`` command; returns the exit code."""
     parser = build_parser()
@@ -465,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.AcctgraphError as e:
         if args.debug:
             raise
-        return _fail(args, "error: ", str(e), e.exit_code)
+        return _fail(args, "error: ", one_line(str(e)), e.exit_code)
     except KeyboardInterrupt:
         return _fail(args, "", "interrupted", errors.EXIT_INTERRUPTED)
     except BrokenPipeError:  # output piped into `head` and closed: not an error
@@ -474,8 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
         if args.debug:
             raise
-        return _fail(args, "internal error: ", f"{type(e).__name__}: {e} (re-run with --debug for the traceback "
-                     "and please report it)", errors.EXIT_INTERNAL)
+        return _fail(args, "internal error: ", f"{type(e).__name__}: {one_line(str(e))} (re-run with --debug for "
+                     "the traceback and please report it)", errors.EXIT_INTERNAL)
 
 
 def _fail(args: argparse.Namespace, kind: str, message: str, code: int) -> int:

@@ -28,7 +28,7 @@ from acctgraph.config import Config
 from acctgraph.graph import LAYERS, combine_weights
 from acctgraph.io.atomic import write_json_atomic, write_parquet_atomic
 from acctgraph.io.csvsafe import write_csv_safe
-from acctgraph.io.workspace import ARTIFACT_VERSION, Workspace
+from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
 from acctgraph.scoring import SIGNALS, cluster_signals, reasons, score
 from acctgraph.seeds import personalised_pagerank
 
@@ -349,10 +349,17 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     """
     t0 = time.perf_counter()
     cfg = config or Config()
-    cc, sc = cfg.communities, cfg.scoring
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    ws.read_marker("build")
-    ws.marker("communities").unlink(missing_ok=True)
+    if not ws.path.is_dir():
+        ws.read_marker("build")  # says which command to run first
+    with ws.lock("acctgraph communities"):
+        return _communities(ws, cfg, known_bad, t0)
+
+
+def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: float) -> CommunitiesResult:
+    cc, sc = cfg.communities, cfg.scoring
+    build_json = ws.read_marker("build")
+    ws.invalidate("communities")  # communities.json (written last) means the outputs are complete
     x = _load(ws, cfg.combine, cc.min_weight)
     part, memb, clusters, core, strength, ops, merged = _detect_and_score(x, cfg)
     t_detect = time.perf_counter() - t0
@@ -404,6 +411,7 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
                          "total": round(time.perf_counter() - t0, 3)}}
     write_json_atomic(ws.marker("communities"), {
         "artifact_version": ARTIFACT_VERSION, "acctgraph_version": __version__,
+        UPSTREAM_KEY: ws.upstream("communities"), "inputs": build_json.get("inputs", {}),
         "config": {"communities": dataclasses.asdict(cc), "scoring": dataclasses.asdict(sc),
                    "combine": dataclasses.asdict(cfg.combine)},
         "objective": "modularity (igraph Leiden) + conductance-guided split pass + operation merge of flagged",

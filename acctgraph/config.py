@@ -280,8 +280,19 @@ class Config:
             raise ConfigError(f"{p}: {e}") from e
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict, as recorded in outputs."""
-        return dataclasses.asdict(self)
+        """Plain nested dict, as recorded in outputs; secrets (options named ``*_key``, ``*_secret``,
+        ``*_token``, ``*_password``) are never recorded, only whether they were set.
+
+        >>> Config._without_secrets({"export": {"pseudonym_key": "s3cret", "pseudonym_key_env": "VAR"}})
+        {'export': {'pseudonym_key': '(set, not recorded)', 'pseudonym_key_env': 'VAR'}}
+        """
+        return self._without_secrets(dataclasses.asdict(self))
+
+    @staticmethod
+    def _without_secrets(d: dict[str, Any]) -> dict[str, Any]:
+        secret = ("_key", "_secret", "_token", "_password")
+        return {k: Config._without_secrets(v) if isinstance(v, dict)
+                else ("(set, not recorded)" if v else v) if k.endswith(secret) else v for k, v in d.items()}
 
     def _resolve_paths(self, base: Path) -> Config:
         def fix(v: str | None) -> str | None:

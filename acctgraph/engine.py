@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from acctgraph.errors import ConfigError, WorkspaceError
 from acctgraph.io.atomic import atomic_path
 
 
@@ -74,13 +76,28 @@ class Engine:
 
     def execute(self, query: str) -> None:
         """Run statements (e.g. CREATE TEMP TABLE ... AS ...); results are discarded."""
-        self.con.execute(query).fetchall()
+        try:
+            self.con.execute(query).fetchall()
+        except (duckdb.IOException, duckdb.OutOfMemoryException) as e:
+            raise self._resource_error(e) from e
 
     def sql(self, query: str) -> pa.Table:
         """Run a query and return the result as an Arrow table."""
-        rel = self.con.sql(query)
-        to_arrow = getattr(rel, "to_arrow_table", None) or rel.arrow  # DuckDB 2.x / 1.x
-        return to_arrow()
+        try:
+            rel = self.con.sql(query)
+            to_arrow = getattr(rel, "to_arrow_table", None) or rel.arrow  # DuckDB 2.x / 1.x
+            return to_arrow()
+        except (duckdb.IOException, duckdb.OutOfMemoryException) as e:
+            raise self._resource_error(e) from e
+
+    def _resource_error(self, e: Exception) -> Exception:
+        """Disk full, unwritable spill folder or memory exhausted, as one line saying what to change."""
+        msg = " ".join(str(e).split())[:300]
+        if isinstance(e, duckdb.OutOfMemoryException):
+            return ConfigError(f"the engine ran out of memory ({msg}); raise [build] memory_limit or "
+                               "free memory, and check there is disk space for spilling")
+        return WorkspaceError(f"the engine could not read or write a file ({msg}); check free disk space "
+                              "and permissions of the workspace and the temporary folder")
 
     def scalar(self, query: str) -> Any:
         rows = self.con.execute(query).fetchall()
@@ -89,9 +106,23 @@ class Engine:
     def copy_to_parquet(self, query: str, dest: str | os.PathLike[str]) -> int:
         """Stream a query's result into a parquet file atomically; returns the row count."""
         with atomic_path(dest) as tmp:
-            self.execute(f"COPY ({query}) TO '{_q(str(tmp))}' "
-                             "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)")
+            try:
+                self.con.execute(f"COPY ({query}) TO '{_q(str(tmp))}' "
+                                 "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)").fetchall()
+            except duckdb.IOException as e:  # a failed write: reported like any other (disk full, read-only)
+                raise _as_os_error(e) from e
+            except duckdb.OutOfMemoryException as e:
+                raise self._resource_error(e) from e
         return int(self.scalar(f"SELECT count(*) FROM read_parquet('{_q(str(dest))}')"))
+
+
+def _as_os_error(e: Exception) -> OSError:
+    """An OSError with the errno a DuckDB IO error message names (so the usual advice applies)."""
+    text = str(e)
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM):
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code))
+    return OSError(errno.EIO, " ".join(text.split())[:300])
 
 
 def _q(s: str) -> str:

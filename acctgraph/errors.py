@@ -12,8 +12,10 @@ Exit codes (also documented in docs/cli.md):
 2     usage error, or a subcommand that is not built yet
 3     input error: missing/unreadable file, missing column
 4     configuration error: bad ``acctgraph.toml`` or option
-5     workspace error: a stage's inputs are missing or stale
+5     workspace error: a stage's inputs are missing or stale,
+      or the output folder is not writable (read-only, disk full)
 6     integrity error: a packet does not match its manifest
+7     workspace busy: another acctgraph run holds its lock
 130   interrupted (Ctrl-C)
 ====  =====================================================
 """
@@ -36,8 +38,10 @@ EXIT_CODES: dict[int, str] = {
     EXIT_USAGE: "usage error: a bad option, an unknown cluster or account id",
     EXIT_INPUT: "input error: a missing or unreadable file, a missing column",
     EXIT_CONFIG: "configuration error: a bad acctgraph.toml or option value",
-    EXIT_WORKSPACE: "workspace error: a stage's inputs are missing or stale (the message names the command to run)",
+    EXIT_WORKSPACE: "workspace error: a stage's inputs are missing or stale (the message names the command to run), "
+                    "or the output folder is not writable (read-only, disk full)",
     EXIT_INTEGRITY: "integrity error: a packet does not match its manifest",
+    7: "workspace busy: another acctgraph run holds the workspace's lock",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
@@ -64,6 +68,15 @@ class WorkspaceError(AcctgraphError):
     """A workspace is missing a stage's output, is locked, or is stale."""
 
     exit_code = EXIT_WORKSPACE
+
+
+EXIT_BUSY = 7
+
+
+class WorkspaceBusyError(WorkspaceError):
+    """Another acctgraph run holds the workspace's lock; try again when it has finished."""
+
+    exit_code = EXIT_BUSY
 
 
 class NotBuiltYetError(AcctgraphError):

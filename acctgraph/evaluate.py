@@ -81,6 +81,11 @@ def evaluate(workspace: str | os.PathLike[str] | Workspace, labels: str | os.Pat
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     if not ws.has("communities"):
         require(ws, "communities")  # names the first stage to run: a workspace never built says `acctgraph build`
+    with ws.lock("acctgraph evaluate"):
+        return _evaluate(ws, labels)
+
+
+def _evaluate(ws: Workspace, labels: str | os.PathLike[str]) -> Evaluation:
     ws.read_marker("communities")
     lab = read_labels(labels, ws.path / ".eval")
     m = pq.read_table(ws.communities_path, columns=["account_id", "community_id", "flagged"]).to_pandas()

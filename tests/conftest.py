@@ -89,3 +89,10 @@ def edges_of(ws: Path, layer: str) -> dict[tuple[str, str], float]:
 
     t = pq.read_table(ws / "edges.parquet").to_pylist()
     return {(r["src_account"], r["dst_account"]): r[f"w_{layer}"] for r in t if r[f"w_{layer}"] > 0}
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the figures of the reliability suite (tests/reliability/reliability_support.py), if it ran."""
+    support = sys.modules.get("reliability_support")
+    if support is not None:
+        support.report(terminalreporter)

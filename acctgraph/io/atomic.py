@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -32,6 +33,37 @@ from acctgraph.errors import WorkspaceError
 #: Parquet settings used for every artifact, fixed so output bytes are stable.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1,
                                    "use_dictionary": True, "write_statistics": True}
+
+
+def write_error(path: str | os.PathLike[str], e: OSError) -> WorkspaceError:
+    """A one-line WorkspaceError for a failed write, saying what to do for the usual causes."""
+    why = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return WorkspaceError(f"cannot write {path}: disk full ({why}); free some space or choose an "
+                              "output folder on another disk, then re-run")
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return WorkspaceError(f"cannot write {path}: the output folder is read-only or not writable "
+                              f"({why}); choose a writable output folder")
+    return WorkspaceError(f"cannot write {path}: {why}; check free disk space and permissions")
+
+
+def _fsync(fd: int) -> None:
+    """Flush a file to disk (a function of its own so tests can simulate a full disk)."""
+    os.fsync(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (the rename) to disk where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -51,23 +83,22 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     except OSError as e:
-        raise WorkspaceError(f"cannot write in {dest.parent}: {e.strerror or e}; "
-                             "choose a writable output folder") from e
+        raise write_error(dest.parent, e) from e
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())
     try:
+        os.chmod(tmp_path, 0o666 & ~_umask())
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
+            _fsync(fh.fileno())
         os.replace(tmp_path, dest)
     except OSError as e:
         tmp_path.unlink(missing_ok=True)
-        raise WorkspaceError(f"cannot write {dest}: {e.strerror or e}; "
-                             "check free disk space and permissions") from e
+        raise write_error(dest, e) from e
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    _fsync_dir(dest.parent)
 
 
 def write_bytes_atomic(dest: str | os.PathLike[str], data: bytes) -> None:

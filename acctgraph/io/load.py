@@ -26,7 +26,7 @@ from acctgraph.io.atomic import write_json_atomic
 from acctgraph.io.normalise import IpCache
 from acctgraph.io.readers import RawTable, resolve_inputs
 from acctgraph.io.schema import BUILD_TABLES, TABLES
-from acctgraph.io.validate import TableReport, validate_table
+from acctgraph.io.validate import TableReport, check_columns, validate_table
 from acctgraph.io.workspace import ARTIFACT_VERSION, Workspace
 
 
@@ -74,8 +74,21 @@ def load(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     vcfg = config.validation if isinstance(config, Config) else (config or ValidationConfig())
     files = resolve_inputs(data, paths, tables)
-    # Open every file first so a bad header fails before anything is written.
+    # Open every file and check its header first, so a bad input fails before anything is written
+    # (the previous complete workspace, if any, is left as it was).
     raws = {name: RawTable.open(path, name) for name, path in files.items()}
+    for raw in raws.values():
+        check_columns(raw)
+    with ws.lock("acctgraph load"):
+        return _load(ws, files, raws, vcfg, tables, quiet, started)
+
+
+def _load(ws: Workspace, files: dict, raws: dict[str, RawTable], vcfg: ValidationConfig,
+          tables: tuple[str, ...], quiet: bool, started: float) -> LoadReport:
+    ws.invalidate("load")  # from here until load.json is written again, the workspace is incomplete
+    for name in tables:  # an optional table absent this time must not be read from an earlier load
+        if name not in raws:
+            ws.remove_files(f"tables/{name}.parquet", f"quarantine/{name}.parquet")
     ip_cache = IpCache()
     reports: dict[str, TableReport] = {}
     known = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -129,19 +129,28 @@ def normalise_short_text(raw: pa.Array) -> Normalised:
 
 def normalise_int(raw: pa.Array) -> Normalised:
     """Integers (token counts, ASN): decimal text or numeric types; anything else is bad."""
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks()
     t = raw.type
     if pa.types.is_integer(t):
+        if t == pa.uint64():  # values above 2^63 - 1 do not fit
+            big = _mask(pc.greater(raw, pa.scalar(2**63 - 1, pa.uint64())))
+            if big.any():
+                return Normalised(pc.if_else(pa.array(big), pa.scalar(None, t), raw).cast(pa.int64()), big,
+                                  "invalid_integer")
         return Normalised(raw.cast(pa.int64()), np.zeros(len(raw), dtype=bool), "invalid_integer")
     if pa.types.is_floating(t):
-        whole = pc.equal(pc.floor(raw), raw)
-        bad = ~_mask(whole) & _mask(pc.is_valid(raw))
-        vals = pc.if_else(pc.and_(whole, pc.is_finite(raw)), raw, pa.scalar(None, t))
-        return Normalised(vals.cast(pa.int64(), safe=False), bad, "invalid_integer")
+        raw = raw.cast(pa.float64())
+        ok = pc.and_(pc.and_(pc.is_finite(raw), pc.equal(pc.floor(raw), raw)),
+                     pc.less(pc.abs(raw), pa.scalar(2.0**63)))  # whole and within int64
+        bad = ~_mask(ok) & _mask(pc.is_valid(raw))
+        vals = pc.if_else(ok, raw, pa.scalar(None, pa.float64()))
+        return Normalised(vals.cast(pa.int64()), bad, "invalid_integer")
     text, bad_utf8 = to_text(raw)
     text = empty_to_null(text)
     ok = pc.match_substring_regex(text, r"^[+-]?[0-9]{1,18}$")
     bad = (~_mask(ok) & _mask(pc.is_valid(text))) | bad_utf8
-    good = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    good = pc.replace_substring_regex(pc.if_else(ok, text, pa.scalar(None, pa.string())), r"^\+", "")
     return Normalised(good.cast(pa.int64()), bad, "invalid_integer")
 
 
@@ -155,11 +164,20 @@ def normalise_timestamp(raw: pa.Array, lo: datetime, hi: datetime) -> list[Norma
     n = len(raw)
     t = raw.type
     unparseable = np.zeros(n, dtype=bool)
-    if pa.types.is_timestamp(t):
-        vals = raw if t.tz is not None else pc.assume_timezone(raw, "UTC")
-        vals = vals.cast(TS_TYPE, safe=False)
-    elif pa.types.is_date(t):
-        vals = pc.assume_timezone(raw.cast(pa.timestamp("us")), "UTC").cast(TS_TYPE)
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks()
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        # Native values are checked against [lo, hi) in their own unit *before* conversion: a far
+        # date or a seconds value times 10^6 would overflow int64 and wrap into a plausible time.
+        outside = _outside(raw, lo, hi)
+        raw = pc.if_else(pa.array(outside), pa.scalar(None, t), raw) if outside.any() else raw
+        if pa.types.is_timestamp(t):
+            vals = (raw.cast(pa.timestamp(t.unit, tz="UTC")) if t.tz is not None
+                    else pc.assume_timezone(raw, "UTC")).cast(TS_TYPE, safe=False)
+        else:
+            vals = pc.assume_timezone(raw.cast(pa.timestamp("us")), "UTC").cast(TS_TYPE)
+        return [Normalised(vals, np.zeros(n, dtype=bool), "invalid_timestamp"),
+                Normalised(vals, outside, "timestamp_out_of_range")]
     else:
         text, bad_utf8 = to_text(raw)
         text = empty_to_null(text)
@@ -174,6 +192,30 @@ def normalise_timestamp(raw: pa.Array, lo: datetime, hi: datetime) -> list[Norma
     hi_s = pa.scalar(hi, TS_TYPE)
     out_of_range = _mask(pc.or_(pc.less(vals, lo_s), pc.greater_equal(vals, hi_s)))
     return [Normalised(vals, unparseable, "invalid_timestamp"), Normalised(vals, out_of_range, "timestamp_out_of_range")]
+
+
+#: Length of one unit of a native time type in microseconds, as (numerator, denominator).
+_UNIT_US = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000),
+            "date32": (86_400_000_000, 1), "date64": (1_000, 1)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _outside(raw: pa.Array, lo: datetime, hi: datetime) -> np.ndarray:
+    """Which native timestamps or dates fall outside ``[lo, hi)``, compared exactly as integers.
+
+    A value ``v`` of a unit ``a/b`` microseconds long is before ``lo`` when
+    ``v * a < lo_us * b``, i.e. ``v < ceil(lo_us * b / a)``.
+    """
+    t = raw.type
+    unit = "date32" if pa.types.is_date32(t) else "date64" if pa.types.is_date64(t) else t.unit
+    a, b = _UNIT_US[unit]
+    ints = raw.cast(pa.int32()).cast(pa.int64()) if unit == "date32" else raw.cast(pa.int64())
+
+    def bound(dt: datetime) -> int:
+        us = (dt - _EPOCH) // timedelta(microseconds=1)
+        return -(-(us * b) // a)
+
+    return _mask(pc.or_(pc.less(ints, bound(lo)), pc.greater_equal(ints, bound(hi))))
 
 
 class IpCache(dict):

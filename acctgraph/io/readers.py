@@ -25,9 +25,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -36,10 +39,37 @@ import pyarrow.parquet as pq
 from acctgraph.errors import InputError
 from acctgraph.io.schema import TABLES
 
+
+class ReadAgain(InputError):
+    """The table must be read again from the start in another way (see :meth:`RawTable.adapt`)."""
+
+
+class RecordTooLarge(ReadAgain):
+    """A CSV record does not fit in the reader's block: read again with larger blocks."""
+
+
+class UndecodableMalformedRow(ReadAgain):
+    """Arrow cannot hand over a malformed CSV record holding invalid UTF-8: read with Python's csv module."""
+
 FORMATS = ("parquet", "csv")
+#: Byte-order marks of encodings that are not UTF-8 (UTF-32 first: its LE mark starts like UTF-16's).
+_UTF_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+             (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 _PARQUET_MAGIC = b"PAR1"
 CSV_BLOCK_BYTES = 32 << 20
+#: A CSV record must fit in one read block; the block grows (x4) up to this for a giant record.
+CSV_MAX_BLOCK_BYTES = 1 << 30
 PARQUET_BATCH_ROWS = 1 << 19
+
+
+def printable(text: str, limit: int = 60) -> str:
+    r"""A value from a file made safe for a one-line message: quoted, control characters escaped, capped.
+
+    >>> print(printable("a\x00b\nc" + "x" * 100, limit=8))
+    'a\x00b\ncxxx'...
+    """
+    shown = repr(text[:limit])
+    return shown + ("..." if len(text) > limit else "")
 
 
 def normalise_column_name(name: str) -> str:
@@ -108,6 +138,26 @@ class RawTable:
     original_columns: list[str]
     malformed: list[tuple[int | None, str]] = field(default_factory=list)
     num_rows_hint: int | None = None
+    block_bytes: int = 0  # CSV read block; 0 = CSV_BLOCK_BYTES
+    python_csv: bool = False  # read CSV with Python's csv module (slower; see UndecodableMalformedRow)
+
+    def adapt(self, reason: ReadAgain) -> bool:
+        """Change how the table is read after ``reason``; False when there is no other way left."""
+        self.malformed.clear()
+        if isinstance(reason, RecordTooLarge):
+            return self.grow_block()
+        if isinstance(reason, UndecodableMalformedRow) and not self.python_csv:
+            self.python_csv = True
+            return True
+        return False
+
+    def grow_block(self) -> bool:
+        """Read CSV in 4x larger blocks from now on; False when already at the largest block."""
+        current = self.block_bytes or CSV_BLOCK_BYTES
+        if current >= CSV_MAX_BLOCK_BYTES:
+            return False
+        self.block_bytes = min(current * 4, CSV_MAX_BLOCK_BYTES)
+        return True
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], table: str) -> RawTable:
@@ -119,7 +169,7 @@ class RawTable:
         except OSError as e:
             raise InputError(f"{path}: cannot read ({e.strerror or e}); check the path and permissions") from e
         if not head:
-            raise InputError(f"{path}: file is empty; a {table} table needs at least a header row "
+            raise InputError(f"{path}: file is empty; the {table} table needs at least a header row "
                              f"with {', '.join(c.name for c in TABLES[table].required)}")
         is_parquet = head.startswith(_PARQUET_MAGIC)
         suffix = path.suffix.lower()
@@ -143,7 +193,10 @@ class RawTable:
 
     @classmethod
     def _open_csv(cls, path: Path, table: str, head: bytes) -> RawTable:
-        first = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+        for bom, name in _UTF_BOMS:
+            if head.startswith(bom):
+                raise InputError(f"{path}: the file is {name} text; re-export it as UTF-8 CSV")
+        first = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0].decode("utf-8-sig", errors="replace")
         try:
             names = next(csv.reader(io.StringIO(first)))
         except (StopIteration, csv.Error) as e:
@@ -172,27 +225,102 @@ class RawTable:
                              "re-export the table") from e
 
     def _csv_batches(self) -> Iterator[pa.RecordBatch]:
+        if self.python_csv:
+            yield from self._python_csv_batches()
+            return
+        undecodable: list[BaseException] = []
+
         def on_invalid(row: pacsv.InvalidRow) -> str:
             line = row.number if row.number is not None and row.number >= 0 else None
             self.malformed.append((line, row.text))
             return "skip"
 
+        # pyarrow decodes a malformed record's text as UTF-8 before calling on_invalid; when that fails
+        # it reports the error as "unraisable" (to stderr) and stops. Catch that and read the file
+        # again with Python's csv module, which keeps the bytes.
+        previous = sys.unraisablehook
+
+        def hook(u: Any) -> None:
+            if getattr(u, "object", None) is on_invalid:
+                undecodable.append(u.exc_value)
+            else:
+                previous(u)
+
+        sys.unraisablehook = hook
         try:
             reader = pacsv.open_csv(
                 self.path,
-                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True,
+                read_options=pacsv.ReadOptions(block_size=self.block_bytes or CSV_BLOCK_BYTES,
+                                               use_threads=True,
                                                column_names=self.columns, skip_rows=1),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
                 convert_options=pacsv.ConvertOptions(column_types={c: pa.binary() for c in self.columns},
                                                      strings_can_be_null=False),
             )
             for batch in reader:
+                if undecodable:
+                    break
                 yield batch
         except StopIteration:
             return
         except (OSError, pa.ArrowException) as e:
+            if undecodable:
+                raise UndecodableMalformedRow(f"{self.path}: a malformed record is not UTF-8") from e
+            if "straddl" in str(e):  # one record (e.g. a giant quoted prompt) is larger than the block
+                raise RecordTooLarge(f"{self.path}: a record is larger than {CSV_MAX_BLOCK_BYTES:,} bytes, the "
+                                     "largest CSV record acctgraph reads; split or truncate it, or convert "
+                                     "the table to parquet") from e
             raise InputError(f"{self.path}: unreadable CSV ({_first_line(e)}); it must be "
                              "comma-separated UTF-8 text with a header row") from e
+        finally:
+            if sys.unraisablehook is hook:
+                sys.unraisablehook = previous
+        if undecodable:
+            raise UndecodableMalformedRow(f"{self.path}: a malformed record is not UTF-8")
+
+    def _python_csv_batches(self) -> Iterator[pa.RecordBatch]:
+        """The same records as Arrow's reader, parsed by Python's csv module (bytes kept exactly).
+
+        Invalid UTF-8 travels as surrogate escapes and NUL as U+DC00 (Python 3.10's csv refuses NUL),
+        both turned back into the original bytes for each field.
+        """
+        n = len(self.columns)
+        saved_limit = csv.field_size_limit()
+        csv.field_size_limit(CSV_MAX_BLOCK_BYTES)
+        cols: list[list[bytes]] = [[] for _ in range(n)]
+
+        def batch() -> pa.RecordBatch:
+            return pa.RecordBatch.from_arrays([pa.array(c, pa.binary()) for c in cols], names=self.columns)
+
+        try:
+            with open(self.path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+                reader = csv.reader(line.replace("\x00", "\udc00") for line in fh)
+                next(reader, None)  # the header
+                for rec in reader:
+                    if not rec:  # an empty line is not a record (as in Arrow's reader)
+                        continue
+                    if len(rec) != n:
+                        out = io.StringIO()
+                        csv.writer(out, lineterminator="").writerow(rec)
+                        self.malformed.append((None, _from_escaped(out.getvalue()).decode("utf-8", "replace")))
+                        continue
+                    for c, v in zip(cols, rec):
+                        c.append(_from_escaped(v))
+                    if len(cols[0]) >= PARQUET_BATCH_ROWS:
+                        yield batch()
+                        cols = [[] for _ in range(n)]
+            if cols[0]:
+                yield batch()
+        except (OSError, csv.Error) as e:
+            raise InputError(f"{self.path}: unreadable CSV ({_first_line(e)}); it must be "
+                             "comma-separated UTF-8 text with a header row") from e
+        finally:
+            csv.field_size_limit(saved_limit)
+
+
+def _from_escaped(text: str) -> bytes:
+    """Original bytes of text read with ``errors="surrogateescape"`` and NUL mapped to U+DC00."""
+    return text.replace("\udc00", "\x00").encode("utf-8", "surrogateescape")
 
 
 def _checked_names(path: Path, names: list[str]) -> list[str]:
@@ -200,7 +328,7 @@ def _checked_names(path: Path, names: list[str]) -> list[str]:
     seen: set[str] = set()
     for n in norm:
         if n in seen:
-            raise InputError(f"{path}: column {n!r} appears twice in the header; rename or drop one")
+            raise InputError(f"{path}: column {printable(n)} appears twice in the header; rename or drop one")
         seen.add(n)
     return norm
 

@@ -35,7 +35,7 @@ from acctgraph.io.atomic import atomic_parquet_writer, sha256_file
 from acctgraph.io.normalise import (IpCache, Normalised, normalise_cidr, normalise_id, normalise_int,
                                     normalise_ip, normalise_short_text, normalise_text,
                                     normalise_timestamp, to_text, utc)
-from acctgraph.io.readers import RawTable
+from acctgraph.io.readers import RawTable, ReadAgain, printable
 from acctgraph.io.schema import TABLES, Column, TableSpec
 from acctgraph.progress import progress
 
@@ -71,8 +71,36 @@ def output_schema(spec: TableSpec, raw: RawTable) -> pa.Schema:
     return pa.schema(fields + extras)
 
 
+def quarantine_names(raw: RawTable) -> dict[str, str]:
+    """Quarantine column name of each input column: its own, or ``<name>_input`` if it would
+    collide with ``_row``, ``_reason`` or ``_raw`` (an input may be an earlier quarantine file)."""
+    taken = {n for n, _ in META_COLUMNS} | set(raw.columns)
+    out = {}
+    for c in raw.columns:
+        name = c
+        if name in {n for n, _ in META_COLUMNS}:
+            while name in taken:
+                name += "_input"
+            taken.add(name)
+        out[c] = name
+    return out
+
+
 def quarantine_schema(raw: RawTable) -> pa.Schema:
-    return pa.schema([pa.field(n, t) for n, t in META_COLUMNS] + [pa.field(c, pa.string()) for c in raw.columns])
+    names = quarantine_names(raw)
+    return pa.schema([pa.field(n, t) for n, t in META_COLUMNS]
+                     + [pa.field(names[c], pa.string()) for c in raw.columns])
+
+
+def check_columns(raw: RawTable) -> None:
+    """Raise InputError unless ``raw`` has every required column of its table."""
+    spec = TABLES[raw.table]
+    missing = [c.name for c in spec.required if c.name not in raw.columns]
+    if missing:
+        found = ", ".join(printable(c) for c in raw.columns) or "none"
+        raise InputError(f"{raw.path}: missing required column(s) {', '.join(missing)} in the {raw.table} "
+                         f"table; add {'them' if len(missing) > 1 else 'it'} (columns found: "
+                         f"{found}; see docs/data-contract.md)")
 
 
 class _BatchValidator:
@@ -84,6 +112,7 @@ class _BatchValidator:
         self.lo, self.hi = utc(config.min_ts), utc(config.max_ts)
         self.schema = output_schema(spec, raw)
         self.qschema = quarantine_schema(raw)
+        self.qnames = quarantine_names(raw)
         self.reasons: Counter[str] = Counter()
         self.fixed: Counter[str] = Counter()
         self.next_row = 1
@@ -143,7 +172,7 @@ class _BatchValidator:
         q = {"_row": pa.array(rows[bad]), "_reason": pa.array(reason[bad].tolist(), pa.string()),
              "_raw": pa.nulls(int(bad.sum()), pa.string())}
         for c in self.raw.columns:
-            q[c] = to_text(batch.column(c).filter(bad_mask))[0]
+            q[self.qnames[c]] = to_text(batch.column(c).filter(bad_mask))[0]
         return accepted, pa.table(q, schema=self.qschema)
 
     def malformed_table(self) -> pa.Table:
@@ -155,11 +184,11 @@ class _BatchValidator:
             "_raw": pa.array([t for _, t in rows], pa.string()),
         }
         for c in self.raw.columns:
-            q[c] = pa.nulls(len(rows), pa.string())
+            q[self.qnames[c]] = pa.nulls(len(rows), pa.string())
         return pa.table(q, schema=self.qschema)
 
 
-def _dedupe(table: pa.Table, key: str, qschema: pa.Schema, raw_cols: list[str],
+def _dedupe(table: pa.Table, key: str, qschema: pa.Schema, qnames: dict[str, str],
             rows: pa.Array) -> tuple[pa.Table, pa.Table, int]:
     """Keep the first row of each key; later repeats go to quarantine."""
     dup = pd.Index(table.column(key).to_numpy(zero_copy_only=False)).duplicated(keep="first")
@@ -169,8 +198,8 @@ def _dedupe(table: pa.Table, key: str, qschema: pa.Schema, raw_cols: list[str],
     dups = table.filter(mask)
     q = {"_row": rows.filter(mask), "_reason": pa.array([f"duplicate_key:{key}"] * len(dups), pa.string()),
          "_raw": pa.nulls(len(dups), pa.string())}
-    for c in raw_cols:
-        q[c] = to_text(dups.column(c))[0] if c in dups.schema.names else pa.nulls(len(dups), pa.string())
+    for c, qc in qnames.items():
+        q[qc] = to_text(dups.column(c))[0] if c in dups.schema.names else pa.nulls(len(dups), pa.string())
     return table.filter(pa.array(~dup)), pa.table(q, schema=qschema), len(dups)
 
 
@@ -181,13 +210,24 @@ def validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *,
 
     ``known_accounts`` (the accepted account ids) lets tables that reference
     accounts count rows whose account is not in ``accounts``; such rows are kept.
+    A CSV record too large for the reader's block (a giant prompt) or a
+    malformed record that Arrow cannot hand over (invalid UTF-8) does not fail
+    the table: it is read again from the start with larger blocks, or with
+    Python's csv module.
     """
+    while True:
+        try:
+            return _validate_table(raw, out_path, quarantine_path, config=config, ip_cache=ip_cache,
+                                   known_accounts=known_accounts, quiet=quiet)
+        except ReadAgain as e:
+            if not raw.adapt(e):
+                raise
+
+
+def _validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *, config: ValidationConfig,
+                    ip_cache: IpCache | None, known_accounts: pa.Array | None, quiet: bool) -> TableReport:
     spec = TABLES[raw.table]
-    missing = [c.name for c in spec.required if c.name not in raw.columns]
-    if missing:
-        raise InputError(f"{raw.path}: missing required column(s) {', '.join(missing)} in the {raw.table} "
-                         f"table; add {'them' if len(missing) > 1 else 'it'} (columns found: "
-                         f"{', '.join(raw.columns) or 'none'}; see docs/data-contract.md)")
+    check_columns(raw)
     report = TableReport(raw.table, str(raw.path), raw.format, sha256_file(raw.path),
                          extra_columns=[c for c in raw.columns if c not in spec.columns],
                          absent_optional_columns=[c.name for c in spec.optional if c.name not in raw.columns])
@@ -221,7 +261,7 @@ def validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *,
         if unique:
             table = pa.concat_tables(held) if held else v.schema.empty_table()
             rows = pa.concat_arrays(held_rows) if held_rows else pa.array([], pa.int64())
-            table, dups, ndup = _dedupe(table, unique, v.qschema, raw.columns, rows)
+            table, dups, ndup = _dedupe(table, unique, v.qschema, v.qnames, rows)
             if ndup:
                 v.reasons[f"duplicate_key:{unique}"] += ndup
                 bad_w.write_table(dups)

@@ -357,7 +357,8 @@ def _numpy_stage(off: np.ndarray, data: np.ndarray, breaks: bool = False) -> tup
         if len(at):
             s, e = _extent(at, ws, off, nb)
             nd = np.searchsorted(dots, at, side="right")
-            has_dot = (nd < len(dots)) & (dots[np.minimum(nd, len(dots) - 1)] < e - 1)
+            has_dot = ((nd < len(dots)) & (dots[np.minimum(nd, len(dots) - 1)] < e - 1) if len(dots)
+                       else np.zeros(len(at), bool))  # no dot in the batch at all: no e-mail address
             ok = (s < at) & has_dot
             replace(s[ok], e[ok], _EMAIL)
     # numbers: runs of [A-Za-z0-9._,:/-] that contain a digit
@@ -891,6 +892,23 @@ def _noop() -> None:
     """Worker warm-up task."""
 
 
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """Worker initializer: end this worker when the process that started it is gone.
+
+    A ``SIGKILL``ed build cannot shut its pool down, and a spawned worker
+    (which holds its own end of the task queue) would otherwise wait forever.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 @contextlib.contextmanager
 def _main_hidden():
     """Hide ``__main__``'s file and spec while worker processes start.
@@ -1001,7 +1019,8 @@ class TemplateMiner:
         if self._pool is None and not self._pool_broken:
             try:
                 ctx = mp.get_context("spawn")  # fork is unsafe with DuckDB/Arrow threads running
-                self._pool = ProcessPoolExecutor(self._workers() - 1, mp_context=ctx)
+                self._pool = ProcessPoolExecutor(self._workers() - 1, mp_context=ctx,
+                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
                 # Start the workers now, without telling them about the caller's __main__: a spawned
                 # child would otherwise re-run the user's script (or fail on `python -` / stdin).
                 with _main_hidden():

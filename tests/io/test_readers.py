@@ -72,3 +72,50 @@ def test_failed_load_leaves_no_half_written_files(tmp_path):
         acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
     assert not (tmp_path / "ws" / "load.json").exists()
     assert not list((tmp_path / "ws").rglob("*.tmp")) if (tmp_path / "ws").exists() else True
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_utf16_and_utf32_csv_say_so(tmp_path, encoding):
+    write(tmp_path / "accounts.csv", ACCOUNTS_CSV.encode(encoding))
+    write(tmp_path / "requests.csv", REQUESTS_CSV)
+    with pytest.raises(InputError, match=f"{encoding.upper()} text; re-export it as UTF-8"):
+        acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
+
+
+def test_column_names_in_messages_are_escaped(tmp_path):
+    write(tmp_path / "accounts.csv", b"account_id\x00,created_at\x1b[31m\na1,2026-01-01\n")
+    write(tmp_path / "requests.csv", REQUESTS_CSV)
+    with pytest.raises(InputError) as e:
+        acctgraph.load(tmp_path, tmp_path / "ws", quiet=True)
+    msg = str(e.value)
+    assert "'account_id\\x00'" in msg and "\\x1b[31m" in msg
+    assert msg.isprintable()
+
+
+def test_bad_header_leaves_the_previous_workspace_complete(tmp_path, tiny_inputs):
+    """Headers are checked before anything is written: a failed re-run keeps the last complete load."""
+    ws = tmp_path / "ws"
+    acctgraph.load(tiny_inputs, ws, quiet=True)
+    before = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()}
+    write(tiny_inputs / "payments.csv", "account_id,bin\na1,4111\n")  # no instrument_id
+    with pytest.raises(InputError, match="instrument_id"):
+        acctgraph.load(tiny_inputs, ws, quiet=True)
+    assert {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()} == before
+
+
+def test_csv_record_larger_than_the_read_block_is_read_with_a_larger_block(tmp_path, monkeypatch):
+    """One giant quoted record (a prompt of quotes doubles when escaped) must not make the table unreadable."""
+    from acctgraph.io import readers
+
+    monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", 1024)
+    big = '"' + 'x""\n' * 5000 + '"'
+    rows = "".join(f"a{i},2026-01-01,192.0.2.1,m,{big if i % 3 == 0 else 'p'}\n" for i in range(10))
+    write(tmp_path / "accounts.csv", ACCOUNTS_CSV)
+    write(tmp_path / "requests.csv", "account_id,ts,ip,model,prompt\n" + rows + "short,row\n")
+    r = acctgraph.load(tmp_path, tmp_path / "ws", quiet=True).tables["requests"]
+    assert (r.rows_in, r.accepted, r.quarantined) == (11, 10, 1) and r.reasons == {"malformed_row": 1}
+    prompts = pq.read_table(tmp_path / "ws" / "tables" / "requests.parquet").column("prompt").to_pylist()
+    assert [len(p) for p in prompts] == [15000 if i % 3 == 0 else 1 for i in range(10)]  # x"\n x 5000
+    monkeypatch.setattr(readers, "CSV_MAX_BLOCK_BYTES", 4096)  # beyond the largest block: one clear error
+    with pytest.raises(InputError, match="a record is larger than 4,096 bytes"):
+        acctgraph.load(tmp_path, tmp_path / "ws2", quiet=True)

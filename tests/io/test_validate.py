@@ -213,3 +213,44 @@ def test_property_rows_are_never_lost(tmp_path_factory, rows):
     assert t.num_rows == r.accepted and t.column("account_id").null_count == 0
     assert t.column("ts").null_count == 0
     assert pq.read_table(ws / "quarantine" / "requests.parquet").num_rows == r.quarantined
+
+
+@pytest.mark.parametrize("column", [
+    pa.array([-(2**31), 2**31 - 1, 7305], pa.int32()).cast(pa.date32()),            # far dates overflow us
+    pa.array([-(2**62), 2**62, 631152000000], pa.int64()).cast(pa.date64()),
+    pa.array([-(2**62), 2**62, 631152000000], pa.timestamp("ms", tz="Asia/Tokyo")),  # x1000 would wrap
+    pa.array([-(2**62), 2**62, 631152000000000], pa.timestamp("us")),
+])
+def test_far_native_timestamps_are_out_of_range_not_wrapped(tmp_path, column):
+    """Native dates and timestamps far outside [min_ts, max_ts) are quarantined, never converted into
+    a wrapped-around time that looks valid (and never crash the load)."""
+    d = tmp_path / "in"
+    d.mkdir()
+    pq.write_table(pa.table({"account_id": ["a", "b", "c"], "created_at": column}), d / "accounts.parquet")
+    write(d / "requests.csv", "account_id,ts,ip,model,prompt\n")
+    report = acctgraph.load(d, tmp_path / "ws", quiet=True)
+    a = report.tables["accounts"]
+    assert (a.rows_in, a.accepted, a.quarantined) == (3, 1, 2)
+    assert a.reasons == {"timestamp_out_of_range:created_at": 2}
+    kept = pq.read_table(tmp_path / "ws" / "tables" / "accounts.parquet").to_pylist()
+    assert kept == [{"account_id": "c", "created_at": datetime(1990, 1, 1, tzinfo=timezone.utc),
+                     "country": None, "email_domain": None}]
+
+
+def test_input_columns_named_like_quarantine_columns(tmp_path):
+    """An input holding _row/_reason/_raw columns (e.g. a corrected quarantine file fed back) keeps them:
+    in quarantine they become <name>_input and the real reason is not overwritten."""
+    accounts = "account_id,created_at,_row,_reason,_raw\na1,2026-01-01,7,old,x\n,2026-01-02,8,old2,y\n"
+    report, ws = load_tiny(tmp_path, accounts=accounts)
+    a = report.tables["accounts"]
+    assert (a.rows_in, a.accepted, a.quarantined) == (2, 1, 1)
+    (q,) = quarantine(ws, "accounts")
+    assert q["_reason"] == "missing_value:account_id" and q["_row"] == 2
+    assert (q["_row_input"], q["_reason_input"], q["_raw_input"]) == ("8", "old2", "y")
+    kept = pq.read_table(ws / "tables" / "accounts.parquet").to_pylist()
+    assert kept[0]["_reason"] == "old"
+
+
+def test_carriage_return_line_ends(tmp_path):
+    report, _ = load_tiny(tmp_path, accounts="account_id,created_at\ra1,2026-01-01\ra2,2026-01-02\r")
+    assert report.tables["accounts"].accepted == 2
