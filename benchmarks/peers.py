@@ -103,16 +103,10 @@ def toolkit_rows(messages: pa.Table, batch_rows: int = 100_000) -> Iterator[tupl
 
 
 def renumber(memb: np.ndarray) -> np.ndarray:
-    """Community ids by decreasing size (ties: smallest member), like acctgraph's."""
-    if not len(memb):
-        return np.asarray(memb, dtype=np.int64)
-    uniq, inv, counts = np.unique(memb, return_inverse=True, return_counts=True)
-    first = np.full(len(uniq), len(memb), dtype=np.int64)
-    np.minimum.at(first, inv, np.arange(len(memb)))
-    order = np.lexsort((first, -counts))
-    rank = np.empty(len(uniq), dtype=np.int64)
-    rank[order] = np.arange(len(uniq))
-    return rank[inv]
+    """Community ids by decreasing size (ties: smallest member), acctgraph's own numbering."""
+    from acctgraph.communities import _renumber
+
+    return _renumber(np.asarray(memb, dtype=np.int64))
 
 
 def flag_by_size(memb: np.ndarray, min_size: int = FLAG_MIN_SIZE) -> np.ndarray:
@@ -235,37 +229,14 @@ def quality(account_ids, membership, flagged, labels: pd.DataFrame):
     share in one community, precision of the flagged accounts, legitimate flagged by population,
     ARI and NMI against the truth (each campaign one group, each legitimate account its own).
     """
-    import igraph as ig
-
-    from acctgraph.evaluate import Evaluation
+    from acctgraph.evaluate import evaluate_partition
 
     lab = labels[["account_id", "campaign", "population"]].copy()
     lab["campaign"] = lab["campaign"].fillna("")
     m = pd.DataFrame({"account_id": np.asarray(account_ids, dtype=object),
                       "community_id": np.asarray(membership, dtype=np.int64),
                       "flagged": np.asarray(flagged, dtype=bool)})
-    m = m.merge(lab, on="account_id", how="left")
-    m["campaign"] = m["campaign"].fillna("")
-    m["population"] = m["population"].fillna("")
-    campaigns: dict[str, dict] = {}
-    for name, g in m[m["campaign"] != ""].groupby("campaign", sort=True):
-        counts = g["community_id"].value_counts()
-        top = int(counts.index[0])
-        campaigns[str(name)] = {"accounts": int(len(g)), "recall": round(float(g["flagged"].mean()), 6),
-                                "largest_share": round(float(counts.iloc[0] / len(g)), 6),
-                                "largest_community": top,
-                                "largest_community_size": int((m["community_id"] == top).sum()),
-                                "communities": int(len(counts))}
-    fl = m[m["flagged"]]
-    legit = fl[fl["campaign"] == ""]
-    by_pop = legit["population"].replace("", "(unlabelled)").value_counts()
-    truth = pd.factorize(np.where(m["campaign"] != "", "campaign:" + m["campaign"], "acct:" + m["account_id"]))[0]
-    ari = ig.compare_communities(m["community_id"].tolist(), truth.tolist(), method="adjusted_rand")
-    nmi = ig.compare_communities(m["community_id"].tolist(), truth.tolist(), method="nmi")
-    return Evaluation(campaigns, round(float(1 - len(legit) / len(fl)) if len(fl) else 0.0, 6),
-                      int(len(fl)), int(len(legit)), {str(k): int(v) for k, v in by_pop.items()},
-                      round(float(ari), 6), round(float(nmi), 6),
-                      {"accounts": int(len(m)), "labelled": int(m["account_id"].isin(lab["account_id"]).sum())})
+    return evaluate_partition(m, lab)
 
 
 # ---------------------------------------------------------------------------- child processes
