@@ -86,6 +86,43 @@ class Engine:
         rows = self.con.execute(query).fetchall()
         return rows[0][0] if rows else None
 
+    # -- dialect: the few SQL spellings that differ between engines (see acctgraph.spark) -----------
+    name = "duckdb"
+
+    def exists(self, table: str) -> bool:
+        """Whether temp table ``table`` exists."""
+        return bool(self.scalar(f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{_q(table)}'"))
+
+    @staticmethod
+    def epoch_us(x: str) -> str:
+        """SQL: microseconds since the epoch (BIGINT) of timestamp expression ``x``."""
+        return f"epoch_us({x})"
+
+    @staticmethod
+    def idiv(a: str, b: str) -> str:
+        """SQL: integer division (floor, for non-negative operands) of two BIGINT expressions."""
+        return f"(({a}) // ({b}))"
+
+    @staticmethod
+    def fsum(x: str) -> str:
+        """SQL: sum of doubles (exact on DuckDB; Spark sums in partition order, to about 1e-15)."""
+        return f"fsum({x})"
+
+    @staticmethod
+    def timestamp_s(x: str) -> str:
+        """SQL: UTC timestamp from seconds since the epoch."""
+        return f"to_timestamp({x})"
+
+    @staticmethod
+    def array(items: list[str]) -> str:
+        """SQL: an array value of the given expressions."""
+        return f"list_value({', '.join(items)})"
+
+    @staticmethod
+    def bigint_array(x: str) -> str:
+        """SQL: cast array expression ``x`` to an array of BIGINT."""
+        return f"({x})::BIGINT[]"
+
     def copy_to_parquet(self, query: str, dest: str | os.PathLike[str]) -> int:
         """Stream a query's result into a parquet file atomically; returns the row count."""
         with atomic_path(dest) as tmp:
