@@ -91,7 +91,7 @@ def _check_parity(pair: tuple[Path, Path]) -> None:
     e1, e2 = pq.read_table(duck / "edges.parquet"), pq.read_table(spark / "edges.parquet")
     assert e1.num_rows > 0
     # the same pairs, each layer's weight and the combined weight within 1e-9
-    assert e1.select(["src", "dst"]).equals(e2.select(["src", "dst"]))
+    assert e1.column("src").equals(e2.column("src")) and e1.column("dst").equals(e2.column("dst"))
     for c in [c for c in e1.column_names if c.startswith("w_")] + ["weight"]:
         assert np.allclose(e1.column(c).to_numpy(), e2.column(c).to_numpy(), rtol=0, atol=TOL), c
     # every other artifact too: layers, evidence, templates, features, communities
