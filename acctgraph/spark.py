@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ def _under_spark_submit() -> bool:
 
 def require_spark() -> None:
     """Raise :class:`~acctgraph.errors.ConfigError` (one line, with the fix) unless pyspark and Java are usable."""
+    # pyspark 4 warns on import that pandas 3 is not fully supported: acctgraph exchanges Arrow, not pandas
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
         import pyspark  # noqa: F401
     except ImportError as e:
