@@ -131,6 +131,19 @@ class Engine:
         return int(self.scalar(f"SELECT count(*) FROM read_parquet('{_q(str(dest))}')"))
 
 
+def round_sql(x: str, digits: int) -> str:
+    """SQL: ``x`` (non-negative) rounded half up to ``digits`` decimals, the same bits on every engine.
+
+    ``round()`` is not: Spark rounds the exact binary value (BigDecimal), DuckDB
+    rounds ``x * 10^d``, so values within an ulp of a tie came out one unit
+    apart. This is IEEE arithmetic both evaluate identically.
+
+    >>> round_sql("w", 3)
+    '(floor((w) * 1e3 + 0.5) / 1e3)'
+    """
+    return f"(floor(({x}) * 1e{int(digits)} + 0.5) / 1e{int(digits)})"
+
+
 def _q(s: str) -> str:
     """Quote a string for a SQL literal."""
     return s.replace("'", "''")

@@ -24,6 +24,7 @@ Columns (one row per account node):
 from __future__ import annotations
 
 from acctgraph.engine import Engine
+from acctgraph.engine import round_sql as R
 from acctgraph.io.workspace import Workspace
 
 HUB_FANIN = 20
@@ -78,12 +79,12 @@ def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fani
                CAST(coalesce(sub.distinct_subnets, 0) AS BIGINT) AS distinct_subnets,
                CAST(coalesce(b.distinct_models, 0) AS BIGINT) AS distinct_models,
                CAST(coalesce(b.distinct_user_agents, 0) AS BIGINT) AS distinct_user_agents,
-               round(gs.gap_median_s, 6) AS gap_median_s, round(gs.gap_cv, 9) AS gap_cv,
+               {R("gs.gap_median_s", 6)} AS gap_median_s, {R("gs.gap_cv", 9)} AS gap_cv,
                {eng.bigint_array(f"coalesce(b.hour_counts, {eng.array(['0'] * 24)})")} AS hour_counts,
-               round(coalesce(b.hub_ip_share, 0.0), 9) AS hub_ip_share,
-               round(coalesce(b.proxy_ip_share, 0.0), 9) AS proxy_ip_share,
-               (SELECT model FROM _newmodel) AS new_model, round(nm.lag_h, 6) AS new_model_lag_h,
-               round(nm.share, 9) AS new_model_share,
+               {R("coalesce(b.hub_ip_share, 0.0)", 9)} AS hub_ip_share,
+               {R("coalesce(b.proxy_ip_share, 0.0)", 9)} AS proxy_ip_share,
+               (SELECT model FROM _newmodel) AS new_model, {R("nm.lag_h", 6)} AS new_model_lag_h,
+               {R("nm.share", 9)} AS new_model_share,
                a.created_at, a.country, a.email_domain,
                CAST(coalesce(ins.instruments, 0) AS BIGINT) AS instruments, {tcols}
         FROM nodes n

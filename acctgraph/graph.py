@@ -19,7 +19,7 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from acctgraph.engine import Engine
+from acctgraph.engine import Engine, round_sql
 from acctgraph.io.workspace import Workspace
 
 LAYERS: tuple[str, ...] = ("payments", "network", "templates", "coactivity")
@@ -31,7 +31,8 @@ def combine_sql(layers: list[str], combine, fsum: str = "fsum") -> str:
     cols, terms = [], []
     for l in LAYERS:
         if l in layers:
-            cols.append(f"round(coalesce({fsum}(weight) FILTER (WHERE layer = '{l}'), 0.0), 12) AS w_{l}")
+            summed = f"coalesce({fsum}(weight) FILTER (WHERE layer = '{l}'), 0.0)"
+            cols.append(f"{round_sql(summed, 12)} AS w_{l}")
             cols.append(f"CAST(coalesce(sum(evidence) FILTER (WHERE layer = '{l}'), 0) AS BIGINT) AS n_{l}")
             lam, scale = getattr(combine, l), getattr(combine, f"{l}_scale")
             terms.append(f"{lam} * (1 - exp(-w_{l} / {scale}))")
@@ -44,7 +45,7 @@ def combine_sql(layers: list[str], combine, fsum: str = "fsum") -> str:
         SELECT CAST(p.src AS INTEGER) AS src, CAST(p.dst AS INTEGER) AS dst, a.account_id AS src_account,
                b.account_id AS dst_account, {", ".join(f"w_{l}, n_{l}" for l in LAYERS)},
                CAST({nlayers} AS TINYINT) AS layers,
-               round({" + ".join(terms) or "0.0"}, 12) AS weight
+               {round_sql(" + ".join(terms) or "0.0", 12)} AS weight
         FROM p JOIN nodes a ON a.node = p.src JOIN nodes b ON b.node = p.dst
         ORDER BY p.src, p.dst"""
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from acctgraph.engine import Engine
+from acctgraph.engine import Engine, round_sql
 
 #: SQL expression of the per-member evidence budget s(n) for a group of size n.
 BUDGET_SQL = "(1.0 / (1.0 + ln({n} / 2.0)))"
@@ -203,7 +203,7 @@ class BuildContext:
         """Write temp table ``table(src, dst, weight, evidence)`` to ``layers/<name>.parquet``, sorted."""
         stats.pairs = self.eng.copy_to_parquet(
             f"SELECT CAST(src AS INTEGER) AS src, CAST(dst AS INTEGER) AS dst, "
-            f"CAST(round(weight, 12) AS DOUBLE) AS weight, CAST(evidence AS BIGINT) AS evidence "
+            f"CAST({round_sql('weight', 12)} AS DOUBLE) AS weight, CAST(evidence AS BIGINT) AS evidence "
             f"FROM {table} ORDER BY src, dst",
             self.ws.layer_path(name))
         stats.accounts = int(self.eng.scalar(

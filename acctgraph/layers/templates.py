@@ -44,6 +44,7 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from acctgraph.engine import round_sql
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner
 from acctgraph.progress import progress
@@ -85,7 +86,7 @@ def build(ctx: BuildContext) -> LayerStats:
             GROUP BY n.node, s.template_id),
         tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
         SELECT c.node, c.template_id, CAST(c.requests AS BIGINT) AS requests,
-               round(c.requests / (tot.total + {prior}), 9) AS share
+               {round_sql(f"c.requests / (tot.total + {prior})", 9)} AS share
         FROM c JOIN tot USING (node);
         CREATE OR REPLACE TEMP VIEW _tmpl_members AS
         SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq};
@@ -98,7 +99,7 @@ def build(ctx: BuildContext) -> LayerStats:
         WITH c AS (SELECT n.node, c.clause, CAST(sum(c.count_all) AS BIGINT) AS requests
                    FROM _clause_rows c JOIN nodes n USING (account_id) GROUP BY n.node, c.clause),
         tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
-        SELECT c.node, c.clause, c.requests, round(c.requests / tot.total, 9) AS share
+        SELECT c.node, c.clause, c.requests, {round_sql("c.requests / tot.total", 9)} AS share
         FROM c JOIN tot USING (node) WHERE c.requests >= {int(cfg.clause_min_requests)};
         CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev;
     """)
