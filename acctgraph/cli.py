@@ -115,7 +115,8 @@ def _build(args: argparse.Namespace, cfg: Config) -> tuple[BuildReport, str, str
                                     "--preset sample --out data/samples`")
         _say(args, f"no data folder given and no acctgraph.toml here: using the bundled sample {data}")
     out = args.out or cfg.workspace.dir
-    report = acctgraph.build(data, out, paths=paths, config=cfg, quiet=args.quiet or args.json)
+    report = acctgraph.build(data, out, paths=paths, config=cfg, quiet=args.quiet or args.json,
+                             engine=getattr(args, "engine", None))
     return report, out, data
 
 
@@ -324,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with <table>.parquet or <table>.csv (default: [inputs] in acctgraph.toml, "
                         "else the bundled sample)")
     b.add_argument("--out", metavar="WORK", help="workspace folder (default: [workspace] dir, acctgraph-work)")
+    b.add_argument("--engine", choices=["duckdb", "spark"],
+                   help="relational engine (default: [build] engine, duckdb); spark needs "
+                        "`pip install 'acctgraph[spark]'` and Java 17+, see docs/scale-out.md")
     b.set_defaults(func=cmd_build)
 
     c = sub.add_parser("communities", parents=[common], formatter_class=_Formatter,

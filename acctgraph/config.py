@@ -96,6 +96,10 @@ class BuildConfig:
     threads: int = _opt(0, "engine threads (0 = all cores)")
     memory_limit: str = _opt("4GB", "engine (DuckDB) memory limit before it spills to disk ('' = DuckDB's "
                                     "default, 80% of RAM)")
+    engine: str = _opt("duckdb", "relational engine for the layers: 'duckdb' (embedded) or 'spark' (pip install "
+                                 "'acctgraph[spark]' and Java 17+; see docs/scale-out.md)")
+    spark_master: str = _opt("", "Spark master when acctgraph starts the session ('' = the active session or "
+                                 "spark-submit's, else local[*])")
 
 
 @dataclass(frozen=True)
