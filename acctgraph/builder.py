@@ -24,6 +24,7 @@ import duckdb
 import igraph
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from acctgraph._version import __version__
 from acctgraph.config import Config
@@ -51,6 +52,11 @@ class BuildReport:
     nodes: int = 0
     edges: int = 0
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (as ``acctgraph build --json`` prints it)."""
+        return {"workspace": self.workspace, "load": self.load.to_dict(), "nodes": self.nodes, "edges": self.edges,
+                "layers": {n: dataclasses.asdict(s) for n, s in self.layers.items()}, "stages": self.stages}
 
     def lines(self) -> list[str]:
         out = [f"graph: {self.nodes:,} accounts, {self.edges:,} edges"]
@@ -87,12 +93,13 @@ def _prepare_views(eng: Engine, ws: Workspace) -> int:
     sources = ["SELECT account_id FROM _t_accounts", "SELECT account_id FROM _t_requests"]
     if have["payments"]:
         sources.append("SELECT account_id FROM _t_payments")
+    acct_cols = ", ".join(f"a.{c}" for c in pq.read_schema(ws.table_path("accounts")).names if c != "account_id")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE nodes AS
-        SELECT (row_number() OVER (ORDER BY account_id) - 1)::INTEGER AS node, account_id
-        FROM (SELECT DISTINCT account_id FROM ({" UNION ALL ".join(sources)}));
+        SELECT CAST(row_number() OVER (ORDER BY account_id) - 1 AS INTEGER) AS node, account_id
+        FROM (SELECT DISTINCT account_id FROM ({" UNION ALL ".join(sources)}) s) d;
         CREATE OR REPLACE TEMP TABLE acct AS
-        SELECT n.node, a.* EXCLUDE (account_id) FROM _t_accounts a JOIN nodes n USING (account_id);
+        SELECT n.node{", " + acct_cols if acct_cols else ""} FROM _t_accounts a JOIN nodes n USING (account_id);
         CREATE OR REPLACE TEMP TABLE req AS
         SELECT n.node, r.ts, r.ip, r.model, r.user_agent FROM _t_requests r JOIN nodes n USING (account_id);
     """)
@@ -107,9 +114,34 @@ def _prepare_views(eng: Engine, ws: Workspace) -> int:
     return int(eng.scalar("SELECT count(*) FROM nodes"))
 
 
+def _engine_name(cfg: Config, engine: str | None) -> str:
+    """The engine named by ``engine`` (else ``[build] engine``), checked: fails fast if unusable."""
+    name = engine or cfg.build.engine
+    if name not in ("duckdb", "spark"):
+        raise ConfigError(f"unknown engine {name!r}; valid: duckdb, spark")
+    if name == "spark":
+        from acctgraph.spark import require_spark
+
+        require_spark()
+    return name
+
+
+def _open_engine(cfg: Config, name: str):
+    """Open the relational engine ``name``: embedded DuckDB, or Spark (optional: pyspark and Java)."""
+    if name == "spark":
+        from acctgraph.spark import SparkEngine
+
+        return SparkEngine(master=cfg.build.spark_master or None)
+    return Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None)
+
+
 def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] | Workspace, *,
-          paths: dict[str, str] | None = None, config: Config | None = None, quiet: bool = False) -> BuildReport:
+          paths: dict[str, str] | None = None, config: Config | None = None, quiet: bool = False,
+          engine: str | None = None) -> BuildReport:
     """Validate inputs into ``workspace`` and build the account graph there.
+
+    ``engine`` ("duckdb" or "spark", default ``[build] engine``) runs the
+    layers' SQL; both give the same graph (see docs/scale-out.md).
 
     Writes (besides the load stage's files) ``nodes.parquet``, ``layers/*.parquet``,
     ``evidence/*.parquet``, ``templates.parquet``, ``edges.parquet``,
@@ -121,12 +153,13 @@ def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str]
         raise ConfigError(f"unknown layer(s) {', '.join(unknown)} in [build] layers; valid: {', '.join(LAYERS)}")
     layers = [l for l in LAYER_ORDER if l in cfg.build.layers]
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    engine = _engine_name(cfg, engine)  # fails fast (e.g. Spark without Java) before touching the workspace
     with ws.lock("acctgraph build"):
-        return _build(data, ws, paths, cfg, layers, quiet)
+        return _build(data, ws, paths, cfg, layers, quiet, engine)
 
 
 def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, str] | None, cfg: Config,
-           layers: list[str], quiet: bool) -> BuildReport:
+           layers: list[str], quiet: bool, engine: str) -> BuildReport:
     # load() removes load.json, build.json and communities.json before it writes anything (once its
     # inputs are known to be readable), so an interrupted rebuild never looks complete.
     stages: dict[str, dict[str, float]] = {}
@@ -136,7 +169,8 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
             load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet)
         # a layer left out of this build must not be read from an earlier one
         ws.remove_files("layers/*.parquet", "evidence/*.parquet", "templates.parquet")
-        with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None) as eng:
+        with _open_engine(cfg, engine) as eng:
+            eng_versions = {"engine": eng.name, **getattr(eng, "versions", {})}
             with _stage(stages, "prepare", bar):
                 nodes = _prepare_views(eng, ws)
             ctx = BuildContext(eng, ws, cfg, quiet)
@@ -163,6 +197,7 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
         "edges": edges,
         "stages": stages,
         "versions": {"python": platform.python_version(), "duckdb": duckdb.__version__,
-                     "pyarrow": pa.__version__, "numpy": np.__version__, "igraph": igraph.__version__},
+                     "pyarrow": pa.__version__, "numpy": np.__version__, "igraph": igraph.__version__,
+                     **eng_versions},
     })
     return report

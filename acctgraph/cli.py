@@ -1,23 +1,30 @@
 """The ``acctgraph`` command: a thin layer over the Python API.
 
 Each subcommand parses its options, calls one library function and prints a
-short summary. Errors a user can fix are printed as one line (no traceback)
-and exit with the codes documented in :mod:`acctgraph.errors`.
+short summary: text, or with ``--json`` one JSON object on stdout and nothing
+else. Errors a user can fix are printed as one line (no traceback) and exit
+with the codes documented in :mod:`acctgraph.errors`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acctgraph import errors
 from acctgraph._version import __version__
 from acctgraph.config import Config, find_config
 from acctgraph.progress import set_quiet
+
+if TYPE_CHECKING:  # pragma: no cover
+    from acctgraph.builder import BuildReport
+    from acctgraph.clusters import CommunitiesResult
 
 PROG = "acctgraph"
 
@@ -28,23 +35,46 @@ usage logs. The pipeline is a chain of stages writing to one workspace folder:
   generate     write a synthetic world with ground truth (for trials and tests)
   build        validate input tables and build the account graph
   communities  find, score and flag clusters of accounts
-  export       write evidence packets for flagged clusters  (not built yet)
+  run          build + communities in one go: prints the flagged clusters
+  show         one cluster for triage: why it scores, what its accounts share
+  explain      one account: its cluster, strongest links and their evidence
+  export       write evidence packets for flagged clusters (CSV, plots, HTML, STIX)
+  verify       check an evidence packet against its manifest
   evaluate     compare flagged clusters with ground-truth labels
 """
 
 EPILOG = """\
 quick start (uses the bundled sample world):
-  acctgraph build && acctgraph communities    # the bundled sample, workspace ./acctgraph-work
-  acctgraph generate --scale 0.01 --out world && acctgraph build world --out work
+  acctgraph run                      # the bundled sample into ./acctgraph-work; prints flagged clusters
+  acctgraph show CLUSTER             # a cluster's evidence;  acctgraph explain ACCOUNT: one account
+  acctgraph generate --scale 0.01 --out world && acctgraph run world --out work
 
-exit codes: 0 ok, 1 internal error, 2 usage / not built yet, 3 input error,
-4 configuration error, 5 workspace error (also: output not writable, disk
-full), 7 workspace busy (another run holds its lock).  Docs: docs/ in the repository.
+Every command takes --json (one JSON object on stdout), --quiet, --config TOML.
+exit codes:
+""" + "\n".join(f"  {code:>3}  {text}" for code, text in errors.EXIT_CODES.items()) + """
+Docs: docs/ in the repository (start with docs/quickstart.md).
 """
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     pass
+
+
+def _emit(args: argparse.Namespace, data: object, lines: Sequence[str] | Callable[[], Sequence[str]]) -> None:
+    """Print a command's result: ``data`` as one JSON object with --json, else the text lines unless --quiet."""
+    if args.json:
+        from acctgraph.display import jsonable
+
+        print(json.dumps(jsonable(data), ensure_ascii=False, allow_nan=False))
+    elif not args.quiet:
+        for line in (lines() if callable(lines) else lines):
+            print(line)
+
+
+def _say(args: argparse.Namespace, line: str) -> None:
+    """A note for a person: stdout in text mode, stderr (unless --quiet) with --json so stdout stays JSON."""
+    if not args.quiet:
+        print(line, file=sys.stderr if args.json else sys.stdout)
 
 
 def _resolve_config(path: str | None) -> Config:
@@ -59,20 +89,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import acctgraph
 
     summary = acctgraph.generate(args.out, preset=args.preset, scale=args.scale, seed=args.seed,
-                                 fmt=args.format, quiet=args.quiet)
-    if not args.quiet:
-        counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
-        print(f"wrote world to {args.out} in {summary.seconds:.1f}s: {counts}")
-        camps = ", ".join(f"{k} {a:,} accounts/{r:,} requests" for k, (a, r) in summary.campaigns.items())
-        print(f"campaigns: {camps}")
+                                 fmt=args.format, quiet=args.quiet or args.json)
+    counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
+    camps = ", ".join(f"{k} {a:,} accounts/{r:,} requests" for k, (a, r) in summary.campaigns.items())
+    _emit(args, {"out": str(args.out), "seed": summary.seed, "seconds": round(summary.seconds, 3),
+                 "counts": summary.counts, "campaigns": {k: {"accounts": a, "requests": r}
+                                                         for k, (a, r) in summary.campaigns.items()},
+                 "populations": summary.populations},
+          [f"wrote world to {args.out} in {summary.seconds:.1f}s: {counts}", f"campaigns: {camps}"])
     return 0
 
 
 # ---------------------------------------------------------------- build
-def cmd_build(args: argparse.Namespace) -> int:
+def _build(args: argparse.Namespace, cfg: Config) -> tuple[BuildReport, str, str | None]:
+    """Run the build for ``build`` and ``run``: the report, the workspace and the data folder used."""
     import acctgraph
 
-    cfg = _resolve_config(args.config)
     data = args.data or cfg.inputs.dir
     paths = cfg.inputs.paths()
     if data is None and not paths:
@@ -81,20 +113,82 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise errors.InputError(f"no input given and the sample folder {data} is missing; pass a "
                                     "data folder, or create the sample with `acctgraph generate "
                                     "--preset sample --out data/samples`")
-        if not args.quiet:
-            print("no data folder given and no acctgraph.toml here: "
-                  f"using the bundled sample {data}")
+        _say(args, f"no data folder given and no acctgraph.toml here: using the bundled sample {data}")
     out = args.out or cfg.workspace.dir
-    report = acctgraph.build(data, out, paths=paths, config=cfg, quiet=args.quiet)
-    if not args.quiet:
-        print(f"validated inputs into {out}")
-        for line in report.load.lines():
-            print("  " + line)
-        if report.load.rows_quarantined:
-            print(f"  quarantined rows with reasons: {out}/quarantine/<table>.parquet")
-        for line in report.lines():
-            print(line)
-        print(f"next: acctgraph communities {out}")
+    report = acctgraph.build(data, out, paths=paths, config=cfg, quiet=args.quiet or args.json,
+                             engine=getattr(args, "engine", None))
+    return report, out, data
+
+
+def _build_lines(report: BuildReport, out: str) -> list[str]:
+    lines = [f"validated inputs into {out}"] + ["  " + line for line in report.load.lines()]
+    if report.load.rows_quarantined:
+        lines.append(f"  quarantined rows with reasons: {out}/quarantine/<table>.parquet")
+    return lines + report.lines()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    cfg = _resolve_config(args.config)
+    report, out, data = _build(args, cfg)
+    _emit(args, {"data": data, **report.to_dict()},
+          lambda: _build_lines(report, out) + [f"next: acctgraph communities {_arg(out)}"])
+    return 0
+
+
+def _arg(path: str) -> str:
+    """A path as a shell argument in the hints we print."""
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def _communities_lines(result: CommunitiesResult, top: int) -> list[str]:
+    lines = result.lines(top)
+    if result.stats.get("known_bad_seeds"):
+        best = result.clusters.sort_values("seed_mass", ascending=False).head(5)
+        lines.append(f"closest to the {result.stats['known_bad_seeds']} known-bad accounts (personalised PageRank):")
+        for _, r in best.iterrows():
+            lines.append(f"  cluster {r['community_id']:>7}  size {r['size']:>6,}  seed mass {r['seed_mass']:.3f}"
+                         f"{'  contains a seed' if r['seeded'] else ''}")
+    return lines
+
+
+def _next_steps(result: CommunitiesResult, work: str) -> list[str]:
+    w = _arg(work)
+    if not len(result.flagged):
+        return [f"nothing flagged; inspect the best-scoring cluster with: acctgraph show "
+                f"{int(result.clusters['community_id'].iloc[0])} {w}"] if len(result.clusters) else []
+    cid = int(result.flagged["community_id"].iloc[0])
+    steps = [(f"acctgraph show {cid} {w}", f"why cluster {cid} is flagged, and its evidence"),
+             (f"acctgraph explain ACCOUNT {w}", "why one account is in its cluster"),
+             (f"acctgraph export {w}", "evidence packets of the flagged clusters")]
+    width = max(len(c) for c, _ in steps)
+    return ["next:"] + [f"  {c:<{width}}  # {why}" for c, why in steps]
+
+
+def _known_bad(args: argparse.Namespace) -> list[str] | None:
+    seeds = [a.strip() for a in (args.known_bad or "").split(",") if a.strip()]
+    if args.known_bad_file:
+        try:
+            text = Path(args.known_bad_file).read_text(encoding="utf-8")
+        except OSError as e:
+            raise errors.InputError(f"{args.known_bad_file}: cannot read ({e.strerror or e}); pass a text file "
+                                    "with one account id per line") from e
+        seeds += [line.strip() for line in text.splitlines() if line.strip()]
+    return seeds or None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    cfg = _resolve_config(args.config)
+    report, out, data = _build(args, cfg)
+    result = acctgraph.communities(out, config=cfg, known_bad=_known_bad(args), quiet=args.quiet or args.json)
+    _emit(args, {"data": data, "workspace": out, "build": report.to_dict(), "communities": result.to_dict(args.top)},
+          lambda: [f"built {out}: {report.nodes:,} accounts, {report.edges:,} links "
+                   f"({sum(t.accepted for t in report.load.tables.values()):,} rows accepted, "
+                   f"{report.load.rows_quarantined:,} quarantined)"]
+          + _communities_lines(result, args.top) + _next_steps(result, out))
     return 0
 
 
@@ -107,25 +201,33 @@ def cmd_communities(args: argparse.Namespace) -> int:
 
     cfg = _resolve_config(args.config)
     work = _workspace_arg(args, cfg)
-    seeds = [a.strip() for a in (args.known_bad or "").split(",") if a.strip()]
-    if args.known_bad_file:
-        try:
-            text = Path(args.known_bad_file).read_text(encoding="utf-8")
-        except OSError as e:
-            raise errors.InputError(f"{args.known_bad_file}: cannot read ({e.strerror or e}); pass a text file "
-                                    "with one account id per line") from e
-        seeds += [line.strip() for line in text.splitlines() if line.strip()]
-    result = acctgraph.communities(work, config=cfg, known_bad=seeds or None, quiet=args.quiet)
-    if not args.quiet:
-        for line in result.lines(args.top):
-            print(line)
-        if result.stats.get("known_bad_seeds"):
-            top = result.clusters.sort_values("seed_mass", ascending=False).head(5)
-            print(f"closest to the {result.stats['known_bad_seeds']} known-bad accounts (personalised PageRank):")
-            for _, r in top.iterrows():
-                print(f"  cluster {r['community_id']:>7}  size {r['size']:>6,}  seed mass {r['seed_mass']:.3f}"
-                      f"{'  contains a seed' if r['seeded'] else ''}")
-        print(f"wrote {work}/communities.parquet, {work}/clusters.csv, {work}/communities.json")
+    result = acctgraph.communities(work, config=cfg, known_bad=_known_bad(args), quiet=args.quiet or args.json)
+    _emit(args, result.to_dict(args.top),
+          lambda: _communities_lines(result, args.top)
+          + [f"wrote {work}/communities.parquet, {work}/clusters.csv, {work}/communities.json"]
+          + _next_steps(result, work))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    cfg = _resolve_config(args.config)
+    work = _workspace_arg(args, cfg)
+    c = acctgraph.cluster(work, args.cluster, config=cfg)
+    _emit(args, c.to_dict(args.top),
+          lambda: c.lines(args.top) + ["", f"next: acctgraph explain {_arg(str(c.members['account_id'].iloc[0]))} "
+                                       f"{_arg(work)}   |   acctgraph export {_arg(work)} --cluster {c.id}"])
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    cfg = _resolve_config(args.config)
+    work = _workspace_arg(args, cfg)
+    why = acctgraph.explain(work, args.account, top=args.top, config=cfg)
+    _emit(args, why.to_dict(), why.lines)
     return 0
 
 
@@ -136,12 +238,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     work = _workspace_arg(args, cfg)
     labels = args.labels or cfg.inputs.labels
     if not labels:
-        raise errors.InputError("no labels given; pass --labels PATH (a labels.parquet or labels.csv)")
+        raise errors.UsageError("no labels given; pass --labels PATH (a labels.parquet or labels.csv), or set "
+                                "[inputs] labels in acctgraph.toml")
     ev = acctgraph.evaluate(work, labels)
-    if not args.quiet:
-        for line in ev.lines():
-            print(line)
-        print(f"wrote {work}/evaluation.json")
+    _emit(args, {"workspace": work, "labels": str(labels), **ev.to_dict()},
+          lambda: ev.lines() + [f"wrote {work}/evaluation.json"])
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    cfg = _resolve_config(args.config)
+    work = _workspace_arg(args, cfg)
+    result = acctgraph.export(work, flagged=args.flagged, top=args.top, clusters=args.cluster, out=args.out,
+                              zip=args.zip, pseudonymise=True if args.pseudonymise else None, config=cfg,
+                              quiet=args.quiet or args.json)
+    _emit(args, result, result.lines)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import acctgraph
+
+    report = acctgraph.verify(args.packet)
+    if args.json:
+        _emit(args, {"packet": report.packet, "ok": report.ok, "checked": report.checked, "problems": report.problems,
+                     "created": report.manifest.get("created"),
+                     "acctgraph_version": report.manifest.get("acctgraph_version")}, [])
+        return 0 if report.ok else errors.EXIT_INTEGRITY
+    if not report.ok:
+        raise errors.IntegrityError(report.lines()[0])
+    _emit(args, {}, report.lines()[:1])
     return 0
 
 
@@ -159,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors; no progress bars")
+    common.add_argument("--json", action="store_true",
+                        help="print one JSON object on stdout (the command's summary) and nothing else; errors "
+                             "become {\"error\": ..., \"exit_code\": ...}")
     common.add_argument("--debug", action="store_true", help="show a full traceback on errors")
     common.add_argument("--config", metavar="TOML", help="configuration file (default: ./acctgraph.toml if present)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -194,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with <table>.parquet or <table>.csv (default: [inputs] in acctgraph.toml, "
                         "else the bundled sample)")
     b.add_argument("--out", metavar="WORK", help="workspace folder (default: [workspace] dir, acctgraph-work)")
+    b.add_argument("--engine", choices=["duckdb", "spark"],
+                   help="relational engine (default: [build] engine, duckdb); spark needs "
+                        "`pip install 'acctgraph[spark]'` and Java 17+, see docs/scale-out.md")
     b.set_defaults(func=cmd_build)
 
     c = sub.add_parser("communities", parents=[common], formatter_class=_Formatter,
@@ -209,6 +343,54 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--known-bad-file", metavar="PATH", help="text file with one known-bad account id per line")
     c.set_defaults(func=cmd_communities)
 
+    r = sub.add_parser("run", parents=[common], formatter_class=_Formatter,
+                       help="build + communities in one go: prints the flagged clusters",
+                       description="Validate the inputs, build the account graph and find, score and flag clusters "
+                                   "(`acctgraph build` then `acctgraph communities`), then print the flagged clusters "
+                                   "with their reasons and the commands to look closer.",
+                       epilog=textwrap.dedent("""\
+                           examples:
+                             acctgraph run                         # the bundled sample into ./acctgraph-work
+                             acctgraph run /logs/day1 --out work1 --top 20"""))
+    r.add_argument("data", nargs="?", metavar="DATA",
+                   help="folder with <table>.parquet or <table>.csv (default: [inputs] in acctgraph.toml, "
+                        "else the bundled sample)")
+    r.add_argument("--out", metavar="WORK", help="workspace folder (default: [workspace] dir, acctgraph-work)")
+    r.add_argument("--top", type=int, default=10, help="clusters to list")
+    r.add_argument("--known-bad", metavar="IDS", help="comma-separated known-bad account ids to expand from")
+    r.add_argument("--known-bad-file", metavar="PATH", help="text file with one known-bad account id per line")
+    r.set_defaults(func=cmd_run)
+
+    sh = sub.add_parser("show", parents=[common], formatter_class=_Formatter,
+                        help="one cluster for triage: why it scores, what its accounts share",
+                        description="Print one cluster for triage, evidence first: its signals and what each adds "
+                                    "to the score, the payment instruments, IPs and prompt templates its accounts "
+                                    "share (with their use outside the cluster), its strongest links with their "
+                                    "evidence, and its most linked members.",
+                        epilog=textwrap.dedent("""\
+                            examples:
+                              acctgraph show 1 work
+                              acctgraph show 1 work --top 10 --json > cluster-1.json"""))
+    sh.add_argument("cluster", type=int, metavar="CLUSTER", help="cluster id (community_id in clusters.csv)")
+    sh.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    sh.add_argument("--top", type=int, default=5, help="rows of each kind of evidence to print")
+    sh.set_defaults(func=cmd_show)
+
+    xp = sub.add_parser("explain", parents=[common], formatter_class=_Formatter,
+                        help="one account: its cluster, strongest links and their evidence",
+                        description="Explain why an account is in its cluster: its role, how much of its link "
+                                    "weight goes to that cluster, and its strongest links, each with what the two "
+                                    "accounts share (payment instruments, same-BIN card bursts, IPs and subnets in "
+                                    "the same time windows, prompt templates and clauses, co-active time bins).",
+                        epilog=textwrap.dedent("""\
+                            examples:
+                              acctgraph explain 04e44aeec911 work
+                              acctgraph explain 04e44aeec911 work --top 3 --json"""))
+    xp.add_argument("account", metavar="ACCOUNT", help="account id as in the accounts table")
+    xp.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    xp.add_argument("--top", type=int, default=10, help="strongest links to explain")
+    xp.set_defaults(func=cmd_explain)
+
     ev = sub.add_parser("evaluate", parents=[common], formatter_class=_Formatter,
                         help="compare flagged clusters with ground-truth labels",
                         description="Per campaign recall and cohesion, precision, flagged hard negatives by "
@@ -218,16 +400,35 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels", metavar="PATH", help="labels table (parquet or CSV)")
     ev.set_defaults(func=cmd_evaluate)
 
-    for name, helptext, example in (
-        ("export", "write evidence packets (not built yet)", "acctgraph export work --flagged --out packets"),
-    ):
-        s = sub.add_parser(name, parents=[common], help=helptext, description=helptext,
-                           formatter_class=_Formatter, epilog=f"example:\n  {example}")
-        s.add_argument("work", nargs="?", metavar="WORK", help="workspace folder")
-        s.set_defaults(func=_not_built(name))
-        if name == "export":
-            s.add_argument("--out", metavar="DIR")
-            s.add_argument("--flagged", action="store_true")
+    x = sub.add_parser("export", parents=[common], formatter_class=_Formatter,
+                       help="write evidence packets (CSV, plots, HTML, STIX)",
+                       description="Write one evidence packet per cluster: summary.md, CSV tables, PNG plots, an "
+                                   "offline graph.html, a STIX 2.1 bundle and manifest.json (see docs/packets.md), "
+                                   "and index.html over them. Without a choice of clusters, the flagged ones.",
+                       epilog=textwrap.dedent("""\
+                           examples:
+                             acctgraph export work --flagged --out packets
+                             acctgraph export work --cluster 3 7 --zip
+                             ACCTGRAPH_PSEUDONYM_KEY=... acctgraph export work --top 5 --pseudonymise"""))
+    x.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    which = x.add_mutually_exclusive_group()
+    which.add_argument("--flagged", action="store_true", help="every flagged cluster (the default)")
+    which.add_argument("--top", type=int, metavar="N", help="the N clusters with the best scores")
+    which.add_argument("--cluster", type=int, nargs="+", metavar="ID", help="these cluster ids (see clusters.csv)")
+    x.add_argument("--out", metavar="DIR", help="output folder (default: [export] dir, else WORK/packets)")
+    x.add_argument("--zip", action="store_true", help="also write a deterministic cluster-<id>.zip per packet")
+    x.add_argument("--pseudonymise", action="store_true",
+                   help="replace account ids, e-mail domains and instrument ids by keyed HMACs (key from "
+                        "$ACCTGRAPH_PSEUDONYM_KEY or [export] pseudonym_key)")
+    x.set_defaults(func=cmd_export)
+
+    v = sub.add_parser("verify", parents=[common], formatter_class=_Formatter,
+                       help="check an evidence packet against its manifest",
+                       description="Check every file of a packet (folder or .zip) against the sizes and SHA-256 "
+                                   "in its manifest.json; files missing, modified or added are reported (exit 6).",
+                       epilog="example:\n  acctgraph verify packets/cluster-0")
+    v.add_argument("packet", metavar="PACKET", help="packet folder or .zip")
+    v.set_defaults(func=cmd_verify)
     return p
 
 
@@ -277,23 +478,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return errors.EXIT_USAGE
-    set_quiet(args.quiet)
+    set_quiet(args.quiet or args.json)
     try:
         return int(args.func(args) or 0)
     except errors.AcctgraphError as e:
         if args.debug:
             raise
-        print(f"{PROG}: error: {one_line(str(e))}", file=sys.stderr)
-        return e.exit_code
+        return _fail(args, "error: ", one_line(str(e)), e.exit_code)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, "", "interrupted", errors.EXIT_INTERRUPTED)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
         if args.debug:
             raise
-        print(f"{PROG}: internal error: {type(e).__name__}: {one_line(str(e))} (re-run with --debug for the "
-              "traceback and please report it)", file=sys.stderr)
-        return errors.EXIT_INTERNAL
+        return _fail(args, "internal error: ", f"{type(e).__name__}: {one_line(str(e))} (re-run with --debug for "
+                     "the traceback and please report it)", errors.EXIT_INTERNAL)
+
+
+def _fail(args: argparse.Namespace, kind: str, message: str, code: int) -> int:
+    """One line on stderr; with --json also the error as the JSON object on stdout."""
+    print(f"{PROG}: {kind}{message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False))
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,11 +49,22 @@ class CommunitiesResult:
     def flagged(self) -> pd.DataFrame:
         return self.clusters[self.clusters["flagged"]]
 
+    def to_dict(self, top: int = 10) -> dict[str, Any]:
+        """A JSON-ready summary: counts, and the ``top`` clusters by score with their reasons."""
+        from acctgraph.display import jsonable
+
+        cols = ["community_id", "operation_id", "size", "core_size", "score", "flagged", "seeded", "seed_mass",
+                "reasons"]
+        return jsonable({"workspace": self.workspace, "stats": self.stats,
+                         "flagged": self.flagged["community_id"].tolist(), "clusters": self.clusters[cols].head(top)})
+
     def lines(self, top: int = 10) -> list[str]:
         s = self.stats
         out = [f"communities: {s['communities']:,} ({s['clusters']:,} with 2+ accounts, largest "
                f"{s['largest']:,}), modularity {s['modularity']:.3f}, {s['splits']} split off",
                f"flagged: {s['flagged_clusters']} clusters, {s['flagged_accounts']:,} accounts"]
+        if s.get("calibration"):
+            out += calibration_lines(s["calibration"], s["flagged_accounts"])
         head = self.clusters.head(top)
         if len(head):
             out.append(f"{'cluster':>8} {'size':>7} {'score':>6} flag  top reasons")
@@ -82,14 +93,14 @@ class _Inputs:
     templates: pd.DataFrame
 
 
-def _load(ws: Workspace, combine) -> _Inputs:
+def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
     """Read what scoring needs; edge weights are recombined from the layers with ``combine``."""
     nodes = pq.read_table(ws.nodes_path).to_pandas()
     e = pq.read_table(ws.edges_path, columns=EDGE_COLUMNS).to_pandas()
     e["weight"] = combine_weights(e, combine)
     on = [l for l in LAYERS if getattr(combine, l)]
     e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0
-    e = e[e["weight"] > 0].reset_index(drop=True)
+    e = e[(e["weight"] > 0) & (e["weight"] >= min_weight)].reset_index(drop=True)
     tmpl = (pq.read_table(ws.evidence_path("templates")).to_pandas() if ws.evidence_path("templates").is_file()
             else pd.DataFrame({"node": [], "template_id": [], "requests": [], "share": []}))
     templates = (pq.read_table(ws.templates_path, columns=["template_id", "canonical"]).to_pandas()
@@ -98,18 +109,63 @@ def _load(ws: Workspace, combine) -> _Inputs:
                    e["weight"].to_numpy(np.float64), pq.read_table(ws.features_path).to_pandas(), tmpl, templates)
 
 
+def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
+    """Which clusters are flagged: enough core members, and either path below.
+
+    1. **Score**: ``score >= flag_score`` (many signals at once).
+    2. **Purpose**: ``extraction_prompts >= extraction_flag`` and
+       ``volume >= extraction_volume``: a coordinated group whose traffic is
+       mostly capability extraction at many times the typical account's
+       volume is what a distillation campaign *is*, whatever it hides (cards,
+       exits, timing, creation dates, wording). Companies and universities
+       lack the volume, bots the extraction prompts, VPN users both.
+
+    >>> from acctgraph.config import ScoringConfig
+    >>> c = pd.DataFrame({"score": [0.5, 0.3, 0.3], "core_size": [20, 20, 20],
+    ...                   "extraction_prompts": [0.0, 0.8, 0.8], "volume": [0.0, 0.9, 0.2]})
+    >>> flag_rule(c, ScoringConfig()).tolist()
+    [True, True, False]
+    """
+    big = scored["core_size"] >= sc.flag_min_size
+    purpose = (scored["extraction_prompts"] >= sc.extraction_flag) & (scored["volume"] >= sc.extraction_volume)
+    return big & ((scored["score"] >= sc.flag_score) | purpose)
+
+
+def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndarray, memb: np.ndarray,
+                 ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Core mask and in-community strength of every account (see :func:`_score_partition`).
+
+    >>> src, dst = np.array([0, 1, 2, 0, 1, 3]), np.array([1, 2, 0, 3, 3, 4])
+    >>> w = np.array([5.0, 5, 5, 0.01, 0.01, 0.01]); pay = np.array([1.0, 1, 1, 1, 1, 0])
+    >>> core, _ = core_members(src, dst, w, pay, np.zeros(5, int), 0.05)
+    >>> core.tolist()   # 3 shares cards only (weak overall, as firm as any member by cards); 4 an exit
+    [True, True, True, True, False]
+    """
+    n = len(memb)
+    strength = _membership_strength(n, src, dst, w, memb)
+    median = pd.Series(strength).groupby(memb).transform("median").to_numpy()
+    core = strength >= ratio * median
+    if w_pay.any():  # ... or tied by payment instruments as firmly as a typical member is
+        s_pay = _membership_strength(n, src, dst, w_pay, memb)
+        med_pay = pd.Series(s_pay).groupby(memb).transform("median").to_numpy()
+        core |= (med_pay > 0) & (s_pay >= med_pay)
+    return core, strength
+
+
 def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None = None,
                      fixed_core: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Scored clusters (by score), the core mask and membership strengths for one partition.
 
     Core members are linked to their community with at least ``fringe_ratio``
-    of its median strength. Signals are computed on the core only, so accounts
+    of its median strength, or by payment instruments at least as firmly as
+    its median member: an account a campaign created and has not used yet
+    is tied to it by cards alone (no traffic, so no other link), and a card is
+    specific evidence where a shared exit or sentence is not. Signals are computed on the core only, so accounts
     that a campaign's shared proxies or public templates attach to its
     community neither dilute nor inflate its score.
     """
-    strength = _membership_strength(len(x.nodes), x.src, x.dst, x.w, memb)
-    median = pd.Series(strength).groupby(memb).transform("median").to_numpy()
-    core = strength >= sc.fringe_ratio * median
+    core, strength = core_members(x.src, x.dst, x.w, x.edges["w_payments"].to_numpy(np.float64), memb,
+                                  sc.fringe_ratio)
     if fixed is not None:  # members of merged communities keep the role they had in their own pool
         core = np.where(fixed, fixed_core, core)
     members = x.feats.assign(community_id=memb)
@@ -118,7 +174,7 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     sig = sig.rename(columns={"size": "core_size"})
     sig.insert(0, "size", pd.Series(np.bincount(memb)).reindex(sig.index).to_numpy())
     scored = score(sig, {s: getattr(sc, s) for s in SIGNALS})
-    scored["flagged"] = (scored["score"] >= sc.flag_score) & (scored["core_size"] >= sc.flag_min_size)
+    scored["flagged"] = flag_rule(scored, sc)
     scored["reasons"] = scored.apply(reasons, axis=1) if len(scored) else pd.Series(dtype=str)
     scored = scored.reset_index().sort_values(["score", "size", "community_id"], ascending=[False, False, True])
     return scored.reset_index(drop=True), core, strength
@@ -192,6 +248,80 @@ def _same_campaign(x: _Inputs, memb: np.ndarray, core: np.ndarray, flagged: np.n
     return np.array([find(int(c)) for c in flagged], dtype=flagged.dtype)
 
 
+def _detect_and_score(x: _Inputs, cfg: Config) -> tuple:
+    """Partition, score, merge flagged pools of one operation, score again.
+
+    Returns (first partition, membership, clusters, core mask, strengths, operation per community,
+    number of merged communities).
+    """
+    cc, sc = cfg.communities, cfg.scoring
+    part = detect(len(x.nodes), x.src, x.dst, x.w, resolution=cc.resolution, iterations=cc.iterations,
+                  seed=cc.seed, split_min_size=cc.split_min_size, split_conductance=cc.split_conductance,
+                  split_depth=cc.split_depth)
+    memb = part.membership
+    clusters, core, strength = _score_partition(x, memb, sc)
+    ops = operations(x, memb, cc.operation_resolution, cc.seed)
+    flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
+    groups = _same_campaign(x, memb, core, flagged, ops, cc.operation_min_overlap)
+    merged = 0
+    if len(flagged):
+        remap = np.arange(len(ops))
+        remap[flagged] = groups
+        merged = int((groups != flagged).sum())
+        if merged:
+            pooled = np.isin(memb, flagged[groups != flagged]) | np.isin(memb, groups[groups != flagged])
+            memb = _renumber(remap[memb])
+            clusters, core, strength = _score_partition(x, memb, sc, fixed=pooled, fixed_core=core)
+            ops = operations(x, memb, cc.operation_resolution, cc.seed)
+    return part, memb, clusters, core, strength, ops, merged
+
+
+def flagged_nodes(memb: np.ndarray, clusters: pd.DataFrame, core: np.ndarray) -> np.ndarray:
+    """Node ids of the core members of flagged clusters."""
+    return np.flatnonzero(np.isin(memb, clusters.loc[clusters["flagged"], "community_id"].to_numpy()) & core)
+
+
+def calibration(ws: Workspace, x: _Inputs, cfg: Config, flagged: np.ndarray) -> dict[str, Any]:
+    """Per layer: its edges, how much of the flagged set it supports, and the flags without it.
+
+    ``supports`` is the share of flagged accounts with at least one edge of
+    that layer to another flagged account of the same cluster. The layer is
+    then switched off (``[combine] <layer> = 0``), communities are detected
+    and scored again, and the flags are compared: ``kept`` flagged accounts
+    still flagged, ``lost`` no longer, ``gained`` newly flagged.
+    """
+    out: dict[str, Any] = {}
+    flagged_set = np.zeros(len(x.nodes), bool)
+    flagged_set[flagged] = True
+    for layer in LAYERS:
+        col = x.edges[f"w_{layer}"].to_numpy() > 0
+        inside = col & flagged_set[x.src] & flagged_set[x.dst]
+        sup = np.zeros(len(x.nodes), bool)
+        sup[x.src[inside]] = True
+        sup[x.dst[inside]] = True
+        rec: dict[str, Any] = {"edges": int(col.sum()), "supports": round(float(sup[flagged].mean()), 4)
+                               if len(flagged) else 0.0}
+        if getattr(cfg.combine, layer):
+            off = dataclasses.replace(cfg, combine=dataclasses.replace(cfg.combine, **{layer: 0.0}))
+            xo = _load(ws, off.combine, cfg.communities.min_weight)
+            _, memb, clusters, core, _, _, _ = _detect_and_score(xo, off)
+            now = flagged_nodes(memb, clusters, core)
+            rec.update(flagged_without=int(len(now)), kept=int(np.isin(flagged, now).sum()),
+                       lost=int((~np.isin(flagged, now)).sum()), gained=int((~np.isin(now, flagged)).sum()))
+        out[layer] = rec
+    return out
+
+
+def calibration_lines(cal: dict[str, Any], flagged: int) -> list[str]:
+    """The calibration report as a table for the terminal."""
+    out = [f"calibration: each layer's support of the {flagged:,} flagged accounts, and the flags without it",
+           f"  {'layer':<11} {'edges':>10} {'supports':>9} {'flagged without':>16} {'lost':>6} {'gained':>7}"]
+    for layer, r in cal.items():
+        out.append(f"  {layer:<11} {r['edges']:>10,} {r['supports']:>9.1%} "
+                   f"{r.get('flagged_without', '-'):>16} {r.get('lost', '-'):>6} {r.get('gained', '-'):>7}")
+    return out
+
+
 def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config | None = None,
                 known_bad: list[str] | None = None, quiet: bool = False) -> CommunitiesResult:
     """Run community detection and scoring on a built workspace.
@@ -209,9 +339,13 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     them: ``seed_score`` per account and ``seed_mass`` per cluster (see
     :mod:`acctgraph.seeds`); clusters holding a seed are marked ``seeded``.
 
+    Every run ends with a calibration report (:func:`calibration`; off with
+    ``[communities] calibration = false``): per layer, its edges, the share
+    of flagged accounts it supports, and how the flags change without it.
+
     Writes ``communities.parquet`` (every account), ``clusters.csv`` (clusters
     of 2+ accounts, by score) and ``communities.json`` (parameters, counts,
-    modularity, timings).
+    modularity, the calibration report).
     """
     t0 = time.perf_counter()
     cfg = config or Config()
@@ -226,26 +360,9 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
     cc, sc = cfg.communities, cfg.scoring
     build_json = ws.read_marker("build")
     ws.invalidate("communities")  # communities.json (written last) means the outputs are complete
-    x = _load(ws, cfg.combine)
-    part = detect(len(x.nodes), x.src, x.dst, x.w, resolution=cc.resolution, iterations=cc.iterations,
-                  seed=cc.seed, split_min_size=cc.split_min_size, split_conductance=cc.split_conductance,
-                  split_depth=cc.split_depth)
+    x = _load(ws, cfg.combine, cc.min_weight)
+    part, memb, clusters, core, strength, ops, merged = _detect_and_score(x, cfg)
     t_detect = time.perf_counter() - t0
-    memb = part.membership
-    clusters, core, strength = _score_partition(x, memb, sc)
-    ops = operations(x, memb, cc.operation_resolution, cc.seed)
-    flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
-    groups = _same_campaign(x, memb, core, flagged, ops, cc.operation_min_overlap)
-    merged = 0
-    if len(flagged):
-        remap = np.arange(len(ops))
-        remap[flagged] = groups
-        merged = int((groups != flagged).sum())
-        if merged:
-            pooled = np.isin(memb, flagged[groups != flagged]) | np.isin(memb, groups[groups != flagged])
-            memb = _renumber(remap[memb])
-            clusters, core, strength = _score_partition(x, memb, sc, fixed=pooled, fixed_core=core)
-            ops = operations(x, memb, cc.operation_resolution, cc.seed)
     clusters.insert(1, "operation_id", ops[clusters["community_id"].to_numpy()])
     seeds = _seed_nodes(ws, x.nodes, known_bad)
     ppr = personalised_pagerank(len(x.nodes), x.src, x.dst, x.w, seeds)
@@ -280,13 +397,18 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
     write_csv_safe(clusters, ws.clusters_path)
     sizes = np.bincount(memb) if len(memb) else np.zeros(0, dtype=np.int64)
     modularity = _modularity(x, memb)
+    t_cal = time.perf_counter()
+    cal = calibration(ws, x, cfg, np.flatnonzero(m["flagged"].to_numpy())) if cc.calibration else {}
+    t_cal = time.perf_counter() - t_cal
     stats = {"communities": int(len(sizes)), "clusters": int((sizes >= 2).sum()),
              "largest": int(sizes.max()) if len(sizes) else 0, "modularity": round(modularity, 6),
              "modularity_first_pass": round(part.modularity, 6),
              "splits": part.splits, "leiden_runs": part.leiden_runs, "merged_into_operations": merged,
              "flagged_clusters": int(clusters["flagged"].sum()), "flagged_accounts": int(m["flagged"].sum()),
              "fringe_accounts": int(fringe.sum()), "known_bad_seeds": int(len(seeds)),
-             "seconds": {"detect": round(t_detect, 3), "total": round(time.perf_counter() - t0, 3)}}
+             "calibration": cal,
+             "seconds": {"detect": round(t_detect, 3), "calibration": round(t_cal, 3),
+                         "total": round(time.perf_counter() - t0, 3)}}
     write_json_atomic(ws.marker("communities"), {
         "artifact_version": ARTIFACT_VERSION, "acctgraph_version": __version__,
         UPSTREAM_KEY: ws.upstream("communities"), "inputs": build_json.get("inputs", {}),

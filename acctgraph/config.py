@@ -96,6 +96,10 @@ class BuildConfig:
     threads: int = _opt(0, "engine threads (0 = all cores)")
     memory_limit: str = _opt("4GB", "engine (DuckDB) memory limit before it spills to disk ('' = DuckDB's "
                                     "default, 80% of RAM)")
+    engine: str = _opt("duckdb", "relational engine for the layers: 'duckdb' (embedded) or 'spark' (pip install "
+                                 "'acctgraph[spark]' and Java 17+; see docs/scale-out.md)")
+    spark_master: str = _opt("", "Spark master when acctgraph starts the session ('' = the active session or "
+                                 "spark-submit's, else local[*])")
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,11 @@ class CommunitiesConfig:
     split_depth: int = _opt(2, "how many levels the split pass recurses")
     operation_resolution: float = _opt(0.3, "resolution of the community-graph pass that groups communities "
                                              "into operations")
+    min_weight: float = _opt(0.01, "edges with a smaller combined weight (no more than one hub key's share: "
+                                   "s(N)/2k) are left out of community detection and scoring; they stay in "
+                                   "edges.parquet")
+    calibration: bool = _opt(True, "after each run, switch each layer off in turn and report how the flags change "
+                             "(costs one more detection per layer)")
     operation_min_overlap: float = _opt(0.5, "flagged communities of one operation are merged when the cosine "
                                              "similarity of their template use is at least this")
 
@@ -182,6 +191,10 @@ class ScoringConfig:
 
     flag_score: float = _opt(0.45, "clusters scoring at least this are flagged ...")
     flag_min_size: int = _opt(10, "... when at least this many of their accounts are core members")
+    extraction_flag: float = _opt(0.5, "... or when at least this share of their requests are capability-extraction "
+                                  "prompts ...")
+    extraction_volume: float = _opt(0.5, "... and their volume signal is at least this (median member 10x the typical "
+                                    "account at 0.5); set either above 1 to flag on the score alone")
     fringe_ratio: float = _opt(0.05, "members whose link weight inside their community is below this share of the "
                                     "community's median are fringe: left out of its signals and never flagged")
     shared_payment: float = _opt(1.0, "weight of the shared_payment signal")
@@ -195,6 +208,31 @@ class ScoringConfig:
     volume: float = _opt(1.0, "weight of the volume signal")
     proxy_ips: float = _opt(1.0, "weight of the proxy_ips signal")
     ip_rotation: float = _opt(1.0, "weight of the ip_rotation signal")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Evidence packets (see docs/packets.md): what they contain and how they are shared."""
+
+    dir: str = _opt("", "folder for packets (default: WORK/packets); --out overrides it")
+    identity: str = _opt("acctgraph analyst", "name of the STIX Identity that creates the bundles (your team)")
+    identity_class: str = _opt("organization", "STIX identity class of that Identity")
+    tlp: str = _opt("amber", "TLP marking of STIX bundles: white, green, amber or red")
+    stix: bool = _opt(True, "write a STIX 2.1 bundle (stix.json) in every packet")
+    plots: bool = _opt(True, "draw the PNG plots (activity, heatmap, creation, model adoption)")
+    graph_max_nodes: int = _opt(400, "graph.html shows at most this many accounts: above it, the hubs plus a "
+                                     "stratified sample, with a banner saying so")
+    graph_max_edges: int = _opt(4000, "graph.html draws at most this many links (the strongest)")
+    stix_max_objects: int = _opt(100, "at most this many shared IPs and subnets become STIX indicators")
+    example_templates: int = _opt(20, "templates.csv gives examples for this many of the cluster's top templates")
+    examples: int = _opt(3, "examples per template")
+    example_chars: int = _opt(160, "examples are cut to this many characters")
+    pseudonymise: bool = _opt(False, "replace account ids, e-mail domains and instrument ids by keyed HMACs "
+                                     "(also --pseudonymise)")
+    pseudonym_key_env: str = _opt("ACCTGRAPH_PSEUDONYM_KEY", "environment variable holding the pseudonymisation "
+                                                             "key (used when pseudonym_key is empty)")
+    pseudonym_key: str = _opt("", "pseudonymisation key (prefer the environment variable; never written to "
+                                  "a packet)")
 
 
 @dataclass(frozen=True)
@@ -212,6 +250,7 @@ class Config:
     combine: CombineConfig = field(default_factory=CombineConfig)
     communities: CommunitiesConfig = field(default_factory=CommunitiesConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> Config:
@@ -266,7 +305,8 @@ class Config:
         inputs = dataclasses.replace(self.inputs, **{f.name: fix(getattr(self.inputs, f.name))
                                                      for f in dataclasses.fields(InputsConfig)})
         ws = dataclasses.replace(self.workspace, dir=fix(self.workspace.dir))
-        return dataclasses.replace(self, inputs=inputs, workspace=ws)
+        export = dataclasses.replace(self.export, dir=fix(self.export.dir) if self.export.dir else "")
+        return dataclasses.replace(self, inputs=inputs, workspace=ws, export=export)
 
 
 def _build(default: T, section: str, values: dict[str, Any]) -> T:
@@ -288,6 +328,8 @@ def render_reference() -> str:
     for section in dataclasses.fields(Config):
         for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
             default = "(unset)" if f.default is None else f"`{f.default!r}`".replace("'", '"')
+            if isinstance(f.default, bool):  # as written in TOML
+                default = f"`{str(f.default).lower()}`"
             lines.append(f"| `{section.name}.{f.name}` | {default} | {f.metadata.get('doc', '')} |")
     return "\n".join(lines) + "\n"
 

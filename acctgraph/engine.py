@@ -103,6 +103,43 @@ class Engine:
         rows = self.con.execute(query).fetchall()
         return rows[0][0] if rows else None
 
+    # -- dialect: the few SQL spellings that differ between engines (see acctgraph.spark) -----------
+    name = "duckdb"
+
+    def exists(self, table: str) -> bool:
+        """Whether temp table ``table`` exists."""
+        return bool(self.scalar(f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{_q(table)}'"))
+
+    @staticmethod
+    def epoch_us(x: str) -> str:
+        """SQL: microseconds since the epoch (BIGINT) of timestamp expression ``x``."""
+        return f"epoch_us({x})"
+
+    @staticmethod
+    def idiv(a: str, b: str) -> str:
+        """SQL: integer division (floor, for non-negative operands) of two BIGINT expressions."""
+        return f"(({a}) // ({b}))"
+
+    @staticmethod
+    def fsum(x: str) -> str:
+        """SQL: sum of doubles (exact on DuckDB; Spark sums in partition order, to about 1e-15)."""
+        return f"fsum({x})"
+
+    @staticmethod
+    def timestamp_s(x: str) -> str:
+        """SQL: UTC timestamp from seconds since the epoch."""
+        return f"to_timestamp({x})"
+
+    @staticmethod
+    def array(items: list[str]) -> str:
+        """SQL: an array value of the given expressions."""
+        return f"list_value({', '.join(items)})"
+
+    @staticmethod
+    def bigint_array(x: str) -> str:
+        """SQL: cast array expression ``x`` to an array of BIGINT."""
+        return f"({x})::BIGINT[]"
+
     def copy_to_parquet(self, query: str, dest: str | os.PathLike[str]) -> int:
         """Stream a query's result into a parquet file atomically; returns the row count."""
         with atomic_path(dest) as tmp:
@@ -123,6 +160,19 @@ def _as_os_error(e: Exception) -> OSError:
         if os.strerror(code) in text:
             return OSError(code, os.strerror(code))
     return OSError(errno.EIO, " ".join(text.split())[:300])
+
+
+def round_sql(x: str, digits: int) -> str:
+    """SQL: ``x`` (non-negative) rounded half up to ``digits`` decimals, the same bits on every engine.
+
+    ``round()`` is not: Spark rounds the exact binary value (BigDecimal), DuckDB
+    rounds ``x * 10^d``, so values within an ulp of a tie came out one unit
+    apart. This is IEEE arithmetic both evaluate identically.
+
+    >>> round_sql("w", 3)
+    '(floor((w) * 1e3 + 0.5) / 1e3)'
+    """
+    return f"(floor(({x}) * 1e{int(digits)} + 0.5) / 1e{int(digits)})"
 
 
 def _q(s: str) -> str:

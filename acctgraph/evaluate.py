@@ -76,9 +76,11 @@ def read_labels(path: str | os.PathLike[str], scratch: Path) -> pd.DataFrame:
 
 def evaluate(workspace: str | os.PathLike[str] | Workspace, labels: str | os.PathLike[str]) -> Evaluation:
     """Compare a workspace's communities and flags with ``labels``; writes ``evaluation.json``."""
+    from acctgraph.stages import require
+
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    if not ws.path.is_dir():
-        ws.read_marker("communities")  # says which command to run first
+    if not ws.has("communities"):
+        require(ws, "communities")  # names the first stage to run: a workspace never built says `acctgraph build`
     with ws.lock("acctgraph evaluate"):
         return _evaluate(ws, labels)
 
@@ -87,6 +89,19 @@ def _evaluate(ws: Workspace, labels: str | os.PathLike[str]) -> Evaluation:
     ws.read_marker("communities")
     lab = read_labels(labels, ws.path / ".eval")
     m = pq.read_table(ws.communities_path, columns=["account_id", "community_id", "flagged"]).to_pandas()
+    ev = evaluate_partition(m, lab)
+    write_json_atomic(ws.path / "evaluation.json", ev.to_dict())
+    return ev
+
+
+def evaluate_partition(m: pd.DataFrame, lab: pd.DataFrame) -> Evaluation:
+    """Evaluation of any partition: ``m`` has ``account_id``, ``community_id``, ``flagged``;
+    ``lab`` has ``account_id``, ``campaign`` (null or "" = legitimate), ``population``.
+
+    Campaign recall (share flagged) and largest share in one community, flagged precision,
+    legitimate flagged by population, ARI and NMI against the truth (each campaign one group,
+    each legitimate account its own). Used for acctgraph's own output and for peers' partitions.
+    """
     m = m.merge(lab, on="account_id", how="left")
     m["campaign"] = m["campaign"].fillna("")
     m["population"] = m["population"].fillna("")
@@ -105,9 +120,8 @@ def _evaluate(ws: Workspace, labels: str | os.PathLike[str]) -> Evaluation:
     truth = pd.factorize(np.where(m["campaign"] != "", "campaign:" + m["campaign"], "acct:" + m["account_id"]))[0]
     ari = ig.compare_communities(m["community_id"].tolist(), truth.tolist(), method="adjusted_rand")
     nmi = ig.compare_communities(m["community_id"].tolist(), truth.tolist(), method="nmi")
-    ev = Evaluation(campaigns, round(float(1 - len(legit) / len(flagged)) if len(flagged) else 0.0, 6),
-                    int(len(flagged)), int(len(legit)), {str(k): int(v) for k, v in by_pop.items()},
-                    round(float(ari), 6), round(float(nmi), 6),
-                    {"accounts": int(len(m)), "labelled": int(m["account_id"].isin(lab["account_id"]).sum())})
-    write_json_atomic(ws.path / "evaluation.json", ev.to_dict())
-    return ev
+    return Evaluation(campaigns, round(float(1 - len(legit) / len(flagged)) if len(flagged) else 0.0, 6),
+                      int(len(flagged)), int(len(legit)), {str(k): int(v) for k, v in by_pop.items()},
+                      round(float(ari), 6), round(float(nmi), 6),
+                      {"accounts": int(len(m)), "labelled": int(m["account_id"].isin(lab["account_id"]).sum())})
+

@@ -24,6 +24,7 @@ Columns (one row per account node):
 from __future__ import annotations
 
 from acctgraph.engine import Engine
+from acctgraph.engine import round_sql as R
 from acctgraph.io.workspace import Workspace
 
 HUB_FANIN = 20
@@ -35,8 +36,9 @@ def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fani
     """Write ``account_features.parquet``; returns the row count."""
     tmpl = ("LEFT JOIN (SELECT node, count(*) AS templates, max(requests) / sum(requests) AS top_template_share "
             "FROM tmpl_ev GROUP BY node) t ON t.node = n.node") if with_templates else ""
-    tcols = "coalesce(t.templates, 0)::BIGINT AS templates, t.top_template_share" if with_templates else \
-        "0::BIGINT AS templates, NULL::DOUBLE AS top_template_share"
+    tcols = "CAST(coalesce(t.templates, 0) AS BIGINT) AS templates, t.top_template_share" if with_templates else \
+        "CAST(0 AS BIGINT) AS templates, CAST(NULL AS DOUBLE) AS top_template_share"
+    us = eng.epoch_us
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _newmodel AS
         WITH f AS (SELECT model, min(ts) AS first_seen FROM req WHERE model IS NOT NULL GROUP BY model)
@@ -50,40 +52,41 @@ def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fani
     hours = ", ".join(f"count(*) FILTER (WHERE hour(r.ts) = {h})" for h in range(24))
     query = f"""
         WITH g AS (
-            SELECT node, epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY node ORDER BY ts) AS gap FROM req),
+            SELECT node, ({us("ts")} - lag({us("ts")}) OVER (PARTITION BY node ORDER BY ts)) / 1e6 AS gap FROM req),
         gs AS (SELECT node, median(gap) AS gap_median_s,
                       CASE WHEN avg(gap) > 0 THEN stddev_pop(gap) / avg(gap) END AS gap_cv
                FROM g WHERE gap IS NOT NULL GROUP BY node),
         base AS (
-            SELECT r.node, count(*) AS requests, count(DISTINCT r.ts::DATE) AS active_days,
+            SELECT r.node, count(*) AS requests, count(DISTINCT CAST(r.ts AS DATE)) AS active_days,
                    min(r.ts) AS first_ts, max(r.ts) AS last_ts,
                    count(DISTINCT r.ip) AS distinct_ips, count(DISTINCT r.model) AS distinct_models,
                    count(DISTINCT r.user_agent) AS distinct_user_agents,
-                   list_value({hours}) AS hour_counts,
-                   avg(CASE WHEN f.fan >= {int(hub_fanin)} THEN 1.0 ELSE 0.0 END) AS hub_ip_share,
-                   avg(CASE WHEN f.countries >= {int(proxy_countries)} THEN 1.0 ELSE 0.0 END) AS proxy_ip_share
+                   {eng.array([hours])} AS hour_counts,
+                   avg(CASE WHEN f.fan >= {int(hub_fanin)} THEN 1 ELSE 0 END) AS hub_ip_share,
+                   avg(CASE WHEN f.countries >= {int(proxy_countries)} THEN 1 ELSE 0 END) AS proxy_ip_share
             FROM req r LEFT JOIN _ipfan f USING (ip) GROUP BY r.node),
         nm AS (
-            SELECT r.node, epoch(min(r.ts) FILTER (WHERE r.model = m.model) - m.first_seen) / 3600.0 AS lag_h,
-                   avg(CASE WHEN r.model = m.model THEN 1.0 ELSE 0.0 END) FILTER (WHERE r.ts >= m.first_seen)
+            SELECT r.node, ({us("min(r.ts) FILTER (WHERE r.model = m.model)")} - {us("m.first_seen")}) / 3600e6
+                       AS lag_h,
+                   avg(CASE WHEN r.model = m.model THEN 1 ELSE 0 END) FILTER (WHERE r.ts >= m.first_seen)
                        AS share
             FROM req r CROSS JOIN _newmodel m GROUP BY r.node, m.first_seen),
         sub AS (SELECT node, count(DISTINCT subnet) AS distinct_subnets FROM net_ev GROUP BY node),
         ins AS (SELECT node, count(DISTINCT instrument_id) AS instruments FROM pay GROUP BY node)
-        SELECT n.node, n.account_id, coalesce(b.requests, 0)::BIGINT AS requests,
-               coalesce(b.active_days, 0)::BIGINT AS active_days, b.first_ts, b.last_ts,
-               coalesce(b.distinct_ips, 0)::BIGINT AS distinct_ips,
-               coalesce(sub.distinct_subnets, 0)::BIGINT AS distinct_subnets,
-               coalesce(b.distinct_models, 0)::BIGINT AS distinct_models,
-               coalesce(b.distinct_user_agents, 0)::BIGINT AS distinct_user_agents,
-               round(gs.gap_median_s, 6) AS gap_median_s, round(gs.gap_cv, 9) AS gap_cv,
-               coalesce(b.hour_counts, [{", ".join(["0"] * 24)}])::BIGINT[] AS hour_counts,
-               round(coalesce(b.hub_ip_share, 0), 9) AS hub_ip_share,
-               round(coalesce(b.proxy_ip_share, 0), 9) AS proxy_ip_share,
-               (SELECT model FROM _newmodel) AS new_model, round(nm.lag_h, 6) AS new_model_lag_h,
-               round(nm.share, 9) AS new_model_share,
+        SELECT n.node, n.account_id, CAST(coalesce(b.requests, 0) AS BIGINT) AS requests,
+               CAST(coalesce(b.active_days, 0) AS BIGINT) AS active_days, b.first_ts, b.last_ts,
+               CAST(coalesce(b.distinct_ips, 0) AS BIGINT) AS distinct_ips,
+               CAST(coalesce(sub.distinct_subnets, 0) AS BIGINT) AS distinct_subnets,
+               CAST(coalesce(b.distinct_models, 0) AS BIGINT) AS distinct_models,
+               CAST(coalesce(b.distinct_user_agents, 0) AS BIGINT) AS distinct_user_agents,
+               {R("gs.gap_median_s", 6)} AS gap_median_s, {R("gs.gap_cv", 9)} AS gap_cv,
+               {eng.bigint_array(f"coalesce(b.hour_counts, {eng.array(['0'] * 24)})")} AS hour_counts,
+               {R("coalesce(b.hub_ip_share, 0.0)", 9)} AS hub_ip_share,
+               {R("coalesce(b.proxy_ip_share, 0.0)", 9)} AS proxy_ip_share,
+               (SELECT model FROM _newmodel) AS new_model, {R("nm.lag_h", 6)} AS new_model_lag_h,
+               {R("nm.share", 9)} AS new_model_share,
                a.created_at, a.country, a.email_domain,
-               coalesce(ins.instruments, 0)::BIGINT AS instruments, {tcols}
+               CAST(coalesce(ins.instruments, 0) AS BIGINT) AS instruments, {tcols}
         FROM nodes n
         LEFT JOIN base b ON b.node = n.node LEFT JOIN gs ON gs.node = n.node
         LEFT JOIN nm ON nm.node = n.node LEFT JOIN sub ON sub.node = n.node

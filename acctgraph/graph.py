@@ -19,32 +19,33 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from acctgraph.engine import Engine
+from acctgraph.engine import Engine, round_sql
 from acctgraph.io.workspace import Workspace
 
 LAYERS: tuple[str, ...] = ("payments", "network", "templates", "coactivity")
 
 
-def combine_sql(layers: list[str], combine) -> str:
-    """SQL that builds the edges table from temp tables ``layer_<name>``."""
+def combine_sql(layers: list[str], combine, fsum: str = "fsum") -> str:
+    """SQL that builds the edges table from temp tables ``layer_<name>`` (``fsum``: the engine's double sum)."""
     union = " UNION ALL ".join(f"SELECT src, dst, '{l}' AS layer, weight, evidence FROM layer_{l}" for l in layers)
     cols, terms = [], []
     for l in LAYERS:
         if l in layers:
-            cols.append(f"round(coalesce(fsum(weight) FILTER (WHERE layer = '{l}'), 0), 12) AS w_{l}")
-            cols.append(f"coalesce(sum(evidence) FILTER (WHERE layer = '{l}'), 0)::BIGINT AS n_{l}")
+            summed = f"coalesce({fsum}(weight) FILTER (WHERE layer = '{l}'), 0.0)"
+            cols.append(f"{round_sql(summed, 12)} AS w_{l}")
+            cols.append(f"CAST(coalesce(sum(evidence) FILTER (WHERE layer = '{l}'), 0) AS BIGINT) AS n_{l}")
             lam, scale = getattr(combine, l), getattr(combine, f"{l}_scale")
             terms.append(f"{lam} * (1 - exp(-w_{l} / {scale}))")
         else:
-            cols.append(f"0.0::DOUBLE AS w_{l}")
-            cols.append(f"0::BIGINT AS n_{l}")
-    nlayers = " + ".join(f"(w_{l} > 0)::INTEGER" for l in LAYERS)
+            cols.append(f"CAST(0.0 AS DOUBLE) AS w_{l}")
+            cols.append(f"CAST(0 AS BIGINT) AS n_{l}")
+    nlayers = " + ".join(f"CAST(w_{l} > 0 AS INTEGER)" for l in LAYERS)
     return f"""
         WITH p AS (SELECT src, dst, {", ".join(cols)} FROM ({union}) u GROUP BY src, dst)
-        SELECT p.src::INTEGER AS src, p.dst::INTEGER AS dst, a.account_id AS src_account,
+        SELECT CAST(p.src AS INTEGER) AS src, CAST(p.dst AS INTEGER) AS dst, a.account_id AS src_account,
                b.account_id AS dst_account, {", ".join(f"w_{l}, n_{l}" for l in LAYERS)},
-               ({nlayers})::TINYINT AS layers,
-               round({" + ".join(terms) or "0.0"}, 12) AS weight
+               CAST({nlayers} AS TINYINT) AS layers,
+               {round_sql(" + ".join(terms) or "0.0", 12)} AS weight
         FROM p JOIN nodes a ON a.node = p.src JOIN nodes b ON b.node = p.dst
         ORDER BY p.src, p.dst"""
 
@@ -80,7 +81,8 @@ def build_edges(eng: Engine, ws: Workspace, layers: list[str], combine) -> int:
         from acctgraph.io.atomic import write_parquet_atomic
         write_parquet_atomic(ws.edges_path, empty.empty_table())
         return 0
-    return eng.copy_to_parquet(combine_sql(layers, combine), ws.edges_path)
+    fsum = "fsum" if getattr(eng, "name", "duckdb") == "duckdb" else "sum"
+    return eng.copy_to_parquet(combine_sql(layers, combine, fsum), ws.edges_path)
 
 
 def load_edges(workspace: str | os.PathLike[str] | Workspace, columns: list[str] | None = None) -> pa.Table:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from tqdm.auto import tqdm
+# tqdm.std, not tqdm.auto: bars are only drawn on a terminal, and tqdm.auto warns inside Jupyter without ipywidgets
+from tqdm.std import tqdm
 
 _QUIET = False
 

@@ -39,6 +39,8 @@ class Measured:
     tree_rss_mib: float = float("nan")
     #: most processes seen in the child's tree at once
     tree_procs: int = 1
+    #: True when the child's process group was killed at ``run_measured``'s ``timeout``
+    timed_out: bool = False
 
 
 def _tree_rss(root: int) -> tuple[int, int]:
@@ -95,8 +97,9 @@ class _TreeSampler:
             self._thread.join()
 
 
-def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None) -> Measured:
-    """Run ``cmd`` to completion and measure it.
+def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
+                 timeout: float | None = None) -> Measured:
+    """Run ``cmd`` to completion (or until ``timeout`` seconds) and measure it.
 
     CPU time is the difference of ``getrusage(RUSAGE_CHILDREN)`` before and after
     (user + system of the child and of any children it waited for). Peak RSS
@@ -104,14 +107,38 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: str 
     ``RUSAGE_CHILDREN.ru_maxrss``, which is the largest child so far; but it is
     the largest *single* process of the child's tree, so the summed RSS of the
     tree (worker processes running at once) is also sampled from /proc.
+
+    With ``timeout``, the child runs in a session (process group) of its own and
+    the whole group (the child and any workers it started) is killed with
+    SIGKILL once ``timeout`` seconds have passed; the result then has
+    ``timed_out=True`` and the measurements up to the kill. The child is polled
+    every 0.05 s in that case, so wall time is known to about that precision.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"acctgraph-bench-{os.getpid()}-{time.monotonic_ns()}"
     with open(f"{out_path}.out", "w+b") as fo, open(f"{out_path}.err", "w+b") as fe:
-        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env, cwd=cwd)
+        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env, cwd=cwd, start_new_session=timeout is not None)
         sampler = _TreeSampler(proc.pid)
-        _, status, ru = os.wait4(proc.pid, 0)
+        timed_out = False
+        if timeout is None:
+            _, status, ru = os.wait4(proc.pid, 0)
+        else:
+            import signal
+
+            deadline = t0 + timeout
+            while True:
+                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+                if pid == proc.pid:
+                    break
+                if not timed_out and time.perf_counter() >= deadline:
+                    # the child is not reaped yet, so its pid (= its process group id) cannot be reused
+                    timed_out = True
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                time.sleep(0.05)
         wall = time.perf_counter() - t0
         sampler.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -123,7 +150,8 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: str 
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     tree = max(sampler.peak / 2**20, ru.ru_maxrss / 1024.0) if sampler.peak else float("nan")
-    return Measured(wall, cpu, ru.ru_maxrss / 1024.0, proc.returncode, stdout, stderr, tree, sampler.procs)
+    return Measured(wall, cpu, ru.ru_maxrss / 1024.0, proc.returncode, stdout, stderr, tree, sampler.procs,
+                    timed_out)
 
 
 def mem_gib() -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from conftest import ACCOUNTS_CSV, run_cli, write
@@ -22,19 +24,35 @@ def test_no_command_prints_help(capsys):
     assert "generate" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("cmd", ["generate", "build", "communities", "export", "evaluate"])
+def _commands() -> list[str]:
+    import argparse
+
+    from acctgraph.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+def test_the_commands():
+    assert set(_commands()) == {"generate", "build", "communities", "run", "show", "explain", "export", "verify",
+                                "evaluate"}
+    from acctgraph.cli import DESCRIPTION
+    assert all(f"\n  {cmd} " in DESCRIPTION for cmd in _commands())
+
+
+@pytest.mark.parametrize("cmd", _commands())
 def test_every_subcommand_has_help_with_example(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         main([cmd, "--help"])
     out = capsys.readouterr().out
-    assert e.value.code == 0 and "example" in out and f"acctgraph {cmd}" in out
+    assert e.value.code == 0 and "example" in out and f"\n  acctgraph {cmd} " in out
+    assert "--json" in out and "--quiet" in out
 
 
-@pytest.mark.parametrize("cmd", ["export"])
-def test_stages_not_built_yet_exit_2(cmd, capsys):
-    assert main([cmd]) == 2
+def test_export_without_a_workspace_is_one_line_exit_5(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nowhere")]) == 5
     err = capsys.readouterr().err
-    assert "not built yet" in err and err.count("\n") == 1
+    assert "run `acctgraph build` first" in err and err.count("\n") == 1
 
 
 def test_missing_column_is_one_line_exit_3(tmp_path):
@@ -81,12 +99,22 @@ def test_build_without_arguments_uses_sample(tmp_path):
     assert load["tables"]["requests"]["accepted"] > 1000
 
 
-def test_readme_quickstart_build_then_communities_then_evaluate(tmp_path):
-    """The README's first command, then evaluation against the sample's labels."""
-    assert run_cli("build", "--quiet", cwd=tmp_path).returncode == 0
-    r = run_cli("communities", cwd=tmp_path)
+def test_communities_before_build_says_what_to_run(tmp_path):
+    r = run_cli("communities", str(tmp_path / "nowhere"))
+    assert r.returncode == 5 and "run `acctgraph build` first" in r.stderr
+
+
+# ---------------------------------------------------------------- run, show, explain, --json, --quiet
+def test_run_is_the_first_flagged_cluster_in_one_command(tmp_path):
+    """README: `acctgraph run` on a fresh machine builds the sample and prints the flagged clusters."""
+    r = run_cli("run", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "flagged:" in r.stdout and (tmp_path / "acctgraph-work" / "clusters.csv").is_file()
+    lines = r.stdout.splitlines()
+    assert any(line.startswith("flagged: 3 clusters") for line in lines), r.stdout
+    rows = [line for line in lines if " YES " in line]
+    assert len(rows) == 3 and all("%" in row for row in rows)  # each flagged cluster with its reasons
+    assert "acctgraph show " in r.stdout and "acctgraph explain ACCOUNT" in r.stdout
+    assert (tmp_path / "acctgraph-work" / "communities.json").is_file()
     from acctgraph import SAMPLE_DIR
     r = run_cli("evaluate", "--labels", str(SAMPLE_DIR / "labels.parquet"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -94,6 +122,142 @@ def test_readme_quickstart_build_then_communities_then_evaluate(tmp_path):
     assert set(ev["campaigns"]) == {"cot-harvest", "agent-distill", "policy-probe"}
 
 
-def test_communities_before_build_says_what_to_run(tmp_path):
-    r = run_cli("communities", str(tmp_path / "nowhere"))
-    assert r.returncode == 5 and "run `acctgraph build` first" in r.stderr
+@pytest.fixture(scope="module")
+def work() -> str:
+    import acctgraph
+
+    return str(acctgraph.sample_workspace().path)
+
+
+def _json(capsys, *argv: str, code: int = 0) -> dict:
+    assert main(list(argv) + ["--json"]) == code
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1, out  # exactly one JSON object, nothing else
+    return json.loads(out)
+
+
+def test_show_prints_evidence_first(work, capsys):
+    import acctgraph
+
+    cid = int(acctgraph.open_workspace(work).clusters(flagged=True)["community_id"].iloc[0])
+    assert main(["show", str(cid), work]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"cluster {cid}: ") and "FLAGGED" in out.splitlines()[0]
+    order = [out.index(h) for h in ("why (signals", "evidence:", "shared IPs", "prompt templates", "members (")]
+    assert order == sorted(order)
+    d = _json(capsys, "show", str(cid), work, "--top", "2")
+    assert d["cluster"] == cid and d["flagged"] and len(d["members"]) == 2
+
+
+def test_explain_prints_the_links_and_their_evidence(work, capsys):
+    import acctgraph
+
+    ws = acctgraph.open_workspace(work)
+    cid = int(ws.clusters(flagged=True)["community_id"].iloc[0])
+    hub = str(ws.cluster(cid).members["account_id"].iloc[0])
+    assert main(["explain", hub, work, "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"{hub} is a flagged core member of cluster {cid}")
+    assert "  1. " in out and "  3. " in out and "  4. " not in out
+    assert any(layer in out for layer in ("templates same", "network   same", "payments  "))
+    d = _json(capsys, "explain", hub, work, "--top", "2")
+    assert d["account_id"] == hub and d["cluster"] == cid and len(d["links"]) == 2
+    assert main(["explain", "no-such-account", work]) == 2
+    assert "unknown account" in capsys.readouterr().err
+
+
+def test_json_summaries(work, tmp_path, tiny_inputs, capsys):
+    from acctgraph import SAMPLE_DIR
+
+    d = _json(capsys, "build", str(tiny_inputs), "--out", str(tmp_path / "tiny"))
+    assert d["load"]["tables"]["requests"]["accepted"] == 3 and d["nodes"] == 3 and "payments" in d["layers"]
+    d = _json(capsys, "communities", work, "--top", "4")
+    assert d["stats"]["flagged_clusters"] == len(d["flagged"]) == 3 and len(d["clusters"]) == 4
+    d = _json(capsys, "evaluate", work, "--labels", str(SAMPLE_DIR / "labels.parquet"))
+    assert set(d["campaigns"]) == {"cot-harvest", "agent-distill", "policy-probe"} and 0 < d["precision"] <= 1
+    d = _json(capsys, "export", work, "--top", "1", "--out", str(tmp_path / "packets"))
+    assert len(d["packets"]) == 1 and d["selection"] == "top 1 by score"
+    packet = d["packets"][0]["path"]
+    d = _json(capsys, "verify", packet)
+    assert d["ok"] and d["checked"] > 5 and d["problems"] == []
+    (Path(packet) / "members.csv").write_text("tampered\n", encoding="utf-8")
+    d = _json(capsys, "verify", packet, code=6)
+    assert not d["ok"] and any("members.csv" in p for p in d["problems"])
+    d = _json(capsys, "generate", "--scale", "0.0005", "--seed", "3", "--out", str(tmp_path / "world"))
+    assert d["counts"]["accounts"] > 0 and d["out"] == str(tmp_path / "world")
+
+
+def test_json_error_is_one_object_on_stdout(tmp_path, capsys):
+    d = _json(capsys, "show", "1", str(tmp_path / "nowhere"), code=5)
+    assert d["exit_code"] == 5 and "run `acctgraph build` first" in d["error"]
+
+
+def test_json_build_over_a_subprocess_prints_only_json(tiny_inputs, tmp_path):
+    r = run_cli("build", str(tiny_inputs), "--out", str(tmp_path / "w"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["edges"] >= 1 and r.stdout.count("\n") == 1
+
+
+def test_quiet_prints_nothing(work, tmp_path, tiny_inputs, capsys):
+    import acctgraph
+
+    cid = str(int(acctgraph.open_workspace(work).clusters(flagged=True)["community_id"].iloc[0]))
+    from acctgraph import SAMPLE_DIR
+
+    for argv in (["build", str(tiny_inputs), "--out", str(tmp_path / "w")], ["communities", work],
+                 ["show", cid, work], ["explain", "x", work], ["export", work, "--top", "1", "--out", str(tmp_path)],
+                 ["evaluate", work, "--labels", str(SAMPLE_DIR / "labels.parquet")],
+                 ["generate", "--scale", "0.0005", "--out", str(tmp_path / "g")]):
+        code = main(argv + ["--quiet"])
+        out, err = capsys.readouterr()
+        assert out == "", argv
+        assert (code == 0 and err == "") or (code == 2 and err.count("\n") == 1), (argv, err)
+    packet = next(tmp_path.glob("cluster-*"))
+    assert main(["verify", str(packet), "--quiet"]) == 0 and capsys.readouterr() == ("", "")
+
+
+def _missing_input_cases(tmp: Path, built: str) -> dict[str, list[tuple[list[str], int, str]]]:
+    """command -> [(argv, exit code, the message names the command to run)] when its inputs are missing."""
+    from acctgraph import SAMPLE_DIR
+
+    empty, nowhere = tmp / "empty", str(tmp / "nowhere")
+    empty.mkdir(exist_ok=True)
+    labels = str(SAMPLE_DIR / "labels.parquet")
+    return {
+        "generate": [],  # a source: it has no inputs
+        "build": [([str(empty), "--out", nowhere], 3, "accounts")],
+        "run": [([str(empty), "--out", nowhere], 3, "accounts")],
+        "communities": [([nowhere], 5, "run `acctgraph build` first")],
+        "show": [(["1", nowhere], 5, "run `acctgraph build` first"),
+                 (["1", built], 5, "run `acctgraph communities")],
+        "explain": [(["a1", nowhere], 5, "run `acctgraph build` first"),
+                    (["a1", built], 5, "run `acctgraph communities")],
+        "export": [([nowhere], 5, "run `acctgraph build` first"), ([built], 5, "run `acctgraph communities")],
+        "evaluate": [([nowhere, "--labels", labels], 5, "run `acctgraph build` first"),
+                     ([built, "--labels", labels], 5, "run `acctgraph communities"),
+                     ([built], 2, "--labels")],
+        "verify": [([str(tmp / "packets" / "cluster-1")], 3, "acctgraph export")],
+    }
+
+
+def test_every_command_with_missing_inputs_says_what_to_run_first(tiny_inputs, tmp_path, capsys):
+    import acctgraph
+
+    built = str(tmp_path / "built")
+    acctgraph.build(tiny_inputs, built, quiet=True)
+    cases = _missing_input_cases(tmp_path, built)
+    assert set(cases) == set(_commands())  # a new command must say what it needs
+    for cmd, runs in cases.items():
+        for argv, code, needle in runs:
+            assert main([cmd] + argv) == code, (cmd, argv)
+            err = capsys.readouterr().err
+            assert needle in err and err.count("\n") == 1, (cmd, argv, err)
+
+
+def test_exit_codes_are_documented():
+    from acctgraph import errors
+
+    cli_md = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    for code, meaning in errors.EXIT_CODES.items():
+        assert f"{code:>3}  {meaning}" in cli_md
+        assert re.search(rf"^{code}\s", errors.__doc__, flags=re.M), code

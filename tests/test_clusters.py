@@ -66,3 +66,51 @@ def test_communities_are_deterministic(built, tmp_path):
     acctgraph.communities(built, quiet=True)
     for f, data in first.items():
         assert (built / f).read_bytes() == data, f
+
+
+def test_calibration_report_per_layer(built):
+    import json
+
+    from acctgraph.config import Config
+
+    r = acctgraph.communities(built, quiet=True)
+    cal = json.loads((built / "communities.json").read_text())["calibration"]
+    flagged = r.stats["flagged_accounts"]
+    assert set(cal) == {"payments", "network", "templates", "coactivity"}
+    for layer, rec in cal.items():
+        assert rec["edges"] > 0 and 0.0 < rec["supports"] <= 1.0
+        assert rec["kept"] + rec["lost"] == flagged
+        assert rec["flagged_without"] == rec["kept"] + rec["gained"]
+    # every layer supports most of the sample's campaigns; switching the templates layer off costs flags
+    assert cal["templates"]["supports"] > 0.9 and cal["templates"]["lost"] > 0
+    assert any(line.startswith("calibration") for line in r.lines())
+    quick = acctgraph.communities(built, config=Config.from_dict({"communities": {"calibration": False}}),
+                                  quiet=True)
+    assert quick.stats["calibration"] == {}
+    assert "calibration" not in "\n".join(quick.lines())
+
+
+def test_hub_noise_edges_are_left_out_of_detection(built):
+    from acctgraph.clusters import _load
+    from acctgraph.config import CombineConfig
+    from acctgraph.io.workspace import Workspace
+
+    everything = _load(Workspace(built), CombineConfig(), 0.0)
+    floored = _load(Workspace(built), CombineConfig(), 0.01)
+    assert floored.w.min() >= 0.01 and len(floored.w) < len(everything.w)
+    assert len(floored.nodes) == len(everything.nodes)  # accounts are never dropped, only weak edges
+
+
+def test_flag_paths_score_and_purpose():
+    from acctgraph.clusters import flag_rule
+    from acctgraph.config import ScoringConfig
+
+    c = pd.DataFrame({
+        "score": [0.6, 0.3, 0.3, 0.3, 0.6],
+        "core_size": [50, 50, 50, 50, 5],
+        "extraction_prompts": [0.1, 0.9, 0.9, 0.0, 0.9],   # evasive campaign, coding company, bot farm
+        "volume": [0.2, 0.8, 0.3, 0.9, 0.9],
+    })
+    assert flag_rule(c, ScoringConfig()).tolist() == [True, True, False, False, False]
+    off = ScoringConfig(extraction_flag=1.1)
+    assert flag_rule(c, off).tolist() == [True, False, False, False, False]

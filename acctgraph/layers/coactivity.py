@@ -76,7 +76,7 @@ def build(ctx: BuildContext) -> LayerStats:
         raise ConfigError(f"[coactivity] num_perm ({cfg.num_perm}) must be a multiple of bands ({cfg.bands})")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _act AS
-        SELECT node, epoch(ts)::BIGINT // {width} AS bin FROM req GROUP BY node, bin;
+        SELECT node, {eng.idiv(eng.epoch_us("ts"), str(width * 1_000_000))} AS bin FROM req GROUP BY 1, 2;
         CREATE OR REPLACE TEMP TABLE _act_n AS
         SELECT node, count(*) AS bins FROM _act GROUP BY node HAVING count(*) >= {int(cfg.min_bins)};
     """)
@@ -117,7 +117,7 @@ def build(ctx: BuildContext) -> LayerStats:
         s = shared_key_pairs(eng, "_lsh", "_lsh_pairs", cap=ctx.config.build.group_cap, k=ctx.config.build.ring_k)
         stats.keys, stats.largest_group, stats.sparsified_groups = (s["keys"], s["largest_group"],
                                                                     s["sparsified_groups"])
-        others = [t for t in ("layer_payments", "layer_network", "layer_templates") if _exists(eng, t)]
+        others = [t for t in ("layer_payments", "layer_network", "layer_templates") if eng.exists(t)]
         union = " UNION ".join(["SELECT src, dst FROM _lsh_pairs"] + [f"SELECT src, dst FROM {t}" for t in others])
         eng.register("_active", pa.table({"node": pa.array(active.astype(np.int32)),
                                           "i": pa.array(np.arange(len(active), dtype=np.int64))}))
@@ -148,14 +148,10 @@ def build(ctx: BuildContext) -> LayerStats:
             eng.register("_coact_new", pa.concat_tables(out))
             eng.execute("INSERT INTO coact_ev SELECT * FROM _coact_new")
             eng.execute(f"""INSERT INTO layer_coactivity
-                SELECT src, dst, z - {cfg.z_min}, round(co_bins)::BIGINT FROM coact_ev""")
+                SELECT src, dst, z - {cfg.z_min}, CAST(round(co_bins) AS BIGINT) FROM coact_ev""")
         eng.execute("DROP TABLE _lsh_pairs")
     eng.execute("DROP TABLE _act; DROP TABLE _act_n")
     eng.copy_to_parquet("SELECT * FROM coact_ev ORDER BY src, dst", ctx.ws.evidence_path(NAME))
     stats = ctx.finish_layer(NAME, "layer_coactivity", stats)
     stats.seconds = time.perf_counter() - t0
     return stats
-
-
-def _exists(eng, table: str) -> bool:
-    return bool(eng.scalar(f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{table}'"))

@@ -45,21 +45,21 @@ def build(ctx: BuildContext) -> LayerStats:
                                          "subnet": pa.array([subnet_of(i, v4, v6) for i in ips], pa.string())}))
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE net_ev AS
-        SELECT r.node, r.ip, s.subnet, (epoch(r.ts)::BIGINT // {win}) * {win} AS window_start,
-               count(*)::BIGINT AS requests, min(r.ts) AS first_ts, max(r.ts) AS last_ts
+        SELECT r.node, r.ip, s.subnet, {eng.idiv(eng.epoch_us("r.ts"), str(win * 1_000_000))} * {win} AS window_start,
+               CAST(count(*) AS BIGINT) AS requests, min(r.ts) AS first_ts, max(r.ts) AS last_ts
         FROM req r JOIN _ip_subnet s USING (ip)
         GROUP BY r.node, r.ip, s.subnet, window_start;
         CREATE OR REPLACE TEMP VIEW _net_ip AS
-            SELECT hash(ip, window_start) AS key, node, ip AS ring FROM net_ev;
+            SELECT ip || '|' || CAST(window_start AS STRING) AS key, node, ip AS ring FROM net_ev;
         CREATE OR REPLACE TEMP VIEW _net_sub AS
-            SELECT hash(subnet, window_start) AS key, node, subnet AS ring FROM net_ev;
+            SELECT subnet || '|' || CAST(window_start AS STRING) AS key, node, subnet AS ring FROM net_ev;
     """)
     cap, k = cfg.build.group_cap, cfg.build.ring_k
     s1 = shared_key_pairs(eng, "_net_ip", "_net_a", cap=cap, k=k, entity="ring")
     s2 = shared_key_pairs(eng, "_net_sub", "_net_b", cap=cap, k=k, entity="ring",
                           factor=cfg.network.subnet_factor)
     union_tiers(eng, "layer_network", ["_net_a", "_net_b"])
-    eng.copy_to_parquet("SELECT node, ip, subnet, to_timestamp(window_start) AS window_start, requests, "
+    eng.copy_to_parquet(f"SELECT node, ip, subnet, {eng.timestamp_s('window_start')} AS window_start, requests, "
                         "first_ts, last_ts FROM net_ev ORDER BY node, ip, window_start",
                         ctx.ws.evidence_path(NAME))
     stats = LayerStats(NAME, keys=s1["keys"] + s2["keys"],

@@ -28,12 +28,12 @@ def build(ctx: BuildContext) -> LayerStats:
     eng, cfg = ctx.eng, ctx.config
     cap, k = cfg.build.group_cap, cfg.build.ring_k
     burst = int(cfg.payments.burst_hours) * 3600
-    eng.execute("""
+    eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE pay_ev AS
         WITH inst AS (
             SELECT p.instrument_id, min(coalesce(p.ts, a.created_at)) AS first_ts
             FROM pay p LEFT JOIN acct a ON a.node = p.node GROUP BY p.instrument_id)
-        SELECT p.node, p.instrument_id, any_value(p.bin) AS bin, any_value(i.first_ts) AS first_ts
+        SELECT p.node, p.instrument_id, min(p.bin) AS bin, min(i.first_ts) AS first_ts
         FROM pay p JOIN inst i USING (instrument_id)
         GROUP BY p.node, p.instrument_id;
     """)
@@ -41,8 +41,8 @@ def build(ctx: BuildContext) -> LayerStats:
     s1 = shared_key_pairs(eng, "_pay_inst", "_pay_a", cap=cap, k=k)
     # one member per instrument (its first account): accounts sharing a card are already linked above
     eng.execute(f"""CREATE OR REPLACE TEMP VIEW _pay_bin AS
-        SELECT any_value(bin) || '|' || (epoch(any_value(first_ts))::BIGINT // {burst})::VARCHAR AS key,
-               min(node) AS node, any_value(bin) AS ring
+        SELECT min(bin) || '|' || CAST({eng.idiv(eng.epoch_us("min(first_ts)"), str(burst * 1_000_000))} AS STRING)
+                   AS key, min(node) AS node, min(bin) AS ring
         FROM pay_ev WHERE bin IS NOT NULL AND first_ts IS NOT NULL GROUP BY instrument_id""")
     s2 = shared_key_pairs(eng, "_pay_bin", "_pay_b", cap=cap, k=k, factor=cfg.payments.bin_factor,
                           entity="ring")

@@ -44,6 +44,7 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from acctgraph.engine import round_sql
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner
 from acctgraph.progress import progress
@@ -84,8 +85,8 @@ def build(ctx: BuildContext) -> LayerStats:
             FROM _skel_rows r JOIN nodes n USING (account_id) JOIN _skeletons s USING (skeleton_hash)
             GROUP BY n.node, s.template_id),
         tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
-        SELECT c.node, c.template_id, c.requests::BIGINT AS requests,
-               round(c.requests / (tot.total + {prior}), 9) AS share
+        SELECT c.node, c.template_id, CAST(c.requests AS BIGINT) AS requests,
+               {round_sql(f"c.requests / (tot.total + {prior})", 9)} AS share
         FROM c JOIN tot USING (node);
         CREATE OR REPLACE TEMP VIEW _tmpl_members AS
         SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq};
@@ -95,10 +96,10 @@ def build(ctx: BuildContext) -> LayerStats:
     s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=cap, k=k, member_weight="share")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE clause_ev AS
-        WITH c AS (SELECT n.node, c.clause, sum(c.count_all)::BIGINT AS requests
+        WITH c AS (SELECT n.node, c.clause, CAST(sum(c.count_all) AS BIGINT) AS requests
                    FROM _clause_rows c JOIN nodes n USING (account_id) GROUP BY n.node, c.clause),
         tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
-        SELECT c.node, c.clause, c.requests, round(c.requests / tot.total, 9) AS share
+        SELECT c.node, c.clause, c.requests, {round_sql("c.requests / tot.total", 9)} AS share
         FROM c JOIN tot USING (node) WHERE c.requests >= {int(cfg.clause_min_requests)};
         CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev;
     """)
@@ -108,14 +109,14 @@ def build(ctx: BuildContext) -> LayerStats:
     eng.execute(f"DELETE FROM _tmpl_b WHERE evidence < {int(cfg.clause_min_shared)}")
     union_tiers(eng, "layer_templates", ["_tmpl_a", "_tmpl_b"])
     eng.copy_to_parquet("""
-        SELECT t.template_id, t.canonical, t.example, coalesce(u.accounts, 0)::BIGINT AS accounts,
+        SELECT t.template_id, t.canonical, t.example, CAST(coalesce(u.accounts, 0) AS BIGINT) AS accounts,
                t.requests, t.skeletons
         FROM _templates t LEFT JOIN (SELECT template_id, count(*) AS accounts FROM tmpl_ev GROUP BY template_id) u
         USING (template_id) ORDER BY t.template_id""", ctx.ws.templates_path)
     eng.copy_to_parquet("SELECT * FROM tmpl_ev ORDER BY node, template_id", ctx.ws.evidence_path(NAME))
     eng.copy_to_parquet("""
         SELECT e.node, e.clause, e.requests, e.share FROM clause_ev e
-        SEMI JOIN (SELECT clause FROM clause_ev GROUP BY clause HAVING count(*) >= 2) s USING (clause)
+        WHERE e.clause IN (SELECT clause FROM clause_ev GROUP BY clause HAVING count(*) >= 2)
         ORDER BY e.node, e.clause""", ctx.ws.evidence_path("clauses"))
     stats = LayerStats(NAME, keys=s["keys"] + s2["keys"], largest_group=max(s["largest_group"], s2["largest_group"]),
                        sparsified_groups=s["sparsified_groups"] + s2["sparsified_groups"],

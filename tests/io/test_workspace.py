@@ -42,7 +42,7 @@ def test_a_rebuild_invalidates_communities_before_writing(full_ws, tiny_inputs, 
     assert full_ws.has("load") and not full_ws.has("build") and not full_ws.has("communities")
     with pytest.raises(WorkspaceError, match="no build output"):
         acctgraph.communities(full_ws, quiet=True)
-    with pytest.raises(WorkspaceError, match="no communities output"):
+    with pytest.raises(WorkspaceError, match="no build output"):
         acctgraph.evaluate(full_ws, acctgraph.SAMPLE_DIR / "labels.parquet")
 
 

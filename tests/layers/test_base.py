@@ -76,3 +76,18 @@ def test_entity_budget_spreads_over_windows():
         shared_key_pairs(eng, "m", "out", entity="ip")
         rows = eng.sql("SELECT * FROM out").to_pylist()
     assert rows == [{"src": 1, "dst": 2, "weight": pytest.approx(budget(3)), "evidence": 10}]
+
+
+def test_rings_of_different_keys_are_independent():
+    # two large keys held by the same 2,000 accounts: their rings must not reuse the same neighbours,
+    # or the union of thousands of rings becomes a lattice that community detection cuts into arcs
+    n, k = 2000, 10
+    members = list(range(n))
+    with Engine(threads=1) as eng:
+        eng.register("m", pa.table({"key": ["a"] * n + ["b"] * n,
+                                    "node": pa.array(members + members, pa.int32())}))
+        shared_key_pairs(eng, "m", "out", cap=50, k=k)
+        evidence = eng.sql("SELECT evidence FROM out").column("evidence").to_numpy()
+    # each key gives n*k pairs; pairs on both rings would have evidence 2
+    assert len(evidence) >= 2 * n * k * 0.98
+    assert (evidence == 2).sum() <= n * k * 0.02

@@ -47,7 +47,10 @@ def test_nat_of_5000_accounts_gives_bounded_weak_edges(tmp_path):
     report = acctgraph.build(d, tmp_path / "ws", config=CFG, quiet=True)
     e = pq.read_table(tmp_path / "ws" / "edges.parquet")
     k = CFG.build.ring_k
-    assert e.num_rows <= n * k * 3          # linear in accounts, not ~n^2/2
+    # linear in accounts, not ~n^2/2: each tier (IP, /24) has its own ring order (an engine-independent
+    # hash of (account, entity)); with ~60% of members present per window, an account's k ring successors
+    # come from ~k/0.6 neighbours in the entity's fixed order, so about 2nk distinct pairs per tier
+    assert e.num_rows <= n * k * 4
     # however many hours they share the NAT, no pair gets more than the NAT's budget / 2k
     fan_in = len({r[0] for r in req})  # accounts that ever used the NAT
     assert max(e.column("w_network").to_pylist()) <= 1.25 * budget(fan_in) / (2 * k) + 1e-12

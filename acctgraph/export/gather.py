@@ -1,0 +1,399 @@
+"""Read what the packets need from a workspace: each table once, filtered to the exported accounts.
+
+Every query runs over all exported clusters at once and groups by cluster
+(``cid``), so the cost is one scan per workspace table whatever the number of
+clusters: the requests table is scanned twice (the exported accounts'
+activity, and every model's first appearance), the network evidence twice
+(the exported accounts' IP windows, and the fan-in of their shared IPs).
+Concrete per-link evidence is found by joining each within-cluster edge to
+the evidence both of its accounts hold (instruments, (IP, window)s,
+templates), never by expanding groups into pairs.
+
+When pseudonymising, account ids, e-mail domains and instrument ids are
+replaced right after they are read, before any join or text is built, so
+every file of a packet sees the same pseudonyms.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from acctgraph.config import CombineConfig, Config
+from acctgraph.engine import Engine
+from acctgraph.export.examples import find_examples
+from acctgraph.export.pseudonymise import Pseudonymiser
+from acctgraph.graph import LAYERS, combine_weights
+from acctgraph.io.workspace import Workspace
+
+#: member columns taken from account_features.parquet
+FEATURE_COLUMNS = ["created_at", "country", "email_domain", "first_ts", "last_ts", "active_days", "requests",
+                   "distinct_ips", "distinct_subnets", "distinct_models", "distinct_user_agents", "gap_median_s",
+                   "gap_cv", "new_model", "new_model_lag_h", "instruments", "templates", "top_template_share"]
+
+PE_SCHEMA = pa.schema([("cid", pa.int64()), ("node", pa.int32()), ("instrument_id", pa.string()),
+                       ("bin", pa.string()), ("first_ts", pa.timestamp("us", tz="UTC")),
+                       ("accounts_total", pa.int64())])
+
+
+@dataclass
+class Gathered:
+    """Everything the packets of one export are made from (all clusters together, keyed by ``cid``)."""
+
+    clusters: pd.DataFrame      # rows of clusters.csv for the exported clusters, in export order
+    members: pd.DataFrame       # node, cid, account_id, communities columns, features, top_user_agent
+    edges: pd.DataFrame         # within-cluster edges: cid, src, dst, per-layer weights, concrete evidence
+    between: pd.DataFrame       # cid_a < cid_b: links between exported clusters (for the overview)
+    instruments: pd.DataFrame   # cid, node, instrument_id, bin, first_ts, accounts_total
+    ip_windows: pd.DataFrame    # cid, node, ip, subnet, window_start, requests, first_ts, last_ts
+    ip_totals: pd.DataFrame     # ip, accounts_total, requests_total (whole workspace)
+    ip_info: pd.DataFrame       # network, asn, org, kind (may be empty)
+    template_use: pd.DataFrame  # cid, node, template_id, requests, share
+    templates: pd.DataFrame     # template_id, canonical, accounts (total), requests (total)
+    activity: pd.DataFrame      # cid, node, hour, model, requests
+    models: pd.DataFrame        # model, first_seen (whole workspace), by first_seen
+    examples: pd.DataFrame      # cid, template_id, rank, example (see acctgraph.export.examples)
+    fringe: dict[int, int]      # detached fringe accounts per flagged cluster
+    records: dict[str, Any] = field(default_factory=dict)  # load.json, build.json, communities.json
+    pseudonymised: bool = False
+
+    @property
+    def combine(self) -> CombineConfig:
+        """The layer combination the communities stage used (recorded in communities.json)."""
+        c = self.records.get("communities", {}).get("config", {}).get("combine") or self.build_config.get("combine")
+        return CombineConfig(**c) if c else CombineConfig()
+
+    @property
+    def build_config(self) -> dict[str, Any]:
+        return self.records.get("build", {}).get("config", {})
+
+    @property
+    def new_model(self) -> tuple[str, pd.Timestamp] | None:
+        """The newest model that first appeared after the first day of the logs, and when (as scoring does)."""
+        m = self.models
+        if m.empty:
+            return None
+        start = m["first_seen"].min()
+        late = m[m["first_seen"] > start + pd.Timedelta(days=1)]
+        if late.empty:
+            return None
+        row = late.sort_values(["first_seen", "model"], ascending=[False, True]).iloc[0]
+        return str(row["model"]), row["first_seen"]
+
+
+def _read(path, columns: list[str] | None = None, empty: dict[str, pa.DataType] | None = None) -> pd.DataFrame:
+    if path.is_file():
+        return pq.read_table(path, columns=columns).to_pandas()
+    return pa.schema(list((empty or {}).items())).empty_table().to_pandas()
+
+
+def _df(eng: Engine, query: str) -> pd.DataFrame:
+    return eng.sql(query).to_pandas()
+
+
+def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: Config,
+           pseudonymiser: Pseudonymiser | None = None) -> Gathered:
+    """Read and aggregate the evidence of ``cluster_ids`` (rows of ``clusters``) from ``ws``."""
+    records = {s: json.loads(ws.marker(s).read_text(encoding="utf-8")) for s in ("load", "build", "communities")}
+    bcfg = records["build"].get("config", {})
+    combine = CombineConfig(**records["communities"].get("config", {}).get("combine", bcfg.get("combine", {})))
+    burst = int(bcfg.get("payments", {}).get("burst_hours", 24)) * 3600
+    min_req = int(bcfg.get("templates", {}).get("min_requests", 2))
+    ids = pa.table({"cid": pa.array(cluster_ids, pa.int64())})
+
+    with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None) as eng:
+        eng.register("ids", ids)
+        eng.execute(f"""
+            CREATE TEMP TABLE sel AS
+            SELECT c.node, c.community_id AS cid, c.account_id, c.operation_id, c.role, c.strength_in,
+                   c.seed_score, c.known_bad, c.flagged
+            FROM read_parquet('{_q(ws.communities_path)}') c SEMI JOIN ids ON ids.cid = c.community_id
+        """)
+        fringe = _df(eng, f"""SELECT attached_to AS cid, count(*)::BIGINT AS n
+                              FROM read_parquet('{_q(ws.communities_path)}') c
+                              SEMI JOIN ids ON ids.cid = c.attached_to GROUP BY 1""")
+        feats = _df(eng, f"""SELECT f.node, {", ".join("f." + c for c in FEATURE_COLUMNS)}
+                             FROM read_parquet('{_q(ws.features_path)}') f SEMI JOIN sel USING (node)""")
+        members = _df(eng, "SELECT * FROM sel").merge(feats, on="node", how="left")
+        if pseudonymiser is not None:
+            members["account_id"] = pseudonymiser.series("account", members["account_id"])
+            members["email_domain"] = pseudonymiser.series("email", members["email_domain"])
+        # later queries join on node; only `sel` (read by the requests scan) holds the raw account ids
+
+        # edges with both ends exported: within a cluster (links) or between two (overview)
+        wcols = ", ".join(f"e.w_{l}, e.n_{l}" for l in LAYERS)
+        e = _df(eng, f"""
+            SELECT e.src, e.dst, a.cid AS cid_a, b.cid AS cid_b, {wcols}
+            FROM read_parquet('{_q(ws.edges_path)}') e JOIN sel a ON a.node = e.src JOIN sel b ON b.node = e.dst
+        """)
+        e["weight"] = combine_weights(e, combine)
+        on = [l for l in LAYERS if getattr(combine, l)]
+        e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0
+        e = e[e["weight"] > 0]
+        within = e[e["cid_a"] == e["cid_b"]].drop(columns=["cid_b"]).rename(columns={"cid_a": "cid"})
+        between = _between(e[e["cid_a"] != e["cid_b"]])
+        eng.register("ew", pa.Table.from_pandas(within[["src", "dst", "cid"]].reset_index(drop=True),
+                                                preserve_index=False))
+
+        # payments: instruments of exported accounts, with how many accounts hold them anywhere
+        inst = _stage_instruments(eng, ws)
+        if pseudonymiser is not None:
+            inst["instrument_id"] = pseudonymiser.series("instrument", inst["instrument_id"])
+        eng.register("pe", pa.Table.from_pandas(inst, schema=PE_SCHEMA, preserve_index=False))
+
+        # network: (IP, window)s of exported accounts; fan-in of their shared IPs over the whole workspace
+        net_path = ws.evidence_path("network")
+        _stage_network(eng, ws)
+        if net_path.is_file():
+            ip_totals = _df(eng, f"""
+                WITH shared AS (SELECT ip FROM ns GROUP BY cid, ip HAVING count(DISTINCT node) >= 2)
+                SELECT ip, count(DISTINCT node)::BIGINT AS accounts_total, sum(requests)::BIGINT AS requests_total
+                FROM read_parquet('{_q(net_path)}') SEMI JOIN shared USING (ip) GROUP BY ip ORDER BY ip""")
+        else:
+            ip_totals = pd.DataFrame({"ip": pd.Series(dtype=object), "accounts_total": pd.Series(dtype="int64"),
+                                      "requests_total": pd.Series(dtype="int64")})
+        ip_windows = _df(eng, "SELECT * FROM ns ORDER BY cid, ip, window_start, node")
+
+        # templates
+        _stage_templates(eng, ws)
+        template_use = _df(eng, "SELECT * FROM te ORDER BY cid, template_id, node")
+        if ws.templates_path.is_file():
+            templates = _df(eng, f"""SELECT template_id, canonical, accounts, requests
+                                     FROM read_parquet('{_q(ws.templates_path)}') SEMI JOIN te USING (template_id)
+                                     ORDER BY template_id""")
+        else:
+            templates = pd.DataFrame({"template_id": pd.Series(dtype="int64"), "canonical": pd.Series(dtype=object),
+                                      "accounts": pd.Series(dtype="int64"), "requests": pd.Series(dtype="int64")})
+
+        # activity: one scan of the requests table, aggregated per account, hour, model and user agent
+        req = f"read_parquet('{_q(ws.table_path('requests'))}')"
+        eng.execute(f"""
+            CREATE TEMP TABLE act AS
+            SELECT s.cid, s.node, date_trunc('hour', r.ts) AS hour, r.model, r.user_agent, count(*)::BIGINT AS requests
+            FROM {req} r JOIN sel s USING (account_id) GROUP BY ALL""")
+        activity = _df(eng, """SELECT cid, node, hour, coalesce(model, '') AS model, sum(requests)::BIGINT AS requests
+                               FROM act GROUP BY ALL ORDER BY cid, node, hour, model""")
+        top_ua = _df(eng, """
+            SELECT node, arg_max(user_agent, n) AS top_user_agent FROM (
+                SELECT node, user_agent, sum(requests) AS n FROM act WHERE user_agent IS NOT NULL GROUP BY ALL
+                ORDER BY node, n DESC, user_agent) GROUP BY node""")
+        models = _df(eng, f"SELECT model, min(ts) AS first_seen FROM {req} WHERE model IS NOT NULL "
+                          "GROUP BY model ORDER BY first_seen, model")
+
+        # a few of the cluster's own prompts for its top templates
+        top = (template_use.groupby(["cid", "template_id"], as_index=False)["requests"].sum()
+               .sort_values(["cid", "requests", "template_id"], ascending=[True, False, True])
+               .groupby("cid").head(cfg.export.example_templates))
+        examples = find_examples(eng, ws.table_path("requests"),
+                                 template_use.merge(top[["cid", "template_id"]], on=["cid", "template_id"]),
+                                 templates, per_template=cfg.export.examples, chars=cfg.export.example_chars)
+
+        # concrete evidence of each within-cluster link
+        links = within.reset_index(drop=True)
+        for part in _link_evidence(eng, ws, burst, min_req):
+            links = links.merge(part, on=["src", "dst"], how="left")
+
+    members = members.merge(top_ua, on="node", how="left").sort_values(["cid", "node"]).reset_index(drop=True)
+    ip_info = _read(ws.table_path("ip_info"), empty={"network": pa.string(), "asn": pa.int64(), "org": pa.string(),
+                                                      "kind": pa.string()})
+    return Gathered(clusters=clusters.reset_index(drop=True), members=members,
+                    edges=links.sort_values(["cid", "src", "dst"]).reset_index(drop=True), between=between,
+                    instruments=inst, ip_windows=ip_windows, ip_totals=ip_totals, ip_info=ip_info,
+                    template_use=template_use, templates=templates, activity=activity, models=models,
+                    examples=examples,
+                    fringe=dict(zip(fringe["cid"].astype(int), fringe["n"].astype(int))), records=records,
+                    pseudonymised=pseudonymiser is not None)
+
+
+def _stage_instruments(eng: Engine, ws: Workspace) -> pd.DataFrame:
+    """Instruments of the accounts in temp table ``sel`` (node, cid), with how many accounts hold each anywhere."""
+    pay_path = ws.evidence_path("payments")
+    if not pay_path.is_file():
+        return PE_SCHEMA.empty_table().to_pandas()
+    return _df(eng, f"""
+        WITH p AS (SELECT * FROM read_parquet('{_q(pay_path)}')),
+             mine AS (SELECT p.*, s.cid FROM p JOIN sel s USING (node)),
+             tot AS (SELECT instrument_id, count(DISTINCT node)::BIGINT AS accounts_total FROM p
+                     SEMI JOIN mine USING (instrument_id) GROUP BY 1)
+        SELECT m.cid, m.node, m.instrument_id, m.bin, m.first_ts, t.accounts_total
+        FROM mine m JOIN tot t USING (instrument_id) ORDER BY m.cid, m.instrument_id, m.node""")
+
+
+def _stage_network(eng: Engine, ws: Workspace) -> None:
+    """Temp table ``ns``: the (IP, window)s of the accounts in ``sel``, with their cluster ``cid``."""
+    net_path = ws.evidence_path("network")
+    if net_path.is_file():
+        eng.execute(f"""CREATE TEMP TABLE ns AS SELECT s.cid, n.* FROM read_parquet('{_q(net_path)}') n
+                        JOIN sel s USING (node)""")
+    else:
+        eng.execute("CREATE TEMP TABLE ns (cid BIGINT, node INTEGER, ip VARCHAR, subnet VARCHAR, "
+                    "window_start TIMESTAMPTZ, requests BIGINT, first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ)")
+
+
+def _stage_templates(eng: Engine, ws: Workspace) -> None:
+    """Temp table ``te``: the template use of the accounts in ``sel``, with their cluster ``cid``."""
+    tev_path = ws.evidence_path("templates")
+    if tev_path.is_file():
+        eng.execute(f"""CREATE TEMP TABLE te AS SELECT s.cid, t.* FROM read_parquet('{_q(tev_path)}') t
+                        JOIN sel s USING (node)""")
+    else:
+        eng.execute("CREATE TEMP TABLE te (cid BIGINT, node INTEGER, template_id BIGINT, requests BIGINT, "
+                    "share DOUBLE)")
+
+
+def _stage_clauses(eng: Engine, ws: Workspace) -> None:
+    """Temp table ``ce``: the prompt clauses (hashes) of the accounts in ``sel``, with their cluster ``cid``."""
+    path = ws.evidence_path("clauses")
+    if path.is_file():
+        eng.execute(f"""CREATE TEMP TABLE ce AS SELECT s.cid, c.node, c.clause FROM read_parquet('{_q(path)}') c
+                        JOIN sel s USING (node)""")
+    else:
+        eng.execute("CREATE TEMP TABLE ce (cid BIGINT, node INTEGER, clause UBIGINT)")
+
+
+def pair_evidence(ws: Workspace, pairs: pd.DataFrame, cfg: Config | None = None) -> pd.DataFrame:
+    """The concrete evidence behind account pairs, with the same joins as a packet's links.csv.
+
+    ``pairs`` holds node ids ``src < dst`` (rows of edges.parquet). Returns
+    ``pairs`` with the evidence columns of the packet links (shared
+    instruments, same-BIN burst, shared IPs with their windows, subnets,
+    templates, co-active bins and z) and ``shared_clause_count``: prompt
+    clauses both accounts send (the template layer's paraphrase-robust tier).
+    """
+    cfg = cfg or Config()
+    bcfg = json.loads(ws.marker("build").read_text(encoding="utf-8")).get("config", {})
+    burst = int(bcfg.get("payments", {}).get("burst_hours", 24)) * 3600
+    min_req = int(bcfg.get("templates", {}).get("min_requests", 2))
+    out = pairs.reset_index(drop=True)
+    if out.empty:
+        return out
+    nodes = np.unique(np.concatenate([out["src"].to_numpy(np.int64), out["dst"].to_numpy(np.int64)]))
+    with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None) as eng:
+        # the accounts of all pairs form one selection: each evidence query keeps the keys that two of them
+        # hold, then joins every pair to the keys both of its accounts hold
+        eng.register("sel", pa.table({"node": pa.array(nodes, pa.int32()),
+                                      "cid": pa.array(np.zeros(len(nodes), np.int64))}))
+        inst = _stage_instruments(eng, ws)
+        eng.register("pe", pa.Table.from_pandas(inst, schema=PE_SCHEMA, preserve_index=False))
+        _stage_network(eng, ws)
+        _stage_templates(eng, ws)
+        _stage_clauses(eng, ws)
+        eng.register("ew", pa.Table.from_pandas(
+            pd.DataFrame({"src": out["src"].astype(np.int32), "dst": out["dst"].astype(np.int32),
+                          "cid": np.zeros(len(out), dtype=np.int64)}), preserve_index=False))
+        for part in _link_evidence(eng, ws, burst, min_req) + [_clause_evidence(eng)]:
+            out = out.merge(part, on=["src", "dst"], how="left")
+    return out
+
+
+def _clause_evidence(eng: Engine) -> pd.DataFrame:
+    """Per edge of ``ew``: how many prompt clauses (temp table ``ce``) both of its accounts send.
+
+    Like the other evidence joins it assumes each account of ``sel`` is in one cluster (``cid``).
+    """
+    return _df(eng, """
+        WITH c AS MATERIALIZED (SELECT node, clause FROM ce QUALIFY count(*) OVER (PARTITION BY cid, clause) >= 2),
+        x AS MATERIALIZED (SELECT e.src, e.dst, a.clause FROM ew e JOIN c a ON a.node = e.src)
+        SELECT x.src, x.dst, count(*)::BIGINT AS shared_clause_count
+        FROM x JOIN c b ON b.node = x.dst AND b.clause = x.clause
+        GROUP BY x.src, x.dst""")
+
+
+def _link_evidence(eng: Engine, ws: Workspace, burst: int, min_req: int) -> list[pd.DataFrame]:
+    """Per within-cluster edge: the instruments, BIN bursts, (IP, window)s, templates and co-activity behind it.
+
+    Only keys held by two or more accounts of the cluster can explain a link, so the evidence is cut
+    to those first. Each query then joins the edges to the evidence of their ``src`` account
+    (materialised) and looks the ``dst`` account's evidence up by (account, key). Left to itself the
+    optimiser may join the evidence with itself on the key first, which grows as the square of a
+    key's users (every pair of a campaign's 14,000 accounts sharing a template); edge-first, the
+    work is bounded by links times the shared keys one account holds.
+    """
+    return [
+        _df(eng, """
+            WITH p AS MATERIALIZED (SELECT node, instrument_id FROM pe
+                                    QUALIFY count(*) OVER (PARTITION BY cid, instrument_id) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.instrument_id FROM ew e JOIN p a ON a.node = e.src)
+            SELECT x.src, x.dst, count(*)::BIGINT AS shared_instrument_count,
+                   array_to_string(list(x.instrument_id ORDER BY x.instrument_id)[1:3], '; ') AS shared_instruments
+            FROM x JOIN p b ON b.node = x.dst AND b.instrument_id = x.instrument_id
+            GROUP BY x.src, x.dst"""),
+        _df(eng, f"""
+            WITH y AS MATERIALIZED (
+                SELECT node, instrument_id, bin, epoch(first_ts)::BIGINT // {burst} AS burst FROM pe
+                WHERE bin IS NOT NULL AND first_ts IS NOT NULL
+                QUALIFY count(DISTINCT instrument_id) OVER (PARTITION BY cid, bin, burst) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.instrument_id, a.bin, a.burst
+                               FROM ew e JOIN y a ON a.node = e.src)
+            SELECT x.src, x.dst, min(x.bin) AS shared_bin_burst
+            FROM x JOIN y b ON b.node = x.dst AND b.bin = x.bin AND b.burst = x.burst
+            WHERE b.instrument_id <> x.instrument_id
+            GROUP BY x.src, x.dst"""),
+        _df(eng, """
+            WITH n AS MATERIALIZED (SELECT node, ip, window_start FROM ns
+                                    QUALIFY count(*) OVER (PARTITION BY cid, ip, window_start) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.ip, a.window_start FROM ew e JOIN n a ON a.node = e.src),
+            y AS (
+                SELECT x.src, x.dst, x.ip, count(*) AS windows, min(x.window_start) AS first_w,
+                       max(x.window_start) AS last_w
+                FROM x JOIN n b ON b.node = x.dst AND b.ip = x.ip AND b.window_start = x.window_start
+                GROUP BY x.src, x.dst, x.ip)
+            SELECT src, dst, sum(windows)::BIGINT AS shared_ip_windows, count(*)::BIGINT AS shared_ip_count,
+                   array_to_string(list(ip ORDER BY windows DESC, ip)[1:3], '; ') AS shared_ips,
+                   min(first_w) AS first_shared_window, max(last_w) AS last_shared_window
+            FROM y GROUP BY src, dst"""),
+        _df(eng, """
+            WITH sn AS MATERIALIZED (
+                SELECT node, subnet, window_start FROM (SELECT DISTINCT node, cid, subnet, window_start FROM ns)
+                QUALIFY count(*) OVER (PARTITION BY cid, subnet, window_start) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.subnet, a.window_start FROM ew e JOIN sn a ON a.node = e.src),
+            y AS (SELECT x.src, x.dst, x.subnet, count(*) AS windows
+                  FROM x JOIN sn b ON b.node = x.dst AND b.subnet = x.subnet AND b.window_start = x.window_start
+                  GROUP BY x.src, x.dst, x.subnet)
+            SELECT src, dst, sum(windows)::BIGINT AS shared_subnet_windows,
+                   array_to_string(list(subnet ORDER BY windows DESC, subnet)[1:3], '; ') AS shared_subnets
+            FROM y GROUP BY src, dst"""),
+        _df(eng, f"""
+            WITH t AS MATERIALIZED (
+                SELECT node, template_id, share FROM te WHERE requests >= {min_req}
+                QUALIFY count(*) OVER (PARTITION BY cid, template_id) >= 2),
+            x AS MATERIALIZED (SELECT e.src, e.dst, a.template_id, a.share FROM ew e JOIN t a ON a.node = e.src)
+            SELECT x.src, x.dst, count(*)::BIGINT AS shared_template_count,
+                   array_to_string(list(x.template_id::VARCHAR ORDER BY least(x.share, b.share) DESC,
+                                        x.template_id)[1:5], '; ') AS shared_templates
+            FROM x JOIN t b ON b.node = x.dst AND b.template_id = x.template_id
+            GROUP BY x.src, x.dst"""),
+    ] + [_coactivity(eng, ws)]
+
+
+def _coactivity(eng: Engine, ws: Workspace) -> pd.DataFrame:
+    path = ws.evidence_path("coactivity")
+    if not path.is_file():
+        return pd.DataFrame({"src": pd.Series(dtype="int32"), "dst": pd.Series(dtype="int32"),
+                             "co_bins": pd.Series(dtype="float64"), "coactivity_z": pd.Series(dtype="float64")})
+    return _df(eng, f"""
+        SELECT e.src, e.dst, c.co_bins, c.z AS coactivity_z
+        FROM read_parquet('{_q(path)}') c JOIN ew e
+          ON e.src = least(c.src, c.dst) AND e.dst = greatest(c.src, c.dst)""")
+
+
+def _between(e: pd.DataFrame) -> pd.DataFrame:
+    """Links between two exported clusters, summed per pair of clusters (for the overview graph)."""
+    cols = ["cid_a", "cid_b", "links", "weight"] + [f"w_{l}" for l in LAYERS]
+    if e.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c.startswith("w") else "int64") for c in cols})
+    lo = np.minimum(e["cid_a"].to_numpy(), e["cid_b"].to_numpy())
+    hi = np.maximum(e["cid_a"].to_numpy(), e["cid_b"].to_numpy())
+    g = e.assign(cid_a=lo, cid_b=hi, links=1).groupby(["cid_a", "cid_b"], sort=True)
+    out = g[["links", "weight"] + [f"w_{l}" for l in LAYERS]].sum().reset_index()
+    return out[cols]
+
+
+def _q(p) -> str:
+    return str(p).replace("'", "''")

@@ -1,0 +1,1 @@
+"""Tests of acctgraph.export (a package, so its conftest does not shadow tests/conftest.py)."""
