@@ -43,7 +43,7 @@ def report(terminalreporter: Any) -> Path | None:
         tr.write_line(f"{section}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(FIGURES[section].items())))
     t = totals()
     tr.write_line("total: " + ", ".join(f"{k} {t[k]:,}" for k in ("inputs", "rows_in", "accepted", "quarantined",
-                                                                  "rows_lost", "kills", "failures")
+                                                                  "rows_lost", "kills", "refused")
                                          if k in t))
     factory = getattr(tr.config, "_tmp_path_factory", None)
     base = Path(factory.getbasetemp()) if factory is not None else Path(tempfile.gettempdir())

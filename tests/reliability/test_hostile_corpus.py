@@ -94,7 +94,7 @@ def test_hostile_case(runs, name):
     if b.returncode != 0:
         assert b.stderr.startswith("acctgraph: error: ") and expect["message"] in b.stderr, b.stderr
         assert not (run["ws"] / "load.json").exists()
-        record("hostile corpus", inputs=1, failures=1)
+        record("hostile corpus", inputs=1, refused=1)
         return
     assert b.stderr == "" and b.stdout == ""
     ws = run["ws"]

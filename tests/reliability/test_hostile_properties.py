@@ -275,7 +275,7 @@ def check_load(tmp: Path, table: str, fmt: str, content: bytes, names: list[str]
         assert isinstance(e, InputError), e
         assert expect_error and re.search(expect_error, str(e)), f"unexpected failure: {e}"
         assert "\n" not in str(e)
-        record(section, inputs=1, failures=1)
+        record(section, inputs=1, refused=1)
         return
     assert expect_error is None, f"a header with {expect_error!r} was accepted"
     ws = tmp / "ws"

@@ -82,7 +82,7 @@ def test_kill_at_random_points_then_rerun(tmp_path_factory):
     subprocess.run(cli("--version"), capture_output=True, check=True, timeout=300)
     startup = time.perf_counter() - t0  # interpreter and imports, before a run can touch the workspace
     # working time after the lock is taken, from the undisturbed runs
-    work = {cmd: max(0.2, refs["A"]["seconds"][cmd] - startup) for cmd in ("build", "communities")}
+    work = {(cmd, w): max(0.2, refs[w]["seconds"][cmd] - startup) for cmd in ("build", "communities") for w in refs}
     ws = tmp_path_factory.mktemp("killed") / "ws"
     rng = random.Random(SEED)
     kills = inside = finished = 0
@@ -95,16 +95,19 @@ def test_kill_at_random_points_then_rerun(tmp_path_factory):
         cmd = "communities" if "build" in complete and rng.random() < 0.5 else "build"
         # now and then let a (quick) build of world B finish, so that later kills hit a rebuild over a
         # complete workspace, and communities runs over a complete build
-        undisturbed = cmd == "build" and "build" not in complete and rng.random() < 0.3
+        undisturbed = cmd == "build" and "build" not in complete and rng.random() < 0.25
         if undisturbed:
             world = "B"
+        if cmd == "communities" and not stages_seen.get("load+build+communities"):
+            undisturbed = True  # at least once, so that later kills also hit a workspace with communities
         args = (["build", str(refs[world]["data"]), "--out", str(ws)] if cmd == "build" else ["communities", str(ws)])
         p = subprocess.Popen(cli(*args, "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         # mostly while the run works in the workspace (whatever the machine's load), sometimes while it starts
         working = rng.random() < 0.8
         if working and not _wait_for_lock(p, ws):
             working = False
-        delay = rng.uniform(0.0, work[cmd]) if working else rng.uniform(0.0, startup)
+        built = world if cmd == "build" else _world_of(ws, refs, "build")
+        delay = rng.uniform(0.0, work[cmd, built]) if working else rng.uniform(0.0, startup)
         try:
             _, err = p.communicate(timeout=None if undisturbed else delay)
         except subprocess.TimeoutExpired:

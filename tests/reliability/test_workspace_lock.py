@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from reliability_support import record
+from reliability_support import record, world_data
 
 import acctgraph
 from acctgraph.errors import EXIT_BUSY, WorkspaceBusyError
@@ -44,7 +44,7 @@ def _one_line_busy(r: subprocess.CompletedProcess, pid: int) -> None:
 
 def test_second_run_is_refused_while_another_holds_the_lock(tiny_inputs, tmp_path):
     ws = tmp_path / "ws"
-    assert run_cli("build", str(tiny_inputs), "--out", str(ws), "--quiet").returncode == 0
+    acctgraph.build(tiny_inputs, ws, quiet=True)
     before = {p.name: p.read_bytes() for p in ws.iterdir() if p.is_file() and p.name != LOCK_FILE}
     h = _holder(ws)
     try:
@@ -61,10 +61,11 @@ def test_second_run_is_refused_while_another_holds_the_lock(tiny_inputs, tmp_pat
     record("lock", refused_runs=3)
 
 
-def test_two_real_builds_at_once(tmp_path):
+def test_two_real_builds_at_once(tmp_path_factory, tmp_path):
     """Two `acctgraph build` processes on one workspace: the second is refused, the first completes."""
     ws = tmp_path / "ws"
-    cmd = [sys.executable, "-m", "acctgraph", "build", "--out", str(ws), "--quiet"]
+    cmd = [sys.executable, "-m", "acctgraph", "build", str(world_data(tmp_path_factory, "B")), "--out", str(ws),
+           "--quiet"]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = ws / LOCK_FILE
     deadline = time.monotonic() + 120
