@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from reliability_support import record, world_data
+from reliability_support import record
 
 import acctgraph
 from acctgraph.errors import EXIT_BUSY, WorkspaceBusyError
@@ -61,23 +61,40 @@ def test_second_run_is_refused_while_another_holds_the_lock(tiny_inputs, tmp_pat
     record("lock", refused_runs=3)
 
 
-def test_two_real_builds_at_once(tmp_path_factory, tmp_path):
-    """Two `acctgraph build` processes on one workspace: the second is refused, the first completes."""
+#: The real CLI, imported first and started on a line from stdin (so it tries the lock within milliseconds).
+READY_THEN_MAIN = """
+import sys
+from acctgraph.cli import main
+print("ready", flush=True)
+sys.stdin.readline()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_two_real_builds_at_once(tmp_path):
+    """Two `acctgraph build` processes on one workspace: the second is refused, the first completes.
+
+    The second process imports acctgraph before the first starts and runs the CLI as soon as the first
+    holds the lock: on a loaded machine, starting a fresh interpreter could take longer than the build.
+    """
     ws = tmp_path / "ws"
-    cmd = [sys.executable, "-m", "acctgraph", "build", str(world_data(tmp_path_factory, "B")), "--out", str(ws),
-           "--quiet"]
-    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = ["build", str(acctgraph.SAMPLE_DIR), "--out", str(ws), "--quiet"]
+    second = subprocess.Popen([sys.executable, "-c", READY_THEN_MAIN, *args], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert second.stdout.readline().strip() == "ready"
+    first = subprocess.Popen([sys.executable, "-m", "acctgraph", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     lock = ws / LOCK_FILE
     deadline = time.monotonic() + 120
     while first.poll() is None and time.monotonic() < deadline:
         if lock.is_file() and lock.read_text().startswith(f"pid {first.pid}:"):
             break
-        time.sleep(0.01)
+        time.sleep(0.005)
     assert first.poll() is None, "the first build ended before it was seen holding the lock"
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out2, err2 = second.communicate("go\n", timeout=600)
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
-    _one_line_busy(second, first.pid)
+    _one_line_busy(subprocess.CompletedProcess(second.args, second.returncode, out2, err2), first.pid)
     assert acctgraph.Workspace(ws).read_marker("build")["nodes"] > 0
     assert lock.read_text() == ""  # the holder's note is cleared on release
     record("lock", refused_runs=1)
