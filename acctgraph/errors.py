@@ -29,6 +29,7 @@ EXIT_INPUT = 3
 EXIT_CONFIG = 4
 EXIT_WORKSPACE = 5
 EXIT_INTEGRITY = 6
+EXIT_BUSY = 7
 EXIT_INTERRUPTED = 130
 
 #: exit code -> meaning (rendered into ``acctgraph --help`` and docs/cli.md)
@@ -41,7 +42,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_WORKSPACE: "workspace error: a stage's inputs are missing or stale (the message names the command to run), "
                     "or the output folder is not writable (read-only, disk full)",
     EXIT_INTEGRITY: "integrity error: a packet does not match its manifest",
-    7: "workspace busy: another acctgraph run holds the workspace's lock",
+    EXIT_BUSY: "workspace busy: another acctgraph run holds the workspace's lock",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
@@ -70,7 +71,6 @@ class WorkspaceError(AcctgraphError):
     exit_code = EXIT_WORKSPACE
 
 
-EXIT_BUSY = 7
 
 
 class WorkspaceBusyError(WorkspaceError):
