@@ -161,6 +161,9 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
         eng.register("_enth", pa.table({"ent": ents, "eh1": pa.array(h1, pa.int64()),
                                         "eh2": pa.array(h2, pa.int64())}))
         steps = ", ".join(f"({j})" for j in range(1, k + 1))
+        # the successor position is computed before the join so that it is an equi-join on (key, position):
+        # written as ON b.r = (a.r + j) % a.n, DuckDB joined on the key alone and filtered the product
+        # (261M rows for 275k ring members: 9 s instead of 0.1 s)
         eng.execute(f"""
             CREATE OR REPLACE TEMP TABLE _ring AS
             SELECT m.key, m.node, m.mw, g.n, e.w, e.big_n,
@@ -171,8 +174,8 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
             INSERT INTO _small
             SELECT least(a.node, b.node), greatest(a.node, b.node),
                    {factor} * {BUDGET_SQL.format(n="a.big_n")} / {2 * k} / a.w * least(a.mw, b.mw)
-            FROM _ring a CROSS JOIN (VALUES {steps}) AS j(j)
-            JOIN _ring b ON b.key = a.key AND b.r = (a.r + j.j) % a.n;
+            FROM (SELECT a.*, (a.r + j.j) % a.n AS t FROM _ring a CROSS JOIN (VALUES {steps}) AS j(j)) a
+            JOIN _ring b ON b.key = a.key AND b.r = a.t;
             DROP TABLE _ring;
         """)
         eng.unregister("_enth")
