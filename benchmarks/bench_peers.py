@@ -56,6 +56,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from common import rss_text, table  # noqa: E402
 from peers import CNT_NETWORKS, CNT_SETTINGS, FLAG_MIN_SIZE, flag_by_size, parse_output, quality  # noqa: E402
 
 __test__: dict = {}  # nothing for pytest to collect (falsy; and doctest reads __test__ as a dict)
@@ -71,16 +72,6 @@ VARIANTS = {"acctgraph": "acctgraph", "union": "toolkit: union of 3 networks", "
             "naive": "naive baseline"}
 
 # ---------------------------------------------------------------------------- measuring the tools
-
-
-def _acctgraph_cmd() -> list[str]:
-    exe = Path(sys.executable).parent / "acctgraph"
-    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "acctgraph"]
-
-
-def _m(m: common.Measured) -> dict:
-    return {"wall_s": m.wall_s, "cpu_s": m.cpu_s, "peak_rss_mib": m.peak_rss_mib, "tree_rss_mib": m.tree_rss_mib,
-            "procs": m.tree_procs, "returncode": m.returncode, "timed_out": m.timed_out}
 
 
 def _fail(what: str, m: common.Measured) -> None:
@@ -101,8 +92,8 @@ def measure_acctgraph(world: Path, ws: Path, labels: pd.DataFrame, cap_s: float)
     steps, total = {}, {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mib": 0.0, "tree_rss_mib": 0.0, "procs": 1}
     for step, cmd in (("build", ["build", str(world), "--out", str(ws), "--quiet"]),
                       ("communities", ["communities", str(ws), "--quiet"])):
-        m = common.run_measured(_acctgraph_cmd() + cmd, timeout=max(cap_s - total["wall_s"], 1.0))
-        steps[step] = _m(m)
+        m = common.run_measured(common.acctgraph_cmd() + cmd, timeout=max(cap_s - total["wall_s"], 1.0))
+        steps[step] = common.measured(m)
         total["wall_s"] += m.wall_s
         total["cpu_s"] += m.cpu_s
         total["peak_rss_mib"] = max(total["peak_rss_mib"], m.peak_rss_mib)
@@ -112,11 +103,11 @@ def measure_acctgraph(world: Path, ws: Path, labels: pd.DataFrame, cap_s: float)
             return {**total, "finished": False, "stopped_in": step, "steps": steps}
         if m.returncode != 0:
             _fail(f"acctgraph {step}", m)
-    m = common.run_measured(_acctgraph_cmd() + ["evaluate", str(ws), "--labels", str(world / "labels.parquet"),
+    m = common.run_measured(common.acctgraph_cmd() + ["evaluate", str(ws), "--labels", str(world / "labels.parquet"),
                                                 "--quiet"])
     if m.returncode != 0:
         _fail("acctgraph evaluate", m)
-    steps["evaluate (not counted)"] = _m(m)
+    steps["evaluate (not counted)"] = common.measured(m)
     ev = json.loads((ws / "evaluation.json").read_text())
     comm = pq.read_table(ws / "communities.parquet", columns=["account_id", "community_id", "flagged"]).to_pandas()
     check = _ev(quality(comm["account_id"], comm["community_id"], comm["flagged"], labels))
@@ -132,7 +123,7 @@ def measure_acctgraph(world: Path, ws: Path, labels: pd.DataFrame, cap_s: float)
 
 def _peer_common(m: common.Measured) -> dict:
     stages, result, running = parse_output(m.stdout)
-    return {**_m(m), "finished": not m.timed_out, "stages": stages, "result": result, "stopped_in": running}
+    return {**common.measured(m), "finished": not m.timed_out, "stages": stages, "result": result, "stopped_in": running}
 
 
 def measure_cnt(world: Path, out: Path, labels: pd.DataFrame, cap_s: float, n_cpus: int) -> dict:
@@ -201,26 +192,6 @@ def tool_versions() -> dict[str, str]:
     return v
 
 
-def table(headers: list[str], rows: list[list[str]], md: bool = True) -> str:
-    if md:
-        out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in
-                                                               range(len(headers))) + "|"]
-        out += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(out)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(out)
-
-
-def _rss(t: dict) -> str:
-    tree = t.get("tree_rss_mib", float("nan"))
-    base = f"{t['peak_rss_mib']:,.0f}"
-    if tree == tree and t.get("procs", 1) > 1 and tree > t["peak_rss_mib"] * 1.05:
-        base += f" (tree {tree:,.0f})"
-    return base
-
-
 def _status(t: dict, cap_s: float) -> str:
     if t.get("finished"):
         return "finished"
@@ -235,7 +206,7 @@ def speed_rows(results: list[dict], cap_s: float) -> list[list[str]]:
             if t is None:
                 continue
             rows.append([TOOL_NAMES[tool], f"{r['scale']:g}", f"{r['accounts']:,}", f"{r['requests']:,}",
-                         f"{t['wall_s']:,.1f}", f"{t['cpu_s']:,.1f}", _rss(t), _status(t, cap_s)])
+                         f"{t['wall_s']:,.1f}", f"{t['cpu_s']:,.1f}", rss_text(t), _status(t, cap_s)])
     return rows
 
 
@@ -350,11 +321,8 @@ def write_docs(run: dict, doc: Path) -> None:
         f"{scales} --seed {seed} --cap-minutes {cap_minutes:g} --n-cpus {n_cpus} --write-docs` "
         "(after `.venv/bin/pip install -e '.[bench]'`).",
         "",
-        "## Machine",
-        "",
-        f"- {mach['cores']} cores ({mach['cpu']}), {mach['mem_gib']:.1f} GiB memory, {mach['os']}; shared with "
-        "other work while measuring (load averages below), so compare figures within one run",
-        "- " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        *common.machine_lines(mach, "; shared with other work while measuring (load averages below), so compare "
+                                    "figures within one run"),
         f"- acctgraph source digest `{results[0]['tools']['acctgraph'].get('source', '?')}` "
         "(SHA-256 over `acctgraph/**/*.py`)",
         "",
@@ -443,7 +411,7 @@ def write_docs(run: dict, doc: Path) -> None:
         a, c, n = r["tools"]["acctgraph"], r["tools"].get("cnt"), r["tools"].get("naive")
         lines += [f"### Scale {r['scale']:g}: {r['accounts']:,} accounts, {r['requests']:,} requests", "",
                   f"Load average (1 min) before / after this scale: {r['load'][0]:.2f} / {r['load'][1]:.2f}.", ""]
-        rows = [[f"acctgraph {k}", f"{x['wall_s']:,.1f}", f"{x['cpu_s']:,.1f}", _rss(x)] for k, x in a["steps"].items()]
+        rows = [[f"acctgraph {k}", f"{x['wall_s']:,.1f}", f"{x['cpu_s']:,.1f}", rss_text(x)] for k, x in a["steps"].items()]
         if c is not None:
             rows += [[f"toolkit {k}", f"{x:,.1f}", "", ""] for k, x in c["stages"].items()]
             if not c["finished"]:
@@ -544,15 +512,15 @@ def main(argv: list[str] | None = None) -> int:
         r = {"scale": scale, "seed": args.seed, "accounts": accounts, "requests": requests, "tools": {}}
         tag = f"{scale:g}-{args.seed}"
         r["tools"]["acctgraph"] = t = measure_acctgraph(world, work / f"peers-ws-{tag}", labels, cap_s)
-        print(f"acctgraph: {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU, {_rss(t)} MiB, "
+        print(f"acctgraph: {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU, {rss_text(t)} MiB, "
               f"{_status(t, cap_s)}", flush=True)
         if "naive" in tools:
             r["tools"]["naive"] = t = measure_naive(world, work / f"peers-naive-{tag}", labels, cap_s)
-            print(f"naive: {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU, {_rss(t)} MiB, {_status(t, cap_s)}",
+            print(f"naive: {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU, {rss_text(t)} MiB, {_status(t, cap_s)}",
                   flush=True)
         if "cnt" in tools:
             r["tools"]["cnt"] = t = measure_cnt(world, work / f"peers-cnt-{tag}", labels, cap_s, args.n_cpus)
-            print(f"toolkit: {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU, {_rss(t)} MiB, {_status(t, cap_s)}; "
+            print(f"toolkit: {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU, {rss_text(t)} MiB, {_status(t, cap_s)}; "
                   "stages " + ", ".join(f"{k} {v:.1f} s" for k, v in t["stages"].items()), flush=True)
         r["load"] = (load0, os.getloadavg()[0])
         results.append(r)

@@ -154,6 +154,55 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: str 
                     timed_out)
 
 
+def measured(m: Measured) -> dict:
+    """A measurement as plain JSON data (what the scripts keep in their raw results)."""
+    return {"wall_s": m.wall_s, "cpu_s": m.cpu_s, "peak_rss_mib": m.peak_rss_mib, "tree_rss_mib": m.tree_rss_mib,
+            "procs": m.tree_procs, "returncode": m.returncode, "timed_out": m.timed_out}
+
+
+def acctgraph_cmd() -> list[str]:
+    """The command that runs acctgraph's CLI with this interpreter's environment."""
+    exe = Path(sys.executable).parent / "acctgraph"
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "acctgraph"]
+
+
+def peak_mib(m: dict) -> float:
+    """Peak memory of a measured child: the larger of its own peak RSS and its process tree's summed RSS."""
+    tree = m.get("tree_rss_mib", float("nan"))
+    return max(m["peak_rss_mib"], tree) if tree == tree else m["peak_rss_mib"]
+
+
+def rss_text(m: dict) -> str:
+    """Peak RSS in MiB as text, with the process tree's summed RSS when workers made it 5% larger."""
+    tree = m.get("tree_rss_mib", float("nan"))
+    base = f"{m['peak_rss_mib']:,.0f}"
+    if tree == tree and m.get("procs", 1) > 1 and tree > m["peak_rss_mib"] * 1.05:
+        base += f" (tree {tree:,.0f})"
+    return base
+
+
+def table(headers: list[str], rows: list[list[str]], md: bool = True) -> str:
+    """A Markdown table, or aligned plain text; columns after the first are right-aligned."""
+    if md:
+        lines = ["| " + " | ".join(headers) + " |",
+                 "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+
+    return "\n".join([fmt(headers), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows])
+
+
+def machine_lines(mach: dict, note: str = "") -> list[str]:
+    """The "## Machine" section of a benchmark page (``note`` follows the hardware line)."""
+    return ["## Machine", "",
+            f"- {mach['cores']} cores ({mach['cpu']}), {mach['mem_gib']:.1f} GiB memory, {mach['os']}" + note,
+            "- " + ", ".join(f"{k} {val}" for k, val in mach["versions"].items())]
+
+
 def mem_gib() -> float:
     """Physical memory in GiB (``MemTotal`` of /proc/meminfo, else sysconf)."""
     try:
