@@ -276,13 +276,56 @@ print(json.dumps({"accounts": s.counts["accounts"], "requests": s.counts["reques
 """
 
 
-def ensure_world(cache: Path, scale: float, seed: int, preset: str = "default") -> tuple[Path, Measured | None]:
-    """The cached world ``cache/world-<scale>-<seed>``, generated (in a child process) unless it matches.
+#: Sidecar file in a cached world's folder: how long generating that very world took (see ``ensure_world``).
+GENERATION_FILE = "generate.json"
 
-    Returns the folder and the generation's measurement (None when reused).
+
+def _world_digest(world: Path) -> str:
+    """SHA-256 (16 hex digits) of a world's ``world.json``: ties a generation record to that world."""
+    import hashlib
+
+    return hashlib.sha256((world / "world.json").read_bytes()).hexdigest()[:16]
+
+
+def generation_record(world: Path) -> dict | None:
+    """The measurement of ``world``'s generation kept beside it, or None (not kept, or of another world)."""
+    try:
+        rec = json.loads((world / GENERATION_FILE).read_text())
+        if rec.get("world_digest") != _world_digest(world):
+            return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return rec
+
+
+def write_generation_record(world: Path, m: Measured, scale: float, seed: int, preset: str) -> dict:
+    """Keep the generation's measurement in ``world/generate.json`` (wall, CPU, peak RSS, date, versions)."""
+    import datetime as dt
+
+    import acctgraph
+
+    rec = {**measured(m), "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "acctgraph_version": acctgraph.__version__, "source": source_digest(),
+           "scale": scale, "seed": seed, "preset": preset,
+           "machine": {"cores": os.cpu_count(), "cpu": cpu_model(), "mem_gib": round(mem_gib(), 1)},
+           "world_digest": _world_digest(world)}
+    tmp = world / f".{GENERATION_FILE}.tmp"
+    tmp.write_text(json.dumps(rec, indent=1) + "\n")
+    tmp.replace(world / GENERATION_FILE)
+    return rec
+
+
+def ensure_world(cache: Path, scale: float, seed: int, preset: str = "default", *,
+                 regenerate: bool = False) -> tuple[Path, Measured | None]:
+    """The cached world ``cache/world-<scale>-<seed>``, generated (in a measured child process) unless it matches.
+
+    Returns the folder and the generation's measurement (None when reused). A generation's
+    measurement is also kept in the world's folder (``generate.json``, see ``generation_record``),
+    so a later run that reuses the world can still say how long generating it took.
+    ``regenerate=True`` generates (and measures) it again even when the cached one matches.
     """
     out = cache / f"world-{scale:g}-{seed}"
-    if world_matches(out, scale, seed, preset):
+    if not regenerate and world_matches(out, scale, seed, preset):
         return out, None
     if out.exists():
         shutil.rmtree(out)
@@ -291,6 +334,7 @@ def ensure_world(cache: Path, scale: float, seed: int, preset: str = "default") 
     if m.returncode != 0:
         sys.stderr.write(m.stderr)
         raise SystemExit(f"generating the world at scale {scale:g} failed (exit {m.returncode})")
+    write_generation_record(out, m, scale, seed, preset)
     return out, m
 
 
