@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import random
 import time
 from pathlib import Path
 from typing import Iterator
@@ -201,24 +200,16 @@ def union_edges(edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple
 def leiden(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
     """igraph's Leiden with acctgraph's ``[communities]`` defaults (modularity, resolution, iterations, seed).
 
-    The same call as the first pass of ``acctgraph.communities.detect`` (without its split pass,
-    operation merge and scoring, which are acctgraph's own additions).
+    Runs ``acctgraph.communities.detect`` itself with ``split_depth=0``: its first Leiden pass (the same
+    graph, seed and call), without its split pass, operation merge and scoring, which are acctgraph's
+    own additions. Ids by decreasing size (acctgraph's numbering).
     """
-    import igraph as ig
-
+    from acctgraph.communities import detect
     from acctgraph.config import CommunitiesConfig
 
     cc = CommunitiesConfig()
-    g = ig.Graph(n=n, directed=False)
-    if len(u):
-        g.add_edges(np.column_stack([u, v]))
-        g.es["weight"] = np.asarray(w, dtype=np.float64)
-    else:
-        g.es["weight"] = []
-    random.seed(cc.seed)  # igraph draws from Python's random module
-    part = g.community_leiden(objective_function="modularity", weights="weight", resolution=cc.resolution,
-                              n_iterations=cc.iterations)
-    return renumber(np.asarray(part.membership, dtype=np.int64))
+    return detect(n, np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64), np.asarray(w, dtype=np.float64),
+                  resolution=cc.resolution, iterations=cc.iterations, seed=cc.seed, split_depth=0).membership
 
 
 def quality(account_ids, membership, flagged, labels: pd.DataFrame):
