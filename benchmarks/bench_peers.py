@@ -123,7 +123,8 @@ def measure_acctgraph(world: Path, ws: Path, labels: pd.DataFrame, cap_s: float)
 
 def _peer_common(m: common.Measured) -> dict:
     stages, result, running = parse_output(m.stdout)
-    return {**common.measured(m), "finished": not m.timed_out, "stages": stages, "result": result, "stopped_in": running}
+    return {**common.measured(m), "finished": not m.timed_out, "stages": stages, "result": result,
+            "stopped_in": running}
 
 
 def measure_cnt(world: Path, out: Path, labels: pd.DataFrame, cap_s: float, n_cpus: int) -> dict:
@@ -411,7 +412,8 @@ def write_docs(run: dict, doc: Path) -> None:
         a, c, n = r["tools"]["acctgraph"], r["tools"].get("cnt"), r["tools"].get("naive")
         lines += [f"### Scale {r['scale']:g}: {r['accounts']:,} accounts, {r['requests']:,} requests", "",
                   f"Load average (1 min) before / after this scale: {r['load'][0]:.2f} / {r['load'][1]:.2f}.", ""]
-        rows = [[f"acctgraph {k}", f"{x['wall_s']:,.1f}", f"{x['cpu_s']:,.1f}", rss_text(x)] for k, x in a["steps"].items()]
+        rows = [[f"acctgraph {k}", f"{x['wall_s']:,.1f}", f"{x['cpu_s']:,.1f}", rss_text(x)]
+                for k, x in a["steps"].items()]
         if c is not None:
             rows += [[f"toolkit {k}", f"{x:,.1f}", "", ""] for k, x in c["stages"].items()]
             if not c["finished"]:

@@ -181,17 +181,21 @@ def rss_text(m: dict) -> str:
     return base
 
 
-def table(headers: list[str], rows: list[list[str]], md: bool = True) -> str:
-    """A Markdown table, or aligned plain text; columns after the first are right-aligned."""
+def table(headers: list[str], rows: list[list[str]], md: bool = True, left: tuple[str, ...] = ()) -> str:
+    """A Markdown table (columns after the first right-aligned, but those named in ``left``), or aligned
+    plain text (numbers to the right)."""
     if md:
         lines = ["| " + " | ".join(headers) + " |",
-                 "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
+                 "|" + "|".join("---" if i == 0 or h in left else "---:" for i, h in enumerate(headers)) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
+    import re
+
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    numeric = [i > 0 and all(re.match(r"[-+]?[\d.,]+|n/a$|$", r[i]) for r in rows) for i in range(len(headers))]
 
     def fmt(r: list[str]) -> str:
-        return "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+        return "  ".join(c.rjust(widths[i]) if numeric[i] else c.ljust(widths[i]) for i, c in enumerate(r))
 
     return "\n".join([fmt(headers), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows])
 
