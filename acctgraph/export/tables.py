@@ -306,7 +306,9 @@ def templates_table(use: pd.DataFrame, templates: pd.DataFrame, examples: pd.Dat
     per["accounts_outside"] = per["accounts_total"] - per["accounts"]
     for i in range(1, n_examples + 1):
         ex = examples[examples["rank"] == i].set_index("template_id")["example"]
-        per[f"example_{i}"] = per["template_id"].map(ex).fillna("")
+        # looked up with the examples' own (text) dtype: a `map` that finds none gives float NaNs, and filling
+        # those with text is deprecated (Pandas4Warning)
+        per[f"example_{i}"] = ex.reindex(per["template_id"]).fillna("").set_axis(per.index)
     per = per.sort_values(["requests", "accounts", "template_id"], ascending=[False, False, True])
     return per[cols].reset_index(drop=True)
 
