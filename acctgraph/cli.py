@@ -280,6 +280,24 @@ def _not_built(stage: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+_DATA_HELP = ("folder with <table>.parquet or <table>.csv (default: [inputs] in acctgraph.toml, "
+              "else the bundled sample)")
+_WORK_HELP = "workspace folder (default: [workspace] dir)"
+
+
+def _data_args(parser: argparse.ArgumentParser) -> None:
+    """``DATA`` and ``--out WORK``: the inputs and workspace of ``build`` and ``run``."""
+    parser.add_argument("data", nargs="?", metavar="DATA", help=_DATA_HELP)
+    parser.add_argument("--out", metavar="WORK", help="workspace folder (default: [workspace] dir, acctgraph-work)")
+
+
+def _known_bad_args(parser: argparse.ArgumentParser, default: str = "") -> None:
+    """``--known-bad`` and ``--known-bad-file`` (read by :func:`_known_bad`)."""
+    parser.add_argument("--known-bad", metavar="IDS", help="comma-separated known-bad account ids to expand from"
+                                                          + default)
+    parser.add_argument("--known-bad-file", metavar="PATH", help="text file with one known-bad account id per line")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to generate docs/cli.md)."""
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
@@ -294,15 +312,24 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--config", metavar="TOML", help="configuration file (default: ./acctgraph.toml if present)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    g = sub.add_parser("generate", parents=[common], formatter_class=_Formatter,
-                       help="write a synthetic world with ground truth",
-                       description="Write a synthetic world (accounts, requests, payments, ip_info, labels) "
-                                   "with legitimate populations, hard negatives and distillation campaigns.",
-                       epilog=textwrap.dedent("""\
-                           examples:
-                             acctgraph generate --scale 0.1 --seed 7 --out world
-                             acctgraph generate --preset evasive --scale 0.05 --out hard-world
-                             acctgraph generate --preset sample --seed 0 --out data/samples"""))
+    def command(name: str, func: Callable[[argparse.Namespace], int], summary: str, description: str, epilog: str,
+                work: bool = False) -> argparse.ArgumentParser:
+        """A subcommand taking the common options; ``work``: also the optional WORK positional first."""
+        c = sub.add_parser(name, parents=[common], formatter_class=_Formatter, help=summary, description=description,
+                           epilog=textwrap.dedent(epilog))
+        c.set_defaults(func=func)
+        if work:
+            c.add_argument("work", nargs="?", metavar="WORK", help=_WORK_HELP)
+        return c
+
+    g = command("generate", cmd_generate, "write a synthetic world with ground truth",
+                "Write a synthetic world (accounts, requests, payments, ip_info, labels) "
+                "with legitimate populations, hard negatives and distillation campaigns.",
+                """\
+                examples:
+                  acctgraph generate --scale 0.1 --seed 7 --out world
+                  acctgraph generate --preset evasive --scale 0.05 --out hard-world
+                  acctgraph generate --preset sample --seed 0 --out data/samples""")
     g.add_argument("--out", required=True, metavar="DIR", help="folder to write the tables into")
     g.add_argument("--preset", default="default", choices=["default", "evasive", "sample"],
                    help="world design: default campaigns, every evasion knob on, or the small sample")
@@ -310,107 +337,81 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1.0 = 1,000,000 accounts and about 20M requests (ignored by --preset sample)")
     g.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes")
     g.add_argument("--format", default="parquet", choices=["parquet", "csv"], help="table file format")
-    g.set_defaults(func=cmd_generate)
 
-    b = sub.add_parser("build", parents=[common], formatter_class=_Formatter,
-                       help="validate inputs and build the account graph",
-                       description="Validate and normalise the input tables into a workspace "
-                                   "(rows that cannot be used are quarantined with a reason), then "
-                                   "build the account graph.",
-                       epilog=textwrap.dedent("""\
-                           examples:
-                             acctgraph build                       # ./acctgraph.toml, else the sample
-                             acctgraph build /logs/day1 --out work1"""))
-    b.add_argument("data", nargs="?", metavar="DATA",
-                   help="folder with <table>.parquet or <table>.csv (default: [inputs] in acctgraph.toml, "
-                        "else the bundled sample)")
-    b.add_argument("--out", metavar="WORK", help="workspace folder (default: [workspace] dir, acctgraph-work)")
+    b = command("build", cmd_build, "validate inputs and build the account graph",
+                "Validate and normalise the input tables into a workspace "
+                "(rows that cannot be used are quarantined with a reason), then "
+                "build the account graph.",
+                """\
+                examples:
+                  acctgraph build                       # ./acctgraph.toml, else the sample
+                  acctgraph build /logs/day1 --out work1""")
+    _data_args(b)
     b.add_argument("--engine", choices=["duckdb", "spark"],
                    help="relational engine (default: [build] engine, duckdb); spark needs "
                         "`pip install 'acctgraph[spark]'` and Java 17+, see docs/scale-out.md")
-    b.set_defaults(func=cmd_build)
 
-    c = sub.add_parser("communities", parents=[common], formatter_class=_Formatter,
-                       help="find, score and flag clusters of accounts",
-                       description="Run Leiden community detection on the built graph, score every cluster "
-                                   "from interpretable signals and flag the campaigns.",
-                       epilog="examples:\n  acctgraph communities work\n"
-                              "  acctgraph communities work --known-bad acct-123,acct-456")
-    c.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    c = command("communities", cmd_communities, "find, score and flag clusters of accounts",
+                "Run Leiden community detection on the built graph, score every cluster "
+                "from interpretable signals and flag the campaigns.",
+                "examples:\n  acctgraph communities work\n"
+                "  acctgraph communities work --known-bad acct-123,acct-456", work=True)
     c.add_argument("--top", type=int, default=10, help="clusters to list")
-    c.add_argument("--known-bad", metavar="IDS", help="comma-separated known-bad account ids to expand from "
-                                                       "(default: the known_bad input table, if any)")
-    c.add_argument("--known-bad-file", metavar="PATH", help="text file with one known-bad account id per line")
-    c.set_defaults(func=cmd_communities)
+    _known_bad_args(c, " (default: the known_bad input table, if any)")
 
-    r = sub.add_parser("run", parents=[common], formatter_class=_Formatter,
-                       help="build + communities in one go: prints the flagged clusters",
-                       description="Validate the inputs, build the account graph and find, score and flag clusters "
-                                   "(`acctgraph build` then `acctgraph communities`), then print the flagged clusters "
-                                   "with their reasons and the commands to look closer.",
-                       epilog=textwrap.dedent("""\
-                           examples:
-                             acctgraph run                         # the bundled sample into ./acctgraph-work
-                             acctgraph run /logs/day1 --out work1 --top 20"""))
-    r.add_argument("data", nargs="?", metavar="DATA",
-                   help="folder with <table>.parquet or <table>.csv (default: [inputs] in acctgraph.toml, "
-                        "else the bundled sample)")
-    r.add_argument("--out", metavar="WORK", help="workspace folder (default: [workspace] dir, acctgraph-work)")
+    r = command("run", cmd_run, "build + communities in one go: prints the flagged clusters",
+                "Validate the inputs, build the account graph and find, score and flag clusters "
+                "(`acctgraph build` then `acctgraph communities`), then print the flagged clusters "
+                "with their reasons and the commands to look closer.",
+                """\
+                examples:
+                  acctgraph run                         # the bundled sample into ./acctgraph-work
+                  acctgraph run /logs/day1 --out work1 --top 20""")
+    _data_args(r)
     r.add_argument("--top", type=int, default=10, help="clusters to list")
-    r.add_argument("--known-bad", metavar="IDS", help="comma-separated known-bad account ids to expand from")
-    r.add_argument("--known-bad-file", metavar="PATH", help="text file with one known-bad account id per line")
-    r.set_defaults(func=cmd_run)
+    _known_bad_args(r)
 
-    sh = sub.add_parser("show", parents=[common], formatter_class=_Formatter,
-                        help="one cluster for triage: why it scores, what its accounts share",
-                        description="Print one cluster for triage, evidence first: its signals and what each adds "
-                                    "to the score, the payment instruments, IPs and prompt templates its accounts "
-                                    "share (with their use outside the cluster), its strongest links with their "
-                                    "evidence, and its most linked members.",
-                        epilog=textwrap.dedent("""\
-                            examples:
-                              acctgraph show 1 work
-                              acctgraph show 1 work --top 10 --json > cluster-1.json"""))
+    sh = command("show", cmd_show, "one cluster for triage: why it scores, what its accounts share",
+                 "Print one cluster for triage, evidence first: its signals and what each adds "
+                 "to the score, the payment instruments, IPs and prompt templates its accounts "
+                 "share (with their use outside the cluster), its strongest links with their "
+                 "evidence, and its most linked members.",
+                 """\
+                 examples:
+                   acctgraph show 1 work
+                   acctgraph show 1 work --top 10 --json > cluster-1.json""")
     sh.add_argument("cluster", type=int, metavar="CLUSTER", help="cluster id (community_id in clusters.csv)")
-    sh.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    sh.add_argument("work", nargs="?", metavar="WORK", help=_WORK_HELP)
     sh.add_argument("--top", type=int, default=5, help="rows of each kind of evidence to print")
-    sh.set_defaults(func=cmd_show)
 
-    xp = sub.add_parser("explain", parents=[common], formatter_class=_Formatter,
-                        help="one account: its cluster, strongest links and their evidence",
-                        description="Explain why an account is in its cluster: its role, how much of its link "
-                                    "weight goes to that cluster, and its strongest links, each with what the two "
-                                    "accounts share (payment instruments, same-BIN card bursts, IPs and subnets in "
-                                    "the same time windows, prompt templates and clauses, co-active time bins).",
-                        epilog=textwrap.dedent("""\
-                            examples:
-                              acctgraph explain 04e44aeec911 work
-                              acctgraph explain 04e44aeec911 work --top 3 --json"""))
+    xp = command("explain", cmd_explain, "one account: its cluster, strongest links and their evidence",
+                 "Explain why an account is in its cluster: its role, how much of its link "
+                 "weight goes to that cluster, and its strongest links, each with what the two "
+                 "accounts share (payment instruments, same-BIN card bursts, IPs and subnets in "
+                 "the same time windows, prompt templates and clauses, co-active time bins).",
+                 """\
+                 examples:
+                   acctgraph explain 04e44aeec911 work
+                   acctgraph explain 04e44aeec911 work --top 3 --json""")
     xp.add_argument("account", metavar="ACCOUNT", help="account id as in the accounts table")
-    xp.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    xp.add_argument("work", nargs="?", metavar="WORK", help=_WORK_HELP)
     xp.add_argument("--top", type=int, default=10, help="strongest links to explain")
-    xp.set_defaults(func=cmd_explain)
 
-    ev = sub.add_parser("evaluate", parents=[common], formatter_class=_Formatter,
-                        help="compare flagged clusters with ground-truth labels",
-                        description="Per campaign recall and cohesion, precision, flagged hard negatives by "
-                                    "population, ARI/NMI; writes evaluation.json.",
-                        epilog="example:\n  acctgraph evaluate work --labels world/labels.parquet")
-    ev.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    ev = command("evaluate", cmd_evaluate, "compare flagged clusters with ground-truth labels",
+                 "Per campaign recall and cohesion, precision, flagged hard negatives by "
+                 "population, ARI/NMI; writes evaluation.json.",
+                 "example:\n  acctgraph evaluate work --labels world/labels.parquet", work=True)
     ev.add_argument("--labels", metavar="PATH", help="labels table (parquet or CSV)")
-    ev.set_defaults(func=cmd_evaluate)
 
-    x = sub.add_parser("export", parents=[common], formatter_class=_Formatter,
-                       help="write evidence packets (CSV, plots, HTML, STIX)",
-                       description="Write one evidence packet per cluster: summary.md, CSV tables, PNG plots, an "
-                                   "offline graph.html, a STIX 2.1 bundle and manifest.json (see docs/packets.md), "
-                                   "and index.html over them. Without a choice of clusters, the flagged ones.",
-                       epilog=textwrap.dedent("""\
-                           examples:
-                             acctgraph export work --flagged --out packets
-                             acctgraph export work --cluster 3 7 --zip
-                             ACCTGRAPH_PSEUDONYM_KEY=... acctgraph export work --top 5 --pseudonymise"""))
-    x.add_argument("work", nargs="?", metavar="WORK", help="workspace folder (default: [workspace] dir)")
+    x = command("export", cmd_export, "write evidence packets (CSV, plots, HTML, STIX)",
+                "Write one evidence packet per cluster: summary.md, CSV tables, PNG plots, an "
+                "offline graph.html, a STIX 2.1 bundle and manifest.json (see docs/packets.md), "
+                "and index.html over them. Without a choice of clusters, the flagged ones.",
+                """\
+                examples:
+                  acctgraph export work --flagged --out packets
+                  acctgraph export work --cluster 3 7 --zip
+                  ACCTGRAPH_PSEUDONYM_KEY=... acctgraph export work --top 5 --pseudonymise""", work=True)
     which = x.add_mutually_exclusive_group()
     which.add_argument("--flagged", action="store_true", help="every flagged cluster (the default)")
     which.add_argument("--top", type=int, metavar="N", help="the N clusters with the best scores")
@@ -420,15 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--pseudonymise", action="store_true",
                    help="replace account ids, e-mail domains and instrument ids by keyed HMACs (key from "
                         "$ACCTGRAPH_PSEUDONYM_KEY or [export] pseudonym_key)")
-    x.set_defaults(func=cmd_export)
 
-    v = sub.add_parser("verify", parents=[common], formatter_class=_Formatter,
-                       help="check an evidence packet against its manifest",
-                       description="Check every file of a packet (folder or .zip) against the sizes and SHA-256 "
-                                   "in its manifest.json; files missing, modified or added are reported (exit 6).",
-                       epilog="example:\n  acctgraph verify packets/cluster-0")
+    v = command("verify", cmd_verify, "check an evidence packet against its manifest",
+                "Check every file of a packet (folder or .zip) against the sizes and SHA-256 "
+                "in its manifest.json; files missing, modified or added are reported (exit 6).",
+                "example:\n  acctgraph verify packets/cluster-0")
     v.add_argument("packet", metavar="PACKET", help="packet folder or .zip")
-    v.set_defaults(func=cmd_verify)
     return p
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from acctgraph.config import Config
 from acctgraph.display import (WIDTH, clean, count, esc, html_table, iframe, jsonable, link_evidence, missing, num,
                                pct, table)
-from acctgraph.export.tables import ClusterTables
+from acctgraph.export.tables import ClusterTables, PacketTables
 from acctgraph.io.workspace import Workspace
 from acctgraph.scoring import REASONS, SIGNALS
 
@@ -43,8 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
 
-@dataclass(repr=False)
-class Cluster:
+@dataclass(repr=False, kw_only=True)
+class Cluster(PacketTables):
     """A cluster of 2+ accounts and the evidence behind it (the tables of its evidence packet).
 
     Attributes are pandas DataFrames with the columns documented for the
@@ -56,12 +56,6 @@ class Cluster:
 
     id: int
     summary: pd.Series
-    members: pd.DataFrame
-    links: pd.DataFrame
-    shared_instruments: pd.DataFrame
-    shared_ips: pd.DataFrame
-    templates: pd.DataFrame
-    timeline: pd.DataFrame
     workspace: str = ""
     config: Config = field(default_factory=Config)
 
@@ -277,9 +271,7 @@ class Cluster:
 
 def from_tables(t: ClusterTables, workspace: str, config: Config) -> Cluster:
     """A :class:`Cluster` from the export's tables of one cluster."""
-    return Cluster(id=t.cid, summary=t.cluster, members=t.members, links=t.links,
-                   shared_instruments=t.shared_instruments, shared_ips=t.shared_ips, templates=t.templates,
-                   timeline=t.timeline, workspace=workspace, config=config)
+    return Cluster(id=t.cid, summary=t.cluster, workspace=workspace, config=config, **t.csv_tables())
 
 
 def cluster(workspace: str | os.PathLike[str] | Workspace, cluster_id: int, *,

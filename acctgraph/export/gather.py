@@ -149,7 +149,7 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
 
         # network: (IP, window)s of exported accounts; fan-in of their shared IPs over the whole workspace
         net_path = ws.evidence_path("network")
-        _stage_network(eng, ws)
+        _stage(eng, ws, "ns")
         if net_path.is_file():
             ip_totals = _df(eng, f"""
                 WITH shared AS (SELECT ip FROM ns GROUP BY cid, ip HAVING count(DISTINCT node) >= 2)
@@ -161,7 +161,7 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
         ip_windows = _df(eng, "SELECT * FROM ns ORDER BY cid, ip, window_start, node")
 
         # templates
-        _stage_templates(eng, ws)
+        _stage(eng, ws, "te")
         template_use = _df(eng, "SELECT * FROM te ORDER BY cid, template_id, node")
         if ws.templates_path.is_file():
             templates = _df(eng, f"""SELECT template_id, canonical, accounts, requests
@@ -225,36 +225,26 @@ def _stage_instruments(eng: Engine, ws: Workspace) -> pd.DataFrame:
         FROM mine m JOIN tot t USING (instrument_id) ORDER BY m.cid, m.instrument_id, m.node""")
 
 
-def _stage_network(eng: Engine, ws: Workspace) -> None:
-    """Temp table ``ns``: the (IP, window)s of the accounts in ``sel``, with their cluster ``cid``."""
-    net_path = ws.evidence_path("network")
-    if net_path.is_file():
-        eng.execute(f"""CREATE TEMP TABLE ns AS SELECT s.cid, n.* FROM read_parquet('{_q(net_path)}') n
-                        JOIN sel s USING (node)""")
-    else:
-        eng.execute("CREATE TEMP TABLE ns (cid BIGINT, node INTEGER, ip VARCHAR, subnet VARCHAR, "
-                    "window_start TIMESTAMPTZ, requests BIGINT, first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ)")
+#: temp tables staged from a layer's evidence for the accounts in ``sel`` (with their cluster ``cid``):
+#: name -> (layer, columns read, the columns of the empty table when the layer was not built)
+_STAGED = {
+    "ns": ("network", "e.*", "node INTEGER, ip VARCHAR, subnet VARCHAR, window_start TIMESTAMPTZ, requests BIGINT, "
+                             "first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ"),  # (IP, window)s
+    "te": ("templates", "e.*", "node INTEGER, template_id BIGINT, requests BIGINT, share DOUBLE"),  # template use
+    "ce": ("clauses", "e.node, e.clause", "node INTEGER, clause UBIGINT"),  # prompt clauses (hashes)
+}
 
 
-def _stage_templates(eng: Engine, ws: Workspace) -> None:
-    """Temp table ``te``: the template use of the accounts in ``sel``, with their cluster ``cid``."""
-    tev_path = ws.evidence_path("templates")
-    if tev_path.is_file():
-        eng.execute(f"""CREATE TEMP TABLE te AS SELECT s.cid, t.* FROM read_parquet('{_q(tev_path)}') t
-                        JOIN sel s USING (node)""")
-    else:
-        eng.execute("CREATE TEMP TABLE te (cid BIGINT, node INTEGER, template_id BIGINT, requests BIGINT, "
-                    "share DOUBLE)")
-
-
-def _stage_clauses(eng: Engine, ws: Workspace) -> None:
-    """Temp table ``ce``: the prompt clauses (hashes) of the accounts in ``sel``, with their cluster ``cid``."""
-    path = ws.evidence_path("clauses")
-    if path.is_file():
-        eng.execute(f"""CREATE TEMP TABLE ce AS SELECT s.cid, c.node, c.clause FROM read_parquet('{_q(path)}') c
-                        JOIN sel s USING (node)""")
-    else:
-        eng.execute("CREATE TEMP TABLE ce (cid BIGINT, node INTEGER, clause UBIGINT)")
+def _stage(eng: Engine, ws: Workspace, *tables: str) -> None:
+    """Create the temp ``tables`` of :data:`_STAGED`: the evidence of the accounts in ``sel``, with their ``cid``."""
+    for table in tables:
+        layer, columns, empty = _STAGED[table]
+        path = ws.evidence_path(layer)
+        if path.is_file():
+            eng.execute(f"""CREATE TEMP TABLE {table} AS SELECT s.cid, {columns} FROM read_parquet('{_q(path)}') e
+                            JOIN sel s USING (node)""")
+        else:
+            eng.execute(f"CREATE TEMP TABLE {table} (cid BIGINT, {empty})")
 
 
 def pair_evidence(ws: Workspace, pairs: pd.DataFrame, cfg: Config | None = None) -> pd.DataFrame:
@@ -281,9 +271,7 @@ def pair_evidence(ws: Workspace, pairs: pd.DataFrame, cfg: Config | None = None)
                                       "cid": pa.array(np.zeros(len(nodes), np.int64))}))
         inst = _stage_instruments(eng, ws)
         eng.register("pe", pa.Table.from_pandas(inst, schema=PE_SCHEMA, preserve_index=False))
-        _stage_network(eng, ws)
-        _stage_templates(eng, ws)
-        _stage_clauses(eng, ws)
+        _stage(eng, ws, "ns", "te", "ce")
         eng.register("ew", pa.Table.from_pandas(
             pd.DataFrame({"src": out["src"].astype(np.int32), "dst": out["dst"].astype(np.int32),
                           "cid": np.zeros(len(out), dtype=np.int64)}), preserve_index=False))

@@ -158,11 +158,27 @@ def export(workspace: str | os.PathLike[str] | Workspace, *, flagged: bool = Fal
     ids, e-mail domains and instrument ids by keyed HMACs; the key comes from
     ``[export] pseudonym_key`` or the environment variable named by
     ``[export] pseudonym_key_env``.
+
+    Holds the workspace's lock (:mod:`acctgraph.io.lock`) while it reads and
+    writes, so a ``build`` or ``communities`` cannot rewrite what it reads
+    meanwhile: while another run holds the lock it raises
+    :class:`~acctgraph.errors.WorkspaceBusyError` (exit code 7). The lock has
+    one (exclusive) mode, so two exports of one workspace do not run at once
+    either: the second is refused the same way.
     """
     t0 = time.perf_counter()
     cfg = config or Config()
-    ec = cfg.export
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    if not ws.path.is_dir():
+        ws.read_marker("build")  # says to run `acctgraph build` first (the lock would create the folder)
+    with ws.lock("acctgraph export"):
+        return _export(ws, cfg, t0, flagged=flagged, top=top, clusters=clusters, out=out, zip=zip,
+                       pseudonymise=pseudonymise, quiet=quiet)
+
+
+def _export(ws: Workspace, cfg: Config, t0: float, *, flagged: bool, top: int | None, clusters: list[int] | None,
+            out: str | os.PathLike[str] | None, zip: bool, pseudonymise: bool | None, quiet: bool) -> ExportResult:
+    ec = cfg.export
     if not ws.has("communities"):
         if not ws.has("build"):
             ws.read_marker("build")  # says to run `acctgraph build` first

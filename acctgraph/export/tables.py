@@ -9,7 +9,7 @@ same workspace gives byte-identical CSV files.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -26,25 +26,35 @@ HUB_SHARE = 0.05
 CANONICAL_CHARS = 300
 
 
-@dataclass
-class ClusterTables:
-    """The tables of one packet (file name without .csv -> frame), plus what the other files need."""
+@dataclass(kw_only=True)
+class PacketTables:
+    """The CSV tables of one cluster's packet, with the columns documented in docs/packets.md.
 
-    cid: int
-    cluster: pd.Series          # the cluster's row of clusters.csv
+    Shared by :class:`ClusterTables` (what an export writes) and :class:`acctgraph.Cluster` (what
+    ``acctgraph show`` and notebooks see), so both hold the same tables.
+    """
+
     members: pd.DataFrame
     links: pd.DataFrame
     shared_instruments: pd.DataFrame
     shared_ips: pd.DataFrame
     templates: pd.DataFrame
     timeline: pd.DataFrame
+
+    def csv_tables(self) -> dict[str, pd.DataFrame]:
+        """File name without .csv -> frame, in the order the packet writes them."""
+        return {f.name: getattr(self, f.name) for f in fields(PacketTables)}
+
+
+@dataclass(kw_only=True)
+class ClusterTables(PacketTables):
+    """The tables of one packet, plus what the other files need."""
+
+    cid: int
+    cluster: pd.Series          # the cluster's row of clusters.csv
     activity: pd.DataFrame      # node, hour, model, requests (for the plots)
     raw_members: pd.DataFrame   # the gathered member rows (node, typed timestamps) for plots and summary
     window_minutes: int = 60    # the network layer's window ([network] window_minutes of the build)
-
-    def csv_tables(self) -> dict[str, pd.DataFrame]:
-        return {"members": self.members, "links": self.links, "shared_instruments": self.shared_instruments,
-                "shared_ips": self.shared_ips, "templates": self.templates, "timeline": self.timeline}
 
 
 def iso(ts: pd.Series) -> pd.Series:
@@ -296,7 +306,9 @@ def templates_table(use: pd.DataFrame, templates: pd.DataFrame, examples: pd.Dat
     per["accounts_outside"] = per["accounts_total"] - per["accounts"]
     for i in range(1, n_examples + 1):
         ex = examples[examples["rank"] == i].set_index("template_id")["example"]
-        per[f"example_{i}"] = per["template_id"].map(ex).fillna("")
+        # looked up with the examples' own (text) dtype: a `map` that finds none gives float NaNs, and filling
+        # those with text is deprecated (Pandas4Warning)
+        per[f"example_{i}"] = ex.reindex(per["template_id"]).fillna("").set_axis(per.index)
     per = per.sort_values(["requests", "accounts", "template_id"], ascending=[False, False, True])
     return per[cols].reset_index(drop=True)
 

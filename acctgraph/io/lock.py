@@ -5,7 +5,10 @@ Every stage that writes into a workspace (``build``, ``communities``,
 ``fcntl.flock`` on the lock file for as long as it runs. A second run in the
 same workspace fails at once with :class:`~acctgraph.errors.WorkspaceBusyError`
 (exit code 7) naming the process that holds it, instead of interleaving its
-writes with the first run's.
+writes with the first run's. ``export`` holds the same lock, so it never reads
+the half-written outputs of a running stage. The lock has no shared mode, so
+two exports of one workspace run one at a time too (by default both would
+write into ``WORK/packets``).
 
 The operating system releases a ``flock`` when its holder exits, however it
 exits (including ``SIGKILL`` or a crash), so a lock is never stale: the file

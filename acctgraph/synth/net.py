@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -216,27 +217,18 @@ class NetPlan:
         return self._in16(self.mobile16, country, rng)
 
     def _in16(self, table: dict[int, np.ndarray], country: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        country = np.asarray(country, dtype=np.int64)
-        out = np.zeros(len(country), dtype=np.uint64)
-        for c in np.unique(country):
-            m = country == c
-            bases = table[int(c)]
-            k = int(m.sum())
-            out[m] = bases[rng.integers(0, len(bases), size=k)] + host16(k, rng)
-        return out
+        def draw(bases: np.ndarray, k: int) -> np.ndarray:
+            return bases[rng.integers(0, len(bases), size=k)] + host16(k, rng)
+
+        return per_country(table, country, draw)
 
     def home_v6_prefix(self, country: np.ndarray, rng: np.random.Generator, mobile: bool = False) -> np.ndarray:
         """A /64 prefix (the ``hi`` word) under the country's ISP (or carrier) /32."""
-        table = self.mobile6 if mobile else self.isp6
-        country = np.asarray(country, dtype=np.int64)
-        out = np.zeros(len(country), dtype=np.uint64)
-        for c in np.unique(country):
-            m = country == c
-            p = table[int(c)]
-            k = int(m.sum())
-            out[m] = (p[rng.integers(0, len(p), size=k)] << np.uint64(32)) | \
+        def draw(prefixes: np.ndarray, k: int) -> np.ndarray:
+            return (prefixes[rng.integers(0, len(prefixes), size=k)] << np.uint64(32)) | \
                 rng.integers(0x10001, 0xFFFFFFFF, size=k).astype(np.uint64)
-        return nonzero_groups(out, rng)
+
+        return nonzero_groups(per_country(self.mobile6 if mobile else self.isp6, country, draw), rng)
 
     def ip_info(self) -> pa.Table:
         """The published part of the address plan."""
@@ -254,6 +246,20 @@ class NetPlan:
             "org": pa.array([rows[i].org for i in order], pa.string()),
             "kind": pa.array([rows[i].listed_kind for i in order], pa.string()),
         })
+
+
+def per_country(table: dict[int, np.ndarray], country: np.ndarray,
+                draw: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
+    """One address per account: ``draw(table[c], k)`` for the k accounts of each country c.
+
+    Countries are drawn in ascending order, so the random draws (and the world) depend only on the seed.
+    """
+    country = np.asarray(country, dtype=np.int64)
+    out = np.zeros(len(country), dtype=np.uint64)
+    for c in np.unique(country):
+        m = country == c
+        out[m] = draw(table[int(c)], int(m.sum()))
+    return out
 
 
 def host16(k: int, rng: np.random.Generator) -> np.ndarray:

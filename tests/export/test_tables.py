@@ -130,3 +130,21 @@ def test_documented_columns(name, sample_export):
     columns = list(_csv(sample_export.packets[0].path, f"{name}.csv").columns)
     assert documented == [c for c in columns if not c.startswith("example_")] + \
         (["example_1"] if name == "templates" else [])
+
+
+def test_templates_without_examples_have_empty_example_cells():
+    """No example of some rank (here: none at all) leaves its cells empty, without pandas' deprecated fill of
+    float NaNs with text (Pandas4Warning, an error in pandas 4)."""
+    import warnings
+
+    from acctgraph.export.tables import templates_table
+
+    use = pd.DataFrame({"node": [1, 2, 1], "template_id": [7, 7, 8], "requests": [3, 2, 1]})
+    templates = pd.DataFrame({"template_id": [7, 8], "canonical": ["hi <*>", "bye"], "accounts": [2, 9],
+                              "requests": [5, 40]})
+    examples = pd.DataFrame({"template_id": [7], "rank": [1], "example": ["hi there"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        t = templates_table(use, templates, examples, n_examples=2)
+    assert t["template_id"].tolist() == [7, 8]
+    assert t["example_1"].tolist() == ["hi there", ""] and t["example_2"].tolist() == ["", ""]

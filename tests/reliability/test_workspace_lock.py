@@ -61,6 +61,29 @@ def test_second_run_is_refused_while_another_holds_the_lock(tiny_inputs, tmp_pat
     record("lock", refused_runs=3)
 
 
+def test_export_is_refused_while_a_build_holds_the_lock(tiny_inputs, tmp_path):
+    """Export takes the same lock: during a build it stops with exit 7 instead of reading half-written outputs."""
+    ws, elsewhere = tmp_path / "ws", tmp_path / "packets"
+    acctgraph.build(tiny_inputs, ws, quiet=True)
+    acctgraph.communities(ws, quiet=True)
+    before = {p.name: p.read_bytes() for p in ws.iterdir() if p.is_file() and p.name != LOCK_FILE}
+    h = _holder(ws)
+    try:
+        _one_line_busy(run_cli("export", str(ws), "--top", "1", "--quiet"), h.pid)
+        with pytest.raises(WorkspaceBusyError):
+            acctgraph.export(ws, top=1, out=elsewhere, quiet=True)
+        # refused before writing anything, in the workspace or elsewhere
+        assert {p.name: p.read_bytes() for p in ws.iterdir() if p.is_file() and p.name != LOCK_FILE} == before
+        assert not (ws / "packets").exists() and not elsewhere.exists()
+    finally:
+        h.communicate("")
+    assert h.returncode == 0
+    r = run_cli("export", str(ws), "--top", "1", "--quiet")  # released: the export goes ahead
+    assert r.returncode == 0, r.stderr
+    assert (ws / "packets" / "index.html").is_file()
+    record("lock", refused_runs=2)
+
+
 #: The real CLI, imported first and started on a line from stdin (so it tries the lock within milliseconds).
 READY_THEN_MAIN = """
 import sys
