@@ -88,7 +88,17 @@ def to_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
 def empty_to_null(arr: pa.Array) -> pa.Array:
     """Strip surrounding whitespace; empty strings become null."""
     arr = pc.utf8_trim_whitespace(arr)
-    return pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, pa.string()), arr)
+    empty = pc.equal(pc.binary_length(arr), 0)
+    return pc.if_else(empty, pa.scalar(None, pa.string()), arr) if pc.any(empty).as_py() else arr
+
+
+def _longer_than(text: pa.Array, max_chars: int) -> np.ndarray:
+    """Which values have more than ``max_chars`` characters (only values with more bytes are counted)."""
+    long_ = _mask(pc.greater(pc.binary_length(text), max_chars))
+    if long_.any():
+        idx = np.flatnonzero(long_)
+        long_[idx] = _mask(pc.greater(pc.utf8_length(text.take(pa.array(idx))), max_chars))
+    return long_
 
 
 def normalise_id(raw: pa.Array, max_chars: int) -> list[Normalised]:
@@ -96,7 +106,7 @@ def normalise_id(raw: pa.Array, max_chars: int) -> list[Normalised]:
     text, bad_utf8 = to_text(raw)
     text = empty_to_null(text)
     ctrl = _mask(pc.match_substring_regex(text, _CONTROL))
-    long_ = _mask(pc.greater(pc.utf8_length(text), max_chars))
+    long_ = _longer_than(text, max_chars)
     return [Normalised(text, bad_utf8, "invalid_utf8"), Normalised(text, ctrl, "control_characters"),
             Normalised(text, long_, "too_long")]
 
@@ -111,10 +121,12 @@ def normalise_text(raw: pa.Array, max_chars: int) -> Normalised:
     has_nul = _mask(pc.match_substring(text, "\x00"))
     if has_nul.any():
         text = pc.replace_substring(text, "\x00", "")
-    long_ = _mask(pc.greater(pc.utf8_length(text), max_chars))
+    long_ = _longer_than(text, max_chars)
     if long_.any():
         text = pc.utf8_slice_codeunits(text, 0, max_chars)
-    text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
+    empty = _mask(pc.equal(pc.binary_length(text), 0))  # bytes, not characters: O(1) per value
+    if empty.any():
+        text = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), text)
     fixed = int((bad_utf8 | has_nul | long_).sum())
     return Normalised(text, np.zeros(len(text), dtype=bool), "", fixed)
 
