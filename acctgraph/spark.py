@@ -31,13 +31,14 @@ Example (needs pyspark and Java; skipped by the doctest run otherwise)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -203,6 +204,11 @@ class SparkEngine:
     def scalar(self, query: str) -> Any:
         rows = self.spark.sql(query).collect()
         return rows[0][0] if rows else None
+
+    @contextlib.contextmanager
+    def lend_memory(self, keep: str = "256MB") -> Iterator[None]:
+        """Nothing to lend: Spark's memory lives in its own JVM processes."""
+        yield
 
     def copy_to_parquet(self, query: str, dest: str | os.PathLike[str]) -> int:
         """Write a query's result (in its ORDER BY order) to ONE parquet file ``dest``, atomically.

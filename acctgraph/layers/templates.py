@@ -60,28 +60,33 @@ def build(ctx: BuildContext) -> LayerStats:
     src = pq.ParquetFile(ctx.ws.table_path("requests"))
     parts: list[pa.Table] = []
     clauses: list[pa.Table] = []
-    with progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows", quiet=ctx.quiet) as bar:
+    # Mining is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
+    # (its tables wait on disk). Rows are counted per (account, skeleton) and (account, clause) batch by batch.
+    with eng.lend_memory(), progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows",
+                                     quiet=ctx.quiet) as bar:
         for batch in src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"]):
             acct = batch.column("account_id")
             h, c_row, c_hash = miner.add_with_clauses(batch.column("prompt"))
-            parts.append(pa.table({"account_id": acct, "skeleton_hash": h}))
+            parts.append(pa.table({"account_id": acct, "skeleton_hash": h})
+                         .group_by(["account_id", "skeleton_hash"]).aggregate([([], "count_all")]))
             clauses.append(pa.table({"account_id": acct.take(pa.array(c_row)), "clause": pa.array(c_hash, pa.uint64())})
                            .group_by(["account_id", "clause"]).aggregate([([], "count_all")]))
             bar.update(batch.num_rows)
-    model = miner.finish()
+        model = miner.finish()
     eng.register("_clause_rows", pa.concat_tables(clauses) if clauses else pa.table(
         {"account_id": pa.array([], pa.string()), "clause": pa.array([], pa.uint64()),
          "count_all": pa.array([], pa.int64())}))
     del clauses
     eng.register("_skel_rows", pa.concat_tables(parts) if parts else
-                 pa.table({"account_id": pa.array([], pa.string()), "skeleton_hash": pa.array([], pa.uint64())}))
+                 pa.table({"account_id": pa.array([], pa.string()), "skeleton_hash": pa.array([], pa.uint64()),
+                           "count_all": pa.array([], pa.int64())}))
     eng.register("_skeletons", model.skeletons)
     eng.register("_templates", model.templates)
     prior, minreq = float(cfg.prior_requests), int(cfg.min_requests)
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE tmpl_ev AS
         WITH c AS (
-            SELECT n.node, s.template_id, count(*) AS requests
+            SELECT n.node, s.template_id, sum(r.count_all) AS requests
             FROM _skel_rows r JOIN nodes n USING (account_id) JOIN _skeletons s USING (skeleton_hash)
             GROUP BY n.node, s.template_id),
         tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)

@@ -862,26 +862,36 @@ class _Tokens:
     """Token sets of the distinct skeletons: sorted (row, vocabulary id) pairs, deduplicated."""
 
     def __init__(self, skeletons: pa.Array) -> None:
+        # Memory matters here (tens of millions of words at seed scale): 32-bit row and word ids,
+        # and every intermediate dropped as soon as it is used.
         lists = pc.split_pattern(skeletons, " ")
-        words = lists.flatten()
-        loff = lists.offsets.to_numpy().astype(np.int64)
-        loff = loff - loff[0]
-        self.n_words = np.diff(loff)
-        enc = pc.dictionary_encode(words)
-        ids = enc.indices.to_numpy().astype(np.int64)
+        loff = lists.offsets.to_numpy()
+        self.n_words = np.diff(loff).astype(np.int64)
+        enc = pc.dictionary_encode(lists.flatten())
+        del lists
+        ids = enc.indices.to_numpy()  # int32
         vocab = enc.dictionary
+        del enc
         self.vocab_hash = _hash_strings(vocab)
         stop = np.asarray(pc.is_in(vocab, value_set=pa.array(sorted(STOP_WORDS), vocab.type)))
-        row = np.repeat(np.arange(len(loff) - 1, dtype=np.int64), self.n_words)
-        m = ~stop[ids]
-        row, ids = row[m], ids[m]
         v = max(1, len(vocab))
-        key = np.sort(row * v + ids)  # rows are already in order: dedupe within each row
+        del vocab
+        m = ~stop[ids]
+        row = np.repeat(np.arange(len(loff) - 1, dtype=np.int32), self.n_words)[m]
+        ids = ids[m]
+        del m
+        key = row.astype(np.int64)
+        del row
+        key *= v
+        key += ids
+        del ids
+        key.sort()  # rows are already in order: this dedupes within each row
         keep = np.ones(len(key), bool)
         keep[1:] = key[1:] != key[:-1]
         key = key[keep]
-        self.row = key // v
-        self.ids = key % v
+        del keep
+        self.row = (key // v).astype(np.int32)
+        self.ids = (key % v).astype(np.int32)
 
 
 # ---------------------------------------------------------------------------
