@@ -94,19 +94,34 @@ class _Inputs:
 
 
 def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
-    """Read what scoring needs; edge weights are recombined from the layers with ``combine``."""
+    """Read what scoring needs; edge weights are recombined from the layers with ``combine``.
+
+    ``edges`` keeps every edge of the workspace with its layer weights; ``src``,
+    ``dst`` and ``w`` are the edges in use (see :func:`_recombined`).
+    """
     nodes = pq.read_table(ws.nodes_path).to_pandas()
     e = pq.read_table(ws.edges_path, columns=EDGE_COLUMNS).to_pandas()
-    e["weight"] = combine_weights(e, combine)
-    on = [l for l in LAYERS if getattr(combine, l)]
-    e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0
-    e = e[(e["weight"] > 0) & (e["weight"] >= min_weight)].reset_index(drop=True)
     tmpl = (pq.read_table(ws.evidence_path("templates")).to_pandas() if ws.evidence_path("templates").is_file()
             else pd.DataFrame({"node": [], "template_id": [], "requests": [], "share": []}))
     templates = (pq.read_table(ws.templates_path, columns=["template_id", "canonical"]).to_pandas()
                  if ws.templates_path.is_file() else pd.DataFrame({"template_id": [], "canonical": []}))
-    return _Inputs(nodes, e, e["src"].to_numpy(np.int64), e["dst"].to_numpy(np.int64),
-                   e["weight"].to_numpy(np.float64), pq.read_table(ws.features_path).to_pandas(), tmpl, templates)
+    empty = np.zeros(0)
+    raw = _Inputs(nodes, e, empty, empty, empty, pq.read_table(ws.features_path).to_pandas(), tmpl, templates)
+    return _recombined(raw, combine, min_weight)
+
+
+def _recombined(x: _Inputs, combine, min_weight: float = 0.0) -> _Inputs:
+    """``x`` with edge weights recombined from its layers with ``combine`` (nothing is read again).
+
+    Edges whose combined weight is 0 or below ``min_weight`` are left out.
+    """
+    e = x.edges.copy()
+    e["weight"] = combine_weights(e, combine)
+    on = [l for l in LAYERS if getattr(combine, l)]
+    e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0
+    e = e[(e["weight"] > 0) & (e["weight"] >= min_weight)].reset_index(drop=True)
+    return dataclasses.replace(x, edges=e, src=e["src"].to_numpy(np.int64), dst=e["dst"].to_numpy(np.int64),
+                               w=e["weight"].to_numpy(np.float64))
 
 
 def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
@@ -194,9 +209,22 @@ def operations(x: _Inputs, memb: np.ndarray, resolution: float, seed: int) -> np
     a, b = memb[x.src], memb[x.dst]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     agg = pd.DataFrame({"lo": lo, "hi": hi, "w": x.w}).groupby(["lo", "hi"], sort=True)["w"].sum()
-    part = detect(k, agg.index.get_level_values(0).to_numpy(), agg.index.get_level_values(1).to_numpy(),
-                  agg.to_numpy(), resolution=resolution, seed=seed, split_min_size=k + 1)
-    return part.membership
+    lo, hi = agg.index.get_level_values(0).to_numpy(), agg.index.get_level_values(1).to_numpy()
+    # Only communities tied to another one take part (an isolated vertex is its own group anyway):
+    # a few thousand vertices instead of every singleton account.
+    tied = np.unique(np.concatenate([lo[lo != hi], hi[lo != hi]]))
+    out = np.arange(k)
+    if len(tied) == 0:
+        return out
+    keep = np.isin(lo, tied) & np.isin(hi, tied)
+    part = detect(len(tied), np.searchsorted(tied, lo[keep]), np.searchsorted(tied, hi[keep]),
+                  agg.to_numpy()[keep], resolution=resolution, seed=seed, split_min_size=len(tied) + 1,
+                  split_depth=0)
+    # each group is named by its smallest community, then numbered like communities
+    first = np.full(int(part.membership.max()) + 1, k, np.int64)
+    np.minimum.at(first, part.membership, tied)
+    out[tied] = first[part.membership]
+    return _renumber(out)  # ids by decreasing number of communities, ties by smallest community
 
 
 def _seed_nodes(ws: Workspace, nodes: pd.DataFrame, known_bad: list[str] | None) -> np.ndarray:
@@ -303,7 +331,8 @@ def calibration(ws: Workspace, x: _Inputs, cfg: Config, flagged: np.ndarray) -> 
                                if len(flagged) else 0.0}
         if getattr(cfg.combine, layer):
             off = dataclasses.replace(cfg, combine=dataclasses.replace(cfg.combine, **{layer: 0.0}))
-            xo = _load(ws, off.combine, cfg.communities.min_weight)
+            # switching a layer off only lowers combined weights, so the edges in use stay a superset
+            xo = _recombined(x, off.combine, cfg.communities.min_weight)
             _, memb, clusters, core, _, _, _ = _detect_and_score(xo, off)
             now = flagged_nodes(memb, clusters, core)
             rec.update(flagged_without=int(len(now)), kept=int(np.isin(flagged, now).sum()),

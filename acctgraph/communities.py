@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import igraph as ig
@@ -85,10 +86,12 @@ def detect(n: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, *, reso
     memb = _leiden(g, resolution, iterations, seed) if n else np.zeros(0, dtype=np.int64)
     runs, splits, log = 1, 0, []
     next_id = int(memb.max()) + 1 if n else 0
-    queue = [(c, 0) for c in range(next_id)]
     sizes = np.bincount(memb, minlength=next_id) if n else np.zeros(0, dtype=np.int64)
+    # only communities large enough to be re-examined are queued (a million singletons are not);
+    # a deque, since list.pop(0) made this loop quadratic in the number of communities
+    queue = deque((int(c), 0) for c in np.flatnonzero(sizes >= split_min_size)) if split_depth > 0 else deque()
     while queue:
-        c, depth = queue.pop(0)
+        c, depth = queue.popleft()
         if depth >= split_depth or sizes[c] < split_min_size:
             continue
         verts = np.flatnonzero(memb == c)
