@@ -125,14 +125,22 @@ def batch_share(cluster: np.ndarray, created: np.ndarray, window_s: float = 8640
     return (best / sizes.reindex(best.index)).reindex(sizes.index).fillna(0.0)
 
 
+def typical_volume(members: pd.DataFrame) -> float:
+    """Median requests of the accounts with any (at least 1): the yardstick of the ``volume`` signal."""
+    active = members["requests"] > 0
+    return max(float(members.loc[active, "requests"].median()) if active.any() else 1.0, 1.0)
+
+
 def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFrame,
-                    templates: pd.DataFrame) -> pd.DataFrame:
+                    templates: pd.DataFrame, typical: float | None = None) -> pd.DataFrame:
     """Compute every signal for every cluster of two or more accounts.
 
     ``members``: one row per (core) account (``node``, ``community_id`` and the
     account features); ``edges``: ``src, dst, weight, layers, w_payments``;
     ``tmpl``: template evidence (``node, template_id, requests, share``);
-    ``templates``: ``template_id, canonical``.
+    ``templates``: ``template_id, canonical``; ``typical``: the volume
+    yardstick (default :func:`typical_volume` of ``members``; pass it when
+    ``members`` holds only the accounts of multi-account clusters).
     """
     m = members
     comm = m.set_index("node")["community_id"]
@@ -184,7 +192,7 @@ def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFra
     pivot = m["new_model_lag_h"].le(24)
     out["new_model_pivot"] = pivot.groupby(m["community_id"]).mean().reindex(clusters)
 
-    typical = max(float(m.loc[m["requests"] > 0, "requests"].median()) if (m["requests"] > 0).any() else 1.0, 1.0)
+    typical = typical_volume(m) if typical is None else typical
     med = m.groupby("community_id")["requests"].median().reindex(clusters)
     out["volume"] = _clip(np.log10(np.maximum(med, 1e-9) / typical) / 2.0)
 
