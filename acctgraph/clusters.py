@@ -147,23 +147,46 @@ def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
 
 
 def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndarray, memb: np.ndarray,
-                 ratio: float) -> tuple[np.ndarray, np.ndarray]:
+                 ratio: float, w_layers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Core mask and in-community strength of every account (see :func:`_score_partition`).
+
+    An account is core when any of these holds inside its community:
+
+    1. its link strength is at least ``ratio`` times the community's median;
+    2. it is tied by payment instruments at least ``ratio`` times as firmly as
+       the median member (cards are specific evidence: a sleeper account a
+       campaign created and has not used yet is tied by cards alone);
+    3. its links come from two or more layers (``w_layers``: one column per
+       layer), i.e. independent kinds of evidence agree. An account that a
+       campaign's shared proxy exit or a public sentence attaches to it has one.
 
     >>> src, dst = np.array([0, 1, 2, 0, 1, 3]), np.array([1, 2, 0, 3, 3, 4])
     >>> w = np.array([5.0, 5, 5, 0.01, 0.01, 0.01]); pay = np.array([1.0, 1, 1, 1, 1, 0])
     >>> core, _ = core_members(src, dst, w, pay, np.zeros(5, int), 0.05)
-    >>> core.tolist()   # 3 shares cards only (weak overall, as firm as any member by cards); 4 an exit
+    >>> core.tolist()   # 3 shares cards only (weak overall, tied by cards); 4 hangs on by one weak link
     [True, True, True, True, False]
+    >>> layers = np.column_stack([np.zeros(6), [1.0, 1, 1, 0, 0, 1], [1.0, 1, 1, 0, 0, 1]])
+    >>> core_members(src, dst, w, np.zeros(6), np.zeros(5, int), 0.05, layers)[0].tolist()  # 3-4: two layers
+    [True, True, True, True, True]
     """
     n = len(memb)
     strength = _membership_strength(n, src, dst, w, memb)
     median = pd.Series(strength).groupby(memb).transform("median").to_numpy()
     core = strength >= ratio * median
-    if w_pay.any():  # ... or tied by payment instruments as firmly as a typical member is
+    if w_pay.any():
         s_pay = _membership_strength(n, src, dst, w_pay, memb)
         med_pay = pd.Series(s_pay).groupby(memb).transform("median").to_numpy()
-        core |= (med_pay > 0) & (s_pay >= med_pay)
+        core |= (s_pay > 0) & (s_pay >= ratio * med_pay)
+    if w_layers is not None and len(src):
+        same = memb[src] == memb[dst]
+        kinds = np.zeros(n, np.int64)
+        for j in range(w_layers.shape[1]):
+            on = same & (w_layers[:, j] > 0)
+            has = np.zeros(n, bool)
+            has[src[on]] = True
+            has[dst[on]] = True
+            kinds += has
+        core |= kinds >= 2
     return core, strength
 
 
@@ -181,7 +204,7 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     community neither dilute nor inflate its score.
     """
     core, strength = core_members(x.src, x.dst, x.w, x.edges["w_payments"].to_numpy(np.float64), memb,
-                                  sc.fringe_ratio)
+                                  sc.fringe_ratio, x.edges[[f"w_{l}" for l in LAYERS]].to_numpy(np.float64))
     if fixed is not None:  # members of merged communities keep the role they had in their own pool
         core = np.where(fixed, fixed_core, core)
     members = x.feats.assign(community_id=memb)
