@@ -29,7 +29,7 @@ from acctgraph.graph import LAYERS, combine_weights
 from acctgraph.io.atomic import write_json_atomic, write_parquet_atomic
 from acctgraph.io.csvsafe import write_csv_safe
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
-from acctgraph.scoring import SIGNALS, cluster_signals, reasons, score, typical_volume
+from acctgraph.scoring import SIGNALS, cluster_signals, extraction_templates, reasons, score, typical_volume
 from acctgraph.seeds import personalised_pagerank
 
 EDGE_COLUMNS = ["src", "dst", "w_payments", "w_network", "w_templates", "w_coactivity"]
@@ -105,6 +105,8 @@ def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
             else pd.DataFrame({"node": [], "template_id": [], "requests": [], "share": []}))
     templates = (pq.read_table(ws.templates_path, columns=["template_id", "canonical"]).to_pandas()
                  if ws.templates_path.is_file() else pd.DataFrame({"template_id": [], "canonical": []}))
+    # matched once here, not in every scoring pass (the evasive world has 1.5M templates)
+    templates["extraction"] = extraction_templates(templates["canonical"])
     empty = np.zeros(0)
     raw = _Inputs(nodes, e, empty, empty, empty, pq.read_table(ws.features_path).to_pandas(), tmpl, templates)
     return _recombined(raw, combine, min_weight)

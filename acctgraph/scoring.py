@@ -125,6 +125,15 @@ def batch_share(cluster: np.ndarray, created: np.ndarray, window_s: float = 8640
     return (best / sizes.reindex(best.index)).reindex(sizes.index).fillna(0.0)
 
 
+def extraction_templates(canonical: pd.Series) -> pd.Series:
+    """Which canonical templates ask for capability extraction (reasoning traces, tools, code).
+
+    >>> extraction_templates(pd.Series(["think step by step and show your reasoning", "hello"])).tolist()
+    [True, False]
+    """
+    return canonical.astype("string").fillna("").str.contains(EXTRACTION_PATTERNS).astype(bool)
+
+
 def typical_volume(members: pd.DataFrame) -> float:
     """Median requests of the accounts with any (at least 1): the yardstick of the ``volume`` signal."""
     active = members["requests"] > 0
@@ -162,9 +171,10 @@ def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFra
     focus = tmpl.groupby("node")["share"].max()
     mf = m.assign(focus=focus.reindex(m["node"]).fillna(0).to_numpy())
     out["template_focus"] = mf.groupby("community_id")["focus"].mean().reindex(clusters)
-    extraction = templates.assign(x=templates["canonical"].astype("string").fillna("").str.contains(EXTRACTION_PATTERNS))
+    x = templates["extraction"] if "extraction" in templates else extraction_templates(templates["canonical"])
     t = tmpl.assign(community_id=comm.reindex(tmpl["node"]).to_numpy(),
-                    x=tmpl["template_id"].map(extraction.set_index("template_id")["x"]).fillna(False).astype(bool))
+                    x=tmpl["template_id"].map(pd.Series(x.to_numpy(), index=templates["template_id"]))
+                    .fillna(False).astype(bool))
     req_all = t.groupby("community_id")["requests"].sum()
     req_x = t[t["x"]].groupby("community_id")["requests"].sum()
     out["extraction_prompts"] = (req_x.reindex(clusters).fillna(0) / req_all.reindex(clusters)).fillna(0)
