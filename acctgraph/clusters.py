@@ -149,15 +149,18 @@ def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
 
 
 def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndarray, memb: np.ndarray,
-                 ratio: float, w_layers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 ratio: float, w_layers: np.ndarray | None = None,
+                 idle: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Core mask and in-community strength of every account (see :func:`_score_partition`).
 
     An account is core when any of these holds inside its community:
 
     1. its link strength is at least ``ratio`` times the community's median;
     2. it is tied by payment instruments at least ``ratio`` times as firmly as
-       the median member (cards are specific evidence: a sleeper account a
-       campaign created and has not used yet is tied by cards alone);
+       the median member, or it is ``idle`` (sent no request) and tied by
+       payment instruments at all: cards are specific evidence, and a sleeper
+       account a campaign created and has not used yet has no other link
+       (however dense its campaign's other links make the median);
     3. its links come from two or more layers (``w_layers``: one column per
        layer), i.e. independent kinds of evidence agree. An account that a
        campaign's shared proxy exit or a public sentence attaches to it has one.
@@ -178,7 +181,9 @@ def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndar
     if w_pay.any():
         s_pay = _membership_strength(n, src, dst, w_pay, memb)
         med_pay = pd.Series(s_pay).groupby(memb).transform("median").to_numpy()
-        core |= (s_pay > 0) & (s_pay >= ratio * med_pay)
+        core |= (med_pay > 0) & (s_pay >= ratio * med_pay)
+        if idle is not None:
+            core |= idle & (s_pay > 0)
     if w_layers is not None and len(src):
         same = memb[src] == memb[dst]
         kinds = np.zeros(n, np.int64)
@@ -206,7 +211,8 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     community neither dilute nor inflate its score.
     """
     core, strength = core_members(x.src, x.dst, x.w, x.edges["w_payments"].to_numpy(np.float64), memb,
-                                  sc.fringe_ratio, x.edges[[f"w_{l}" for l in LAYERS]].to_numpy(np.float64))
+                                  sc.fringe_ratio, x.edges[[f"w_{l}" for l in LAYERS]].to_numpy(np.float64),
+                                  idle=x.feats["requests"].to_numpy() == 0)
     if fixed is not None:  # members of merged communities keep the role they had in their own pool
         core = np.where(fixed, fixed_core, core)
     members = x.feats.assign(community_id=memb)
