@@ -158,9 +158,10 @@ def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndar
     1. its link strength is at least ``ratio`` times the community's median;
     2. it is tied by payment instruments at least ``ratio`` times as firmly as
        the median member, or it is ``idle`` (sent no request) and tied by
-       payment instruments at all: cards are specific evidence, and a sleeper
-       account a campaign created and has not used yet has no other link
-       (however dense its campaign's other links make the median);
+       payment instruments at least ``ratio`` times as firmly as the median
+       member that has payment links: cards are specific evidence, and a
+       sleeper account a campaign created and has not used yet has no other
+       link (however dense its campaign's other links make the medians);
     3. its links come from two or more layers (``w_layers``: one column per
        layer), i.e. independent kinds of evidence agree. An account that a
        campaign's shared proxy exit or a public sentence attaches to it has one.
@@ -182,8 +183,10 @@ def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndar
         s_pay = _membership_strength(n, src, dst, w_pay, memb)
         med_pay = pd.Series(s_pay).groupby(memb).transform("median").to_numpy()
         core |= (med_pay > 0) & (s_pay >= ratio * med_pay)
-        if idle is not None:
-            core |= idle & (s_pay > 0)
+        if idle is not None:  # sleepers: measured against the members that have payment links at all
+            paid = s_pay > 0
+            med_paid = pd.Series(s_pay[paid]).groupby(memb[paid]).median()
+            core |= idle & paid & (s_pay >= ratio * med_paid.reindex(memb).to_numpy())
     if w_layers is not None and len(src):
         same = memb[src] == memb[dst]
         kinds = np.zeros(n, np.int64)
