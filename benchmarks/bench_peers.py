@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/pip install -e '.[bench]'        # coordination-network-toolkit (the peer)
-    .venv/bin/python benchmarks/bench_peers.py [--scales 0.01 0.1] [--seed 11] [--cap-minutes 20]
+    .venv/bin/python benchmarks/bench_peers.py [--scales 0.01 0.03 0.1] [--seed 11] [--cap-minutes 10]
         [--cache benchmarks/_cache] [--work benchmarks/_out] [--n-cpus 2] [--write-docs]
 
 For every scale (in increasing order) it generates (or reuses, see ``common.ensure_world``)
@@ -468,9 +468,9 @@ def write_docs(run: dict, doc: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scales", type=float, nargs="+", default=[0.01, 0.1])
+    p.add_argument("--scales", type=float, nargs="+", default=[0.01, 0.03, 0.1])
     p.add_argument("--seed", type=int, default=11)
-    p.add_argument("--cap-minutes", type=float, default=20.0, help="time cap per tool and world (default 20)")
+    p.add_argument("--cap-minutes", type=float, default=10.0, help="time cap per tool and world (default 10)")
     p.add_argument("--n-cpus", type=int, default=os.cpu_count() or 2,
                    help="worker processes of the toolkit's parallel queries (default: the cores)")
     p.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS, help="tools to run (acctgraph always runs)")

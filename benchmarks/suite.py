@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/suite.py [--scales 0.01 0.1 1.0] [--seed 11] [--regenerate]
         [--cache benchmarks/_cache] [--work benchmarks/_out] [--write-docs] [--docs-dir docs]
-        [--with-peers [--peer-scales 0.01 0.1] [--peer-tools acctgraph cnt naive]]
+        [--with-peers [--peer-scales 0.01 0.03 0.1] [--peer-tools acctgraph cnt naive]]
     .venv/bin/python benchmarks/suite.py --render WORK/suite.json [--docs-dir DIR]
 
 Everything, as documented in ``docs/benchmarks.md`` (needs ``pip install -e '.[bench]'`` for
@@ -50,8 +50,8 @@ export <= 12 min, build <= 8 min, communities <= 2 min, export <= 2 min, every s
 <= 8 GB; build <= 10x the floor at every scale; the pipeline's exponent about linear. Raw
 results go to ``<work>/suite.json``; ``--write-docs`` writes ``docs/benchmarks.md`` and
 ``docs/benchmarks-scaling.png`` from the measured run (``--render`` rewrites them from a
-``suite.json``). ``--with-peers`` then runs ``benchmarks/bench_peers.py`` (scales 0.01 and
-0.1, writing ``docs/peers.md`` with ``--write-docs``) with the same seed, cache and work folder.
+``suite.json``). ``--with-peers`` then runs ``benchmarks/bench_peers.py`` (scales 0.01, 0.03
+and 0.1, writing ``docs/peers.md`` with ``--write-docs``) with the same seed, cache and work folder.
 
 This is a script, not a test: it lives outside ``tests/`` and runs nothing on import.
 """
@@ -91,7 +91,7 @@ TARGET_RSS_BYTES = 8e9  # 8 GB = 7,629 MiB
 TARGET_FLOOR_RATIO = 10.0
 #: "cost grows about linearly": the pipeline's fitted wall-time exponent at most this (less = better than linear)
 TARGET_EXPONENT = 1.1
-PEER_SCALES = (0.01, 0.1)
+PEER_SCALES = (0.01, 0.03, 0.1)
 PEER_TOOLS = ("acctgraph", "cnt", "naive")
 DOC_NAME, PNG_NAME = "benchmarks.md", "benchmarks-scaling.png"
 #: The one command that reproduces docs/benchmarks.md, its plot and docs/peers.md.
@@ -750,7 +750,7 @@ def render(run: dict, png_name: str | None) -> str:
         f"**One command reproduces this page, its plot and [side by side with peers](peers.md)**: `{EVERYTHING}`",
         "(after `.venv/bin/pip install -e '.[bench]'`, which installs the peer tool). It runs the suite at",
         "scales 0.01, 0.1 and 1 (1 = the seed scale, 1,000,000 accounts) and then",
-        "`benchmarks/bench_peers.py --scales 0.01 0.1 --write-docs` with the same seed, cache and work folder.",
+        "`benchmarks/bench_peers.py --scales 0.01 0.03 0.1 --write-docs` with the same seed, cache and work folder.",
         "Without `--with-peers` only this page is rewritten. Cached worlds are reused (`--regenerate`",
         "generates and measures them again). " + duration_text(run),
         "",

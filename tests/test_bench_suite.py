@@ -166,7 +166,7 @@ def test_render_from_fake_results(suite):
     assert text.startswith("# Benchmarks")
     assert "do not edit by hand" in text
     assert "`.venv/bin/python benchmarks/suite.py --scales 0.01 0.1 1 --seed 11 --write-docs`" in text
-    assert suite.EVERYTHING in text and "bench_peers.py --scales 0.01 0.1 --write-docs" in text
+    assert suite.EVERYTHING in text and "bench_peers.py --scales 0.01 0.03 0.1 --write-docs" in text
     assert "2 cores (AMD EPYC), 23.5 GiB memory" in text
     assert "![wall time vs requests, log-log](plot.png)" in text
     for heading in ("## Results", "## Targets", "## Detection quality", "## Scale 1: 1,000,000 accounts",
