@@ -96,8 +96,8 @@ class _Inputs:
 def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
     """Read what scoring needs; edge weights are recombined from the layers with ``combine``.
 
-    ``edges`` keeps every edge of the workspace with its layer weights; ``src``,
-    ``dst`` and ``w`` are the edges in use (see :func:`_recombined`).
+    ``edges`` (with its layer weights), ``src``, ``dst`` and ``w`` are the edges
+    in use (see :func:`_recombined`, which re-weights them without reading again).
     """
     nodes = pq.read_table(ws.nodes_path).to_pandas()
     e = pq.read_table(ws.edges_path, columns=EDGE_COLUMNS).to_pandas()
@@ -205,11 +205,9 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
                      with_reasons: bool = True) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Scored clusters (by score), the core mask and membership strengths for one partition.
 
-    Core members are linked to their community with at least ``fringe_ratio``
-    of its median strength, or by payment instruments at least as firmly as
-    its median member: an account a campaign created and has not used yet
-    is tied to it by cards alone (no traffic, so no other link), and a card is
-    specific evidence where a shared exit or sentence is not. Signals are computed on the core only, so accounts
+    Core members (see :func:`core_members`) are linked to their community
+    firmly enough, by payment instruments, or by two or more layers; a shared
+    exit or sentence alone is not enough. Signals are computed on the core only, so accounts
     that a campaign's shared proxies or public templates attach to its
     community neither dilute nor inflate its score.
     """
@@ -355,7 +353,7 @@ def flagged_nodes(memb: np.ndarray, clusters: pd.DataFrame, core: np.ndarray) ->
     return np.flatnonzero(np.isin(memb, clusters.loc[clusters["flagged"], "community_id"].to_numpy()) & core)
 
 
-def calibration(ws: Workspace, x: _Inputs, cfg: Config, flagged: np.ndarray,
+def calibration(x: _Inputs, cfg: Config, flagged: np.ndarray,
                 initial: np.ndarray | None = None) -> dict[str, Any]:
     """Per layer: its edges, how much of the flagged set it supports, and the flags without it.
 
@@ -482,7 +480,7 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
     sizes = np.bincount(memb) if len(memb) else np.zeros(0, dtype=np.int64)
     modularity = _modularity(x, memb)
     t_cal = time.perf_counter()
-    cal = (calibration(ws, x, cfg, np.flatnonzero(m["flagged"].to_numpy()), initial=part.membership)
+    cal = (calibration(x, cfg, np.flatnonzero(m["flagged"].to_numpy()), initial=part.membership)
            if cc.calibration else {})
     t_cal = time.perf_counter() - t_cal
     stats = {"communities": int(len(sizes)), "clusters": int((sizes >= 2).sum()),
