@@ -121,6 +121,10 @@ class Workspace:
         return self.path / "templates.parquet"
 
     @property
+    def clauses_path(self) -> Path:
+        return self.path / "clauses.parquet"
+
+    @property
     def communities_path(self) -> Path:
         return self.path / "communities.parquet"
 

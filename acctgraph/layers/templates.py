@@ -19,7 +19,13 @@ sentence ends of the masked prompts ("explain your design decisions step by
 step before the code"). Paraphrasing a whole prompt changes its template,
 but a campaign's prompts are assembled from a stock of instructions, and
 each clause of that stock recurs across its accounts whatever the wrapper.
-Keys are clause hashes (an account is a member after
+The distinct clauses are grouped like skeletons (MinHash-LSH, see
+:meth:`~acctgraph.layers.templates_mining.TemplateMiner.finish`), so synonym
+swaps inside a clause ("... and weigh the sources" / "... and evaluate the
+sources") keep one key: on the evasive generated world a heavily paraphrased
+campaign's exact clauses almost never repeated within an account, while its
+clause groups were each shared by 220-260 of its 300 accounts and by no one
+else. Keys are clause groups (an account is a member after
 ``clause_min_requests`` requests with the clause), weighted like every
 shared key (a clause used by tens of thousands of accounts, "can you help
 me with", is nearly worthless per pair) at ``clause_factor``. A pair is
@@ -32,9 +38,11 @@ cuts into arcs of unrelated accounts (measured: identical mixes of two
 campaigns and individuals in every community).
 
 Outputs: ``templates.parquet`` (template id, canonical skeleton, a raw example,
-accounts, requests) ``evidence/templates.parquet`` (node, template id,
-requests, share) and ``evidence/clauses.parquet`` (node, clause hash,
-requests) for the clauses that link two or more accounts.
+accounts, requests), ``clauses.parquet`` (clause group, canonical clause,
+distinct clauses, requests, accounts) for the groups that two or more
+accounts use, ``evidence/templates.parquet`` (node, template id, requests,
+share) and ``evidence/clauses.parquet`` (node, clause group, requests, share)
+for the clause groups that link two or more accounts.
 """
 
 from __future__ import annotations
@@ -80,6 +88,7 @@ def build(ctx: BuildContext) -> LayerStats:
     eng.register("_skel_rows", pa.concat_tables(parts) if parts else
                  pa.table({"account_id": pa.array([], pa.string()), "skeleton_hash": pa.array([], pa.uint64()),
                            "count_all": pa.array([], pa.int64())}))
+    eng.register("_clause_map", model.clauses.select(["clause_hash", "clause_group"]))
     eng.register("_skeletons", model.skeletons)
     eng.register("_templates", model.templates)
     prior, minreq = float(cfg.prior_requests), int(cfg.min_requests)
@@ -101,14 +110,20 @@ def build(ctx: BuildContext) -> LayerStats:
     s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=cap, k=k, member_weight="share")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE clause_ev AS
-        WITH c AS (SELECT n.node, c.clause, CAST(sum(c.count_all) AS BIGINT) AS requests
-                   FROM _clause_rows c JOIN nodes n USING (account_id) GROUP BY n.node, c.clause),
+        WITH r AS (SELECT n.node, c.clause, g.clause_group, c.count_all
+                   FROM _clause_rows c JOIN nodes n USING (account_id)
+                   LEFT JOIN _clause_map g ON g.clause_hash = c.clause),
+        k AS (SELECT node, clause AS key, count_all FROM r
+              UNION ALL
+              SELECT node, clause_group, count_all FROM r WHERE clause_group <> clause),
+        c AS (SELECT node, key AS clause, CAST(sum(count_all) AS BIGINT) AS requests FROM k GROUP BY node, key),
         tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
         SELECT c.node, c.clause, c.requests, {round_sql("c.requests / tot.total", 9)} AS share
         FROM c JOIN tot USING (node) WHERE c.requests >= {int(cfg.clause_min_requests)};
         CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev;
     """)
     eng.unregister("_clause_rows")
+    eng.unregister("_clause_map")
     s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k,
                           factor=cfg.clause_factor)
     eng.execute(f"DELETE FROM _tmpl_b WHERE evidence < {int(cfg.clause_min_shared)}")
@@ -118,6 +133,13 @@ def build(ctx: BuildContext) -> LayerStats:
                t.requests, t.skeletons
         FROM _templates t LEFT JOIN (SELECT template_id, count(*) AS accounts FROM tmpl_ev GROUP BY template_id) u
         USING (template_id) ORDER BY t.template_id""", ctx.ws.templates_path)
+    eng.register("_clause_groups", model.clause_groups)
+    eng.copy_to_parquet("""
+        SELECT g.clause_group, g.canonical, g.clauses, g.requests, u.accounts
+        FROM _clause_groups g JOIN (SELECT clause, CAST(count(*) AS BIGINT) AS accounts FROM clause_ev
+                                    GROUP BY clause HAVING count(*) >= 2) u ON u.clause = g.clause_group
+        ORDER BY g.requests DESC, g.canonical""", ctx.ws.clauses_path)
+    eng.unregister("_clause_groups")
     eng.copy_to_parquet("SELECT * FROM tmpl_ev ORDER BY node, template_id", ctx.ws.evidence_path(NAME))
     eng.copy_to_parquet("""
         SELECT e.node, e.clause, e.requests, e.share FROM clause_ev e

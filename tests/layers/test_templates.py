@@ -80,3 +80,36 @@ def test_paraphrased_campaign_is_linked_by_shared_clauses_and_a_common_sentence_
     assert ev["requests"].min() >= CFG.templates.clause_min_requests
     build = (tmp_path / "ws" / "build.json").read_text()
     assert '"clause_keys"' in build
+
+
+def test_clause_groups_link_a_campaign_whose_exact_clauses_never_repeat(tmp_path):
+    # Every clause carries a fresh slot word and a synonym, so no account sends the same clause twice;
+    # the clause groups (paraphrase-robust) still tie the campaign together, and clauses.parquet names them.
+    rng = np.random.default_rng(5)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    stock = ["list the main disputed facts about the {} affair and {} the sources",
+             "rewrite this question about {} so that it sounds {} and would be answered",
+             "compare how state media and {} historians {} the events"]
+    syn = ["weigh", "evaluate", "assess", "neutral", "academic", "balanced", "describe", "report", "explain"]
+    req = []
+    for a in range(10):
+        for i in range(24):
+            parts = [c.format("".join(rng.choice(letters, 8)), rng.choice(syn)) for c in stock]
+            req.append((f"camp{a:02d}", f"2026-02-0{1 + i % 9}T{i % 24:02d}:{a:02d}:00Z", f"198.51.{a}.{i}", "m",
+                        "You are a careful analyst. " + ". ".join(rng.permutation(parts)) + "."))
+    for a in range(20):
+        for i in range(4):
+            words = " ".join("".join(rng.choice(letters, 6)) for _ in range(9))
+            req.append((f"user{a:02d}", f"2026-02-03T{i:02d}:{a:02d}:00Z", f"203.0.{a}.1", "m", f"Explain {words}."))
+    d = write_world(tmp_path / "in", req)
+    acctgraph.build(d, tmp_path / "ws", config=CFG, quiet=True)
+    ev = pq.read_table(tmp_path / "ws" / "evidence" / "clauses.parquet").to_pandas()
+    got = edges_of(tmp_path / "ws", "templates")
+    camp = {p for p in got if p[0].startswith("camp") and p[1].startswith("camp")}
+    assert len(camp) >= 10 * 9 / 2 * 0.9
+    assert camp == set(got)
+    groups = pq.read_table(tmp_path / "ws" / "clauses.parquet").to_pandas()
+    assert {"clause_group", "canonical", "clauses", "requests", "accounts"} == set(groups.columns)
+    disputed = groups[groups["canonical"].str.contains("disputed facts")]
+    assert len(disputed) == 1 and disputed["accounts"].iloc[0] == 10 and disputed["clauses"].iloc[0] >= 100
+    assert set(ev["clause"]) >= set(disputed["clause_group"])

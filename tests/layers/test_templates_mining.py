@@ -382,3 +382,62 @@ def test_worker_processes_do_not_rerun_the_callers_script(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("start") == 1
+
+
+SYLL = ["ka", "lo", "mi", "nu", "pe", "ra", "si", "to", "vu", "ze"]
+
+
+def _chain_word(t: int, k: int) -> str:
+    return f"{SYLL[t]}{SYLL[k % 10]}{SYLL[k // 10]}x"
+
+
+def test_chains_of_many_templates_are_grouped_not_left_alone():
+    # Eight templates with their own words, each paraphrased (one word swapped per variant), chained
+    # by bridge prompts that hold two neighbouring templates whole: one connected component of eight
+    # templates. The component rounds resolve one template per round; the rest must still be grouped
+    # (around local anchors), never left as one template per paraphrase.
+    rows, truth = [], []
+    base = [[_chain_word(t, k) for k in range(12)] for t in range(8)]
+    for t, words in enumerate(base):
+        rows += [" ".join(words)] * (20 - t)  # the unchanged template is the most requested variant
+        truth += [t] * (20 - t)
+        for v in range(6):
+            w = list(words)
+            w[v] = f"{SYLL[t]}{SYLL[v]}qq"
+            rows.append(" ".join(w))
+            truth.append(t)
+    for t in range(7):
+        for j in range(3):
+            rows.append(" ".join(base[t] + base[t + 1] + [f"bridge{'abc'[j]}"]))
+            truth.append(-1)
+    chained = mine(rows, TemplateConfig(anchor_threshold=0.0))[2]
+    assert len({chained[truth.index(t)] for t in range(8)}) < 8, "the bridges must chain the templates"
+    _, _, ids = mine(rows, TemplateConfig(guard_rounds=1))
+    by_template = {t: {i for i, tt in zip(ids, truth) if tt == t} for t in range(8)}
+    assert all(len(s) == 1 for s in by_template.values()), by_template
+    assert len({next(iter(s)) for s in by_template.values()}) == 8, "two templates merged"
+
+
+def test_paraphrased_clauses_share_a_clause_group():
+    topics = ["independent trade unions", "press freedom", "the famine years", "term limits", "election monitoring"]
+    verbs = ["weigh", "evaluate", "compare", "assess"]
+    rows = [f"You are a careful analyst. Item {i}: list the main disputed facts about {topics[i % 5]} and "
+            f"{verbs[i % 4]} the sources. Be concise please." for i in range(40)]
+    rows += ["Write a short poem with vivid imagery about the ocean waves at night. Thanks so much friend."] * 5
+    miner = TemplateMiner()
+    _, c_rows, c_hash = miner.add_with_clauses(pa.array(rows))
+    model = miner.finish()
+    group = dict(zip(model.clauses["clause_hash"].to_pylist(), model.clauses["clause_group"].to_pylist()))
+    disputed = {c for r, c in zip(c_rows, c_hash.tolist()) if r < 40 and "disputed" in _clause_text(model, group[c])}
+    assert len(disputed) >= 10                       # the exact clause varies with topic and verb ...
+    assert len({group[c] for c in disputed}) == 1    # ... its group does not
+    poem = {group[c] for r, c in zip(c_rows, c_hash.tolist()) if r >= 40}
+    assert poem and not poem & {group[c] for c in disputed}
+    g = model.clause_groups.to_pydict()
+    assert g["requests"] == sorted(g["requests"], reverse=True)
+    assert sum(g["clauses"]) == model.clauses.num_rows
+
+
+def _clause_text(model: TemplateModel, group: int) -> str:
+    g = model.clause_groups.to_pydict()
+    return g["canonical"][g["clause_group"].index(group)]
