@@ -114,3 +114,28 @@ def test_flag_paths_score_and_purpose():
     assert flag_rule(c, ScoringConfig()).tolist() == [True, True, False, False, False]
     off = ScoringConfig(extraction_flag=1.1)
     assert flag_rule(c, off).tolist() == [True, False, False, False, False]
+
+
+def test_an_account_tied_to_one_member_is_attached_not_core():
+    import numpy as np
+
+    from acctgraph.clusters import core_members
+
+    # community 0: a clique of 0-3 tied by shared addresses; 4 (idle) shares a same-BIN card burst with 0 only,
+    # 5 shares a proxy exit and co-active hours with 1 only (two layers on one link), 6 has links to two members
+    src = np.array([0, 0, 0, 1, 1, 2, 0, 1, 6, 6])
+    dst = np.array([1, 2, 3, 2, 3, 3, 4, 5, 2, 3])
+    w = np.array([1.0, 1, 1, 1, 1, 1, 0.3, 0.3, 0.3, 0.3])
+    pay = np.array([0, 0, 0, 0, 0, 0, 0.3, 0, 0, 0])
+    net = np.array([1.0, 1, 1, 1, 1, 1, 0, 0.2, 0.1, 0])
+    layers = np.column_stack([pay, net, [0, 0, 0, 0, 0, 0, 0, 0.1, 0, 0.2]])
+    idle = np.array([False, False, False, False, True, False, False])
+    core, strength = core_members(src, dst, w, pay, np.zeros(7, int), 0.05, layers, idle)
+    assert core.tolist() == [True, True, True, True, False, False, True]
+    assert strength[4] > 0.05 * np.median(strength)  # strong enough on weight: it is the single link that counts
+    # a card shared with one member is specific evidence, and stays enough when cards tie the community
+    core, _ = core_members(src, dst, w, np.where(pay > 0, pay, 1.0), np.zeros(7, int), 0.05, layers, idle)
+    assert core[4]
+    # a pair (or a triangle's tail) is all the structure a small community has: its members stay core
+    core, _ = core_members(np.array([0, 1]), np.array([1, 2]), np.ones(2), np.zeros(2), np.zeros(3, int), 0.05)
+    assert core.all()
