@@ -1185,11 +1185,12 @@ class TemplateMiner:
         hashes, requests, text = self._clause_parts[0]
         self._clause_parts = []
         gid, canon, g_req, g_n, t_order, _ = self._numbered_groups(text, requests)
+        key = hashes[canon[t_order]]  # group key by id: the canonical clause's hash
         clauses = pa.table({"clause_hash": pa.array(hashes, pa.uint64()),
-                            "clause_group": pa.array(hashes[canon[t_order]][gid], pa.uint64()),
+                            "clause_group": pa.array(key[gid], pa.uint64()),
                             "requests": pa.array(requests, pa.int64())}, schema=_CLAUSE_SCHEMA)
         ct = pa.array(canon[t_order])
-        groups = pa.table({"clause_group": pa.array(hashes[canon[t_order]], pa.uint64()),
+        groups = pa.table({"clause_group": pa.array(key, pa.uint64()),
                            "canonical": text.take(ct).cast(pa.string()),
                            "clauses": pa.array(g_n[t_order], pa.int64()),
                            "requests": pa.array(g_req[t_order], pa.int64())}, schema=_CGROUP_SCHEMA)
@@ -1369,6 +1370,7 @@ class TemplateMiner:
         """
         cfg = self.config
         big = np.iinfo(np.int64).max
+        rank = np.argsort(pref)  # node of each priority value (pref is a permutation)
         while len(lo):
             best_nb = np.full(len(pref), big, np.int64)
             np.minimum.at(best_nb, lo, pref[hi])
@@ -1381,7 +1383,6 @@ class TemplateMiner:
             joined = np.full(len(pref), big, np.int64)
             np.minimum.at(joined, dst[m], pref[src[m]])
             first = np.flatnonzero(joined < big)
-            rank = np.argsort(pref)
             label[anchor] = np.flatnonzero(anchor)
             label[first] = rank[joined[first]]
             active[anchor] = False
