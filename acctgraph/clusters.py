@@ -185,10 +185,7 @@ def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndar
     n = len(memb)
     strength = _membership_strength(n, src, dst, w, memb)
     median = pd.Series(strength).groupby(memb).transform("median").to_numpy()
-    same = memb[src] == memb[dst]
-    degree = np.bincount(src[same], minlength=n) + np.bincount(dst[same], minlength=n)
-    size = np.bincount(memb)[memb]
-    several = (degree >= 2) | (size <= 3)
+    several = _tied_to_several(src, dst, memb)
     core = (strength >= ratio * median) & several
     if w_pay.any():
         s_pay = _membership_strength(n, src, dst, w_pay, memb)
@@ -198,16 +195,40 @@ def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndar
             paid = s_pay > 0
             med_paid = pd.Series(s_pay[paid]).groupby(memb[paid]).median()
             core |= idle & paid & (s_pay >= ratio * med_paid.reindex(memb).to_numpy()) & several
-    if w_layers is not None and len(src):
-        kinds = np.zeros(n, np.int64)
-        for j in range(w_layers.shape[1]):
-            on = same & (w_layers[:, j] > 0)
-            has = np.zeros(n, bool)
-            has[src[on]] = True
-            has[dst[on]] = True
-            kinds += has
-        core |= (kinds >= 2) & several
+    if w_layers is not None:
+        core |= two_layer_members(src, dst, w_layers, memb)
     return core, strength
+
+
+def two_layer_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarray, memb: np.ndarray) -> np.ndarray:
+    """Rule 3 of :func:`core_members`: links to two or more members, from two or more layers.
+
+    It needs no community medians, so it also holds for an account of a
+    small pool after the pool merged into a busier one.
+
+    >>> src, dst = np.array([0, 0, 1]), np.array([1, 2, 2])
+    >>> layers = np.array([[1.0, 0], [0, 1], [1, 0]])   # layer 0 (cards): 0-1, 1-2; layer 1: 0-2
+    >>> two_layer_members(src, dst, layers, np.zeros(4, int)).tolist()   # 1 has cards only, 3 no links
+    [True, False, True, False]
+    """
+    n = len(memb)
+    same = memb[src] == memb[dst]
+    kinds = np.zeros(n, np.int64)
+    for j in range(w_layers.shape[1]):
+        on = same & (w_layers[:, j] > 0)
+        has = np.zeros(n, bool)
+        has[src[on]] = True
+        has[dst[on]] = True
+        kinds += has
+    return (kinds >= 2) & _tied_to_several(src, dst, memb)
+
+
+def _tied_to_several(src: np.ndarray, dst: np.ndarray, memb: np.ndarray) -> np.ndarray:
+    """Accounts linked to two or more members of their community (any account of a community of 3 or fewer)."""
+    n = len(memb)
+    same = memb[src] == memb[dst]
+    degree = np.bincount(src[same], minlength=n) + np.bincount(dst[same], minlength=n)
+    return (degree >= 2) | (np.bincount(memb)[memb] <= 3)
 
 
 def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None = None,
@@ -221,11 +242,14 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     that a campaign's shared proxies or public templates attach to its
     community neither dilute nor inflate its score.
     """
+    w_layers = x.edges[[f"w_{l}" for l in LAYERS]].to_numpy(np.float64)
     core, strength = core_members(x.src, x.dst, x.w, x.edges["w_payments"].to_numpy(np.float64), memb,
-                                  sc.fringe_ratio, x.edges[[f"w_{l}" for l in LAYERS]].to_numpy(np.float64),
-                                  idle=x.feats["requests"].to_numpy() == 0)
-    if fixed is not None:  # members of merged communities keep the role they had in their own pool
-        core = np.where(fixed, fixed_core, core)
+                                  sc.fringe_ratio, w_layers, idle=x.feats["requests"].to_numpy() == 0)
+    if fixed is not None:
+        # members of merged communities keep the role they had in their own pool (a busy pool's medians
+        # would push a quiet pool to the fringe), and become core when the two-layer rule, which needs
+        # no medians, holds in the merged community: links to members of several pools count there
+        core = np.where(fixed, fixed_core | two_layer_members(x.src, x.dst, w_layers, memb), core)
     members = x.feats.assign(community_id=memb)
     typical = typical_volume(members[core])
     # only accounts of communities with two or more members can be in a cluster: at seed scale

@@ -139,3 +139,22 @@ def test_an_account_tied_to_one_member_is_attached_not_core():
     # a pair (or a triangle's tail) is all the structure a small community has: its members stay core
     core, _ = core_members(np.array([0, 1]), np.array([1, 2]), np.ones(2), np.zeros(2), np.zeros(3, int), 0.05)
     assert core.all()
+
+
+def test_two_layer_links_across_merged_pools_make_an_account_core():
+    import numpy as np
+
+    from acctgraph.clusters import two_layer_members
+
+    # pools A = 0-3 and B = 4-7 are cliques of shared addresses; 8 sits in pool A with one address link to 0,
+    # and shares cards with 4 and 5 of pool B (the default world's policy-probe: pools found apart, merged)
+    a = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    b = [(i, j) for i in range(4, 8) for j in range(i + 1, 8)]
+    src, dst = (np.array(v) for v in zip(*(a + b + [(0, 8), (4, 8), (5, 8)])))
+    net = np.array([1.0] * 12 + [0.2, 0, 0])
+    pay = np.array([0.0] * 12 + [0, 0.5, 0.5])
+    layers = np.column_stack([pay, net])
+    pools = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0])
+    assert not two_layer_members(src, dst, layers, pools)[8]  # one member, one layer in its own pool
+    merged = np.zeros(9, int)
+    assert two_layer_members(src, dst, layers, merged)[8]  # three members, two layers once pooled
