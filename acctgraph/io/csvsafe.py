@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
-from acctgraph.io.atomic import write_text_atomic
+from acctgraph.io.atomic import atomic_path
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -36,4 +38,6 @@ def neutralise(df: pd.DataFrame) -> pd.DataFrame:
 
 def write_csv_safe(df: pd.DataFrame, dest: str | os.PathLike[str]) -> None:
     """Write ``df`` as UTF-8 CSV (``\\n`` line ends, no index), neutralised, atomically."""
-    write_text_atomic(dest, neutralise(df).to_csv(index=False, lineterminator="\n"))
+    table = pa.Table.from_pandas(neutralise(df), preserve_index=False)
+    with atomic_path(dest) as tmp:
+        pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="needed"))
