@@ -313,21 +313,14 @@ def _seed_nodes(ws: Workspace, nodes: pd.DataFrame, known_bad: list[str] | None)
 
 
 def _same_campaign(x: _Inputs, memb: np.ndarray, core: np.ndarray, flagged: np.ndarray, ops: np.ndarray,
-                   min_overlap: float, min_density: float = 0.0) -> np.ndarray:
+                   min_overlap: float) -> np.ndarray:
     """For each flagged community, the id of the flagged community it merges into (itself if none).
 
-    Two flagged communities merge when they are in the same operation, send
-    the same content (the cosine similarity of their core members' template
-    request counts is at least ``min_overlap``) *and* are tied to each other
-    nearly as a community is tied inside: the density of the links between
-    them, ``W_ab / (n_a n_b)``, is at least ``min_density`` times the
-    geometric mean of their internal densities ``W_aa / (n_a (n_a - 1) / 2)``.
-    Pools of one campaign share its templates and its cards, addresses or
-    schedules; two campaigns that merely share proxy exits do not share
-    content, and two that send the same public prompts are tied by little
-    else. Measured (generated worlds, seeds 9001 and 11 at scale 0.1): pools
-    of one campaign 0.0097-0.12 (each pool's strongest tie at least 0.039),
-    two campaigns with a template in common 0.0001-0.0041.
+    Two flagged communities merge when they are in the same operation *and*
+    send the same content: the cosine similarity of their core members'
+    template request counts is at least ``min_overlap``. Pools of one
+    campaign share its templates; two campaigns that merely share proxy exits
+    do not, and stay apart.
     """
     target = flagged.copy()
     if len(flagged) < 2 or not len(x.tmpl):
@@ -350,38 +343,11 @@ def _same_campaign(x: _Inputs, memb: np.ndarray, core: np.ndarray, flagged: np.n
             c = parent[c]
         return c
 
-    cos = cos[cos >= min_overlap]
-    if min_density > 0 and len(cos):
-        ratio = _density_ratio(x, memb, cos.index.get_level_values(0).to_numpy(),
-                               cos.index.get_level_values(1).to_numpy())
-        cos = cos[ratio >= min_density]
     for (a, b), value in cos.items():  # one entry per pair of flagged communities, not per row
         if value >= min_overlap:
             ra, rb = find(int(a)), find(int(b))
             parent[max(ra, rb)] = min(ra, rb)
     return np.array([find(int(c)) for c in flagged], dtype=flagged.dtype)
-
-
-def _density_ratio(x: _Inputs, memb: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
-    """Link density between communities ``ca[i]`` and ``cb[i]`` over the geometric mean of their internal ones.
-
-    >>> import types
-    >>> x = types.SimpleNamespace(src=np.array([0, 0, 1, 2, 3, 2]), dst=np.array([1, 2, 2, 3, 4, 4]),
-    ...                           w=np.array([1.0, 1, 1, 1, 1, 0.1]))
-    >>> _density_ratio(x, np.array([0, 0, 0, 1, 1]), np.array([0]), np.array([1])).round(3).tolist()
-    [0.183]
-    """
-    a, b = memb[x.src], memb[x.dst]
-    size = np.bincount(memb).astype(np.float64)
-    inside = np.bincount(a[a == b], weights=x.w[a == b], minlength=len(size))
-    dens = inside / np.maximum(size * (size - 1) / 2, 1)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    sel = (a != b) & np.isin(lo, ca) & np.isin(hi, cb)
-    between = pd.Series(x.w[sel]).groupby([lo[sel], hi[sel]]).sum()
-    pairs = pd.MultiIndex.from_arrays([np.minimum(ca, cb), np.maximum(ca, cb)])
-    w_ab = between.reindex(pairs, fill_value=0.0).to_numpy()
-    mean = np.sqrt(dens[ca] * dens[cb])
-    return np.divide(w_ab / (size[ca] * size[cb]), mean, out=np.zeros(len(ca)), where=mean > 0)
 
 
 def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None,
@@ -401,7 +367,7 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
     clusters, core, strength = _score_partition(x, memb, sc, with_reasons=with_reasons)
     ops = operations(x, memb, cc.operation_resolution, cc.seed)
     flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
-    groups = _same_campaign(x, memb, core, flagged, ops, cc.operation_min_overlap, cc.operation_min_density)
+    groups = _same_campaign(x, memb, core, flagged, ops, cc.operation_min_overlap)
     merged = 0
     if len(flagged):
         remap = np.arange(len(ops))

@@ -182,9 +182,7 @@ class CommunitiesConfig:
     calibration: bool = _opt(True, "after each run, switch each layer off in turn and report how the flags change "
                              "(costs one more detection per layer)")
     operation_min_overlap: float = _opt(0.5, "flagged communities of one operation are merged when the cosine "
-                                             "similarity of their template use is at least this ...")
-    operation_min_density: float = _opt(0.01, "... and the density of the links between them is at least this "
-                                              "share of the geometric mean of their internal link densities")
+                                             "similarity of their template use is at least this")
 
 
 @dataclass(frozen=True)

@@ -158,27 +158,3 @@ def test_two_layer_links_across_merged_pools_make_an_account_core():
     assert not two_layer_members(src, dst, layers, pools)[8]  # one member, one layer in its own pool
     merged = np.zeros(9, int)
     assert two_layer_members(src, dst, layers, merged)[8]  # three members, two layers once pooled
-
-
-def test_pools_merge_but_campaigns_with_a_common_prompt_stay_apart():
-    import types
-
-    import numpy as np
-
-    from acctgraph.clusters import _same_campaign
-
-    # communities 0 and 1: two pools of one campaign (cliques of 5, eight links between them);
-    # community 2: another campaign, a clique of 5 with one weak link to pool 0; all send template 7
-    memb = np.repeat([0, 1, 2], 5)
-    clique = [(i, j) for i in range(5) for j in range(i + 1, 5)]
-    pairs = [(a + 5 * c, b + 5 * c) for c in range(3) for a, b in clique]
-    pairs += [(i, 5 + j) for i in range(4) for j in range(2)] + [(0, 10)]
-    src, dst = (np.array(v) for v in zip(*pairs))
-    w = np.where(memb[src] == memb[dst], 1.0, 0.5)
-    w[-1] = 0.01
-    tmpl = pd.DataFrame({"node": np.arange(15), "template_id": 7, "requests": 20})
-    x = types.SimpleNamespace(src=src, dst=dst, w=w, tmpl=tmpl)
-    flagged, ops, core = np.array([0, 1, 2]), np.zeros(3, int), np.ones(15, bool)
-    assert _same_campaign(x, memb, core, flagged, ops, 0.5, 0.01).tolist() == [0, 0, 2]
-    # on content alone, the other campaign would be merged too
-    assert _same_campaign(x, memb, core, flagged, ops, 0.5, 0.0).tolist() == [0, 0, 0]
