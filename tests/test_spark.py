@@ -23,6 +23,7 @@ pytestmark = pytest.mark.spark
 
 MASTER = "local[2]"
 TOL = 1e-9
+LOADED = ("tables", "quarantine")
 
 
 @pytest.fixture(scope="session")
@@ -86,8 +87,16 @@ def _outputs(ws: Path) -> list[Path]:
     return sorted(p.relative_to(ws) for p in ws.rglob("*.parquet") if p.relative_to(ws).parts[0] not in skip)
 
 
+def _loaded(ws: Path) -> dict[str, bytes]:
+    """The load stage's files: validated tables, quarantine, load.json."""
+    files = [p for p in ws.rglob("*") if p.is_file() and (p.name == "load.json" or p.parent.name in LOADED)]
+    return {str(p.relative_to(ws)): p.read_bytes() for p in sorted(files)}
+
+
 def _check_parity(pair: tuple[Path, Path]) -> None:
     duck, spark = pair
+    # loading and validation (Spark jobs for parquet inputs): the same files, byte for byte
+    assert _loaded(duck) == _loaded(spark) and _loaded(duck)
     assert _outputs(duck) == _outputs(spark)
     e1, e2 = pq.read_table(duck / "edges.parquet"), pq.read_table(spark / "edges.parquet")
     assert e1.num_rows > 0
@@ -120,6 +129,8 @@ def test_build_json_records_the_engine(sample_pair):
     v1 = json.loads((duck / "build.json").read_text())["versions"]
     v2 = json.loads((spark / "build.json").read_text())["versions"]
     assert v1["engine"] == "duckdb" and v2["engine"] == "spark" and v2["spark_master"] == MASTER
+    assert v2["load"] == {"accounts": "spark", "requests": "spark", "payments": "spark", "ip_info": "spark"}
+    assert "load" not in v1
 
 
 def test_missing_java_is_one_clear_config_error(monkeypatch):
@@ -178,7 +189,6 @@ def test_ring_order_is_engine_independent_sql(spark_ok):
 
 # ----------------------------------------------------------------------------------- loading on Spark
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
-LOADED = ("tables", "quarantine")
 
 
 def _hostile_parquet_world(d: Path) -> Path:
@@ -274,13 +284,8 @@ def _load_both(data: Path, root: Path):
     return reports
 
 
-def _loaded_files(ws: Path) -> dict[str, bytes]:
-    files = [p for p in ws.rglob("*") if p.is_file() and (p.name == "load.json" or p.parent.name in LOADED)]
-    return {str(p.relative_to(ws)): p.read_bytes() for p in sorted(files)}
-
-
 def _assert_same_load(root: Path) -> dict[str, bytes]:
-    duck, spark = _loaded_files(root / "duckdb"), _loaded_files(root / "spark")
+    duck, spark = _loaded(root / "duckdb"), _loaded(root / "spark")
     assert sorted(duck) == sorted(spark)
     for name in duck:
         if duck[name] != spark[name]:  # say which table differs and how, before failing on the bytes
@@ -421,3 +426,36 @@ def test_spark_reads_each_type_as_the_loader_plans(spark_ok, tmp_path):
     assert [c.name for c in plan] == list(cols)
     for c, f in zip(plan, inferred.fields):
         assert c.spark == f.dataType, (c.name, c.spark, f.dataType)
+
+
+def test_unreadable_parquet_pages_get_the_driver_loaders_error(spark_ok, tmp_path):
+    """A footer that reads but a data page that does not: Spark's job fails, the driver loader reports it."""
+    from acctgraph.errors import InputError
+    from acctgraph.io.load import load
+
+    data = tmp_path / "in"
+    data.mkdir()
+    pq.write_table(pq.read_table(acctgraph.SAMPLE_DIR / "accounts.parquet"), data / "accounts.parquet",
+                   row_group_size=1000)
+    raw = bytearray((data / "accounts.parquet").read_bytes())
+    off = pq.read_metadata(data / "accounts.parquet").row_group(2).column(0).data_page_offset
+    raw[off + 20:off + 400] = b"\xff" * 380
+    (data / "accounts.parquet").write_bytes(bytes(raw))
+    (data / "requests.parquet").write_bytes((acctgraph.SAMPLE_DIR / "requests.parquet").read_bytes())
+    errors = []
+    for engine in ("duckdb", "spark"):
+        with pytest.raises(InputError, match="unreadable parquet data") as e:
+            load(data, tmp_path / engine, quiet=True, engine=engine, spark_master=MASTER)
+        errors.append(str(e.value))
+        assert not (tmp_path / engine / "load.json").exists()
+        assert not list((tmp_path / engine).rglob("*.spark-*"))  # Spark's scratch output is removed
+    assert errors[0] == errors[1]
+
+
+def test_executors_without_acctgraph_is_one_clear_config_error():
+    from acctgraph.io.spark_load import _spark_failure
+
+    pytest.importorskip("pyspark")
+    err = _spark_failure(RuntimeError("...ModuleNotFoundError: No module named 'acctgraph'..."))
+    assert isinstance(err, ConfigError) and "install it where they run" in str(err)
+    assert _spark_failure(RuntimeError("FAILED_READ_FILE")) is None  # a file Spark cannot read: the driver loads it

@@ -419,6 +419,12 @@ def _spark_failure(e: Exception) -> Exception | None:
     return None
 
 
+def _why(e: Exception) -> str:
+    """First line of a failed Spark job's cause (the JVM's exception, when py4j wraps one)."""
+    java = getattr(e, "java_exception", None)
+    return readers._first_line(Exception(java.toString()) if java is not None else e)
+
+
 def load_table_spark(spark, raw: RawTable, out_path: Path, quarantine_path: Path, *,
                      config: ValidationConfig, known_accounts: pa.Array | None,
                      quiet: bool) -> TableReport | None:
@@ -446,8 +452,7 @@ def load_table_spark(spark, raw: RawTable, out_path: Path, quarantine_path: Path
                 raise
             if err is not None:
                 raise err from e
-            log.warning("%s: Spark could not read the file (%s); loading it on the driver",
-                        raw.path, readers._first_line(e))
+            log.warning("%s: Spark could not read the file (%s); loading it on the driver", raw.path, _why(e))
             return None
         report = new_report(raw, digest.result())
     try:
