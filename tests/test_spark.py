@@ -253,9 +253,8 @@ def _hostile_parquet_world(d: Path) -> Path:
                          pa.array(pay_ts, pa.int64()).cast(pa.timestamp("ms", tz="Europe/Paris")))
     pq.write_table(pay, d / "payments.parquet", row_group_size=500)
     ipi = pq.read_table(acctgraph.SAMPLE_DIR / "ip_info.parquet")
-    pq.write_table(ipi.append_column("seen", pa.array(
-        rng.integers(-(2**31), 2**31 - 1, ipi.num_rows, dtype=np.int64).astype(np.int32), pa.int32()).cast(pa.date32())),
-        d / "ip_info.parquet")
+    days = rng.integers(-(2**31), 2**31 - 1, ipi.num_rows, dtype=np.int64).astype(np.int32)  # far dates too
+    pq.write_table(ipi.append_column("seen", pa.array(days, pa.int32()).cast(pa.date32())), d / "ip_info.parquet")
     (d / "known_bad.csv").write_text("account_id,reason\n" + "".join(f"{i},seed\n" for i in ids[:5]) + "a,b,c\n")
     return d
 
@@ -275,7 +274,7 @@ def small_batches(spark_ok, monkeypatch):
         spark_ok.conf.set(k, v)
 
 
-def _load_both(data: Path, root: Path):
+def _load_both(data: Path | str, root: Path):
     from acctgraph.io.load import load
 
     reports = {}
@@ -380,7 +379,8 @@ def test_types_spark_cannot_read_send_the_table_to_the_driver(spark_ok, tmp_path
 
 
 def test_spark_load_of_a_folder_with_glob_characters_and_a_metadata_column(spark_ok, tmp_path):
-    """A folder named like a glob pattern is read as it is; a column named _metadata is an ordinary column."""
+    """A folder named like a glob pattern, given as a file:// URI, is read as it is; a column named _metadata
+    is an ordinary column."""
     import pyarrow as pa
 
     data = tmp_path / "in [1]{a,b}*?"
@@ -389,7 +389,7 @@ def test_spark_load_of_a_folder_with_glob_characters_and_a_metadata_column(spark
     pq.write_table(acc.append_column("_metadata", pa.array(["m"] * acc.num_rows)), data / "accounts.parquet")
     for t in ("requests", "payments"):
         (data / f"{t}.parquet").write_bytes((acctgraph.SAMPLE_DIR / f"{t}.parquet").read_bytes())
-    reports = _load_both(data, tmp_path)
+    reports = _load_both(data.as_uri(), tmp_path)
     assert set(reports["spark"].where.values()) == {"spark"}
     files = _assert_same_load(tmp_path)
     assert b"_metadata" in files["tables/accounts.parquet"]

@@ -368,7 +368,8 @@ def _glob_escaped(path: Path) -> str:
 
 
 def _spark_frames(spark, raw: RawTable, plan: list[ColumnRead], config: ValidationConfig):
-    """The executors' output (wide rows, not yet sorted), and the DataFrame to unpersist afterwards."""
+    """The executors' output (wide rows, not yet sorted), and the persisted validation to unpersist
+    afterwards (sorting samples its input first: the rows are kept rather than validated twice)."""
     from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -381,11 +382,9 @@ def _spark_frames(spark, raw: RawTable, plan: list[ColumnRead], config: Validati
     spec = TABLES[raw.table]
     v = _BatchValidator(spec, raw, config, IpCache())
     out_type = from_arrow_schema(wide_schema(v), prefer_timestamp_ntz=False)
-    out = df.mapInArrow(ValidateOnExecutor(raw, config, plan), out_type)
+    out = df.mapInArrow(ValidateOnExecutor(raw, config, plan), out_type).persist(StorageLevel.MEMORY_AND_DISK)
     if not spec.unique_key:
-        # sorting samples its input first: keep the validated rows rather than validate twice
-        return out.persist(StorageLevel.MEMORY_AND_DISK), None
-    out = out.persist(StorageLevel.MEMORY_AND_DISK)
+        return out, out
     key = f"a{v.schema.names.index(spec.unique_key)}"
     ranked = out.filter(F.col("_kind") == ACCEPTED).withColumn(
         "_rn", F.row_number().over(Window.partitionBy(key).orderBy("_row")))
@@ -397,8 +396,6 @@ def _spark_frames(spark, raw: RawTable, plan: list[ColumnRead], config: Validati
 def _run_spark(spark, raw: RawTable, plan: list[ColumnRead], config: ValidationConfig, tmpdir: Path) -> list[Path]:
     """Validate ``raw`` on Spark into one sorted parquet part in ``tmpdir``; the part files, in order."""
     final, cached = _spark_frames(spark, raw, plan, config)
-    if cached is None:
-        cached = final
     try:
         final.orderBy("_kind", "_row").coalesce(1).write.mode("overwrite").parquet(str(tmpdir))
     finally:
