@@ -17,9 +17,10 @@ One parquet input table goes through these steps:
 3. A unique key (``accounts.account_id``) is deduplicated by a window ordered by file row: the first
    row is kept, later ones are quarantined as ``duplicate_key`` (:func:`duplicate_quarantine`, the
    embedded loader's code, on the executors).
-4. The result is sorted by (kind, file row) and written as one partition next to the target; the driver
-   streams it into ``tables/<t>.parquet`` and ``quarantine/<t>.parquet`` with the embedded loader's
-   write calls (one per 512k-row batch of the file), so both engines write the same files.
+4. Each task writes its rows under the 512k-row batch of the file they belong to (``batch=<i>/`` next
+   to the target; no shuffle, no global sort); the driver reads the batches in order, sorts each by
+   (kind, file row) and writes ``tables/<t>.parquet`` and ``quarantine/<t>.parquet`` with the embedded
+   loader's write calls (one per batch), so both engines write the same files.
 
 CSV inputs are always loaded on the driver (:mod:`acctgraph.io.readers`): Spark's CSV parser does not
 split records, treat malformed rows, line ends and invalid UTF-8 as Arrow's does, and one CSV file is
@@ -252,8 +253,8 @@ class ValidateOnExecutor:
 
 @dataclass
 class DuplicatesOnExecutor:
-    """``mapInArrow`` function: accepted rows repeating an earlier key become quarantine rows
-    (:func:`duplicate_quarantine`, as in the embedded loader)."""
+    """``mapInArrow`` function after the window: accepted rows ranked after the first of their key become
+    quarantine rows (:func:`duplicate_quarantine`, as in the embedded loader); other rows pass through."""
 
     raw: RawTable
     config: ValidationConfig
@@ -263,98 +264,70 @@ class DuplicatesOnExecutor:
         v = _BatchValidator(spec, self.raw, self.config, IpCache())
         schema = wide_schema(v)
         for b in batches:
-            q = duplicate_quarantine(accepted_part(v, b), spec.unique_key, v.qschema, v.qnames, b.column("_row"))
+            dup = (b.column("_kind").to_numpy() == ACCEPTED) & (b.column("_rn").to_numpy() > 1)
+            rest = pa.RecordBatch.from_arrays(b.columns[:-1], schema=schema)
+            if not dup.any():
+                yield rest
+                continue
+            yield rest.filter(pa.array(~dup))
+            dups = rest.filter(pa.array(dup))
+            q = duplicate_quarantine(accepted_part(v, dups), spec.unique_key, v.qschema, v.qnames, dups.column("_row"))
             yield _from_quarantine(schema, DUPLICATE, q)
 
 
 # ------------------------------------------------------------------------------------- driver side
 class _Replay:
-    """Writes the sorted executors' output with the embedded loader's write calls, batch by batch of the
-    file (:data:`readers.PARQUET_BATCH_ROWS` rows), so that both engines write identical files."""
+    """Writes the executors' output, one batch of the file (:data:`readers.PARQUET_BATCH_ROWS` rows) at a
+    time, with the embedded loader's write calls, so that both engines write identical files."""
 
-    def __init__(self, v: _BatchValidator, good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter, n_rows: int,
+    def __init__(self, v: _BatchValidator, good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter,
                  report: TableReport, known: pa.Array | None):
         self.v, self.good_w, self.bad_w, self.report, self.known = v, good_w, bad_w, report, known
-        self.batch_rows = readers.PARQUET_BATCH_ROWS
-        self.n_batches = -(-n_rows // self.batch_rows)
         self.unique = TABLES[report.table].unique_key
-        self.held: list[pa.Table] = []  # unique key: the accepted rows of each batch, written at the end
+        self.count_unknown = known is not None and "account_id" in TABLES[report.table].columns
+        self.held: list[pa.Table] = []  # unique key: every batch's accepted rows, written at the end
         self.dups: list[pa.Table] = []
         self.fixed: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
-        self.kind, self.batch, self.pending = ACCEPTED, -1, []
 
     def add(self, wide: pa.Table) -> None:
-        """Take the next rows of the sorted output (any kinds)."""
+        """Write one batch: its rows of every kind (any order)."""
+        wide = wide.take(pc.sort_indices(wide, [("_kind", "ascending"), ("_row", "ascending")]))
         kinds = wide.column("_kind").to_numpy()
-        for kind in np.unique(kinds):
-            part = wide.filter(pa.array(kinds == kind))
-            while self.kind < kind:
-                self._end_kind()
-            if kind == FIXED:
-                for col, n in zip(part.column("_reason").to_pylist(), part.column("_count").to_pylist()):
-                    self.fixed[col] += n
-            elif kind == DUPLICATE:
-                self.dups.append(quarantine_part(self.v, part))
-            else:
-                self._by_batch(part)
-
-    def _by_batch(self, part: pa.Table) -> None:
-        batch = (part.column("_row").to_numpy() - 1) // self.batch_rows
-        cuts = np.flatnonzero(np.diff(batch)) + 1
-        for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(batch)]):
-            self._advance(int(batch[start]))
-            self.pending.append(part.slice(start, end - start))
-
-    def _advance(self, batch: int) -> None:
-        """Flush the pending batch and any empty ones up to (not including) ``batch``."""
-        while self.batch < batch:
-            if self.batch >= 0:
-                self._flush(self.batch)
-            self.batch += 1
-
-    def _flush(self, batch: int) -> None:
-        rows = pa.concat_tables(self.pending).combine_chunks() if self.pending else None
-        self.pending = []
-        if self.kind == QUARANTINED:
-            if rows is not None and rows.num_rows:
-                q = quarantine_part(self.v, rows)
-                self.reasons.update(q.column("_reason").to_pylist())
-                self.bad_w.write_table(q)
-                self.report.quarantined += q.num_rows
-                self.report.rows_in += q.num_rows
-            return
-        accepted = accepted_part(self.v, rows) if rows is not None else self.v.schema.empty_table()
+        part = {k: wide.filter(pa.array(kinds == k)) for k in (ACCEPTED, QUARANTINED, DUPLICATE, FIXED)}
+        accepted = accepted_part(self.v, part[ACCEPTED].combine_chunks())
         self.report.rows_in += accepted.num_rows
         if self.unique:
             self.held.append(accepted)
-            return
-        spec = TABLES[self.report.table]
-        if self.known is not None and accepted.num_rows and "account_id" in spec.columns:
-            self.report.unknown_accounts += accepted.num_rows - int(
-                pc.sum(pc.is_in(accepted.column("account_id"), value_set=self.known)).as_py() or 0)
-        self.good_w.write_table(accepted)
-        self.report.accepted += accepted.num_rows
+        else:
+            if self.count_unknown and accepted.num_rows:
+                self.report.unknown_accounts += accepted.num_rows - int(
+                    pc.sum(pc.is_in(accepted.column("account_id"), value_set=self.known)).as_py() or 0)
+            self.good_w.write_table(accepted)
+            self.report.accepted += accepted.num_rows
+        if part[QUARANTINED].num_rows:
+            self._quarantine(quarantine_part(self.v, part[QUARANTINED].combine_chunks()))
+        if part[DUPLICATE].num_rows:
+            self.dups.append(quarantine_part(self.v, part[DUPLICATE]))
+        fixed = part[FIXED]
+        for col, n in zip(fixed.column("_reason").to_pylist(), fixed.column("_count").to_pylist()):
+            self.fixed[col] += n
 
-    def _end_kind(self) -> None:
-        if self.kind in (ACCEPTED, QUARANTINED):
-            self._advance(self.n_batches)
-            self.batch = -1
-        if self.kind == ACCEPTED and self.unique:
+    def _quarantine(self, q: pa.Table) -> None:
+        self.reasons.update(q.column("_reason").to_pylist())
+        self.bad_w.write_table(q)
+        self.report.quarantined += q.num_rows
+        self.report.rows_in += q.num_rows
+
+    def close(self) -> None:
+        """Write what the embedded loader writes after the last batch: the deduplicated accepted rows
+        of a unique-key table, then its duplicates."""
+        if self.unique:
             table = pa.concat_tables(self.held) if self.held else self.v.schema.empty_table()
             self.good_w.write_table(table)
             self.report.accepted = table.num_rows
-        if self.kind == DUPLICATE and self.dups:
-            dups = pa.concat_tables(self.dups).combine_chunks()
-            self.reasons[f"duplicate_key:{self.unique}"] += dups.num_rows
-            self.bad_w.write_table(dups)
-            self.report.quarantined += dups.num_rows
-            self.report.rows_in += dups.num_rows
-        self.kind += 1
-
-    def close(self) -> None:
-        while self.kind <= FIXED:
-            self._end_kind()
+        if self.dups:
+            self._quarantine(pa.concat_tables(self.dups).combine_chunks())
         self.report.reasons = dict(sorted(self.reasons.items()))
         self.report.fixed = dict(sorted(self.fixed.items()))
 
@@ -367,10 +340,8 @@ def _glob_escaped(path: Path) -> str:
     return text
 
 
-def _spark_frames(spark, raw: RawTable, plan: list[ColumnRead], config: ValidationConfig):
-    """The executors' output (wide rows, not yet sorted), and the persisted validation to unpersist
-    afterwards (sorting samples its input first: the rows are kept rather than validated twice)."""
-    from pyspark import StorageLevel
+def _spark_frame(spark, raw: RawTable, plan: list[ColumnRead], config: ValidationConfig):
+    """The executors' output: wide rows with ``batch``, the 512k-row batch of the file they belong to."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -382,25 +353,21 @@ def _spark_frames(spark, raw: RawTable, plan: list[ColumnRead], config: Validati
     spec = TABLES[raw.table]
     v = _BatchValidator(spec, raw, config, IpCache())
     out_type = from_arrow_schema(wide_schema(v), prefer_timestamp_ntz=False)
-    out = df.mapInArrow(ValidateOnExecutor(raw, config, plan), out_type).persist(StorageLevel.MEMORY_AND_DISK)
-    if not spec.unique_key:
-        return out, out
-    key = f"a{v.schema.names.index(spec.unique_key)}"
-    ranked = out.filter(F.col("_kind") == ACCEPTED).withColumn(
-        "_rn", F.row_number().over(Window.partitionBy(key).orderBy("_row")))
-    kept = ranked.filter(F.col("_rn") == 1).drop("_rn")
-    dups = ranked.filter(F.col("_rn") > 1).drop("_rn").mapInArrow(DuplicatesOnExecutor(raw, config), out_type)
-    return kept.unionByName(out.filter(F.col("_kind") != ACCEPTED)).unionByName(dups), out
+    out = df.mapInArrow(ValidateOnExecutor(raw, config, plan), out_type)
+    batch = F.expr(f"coalesce((_row - 1) div {readers.PARQUET_BATCH_ROWS}, 0)")
+    if not spec.unique_key:  # each task writes the rows of its split: no shuffle
+        return out.withColumn("batch", batch)
+    # rank accepted rows among those of their key by file position (other rows each on their own)
+    key = F.col(f"a{v.schema.names.index(spec.unique_key)}")
+    alone = F.when(F.col("_kind") != ACCEPTED, F.col("_row"))
+    rank = F.row_number().over(Window.partitionBy("_kind", key, alone).orderBy("_row"))
+    out = out.withColumn("_rn", rank).mapInArrow(DuplicatesOnExecutor(raw, config), out_type)
+    return out.withColumn("batch", batch).repartition("batch")  # a file per batch, not per key partition
 
 
-def _run_spark(spark, raw: RawTable, plan: list[ColumnRead], config: ValidationConfig, tmpdir: Path) -> list[Path]:
-    """Validate ``raw`` on Spark into one sorted parquet part in ``tmpdir``; the part files, in order."""
-    final, cached = _spark_frames(spark, raw, plan, config)
-    try:
-        final.orderBy("_kind", "_row").coalesce(1).write.mode("overwrite").parquet(str(tmpdir))
-    finally:
-        cached.unpersist()
-    return sorted(tmpdir.glob("part-*.parquet"))
+def _run_spark(spark, raw: RawTable, plan: list[ColumnRead], config: ValidationConfig, tmpdir: Path) -> None:
+    """Validate ``raw`` on Spark into ``tmpdir/batch=<i>/``: the rows of each 512k-row batch of the file."""
+    _spark_frame(spark, raw, plan, config).write.partitionBy("batch").mode("overwrite").parquet(str(tmpdir))
 
 
 def _spark_failure(e: Exception) -> Exception | None:
@@ -441,7 +408,7 @@ def load_table_spark(spark, raw: RawTable, out_path: Path, quarantine_path: Path
     with ThreadPoolExecutor(1) as pool:
         digest = pool.submit(sha256_file, raw.path)  # the driver hashes the file while Spark validates it
         try:
-            parts = _run_spark(spark, raw, plan, config, tmpdir)
+            _run_spark(spark, raw, plan, config, tmpdir)
         except Exception as e:  # noqa: BLE001 - pyspark raises many types; sorted out in _spark_failure
             shutil.rmtree(tmpdir, ignore_errors=True)
             err = _spark_failure(e)
@@ -453,7 +420,7 @@ def load_table_spark(spark, raw: RawTable, out_path: Path, quarantine_path: Path
             return None
         report = new_report(raw, digest.result())
     try:
-        _write(raw, parts, out_path, quarantine_path, config, report, known_accounts, quiet)
+        _write(raw, tmpdir, out_path, quarantine_path, config, report, known_accounts, quiet)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     if report.rows_in != report.accepted + report.quarantined or report.rows_in != raw.num_rows_hint:
@@ -462,18 +429,20 @@ def load_table_spark(spark, raw: RawTable, out_path: Path, quarantine_path: Path
     return report
 
 
-def _write(raw: RawTable, parts: list[Path], out_path: Path, quarantine_path: Path, config: ValidationConfig,
+def _write(raw: RawTable, tmpdir: Path, out_path: Path, quarantine_path: Path, config: ValidationConfig,
            report: TableReport, known: pa.Array | None, quiet: bool) -> None:
-    """Stream Spark's sorted part files into the workspace's two files."""
+    """Stream Spark's output, batch by batch of the file, into the workspace's two files."""
     v = _BatchValidator(TABLES[raw.table], raw, config, IpCache())
+    n_batches = -(-(raw.num_rows_hint or 0) // readers.PARQUET_BATCH_ROWS)
     bar = progress(total=raw.num_rows_hint, desc=f"write {raw.table}", unit="rows", quiet=quiet)
     with atomic_parquet_writer(out_path, v.schema) as good_w, \
             atomic_parquet_writer(quarantine_path, v.qschema) as bad_w, bar:
-        replay = _Replay(v, good_w, bad_w, raw.num_rows_hint or 0, report, known)
-        for part in parts:
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=1 << 16):
-                replay.add(pa.Table.from_batches([batch]))
-                bar.update(batch.num_rows)
+        replay = _Replay(v, good_w, bad_w, report, known)
+        for i in range(n_batches):
+            parts = sorted((tmpdir / f"batch={i}").glob("*.parquet"))
+            wide = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else wide_schema(v).empty_table()
+            replay.add(wide)
+            bar.update(min(readers.PARQUET_BATCH_ROWS, (raw.num_rows_hint or 0) - i * readers.PARQUET_BATCH_ROWS))
         replay.close()
 
 
