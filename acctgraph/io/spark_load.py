@@ -271,7 +271,8 @@ class DuplicatesOnExecutor:
                 continue
             yield rest.filter(pa.array(~dup))
             dups = rest.filter(pa.array(dup))
-            q = duplicate_quarantine(accepted_part(v, dups), spec.unique_key, v.qschema, v.qnames, dups.column("_row"))
+            q = duplicate_quarantine(accepted_part(v, dups), spec.unique_key, v.qschema, v.qnames,
+                                     dups.column("_row"))
             yield _from_quarantine(schema, DUPLICATE, q)
 
 
