@@ -166,11 +166,14 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
     bar = progress(total=4 + len(layers), desc="build", unit="stage", quiet=quiet)
     with bar:
         with _stage(stages, "load", bar):
-            load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet)
+            load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet, engine=engine,
+                               spark_master=cfg.build.spark_master or None)
         # a layer left out of this build must not be read from an earlier one
         ws.remove_files("layers/*.parquet", "evidence/*.parquet", "templates.parquet")
         with _open_engine(cfg, engine) as eng:
             eng_versions = {"engine": eng.name, **getattr(eng, "versions", {})}
+            if engine == "spark":  # which tables Spark validated, which the driver (CSV: always the driver)
+                eng_versions["load"] = dict(load_report.where)
             with _stage(stages, "prepare", bar):
                 nodes = _prepare_views(eng, ws)
             ctx = BuildContext(eng, ws, cfg, quiet)

@@ -35,6 +35,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import uuid
 import warnings
 from pathlib import Path
@@ -94,6 +95,8 @@ def get_session(master: str | None = None):
             b = b.master(master)
         if master and master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            # the loader's validation runs in Python workers: the driver's interpreter, which has acctgraph
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             b = (b.config("spark.sql.shuffle.partitions", "4")
                  .config("spark.default.parallelism", "4")
                  .config("spark.ui.enabled", "false")

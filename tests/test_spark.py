@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.spark
 
 MASTER = "local[2]"
 TOL = 1e-9
+LOADED = ("tables", "quarantine")
 
 
 @pytest.fixture(scope="session")
@@ -85,8 +87,16 @@ def _outputs(ws: Path) -> list[Path]:
     return sorted(p.relative_to(ws) for p in ws.rglob("*.parquet") if p.relative_to(ws).parts[0] not in skip)
 
 
+def _loaded(ws: Path) -> dict[str, bytes]:
+    """The load stage's files: validated tables, quarantine, load.json."""
+    files = [p for p in ws.rglob("*") if p.is_file() and (p.name == "load.json" or p.parent.name in LOADED)]
+    return {str(p.relative_to(ws)): p.read_bytes() for p in sorted(files)}
+
+
 def _check_parity(pair: tuple[Path, Path]) -> None:
     duck, spark = pair
+    # loading and validation (Spark jobs for parquet inputs): the same files, byte for byte
+    assert _loaded(duck) == _loaded(spark) and _loaded(duck)
     assert _outputs(duck) == _outputs(spark)
     e1, e2 = pq.read_table(duck / "edges.parquet"), pq.read_table(spark / "edges.parquet")
     assert e1.num_rows > 0
@@ -119,6 +129,8 @@ def test_build_json_records_the_engine(sample_pair):
     v1 = json.loads((duck / "build.json").read_text())["versions"]
     v2 = json.loads((spark / "build.json").read_text())["versions"]
     assert v1["engine"] == "duckdb" and v2["engine"] == "spark" and v2["spark_master"] == MASTER
+    assert v2["load"] == {"accounts": "spark", "requests": "spark", "payments": "spark", "ip_info": "spark"}
+    assert "load" not in v1
 
 
 def test_missing_java_is_one_clear_config_error(monkeypatch):
@@ -173,3 +185,277 @@ def test_ring_order_is_engine_independent_sql(spark_ok):
             eng.register("t", t)
             got.append(eng.sql(q).column("r").to_pylist())
     assert got[0] == got[1] and all(0 <= r < 2**31 - 1 for r in got[0]) and not math.isnan(got[0][0])
+
+
+# ----------------------------------------------------------------------------------- loading on Spark
+HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
+
+
+def _hostile_parquet_world(d: Path) -> Path:
+    """The sample's tables made hostile, as parquet with small row groups: repeated and bad ids, every
+    native time unit (pandas' nanoseconds, milliseconds beyond Spark's range, dates), text timestamps in
+    mixed forms, unsigned and float integers, dictionaries, nested and reserved extra columns; known_bad
+    stays CSV (loaded on the driver)."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(7)
+    d.mkdir(parents=True)
+    acc = pq.read_table(acctgraph.SAMPLE_DIR / "accounts.parquet")
+    ids = acc.column("account_id").to_pylist()
+    n = len(ids)
+    dup_at = rng.choice(n, 400, replace=False)
+    ids2 = ids + [ids[i] + (" " if k % 3 == 0 else "") for k, i in enumerate(dup_at)]  # repeats, some padded
+    ids2[5], ids2[17], ids2[40] = None, "bad\x01id", "x" * 300
+    m = len(ids2)
+    created = acc.column("created_at").cast(pa.timestamp("ns", tz="UTC")).to_pylist()
+    created = created + [created[i] for i in dup_at]
+    ts_ns = pa.array(created, pa.timestamp("ns", tz="UTC"))
+    accounts = pa.table({
+        "Account_ID ": pa.array(ids2),
+        "created_at": ts_ns,
+        "country": pa.array(rng.choice(["US", "DE", " ", "", None, "FR"], m).tolist()).dictionary_encode(),
+        "email_domain": pa.array(rng.choice(["a.org", "b\x00.com", None], m).tolist(), pa.large_string()),
+        "big": pa.array(rng.integers(0, 2**63, m, dtype=np.uint64) * np.uint64(2), pa.uint64()),
+        "tags": pa.array([[int(x)] if x % 4 else None for x in rng.integers(0, 9, m)], pa.list_(pa.int64())),
+        "_row": pa.array(rng.integers(0, 3, m), pa.uint8()),
+    })
+    pq.write_table(accounts, d / "accounts.parquet", row_group_size=1500)
+    req = pq.read_table(acctgraph.SAMPLE_DIR / "requests.parquet")
+    k = req.num_rows
+    ts_text = pc.strftime(req.column("ts"), format="%Y-%m-%dT%H:%M:%S").to_pylist()
+    forms = rng.integers(0, 6, k)
+    for i in np.flatnonzero(forms == 0):
+        ts_text[i] += "Z"
+    for i in np.flatnonzero(forms == 1):
+        ts_text[i] = ts_text[i].replace("T", " ") + "+02:00"
+    for i in rng.choice(k, 60, replace=False):
+        ts_text[i] = rng.choice(["yesterday", "2026-02-30", "", "9999-12-31T23:59:59Z", "1850-01-01"])
+    ip = req.column("ip").to_pylist()
+    for i in rng.choice(k, 80, replace=False):
+        ip[i] = rng.choice(["999.1.1.1", "::FFFF:C000:0201", "[2001:db8::1]", " 10.0.0.1 ", "x"])
+    accts = req.column("account_id").to_pylist()
+    for i in rng.choice(k, 30, replace=False):
+        accts[i] = "ghost-" + str(i)
+    tokens = rng.integers(0, 5000, k).astype(float)
+    tokens[rng.choice(k, 50, replace=False)] = np.nan
+    tokens[rng.choice(k, 20, replace=False)] = 1.5
+    requests = pa.table({
+        "account_id": accts, "ts": ts_text, "ip": ip, "model": req.column("model"),
+        "prompt": req.column("prompt").cast(pa.binary()),
+        "input_tokens": tokens, "output_tokens": pa.array(rng.integers(0, 2**64 - 1, k, dtype=np.uint64)),
+    })
+    pq.write_table(requests, d / "requests.parquet", row_group_size=9000)
+    pay = pq.read_table(acctgraph.SAMPLE_DIR / "payments.parquet")
+    pay_ts = pc.cast(pay.column("ts"), pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    pay_ts = pay_ts.copy()
+    pay_ts[:3] = [2**62, -(2**62), 0]  # far beyond Spark's microsecond range; 1970 is before min_ts
+    pay = pay.set_column(pay.schema.get_field_index("ts"), "ts",
+                         pa.array(pay_ts, pa.int64()).cast(pa.timestamp("ms", tz="Europe/Paris")))
+    pq.write_table(pay, d / "payments.parquet", row_group_size=500)
+    ipi = pq.read_table(acctgraph.SAMPLE_DIR / "ip_info.parquet")
+    days = rng.integers(-(2**31), 2**31 - 1, ipi.num_rows, dtype=np.int64).astype(np.int32)  # far dates too
+    pq.write_table(ipi.append_column("seen", pa.array(days, pa.int32()).cast(pa.date32())), d / "ip_info.parquet")
+    (d / "known_bad.csv").write_text("account_id,reason\n" + "".join(f"{i},seed\n" for i in ids[:5]) + "a,b,c\n")
+    return d
+
+
+@pytest.fixture
+def small_batches(spark_ok, monkeypatch):
+    """Several batches per file on both engines, several Spark splits per file (out of file order)."""
+    from acctgraph.io import readers
+
+    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 7000)
+    saved = {k: spark_ok.conf.get(k) for k in ("spark.sql.files.maxPartitionBytes",
+                                                "spark.sql.execution.arrow.maxRecordsPerBatch")}
+    spark_ok.conf.set("spark.sql.files.maxPartitionBytes", "65536")
+    spark_ok.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2500")
+    yield
+    for k, v in saved.items():
+        spark_ok.conf.set(k, v)
+
+
+def _load_both(data: Path | str, root: Path):
+    from acctgraph.io.load import load
+
+    reports = {}
+    for engine in ("duckdb", "spark"):
+        reports[engine] = load(data, root / engine, quiet=True, engine=engine, spark_master=MASTER)
+    return reports
+
+
+def _assert_same_load(root: Path) -> dict[str, bytes]:
+    duck, spark = _loaded(root / "duckdb"), _loaded(root / "spark")
+    assert sorted(duck) == sorted(spark)
+    for name in duck:
+        if duck[name] != spark[name]:  # say which table differs and how, before failing on the bytes
+            if name.endswith(".parquet"):
+                a, b = pq.read_table(root / "duckdb" / name), pq.read_table(root / "spark" / name)
+                assert a.schema == b.schema, name
+                assert a.to_pylist() == b.to_pylist(), name
+            assert duck[name] == spark[name], name
+    return duck
+
+
+def test_spark_load_of_hostile_parquet_is_byte_identical(small_batches, tmp_path):
+    """Spark reads and validates the parquet tables; every loaded file is the embedded engine's, byte for byte."""
+    import json
+
+    data = _hostile_parquet_world(tmp_path / "in")
+    reports = _load_both(data, tmp_path)
+    assert reports["spark"].where == {"accounts": "spark", "requests": "spark", "payments": "spark",
+                                      "ip_info": "spark", "known_bad": "driver"}
+    assert set(reports["duckdb"].where.values()) == {"driver"}
+    files = _assert_same_load(tmp_path)
+    load = json.loads(files["load.json"])["tables"]
+    acc, req, pay = load["accounts"], load["requests"], load["payments"]
+    # the hostile rows were really there, and really quarantined (the test cannot pass on clean data)
+    assert 397 <= acc["reasons"]["duplicate_key:account_id"] <= 400  # 400 repeats (an original may be bad)
+    assert {"missing_value:account_id", "control_characters:account_id", "too_long:account_id"} <= set(acc["reasons"])
+    assert {"invalid_timestamp:ts", "timestamp_out_of_range:ts", "invalid_ip:ip",
+            "invalid_integer:input_tokens"} <= set(req["reasons"])
+    assert 0 < req["unknown_accounts"] <= 30 and pay["reasons"]["timestamp_out_of_range:ts"] == 3
+    assert load["known_bad"]["reasons"] == {"malformed_row": 1}
+    for t in load.values():
+        assert t["rows_in"] == t["accepted"] + t["quarantined"]
+    q = pq.read_table(tmp_path / "spark" / "quarantine" / "accounts.parquet")
+    dup = q.filter(pc.equal(q.column("_reason"), "duplicate_key:account_id"))
+    # the first row of a repeated id is kept: every duplicate comes after the original rows
+    n = pq.read_metadata(acctgraph.SAMPLE_DIR / "accounts.parquet").num_rows
+    assert pc.min(dup.column("_row")).as_py() > n and q.column_names[:4] == ["_row", "_reason", "_raw", "account_id"]
+
+
+HOSTILE_PARQUET = ["parquet_named_csv", "unexpected_schema", "parquet_native_types"]
+
+
+@pytest.mark.parametrize("case", HOSTILE_PARQUET)
+def test_spark_load_of_the_hostile_corpus_parquet_cases(spark_ok, tmp_path, case):
+    import shutil
+
+    data = tmp_path / "in"
+    shutil.copytree(HOSTILE / case, data)
+    for table in ("accounts", "requests"):
+        if not any((data / f"{table}.{ext}").exists() for ext in ("csv", "parquet")):
+            shutil.copy(HOSTILE / "_clean" / f"{table}.csv", data / f"{table}.csv")
+    reports = _load_both(data, tmp_path)
+    assert "spark" in reports["spark"].where.values()
+    _assert_same_load(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["parquet_missing_column", "truncated_parquet"])
+def test_spark_load_refuses_bad_parquet_with_the_same_one_line_error(spark_ok, tmp_path, case):
+    import shutil
+
+    from acctgraph.errors import InputError
+    from acctgraph.io.load import load
+
+    data = tmp_path / "in"
+    shutil.copytree(HOSTILE / case, data)
+    shutil.copy(HOSTILE / "_clean" / "accounts.csv", data / "accounts.csv")
+    errors = []
+    for engine in ("duckdb", "spark"):
+        with pytest.raises(InputError) as e:
+            load(data, tmp_path / engine, quiet=True, engine=engine, spark_master=MASTER)
+        errors.append(str(e.value))
+        assert "\n" not in errors[-1] and not (tmp_path / engine / "load.json").exists()
+    assert errors[0] == errors[1]
+
+
+def test_types_spark_cannot_read_send_the_table_to_the_driver(spark_ok, tmp_path):
+    """float16 and TIME columns: Spark refuses them, so that table is validated on the driver (same files)."""
+    import pyarrow as pa
+
+    data = tmp_path / "in"
+    data.mkdir()
+    acc = pq.read_table(acctgraph.SAMPLE_DIR / "accounts.parquet")
+    n = acc.num_rows
+    pq.write_table(acc.append_column("half", pa.array(np.ones(n, np.float16))), data / "accounts.parquet")
+    req = pq.read_table(acctgraph.SAMPLE_DIR / "requests.parquet")
+    pq.write_table(req.append_column("at", pa.array(np.zeros(req.num_rows, np.int64), pa.time64("us"))),
+                   data / "requests.parquet")
+    (data / "payments.parquet").write_bytes((acctgraph.SAMPLE_DIR / "payments.parquet").read_bytes())
+    reports = _load_both(data, tmp_path)
+    assert reports["spark"].where == {"accounts": "driver", "requests": "driver", "payments": "spark"}
+    _assert_same_load(tmp_path)
+
+
+def test_spark_load_of_a_folder_with_glob_characters_and_a_metadata_column(spark_ok, tmp_path):
+    """A folder named like a glob pattern, given as a file:// URI, is read as it is; a column named _metadata
+    is an ordinary column."""
+    import pyarrow as pa
+
+    data = tmp_path / "in [1]{a,b}*?"
+    data.mkdir()
+    acc = pq.read_table(acctgraph.SAMPLE_DIR / "accounts.parquet")
+    pq.write_table(acc.append_column("_metadata", pa.array(["m"] * acc.num_rows)), data / "accounts.parquet")
+    for t in ("requests", "payments"):
+        (data / f"{t}.parquet").write_bytes((acctgraph.SAMPLE_DIR / f"{t}.parquet").read_bytes())
+    reports = _load_both(data.as_uri(), tmp_path)
+    assert set(reports["spark"].where.values()) == {"spark"}
+    files = _assert_same_load(tmp_path)
+    assert b"_metadata" in files["tables/accounts.parquet"]
+
+
+def test_spark_reads_each_type_as_the_loader_plans(spark_ok, tmp_path):
+    """The read plan names, for every non-temporal type, the type Spark itself infers from the file."""
+    import decimal
+
+    import pyarrow as pa
+
+    from acctgraph.io.readers import RawTable
+    from acctgraph.io.spark_load import plan_read
+
+    cols = {
+        "account_id": pa.array(["a", None]), "ls": pa.array(["a", None], pa.large_string()),
+        "b": pa.array([b"\xff", None]), "fsb": pa.array([b"ab", None], pa.binary(2)),
+        "d": pa.array(["x", "y"]).dictionary_encode(), "i8": pa.array([1, None], pa.int8()),
+        "i16": pa.array([1, None], pa.int16()), "i32": pa.array([1, None], pa.int32()),
+        "i64": pa.array([1, None], pa.int64()), "u8": pa.array([1, 255], pa.uint8()),
+        "u16": pa.array([1, None], pa.uint16()), "u32": pa.array([1, None], pa.uint32()),
+        "u64": pa.array([1, 2**64 - 1], pa.uint64()), "f32": pa.array([1.5, None], pa.float32()),
+        "f64": pa.array([1.5, None]), "bo": pa.array([True, None]),
+        "dec": pa.array([decimal.Decimal("1.50"), None], pa.decimal128(10, 2)),
+        "dur": pa.array([1, None], pa.duration("s")), "nul": pa.nulls(2),
+        "lst": pa.array([[1], None], pa.list_(pa.int64())), "llst": pa.array([[1], None], pa.large_list(pa.int8())),
+        "st": pa.array([{"x": 1}, None], pa.struct([("x", pa.uint16())])),
+        "mp": pa.array([[("k", 1)], None], pa.map_(pa.string(), pa.int32())),
+    }
+    p = tmp_path / "known_bad.parquet"
+    pq.write_table(pa.table(cols), p)
+    plan = plan_read(RawTable.open(p, "known_bad"))
+    inferred = spark_ok.read.parquet(str(p)).schema
+    assert [c.name for c in plan] == list(cols)
+    for c, f in zip(plan, inferred.fields):
+        assert c.spark == f.dataType, (c.name, c.spark, f.dataType)
+
+
+def test_unreadable_parquet_pages_get_the_driver_loaders_error(spark_ok, tmp_path):
+    """A footer that reads but a data page that does not: Spark's job fails, the driver loader reports it."""
+    from acctgraph.errors import InputError
+    from acctgraph.io.load import load
+
+    data = tmp_path / "in"
+    data.mkdir()
+    pq.write_table(pq.read_table(acctgraph.SAMPLE_DIR / "accounts.parquet"), data / "accounts.parquet",
+                   row_group_size=1000)
+    raw = bytearray((data / "accounts.parquet").read_bytes())
+    off = pq.read_metadata(data / "accounts.parquet").row_group(2).column(0).data_page_offset
+    raw[off + 20:off + 400] = b"\xff" * 380
+    (data / "accounts.parquet").write_bytes(bytes(raw))
+    (data / "requests.parquet").write_bytes((acctgraph.SAMPLE_DIR / "requests.parquet").read_bytes())
+    errors = []
+    for engine in ("duckdb", "spark"):
+        with pytest.raises(InputError, match="unreadable parquet data") as e:
+            load(data, tmp_path / engine, quiet=True, engine=engine, spark_master=MASTER)
+        errors.append(str(e.value))
+        assert not (tmp_path / engine / "load.json").exists()
+        assert not list((tmp_path / engine).rglob("*.spark-*"))  # Spark's scratch output is removed
+    assert errors[0] == errors[1]
+
+
+def test_executors_without_acctgraph_is_one_clear_config_error():
+    from acctgraph.io.spark_load import _spark_failure
+
+    pytest.importorskip("pyspark")
+    err = _spark_failure(RuntimeError("...ModuleNotFoundError: No module named 'acctgraph'..."))
+    assert isinstance(err, ConfigError) and "install it where they run" in str(err)
+    assert _spark_failure(RuntimeError("FAILED_READ_FILE")) is None  # a file Spark cannot read: the driver loads it

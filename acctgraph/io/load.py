@@ -15,6 +15,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -37,6 +38,8 @@ class LoadReport:
     tables: dict[str, TableReport]
     absent_tables: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: where each table was validated: "driver" or "spark" (not in load.json, which is engine-independent)
+    where: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_quarantined(self) -> int:
@@ -64,11 +67,15 @@ class LoadReport:
 
 def load(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] | Workspace, *,
          paths: dict[str, str] | None = None, config: ValidationConfig | Config | None = None,
-         tables: tuple[str, ...] = BUILD_TABLES, quiet: bool = False) -> LoadReport:
+         tables: tuple[str, ...] = BUILD_TABLES, quiet: bool = False, engine: str = "duckdb",
+         spark_master: str | None = None) -> LoadReport:
     """Validate the input tables in ``data`` (and/or explicit ``paths``) into ``workspace``.
 
     Writes ``tables/<t>.parquet``, ``quarantine/<t>.parquet`` and ``load.json``
-    (written last: its presence means the stage completed).
+    (written last: its presence means the stage completed). With ``engine="spark"``
+    parquet inputs are read and validated as Spark jobs (the active session, else
+    one on ``spark_master``), CSV inputs on the driver; the files written are the
+    same (see :mod:`acctgraph.io.spark_load`).
     """
     started = time.perf_counter()
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
@@ -79,27 +86,40 @@ def load(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] 
     raws = {name: RawTable.open(path, name) for name, path in files.items()}
     for raw in raws.values():
         check_columns(raw)
+    spark_load = None
+    if engine == "spark":
+        from acctgraph.io.spark_load import spark_loader
+
+        spark_load = spark_loader(spark_master)
     with ws.lock("acctgraph load"):
-        return _load(ws, files, raws, vcfg, tables, quiet, started)
+        return _load(ws, files, raws, vcfg, tables, quiet, started, spark_load)
 
 
 def _load(ws: Workspace, files: dict, raws: dict[str, RawTable], vcfg: ValidationConfig,
-          tables: tuple[str, ...], quiet: bool, started: float) -> LoadReport:
+          tables: tuple[str, ...], quiet: bool, started: float, spark_load: Callable[..., Any] | None) -> LoadReport:
     ws.invalidate("load")  # from here until load.json is written again, the workspace is incomplete
     for name in tables:  # an optional table absent this time must not be read from an earlier load
         if name not in raws:
             ws.remove_files(f"tables/{name}.parquet", f"quarantine/{name}.parquet")
     ip_cache = IpCache()
     reports: dict[str, TableReport] = {}
+    where: dict[str, str] = {}
     known = None
     for name in tables:
         if name not in raws:
             continue
-        reports[name] = validate_table(raws[name], ws.table_path(name), ws.quarantine_path(name),
-                                       config=vcfg, ip_cache=ip_cache, known_accounts=known, quiet=quiet)
+        report = None
+        if spark_load is not None:
+            report = spark_load(raws[name], ws.table_path(name), ws.quarantine_path(name), config=vcfg,
+                                known_accounts=known, quiet=quiet)
+        where[name] = "driver" if report is None else "spark"
+        if report is None:
+            report = validate_table(raws[name], ws.table_path(name), ws.quarantine_path(name),
+                                    config=vcfg, ip_cache=ip_cache, known_accounts=known, quiet=quiet)
+        reports[name] = report
         if name == "accounts":
             known = pq.read_table(ws.table_path("accounts"), columns=["account_id"]).column("account_id")
-    report = LoadReport(reports, [t for t in tables if t not in raws], time.perf_counter() - started)
+    report = LoadReport(reports, [t for t in tables if t not in raws], time.perf_counter() - started, where)
     write_json_atomic(ws.marker("load"), {
         "artifact_version": ARTIFACT_VERSION,
         "acctgraph_version": __version__,

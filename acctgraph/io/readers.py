@@ -27,6 +27,8 @@ import io
 import os
 import re
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +92,26 @@ def find_table(data_dir: Path, table: str) -> Path | None:
     return hits[0] if hits else None
 
 
+_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def input_path(path: str | os.PathLike[str]) -> Path:
+    """A local path for an input given as a path or a ``file://`` URI; other URIs are refused in one line.
+
+    >>> input_path("file:///data/my%20logs").as_posix(), input_path("logs/day1").as_posix()
+    ('/data/my logs', 'logs/day1')
+    """
+    text = os.fspath(path)
+    m = _URI.match(text)
+    if m is None:
+        return Path(text)
+    parts = urllib.parse.urlsplit(text)
+    if m.group(1).lower() == "file" and parts.netloc in ("", "localhost"):
+        return Path(urllib.request.url2pathname(parts.path))
+    raise InputError(f"{printable(text)}: only local paths and file:// URIs can be read as inputs "
+                     f"({m.group(1)}:// is not supported yet); copy the tables to a local or shared filesystem")
+
+
 def resolve_inputs(data_dir: str | os.PathLike[str] | None = None,
                    paths: dict[str, str | os.PathLike[str]] | None = None,
                    tables: tuple[str, ...] = tuple(TABLES)) -> dict[str, Path]:
@@ -103,14 +125,14 @@ def resolve_inputs(data_dir: str | os.PathLike[str] | None = None,
     if unknown:
         raise InputError(f"unknown input table(s) {', '.join(unknown)}; "
                          f"valid tables are {', '.join(TABLES)}")
-    root = Path(data_dir) if data_dir is not None else None
+    root = input_path(data_dir) if data_dir is not None else None
     if root is not None and not root.is_dir():
         raise InputError(f"{root}: input directory not found; pass a folder holding "
                          "accounts and requests tables (.parquet or .csv)")
     found: dict[str, Path] = {}
     for name in tables:
         if name in paths:
-            p = Path(paths[name])
+            p = input_path(paths[name])
             if not p.is_file():
                 raise InputError(f"{p}: file for table {name} not found; fix the path in acctgraph.toml")
             found[name] = p

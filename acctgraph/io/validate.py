@@ -144,10 +144,13 @@ class _BatchValidator:
             checks = [*checks, Normalised(values, missing & ~earlier, "missing_value")]
         return values, checks
 
-    def process(self, batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table]:
+    def process(self, batch: pa.RecordBatch, rows: np.ndarray | None = None) -> tuple[pa.Table, pa.Table]:
+        """Accepted and quarantined rows of ``batch``; ``rows`` are its 1-based file row numbers
+        (default: numbered on from the previous batch)."""
         n = batch.num_rows
-        rows = np.arange(self.next_row, self.next_row + n, dtype=np.int64)
-        self.next_row += n
+        if rows is None:
+            rows = np.arange(self.next_row, self.next_row + n, dtype=np.int64)
+            self.next_row += n
         reason = np.full(n, None, dtype=object)
         out: dict[str, pa.Array] = {}
         for col in self.spec.required + self.spec.optional:
@@ -196,11 +199,25 @@ def _dedupe(table: pa.Table, key: str, qschema: pa.Schema, qnames: dict[str, str
         return table, qschema.empty_table(), 0
     mask = pa.array(dup)
     dups = table.filter(mask)
-    q = {"_row": rows.filter(mask), "_reason": pa.array([f"duplicate_key:{key}"] * len(dups), pa.string()),
+    return table.filter(pa.array(~dup)), duplicate_quarantine(dups, key, qschema, qnames, rows.filter(mask)), len(dups)
+
+
+def duplicate_quarantine(dups: pa.Table, key: str, qschema: pa.Schema, qnames: dict[str, str],
+                         rows: pa.Array) -> pa.Table:
+    """Quarantine rows for accepted rows ``dups`` (file rows ``rows``) that repeat an earlier ``key``."""
+    q = {"_row": rows, "_reason": pa.array([f"duplicate_key:{key}"] * len(dups), pa.string()),
          "_raw": pa.nulls(len(dups), pa.string())}
     for c, qc in qnames.items():
         q[qc] = to_text(dups.column(c))[0] if c in dups.schema.names else pa.nulls(len(dups), pa.string())
-    return table.filter(pa.array(~dup)), pa.table(q, schema=qschema), len(dups)
+    return pa.table(q, schema=qschema)
+
+
+def new_report(raw: RawTable, sha256: str) -> TableReport:
+    """An empty report for ``raw``: its file, format, digest and how its columns meet the contract."""
+    spec = TABLES[raw.table]
+    return TableReport(raw.table, str(raw.path), raw.format, sha256,
+                       extra_columns=[c for c in raw.columns if c not in spec.columns],
+                       absent_optional_columns=[c.name for c in spec.optional if c.name not in raw.columns])
 
 
 def validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *,
@@ -228,9 +245,7 @@ def _validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *, con
                     ip_cache: IpCache | None, known_accounts: pa.Array | None, quiet: bool) -> TableReport:
     spec = TABLES[raw.table]
     check_columns(raw)
-    report = TableReport(raw.table, str(raw.path), raw.format, sha256_file(raw.path),
-                         extra_columns=[c for c in raw.columns if c not in spec.columns],
-                         absent_optional_columns=[c.name for c in spec.optional if c.name not in raw.columns])
+    report = new_report(raw, sha256_file(raw.path))
     v = _BatchValidator(spec, raw, config, ip_cache if ip_cache is not None else IpCache())
     unique = spec.unique_key
     held: list[pa.Table] = []

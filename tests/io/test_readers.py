@@ -119,3 +119,21 @@ def test_csv_record_larger_than_the_read_block_is_read_with_a_larger_block(tmp_p
     monkeypatch.setattr(readers, "CSV_MAX_BLOCK_BYTES", 4096)  # beyond the largest block: one clear error
     with pytest.raises(InputError, match="a record is larger than 4,096 bytes"):
         acctgraph.load(tmp_path, tmp_path / "ws2", quiet=True)
+
+
+def test_file_uris_are_local_paths(tiny_inputs, tmp_path):
+    """``file://`` URIs (percent-encoded, as Spark and browsers write them) name the same files as paths."""
+    spaced = tmp_path / "my logs #1"
+    tiny_inputs.rename(spaced)
+    assert resolve_inputs(spaced.as_uri()) == resolve_inputs(spaced)
+    localhost = (spaced / "requests.csv").as_uri().replace("file://", "file://localhost")
+    found = resolve_inputs(None, paths={"accounts": (spaced / "accounts.csv").as_uri(), "requests": localhost},
+                           tables=("accounts", "requests"))
+    assert found == {"accounts": spaced / "accounts.csv", "requests": spaced / "requests.csv"}
+
+
+@pytest.mark.parametrize("uri", ["hdfs://nn:8020/logs", "s3a://bucket/logs", "file://otherhost/logs"])
+def test_remote_uris_are_one_clear_input_error(uri):
+    with pytest.raises(InputError, match=r"only local paths and file:// URIs") as e:
+        resolve_inputs(uri)
+    assert "\n" not in str(e.value)
