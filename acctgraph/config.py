@@ -181,8 +181,9 @@ class CommunitiesConfig:
                                    "edges.parquet")
     calibration: bool = _opt(True, "after each run, switch each layer off in turn and report how the flags change "
                              "(costs one more detection per layer)")
-    operation_min_overlap: float = _opt(0.5, "flagged communities of one operation are merged when the cosine "
-                                             "similarity of their template use is at least this")
+    operation_min_overlap: float = _opt(0.85, "flagged communities of one operation are merged when the cosine "
+                                              "similarity of their content (rarity-weighted clause use) is at "
+                                              "least this")
 
 
 @dataclass(frozen=True)

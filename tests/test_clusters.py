@@ -158,3 +158,68 @@ def test_two_layer_links_across_merged_pools_make_an_account_core():
     assert not two_layer_members(src, dst, layers, pools)[8]  # one member, one layer in its own pool
     merged = np.zeros(9, int)
     assert two_layer_members(src, dst, layers, merged)[8]  # three members, two layers once pooled
+
+
+def _content_inputs(rows: list[tuple[int, int, int]], n: int):
+    """Scoring inputs holding only clause evidence: (node, clause, requests) rows over ``n`` accounts."""
+    import numpy as np
+
+    from acctgraph.clusters import _Inputs
+
+    empty = np.zeros(0)
+    node, clause, req = (np.array(v) for v in zip(*rows))
+    clauses = pd.DataFrame({"node": node.astype(np.int32), "clause": clause.astype(np.uint64),
+                            "requests": req.astype(np.int64)})
+    nodes = pd.DataFrame({"node": np.arange(n), "account_id": [f"a{i}" for i in range(n)]})
+    return _Inputs(nodes, pd.DataFrame(), empty, empty, empty, pd.DataFrame(), pd.DataFrame(
+        {"node": [], "template_id": [], "requests": []}), pd.DataFrame(), clauses)
+
+
+def test_pools_of_one_campaign_merge_and_campaigns_sharing_a_preamble_do_not():
+    import numpy as np
+
+    from acctgraph.clusters import _same_campaign
+
+    # 60 accounts: community 0 and 1 are two pools of campaign X (clauses 10, 11, 12 in one mix), community 2 is
+    # campaign Y (clauses 20, 21); every campaign account also sends preamble clause 1, which 30 unrelated
+    # accounts (community 3 and singletons, not flagged) type too. Community 4 (a pool of Y in another
+    # operation) sends Y's mix.
+    rows, memb = [], np.arange(60) + 100
+    mix = {0: (10, 11, 12), 1: (10, 11, 12), 2: (20, 21), 4: (20, 21)}
+    for c, clauses in mix.items():
+        for i in range(5):
+            node = 5 * c + i
+            memb[node] = c
+            rows += [(node, 1, 30)] + [(node, k, 10 + (node + k) % 3) for k in clauses]
+    rows += [(node, 1, 5) for node in range(30, 60)]
+    x = _content_inputs(rows, 60)
+    core = np.ones(60, bool)
+    ops = np.array([0, 0, 0, 1, 1] + [9] * 200)
+    merged = _same_campaign(x, memb, core, np.array([0, 1, 2, 4]), ops, 0.85)
+    assert merged.tolist() == [0, 0, 2, 4]  # X's pools merge; Y (same preamble) stays apart; 4 is another operation
+    # the preamble alone is shared by half the accounts: weighted by rarity it cannot make Y look like X
+    assert _same_campaign(x, memb, core, np.array([0, 2]), ops, 0.3).tolist() == [0, 2]
+
+
+def test_a_pool_mixing_two_campaigns_cannot_chain_them():
+    import numpy as np
+
+    from acctgraph.clusters import _same_campaign
+
+    # community 0 sends clauses 10-12 (campaign X), 1 sends 20-22 (campaign Y) with 13 in common, and
+    # community 2 sends both mixes: each pair with 2 passes the threshold, but X + 2 is unlike Y
+    rows, memb = [], np.zeros(30, int)
+    mixes = {0: (10, 11, 12, 13), 1: (20, 21, 22, 13), 2: (10, 11, 12, 13, 20, 21, 22)}
+    for c, clauses in mixes.items():
+        for i in range(10):
+            memb[10 * c + i] = c
+            rows += [(10 * c + i, k, 10) for k in clauses]
+    x = _content_inputs(rows, 200)
+    core, ops, flagged = np.ones(30, bool), np.zeros(3, int), np.array([0, 1, 2])
+    from acctgraph.clusters import content_profiles, _cosine
+
+    v = content_profiles(x, memb, core, flagged)
+    prof = {c: g.droplevel(0) for c, g in v.groupby(level=0)}
+    assert _cosine(prof[0], prof[2]) > 0.7 and _cosine(prof[1], prof[2]) > 0.7 and _cosine(prof[0], prof[1]) < 0.5
+    merged = _same_campaign(x, memb, core, flagged, ops, 0.7)
+    assert sorted(merged.tolist()) in ([0, 0, 1], [0, 1, 1])  # the mixed pool joins one side, never both
