@@ -92,6 +92,8 @@ class _Inputs:
     tmpl: pd.DataFrame
     templates: pd.DataFrame
     clauses: pd.DataFrame  # clause evidence: node, clause, requests (empty if the build had none)
+    # every edge of an idle account, however weak: src, dst, the layer weights and the combined ``weight``
+    idle_edges: pd.DataFrame | None = None
 
 
 def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
@@ -127,9 +129,16 @@ def _recombined(x: _Inputs, combine, min_weight: float = 0.0) -> _Inputs:
     e["weight"] = combine_weights(e, combine)
     on = [l for l in LAYERS if getattr(combine, l)]
     e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0
+    if x.idle_edges is None:  # first call, on every edge: keep those of idle accounts before the min_weight cut
+        idle = x.feats["requests"].to_numpy() == 0 if len(x.feats) else np.zeros(len(x.nodes), bool)
+        touch = idle[e["src"].to_numpy(np.int64)] | idle[e["dst"].to_numpy(np.int64)]
+        idle_edges = e.loc[touch, ["src", "dst"] + [f"w_{l}" for l in LAYERS]].reset_index(drop=True)
+    else:
+        idle_edges = x.idle_edges.drop(columns="weight")
+    idle_edges["weight"] = combine_weights(idle_edges, combine)
     e = e[(e["weight"] > 0) & (e["weight"] >= min_weight)].reset_index(drop=True)
     return dataclasses.replace(x, edges=e, src=e["src"].to_numpy(np.int64), dst=e["dst"].to_numpy(np.int64),
-                               w=e["weight"].to_numpy(np.float64))
+                               w=e["weight"].to_numpy(np.float64), idle_edges=idle_edges)
 
 
 def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
@@ -411,14 +420,65 @@ def _same_campaign(x: _Inputs, memb: np.ndarray, core: np.ndarray, flagged: np.n
     return np.array([find(int(c)) for c in flagged], dtype=flagged.dtype)
 
 
+def attach_sleepers(edges: pd.DataFrame, idle: np.ndarray, memb: np.ndarray, core: np.ndarray,
+                    flagged: np.ndarray, min_share: float, min_links: int = 5) -> np.ndarray:
+    """The flagged community each idle, lone account joins as a *sleeper* (-1: none).
+
+    A campaign creates accounts it has not used yet; their only trace is a
+    payment instrument, e.g. one virtual card each from a BIN burst. A burst of
+    thousands of cards is one huge shared key, so each of its links is far
+    too weak for detection (``min_weight``) and these accounts end up alone.
+    Measured at seed scale: 199 of agent-distill's 7,000 accounts, each with
+    about 20 such links, 98% of them to the campaign's flagged core (one
+    BIN's burst day: 3,343 cards, 99.8% the campaign's; its other 612 days
+    about 2 cards each).
+
+    An account that sent no request and is alone in its community joins the
+    flagged community whose core members hold at least ``min_share`` of its
+    link weight (``edges``: every edge of an idle account, however weak),
+    over at least ``min_links`` links. A burst links each card to about
+    ``2 * ring_k`` others; a chance day at an ordinary bank to two or three.
+    Measured on the evasive world (cards from ordinary banks): 46 idle
+    individuals passed with two links, 5 with three, none with five; the
+    campaigns' sleepers on the default world and at seed scale have 20.
+
+    >>> e = pd.DataFrame({"src": [0, 0, 0, 1], "dst": [2, 3, 4, 4], "weight": [1e-4, 1e-4, 1e-5, 1e-4]})
+    >>> memb, core = np.array([5, 6, 0, 0, 7]), np.array([False, False, True, True, False])
+    >>> idle = np.array([True, True, False, False, True])
+    >>> attach_sleepers(e, idle, memb, core, np.array([0]), 0.5, min_links=2).tolist()
+    [0, -1, -1, -1, -1]
+    """
+    n = len(memb)
+    out = np.full(n, -1, np.int64)
+    if edges is None or not len(edges) or not len(flagged) or min_share > 1:
+        return out
+    alone = idle & (np.bincount(memb, minlength=int(memb.max()) + 1)[memb] == 1)
+    src, dst = edges["src"].to_numpy(np.int64), edges["dst"].to_numpy(np.int64)
+    w = edges["weight"].to_numpy(np.float64)
+    a, b, ww = np.concatenate([src, dst]), np.concatenate([dst, src]), np.concatenate([w, w])
+    keep = alone[a]
+    a, b, ww = a[keep], b[keep], ww[keep]
+    total = np.bincount(a, ww, n)
+    to = np.isin(memb[b], flagged) & core[b]
+    if not to.any():
+        return out
+    g = (pd.DataFrame({"a": a[to], "c": memb[b[to]], "w": ww[to]})
+         .groupby(["a", "c"], sort=True)["w"].agg(["sum", "size"]).reset_index()
+         .sort_values(["a", "sum", "c"], ascending=[True, False, True]).drop_duplicates("a"))
+    ok = (g["sum"].to_numpy() >= min_share * total[g["a"].to_numpy()]) & (g["size"].to_numpy() >= min_links)
+    out[g["a"].to_numpy()[ok]] = g["c"].to_numpy()[ok]
+    return out
+
+
 def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None,
                       with_reasons: bool = True) -> tuple:
-    """Partition, score, merge flagged pools of one operation, score again.
+    """Partition, score, merge flagged pools of one operation, score again, attach sleepers.
 
     ``initial`` warm-starts the first Leiden pass (see :func:`detect`);
     ``with_reasons`` False skips the plain-words reasons (calibration runs).
     Returns (first partition, membership, clusters, core mask, strengths, operation per community,
-    number of merged communities).
+    number of merged communities, sleeper mask). Sleepers (:func:`attach_sleepers`) count as core
+    members of their cluster and in its ``size``, but not in its signals or ``core_size``.
     """
     cc, sc = cfg.communities, cfg.scoring
     part = detect(len(x.nodes), x.src, x.dst, x.w, resolution=cc.resolution, iterations=cc.iterations,
@@ -440,7 +500,21 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
             clusters, core, strength = _score_partition(x, memb, sc, fixed=pooled, fixed_core=core,
                                                         with_reasons=with_reasons)
             ops = operations(x, memb, cc.operation_resolution, cc.seed)
-    return part, memb, clusters, core, strength, ops, merged
+    idle = x.feats["requests"].to_numpy() == 0
+    flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
+    to = attach_sleepers(x.idle_edges, idle, memb, core, flagged, sc.sleeper_share, sc.sleeper_links)
+    sleeper = to >= 0
+    if sleeper.any():
+        # flagged members keep their roles; sleepers join, outside the signals (they sent nothing)
+        keep = np.isin(memb, flagged)
+        memb = memb.copy()
+        memb[sleeper] = to[sleeper]
+        memb = _renumber(memb)
+        clusters, core, strength = _score_partition(x, memb, sc, fixed=keep | sleeper, fixed_core=core & ~sleeper,
+                                                    with_reasons=with_reasons)
+        ops = operations(x, memb, cc.operation_resolution, cc.seed)
+        core = core | sleeper
+    return part, memb, clusters, core, strength, ops, merged, sleeper
 
 
 def flagged_nodes(memb: np.ndarray, clusters: pd.DataFrame, core: np.ndarray) -> np.ndarray:
@@ -481,7 +555,7 @@ def calibration(x: _Inputs, cfg: Config, flagged: np.ndarray,
             xo = _recombined(x, off.combine, cfg.communities.min_weight)
             if initial is not None:  # one Leiden iteration from the run's partition (see above)
                 off = dataclasses.replace(off, communities=dataclasses.replace(off.communities, iterations=1))
-            _, memb, clusters, core, _, _, _ = _detect_and_score(xo, off, initial=initial, with_reasons=False)
+            _, memb, clusters, core, _, _, _, _ = _detect_and_score(xo, off, initial=initial, with_reasons=False)
             now = flagged_nodes(memb, clusters, core)
             rec.update(flagged_without=int(len(now)), kept=int(np.isin(flagged, now).sum()),
                        lost=int((~np.isin(flagged, now)).sum()), gained=int((~np.isin(now, flagged)).sum()))
@@ -538,7 +612,7 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
     build_json = ws.read_marker("build")
     ws.invalidate("communities")  # communities.json (written last) means the outputs are complete
     x = _load(ws, cfg.combine, cc.min_weight)
-    part, memb, clusters, core, strength, ops, merged = _detect_and_score(x, cfg)
+    part, memb, clusters, core, strength, ops, merged, sleeper = _detect_and_score(x, cfg)
     t_detect = time.perf_counter() - t0
     clusters.insert(1, "operation_id", ops[clusters["community_id"].to_numpy()])
     seeds = _seed_nodes(ws, x.nodes, known_bad)
@@ -547,7 +621,8 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
     seeded = pd.Series(np.isin(np.arange(len(memb)), seeds)).groupby(memb).any()
     clusters["seed_mass"] = np.round(mass.reindex(clusters["community_id"]).fillna(0).to_numpy(), 9)
     clusters["seeded"] = seeded.reindex(clusters["community_id"]).fillna(False).to_numpy(bool)
-    cols = (["community_id", "operation_id", "size", "core_size", "score", "flagged", "seeded", "seed_mass",
+    clusters["sleepers"] = np.bincount(memb[sleeper], minlength=len(ops))[clusters["community_id"].to_numpy()]
+    cols = (["community_id", "operation_id", "size", "core_size", "sleepers", "score", "flagged", "seeded", "seed_mass",
              "reasons"] + list(SIGNALS) + [f"contrib_{s}" for s in SIGNALS])
     clusters = clusters[cols]
 
@@ -563,12 +638,12 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
         memb[fringe] = memb.max() + 1 + np.arange(int(fringe.sum()))
     ops = np.concatenate([ops, np.full(int(fringe.sum()), -1)]) if fringe.any() else ops
     is_flagged = clusters["flagged"].to_numpy()
-    clusters.loc[is_flagged, "size"] = clusters.loc[is_flagged, "core_size"]
+    clusters.loc[is_flagged, "size"] = clusters.loc[is_flagged, "core_size"] + clusters.loc[is_flagged, "sleepers"]
     m = pd.DataFrame({"node": x.nodes["node"], "account_id": x.nodes["account_id"],
                       "community_id": memb, "operation_id": ops[memb], "strength_in": np.round(strength, 9),
                       "attached_to": attached, "seed_score": np.round(ppr, 12),
                       "known_bad": np.isin(x.nodes["node"].to_numpy(), seeds)})
-    m["role"] = np.where(in_flagged, np.where(fringe, "fringe", "core"), "")
+    m["role"] = np.where(in_flagged, np.where(fringe, "fringe", np.where(sleeper, "sleeper", "core")), "")
     m["flagged"] = in_flagged & core
     write_parquet_atomic(ws.communities_path, pa.Table.from_pandas(m, preserve_index=False))
     write_csv_safe(clusters, ws.clusters_path)
@@ -583,7 +658,7 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
              "modularity_first_pass": round(part.modularity, 6),
              "splits": part.splits, "leiden_runs": part.leiden_runs, "merged_into_operations": merged,
              "flagged_clusters": int(clusters["flagged"].sum()), "flagged_accounts": int(m["flagged"].sum()),
-             "fringe_accounts": int(fringe.sum()), "known_bad_seeds": int(len(seeds)),
+             "fringe_accounts": int(fringe.sum()), "sleeper_accounts": int(sleeper.sum()), "known_bad_seeds": int(len(seeds)),
              "calibration": cal,
              "seconds": {"detect": round(t_detect, 3), "calibration": round(t_cal, 3),
                          "total": round(time.perf_counter() - t0, 3)}}

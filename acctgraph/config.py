@@ -198,6 +198,10 @@ class ScoringConfig:
                                     "account at 0.5); set either above 1 to flag on the score alone")
     fringe_ratio: float = _opt(0.05, "members whose link weight inside their community is below this share of the "
                                     "community's median are fringe: left out of its signals and never flagged")
+    sleeper_share: float = _opt(0.5, "an account that sent no request and was left alone joins the flagged cluster "
+                                     "that holds at least this share of its link weight, counting links too weak "
+                                     "for detection (a card of a campaign's BIN burst); above 1 switches it off")
+    sleeper_links: int = _opt(5, "... through at least this many links to the cluster's core members")
     shared_payment: float = _opt(1.0, "weight of the shared_payment signal")
     multi_layer: float = _opt(1.0, "weight of the multi_layer signal")
     template_focus: float = _opt(1.0, "weight of the template_focus signal")

@@ -62,7 +62,7 @@ class Explanation:
 
     account_id: str
     community_id: int
-    role: str                   # 'core' or 'fringe' in a flagged cluster, else ''
+    role: str                   # 'core', 'sleeper' or 'fringe' in a flagged cluster, else ''
     flagged: bool
     attached_to: int | None     # the flagged cluster a detached fringe account hung on
     known_bad: bool
@@ -97,6 +97,9 @@ class Explanation:
         if self.role == "fringe":
             return (f"{a} hung on {desc} by weak links and was detached as fringe (not flagged): "
                     f"{share:.0%} of its link weight goes to that cluster")
+        if self.role == "sleeper":
+            return (f"{a} sent no request and is a sleeper of {desc}: {share:.0%} of its link weight goes to that "
+                    "cluster's core, through links too weak for community detection (e.g. cards of one BIN burst)")
         what = "a flagged core member of" if self.flagged else "a member of"
         return f"{a} is {what} {desc}: {share:.0%} of its link weight ({self.strength:.2f}) goes to that cluster"
 

@@ -223,3 +223,45 @@ def test_a_pool_mixing_two_campaigns_cannot_chain_them():
     assert _cosine(prof[0], prof[2]) > 0.7 and _cosine(prof[1], prof[2]) > 0.7 and _cosine(prof[0], prof[1]) < 0.5
     merged = _same_campaign(x, memb, core, flagged, ops, 0.7)
     assert sorted(merged.tolist()) in ([0, 0, 1], [0, 1, 1])  # the mixed pool joins one side, never both
+
+
+def test_idle_accounts_of_a_card_burst_join_the_flagged_cluster_as_sleepers():
+    import numpy as np
+
+    from acctgraph.clusters import attach_sleepers
+
+    # community 0 (nodes 0-29) is flagged, its core is 0-24; community 1 (30-39) is not flagged.
+    # 40: idle, 20 weak links (a burst's ring), 19 to the core, 1 to an outsider      -> sleeper of 0
+    # 41: idle, 3 links to the core (a chance day at an ordinary bank)                 -> not enough links
+    # 42: sent requests, same links as 40                                              -> not a sleeper
+    # 43: idle, 6 links to the core, 10 stronger links to community 1                  -> most weight elsewhere
+    # 44: idle, 6 links to fringe members 25-29 of community 0 and one to the core      -> not to the core
+    memb = np.concatenate([np.zeros(30, int), np.ones(10, int), np.arange(2, 7)])
+    core = np.zeros(45, bool)
+    core[:25] = True
+    core[30:40] = True
+    idle = np.ones(45, bool)
+    idle[42] = False
+    rows = [(40, j) for j in range(19)] + [(40, 35)] + [(41, j) for j in range(3)] + \
+           [(42, j) for j in range(19)] + [(43, j) for j in range(6)] + [(44, j) for j in range(25, 30)] + [(44, 0)]
+    e = pd.DataFrame(rows, columns=["src", "dst"]).assign(weight=1e-4)
+    e = pd.concat([e, pd.DataFrame({"src": [43] * 10, "dst": range(30, 40), "weight": 1e-3})], ignore_index=True)
+    to = attach_sleepers(e, idle, memb, core, np.array([0]), 0.5, min_links=5)
+    assert to[40] == 0 and (to[41:] == -1).all() and (to[:40] == -1).all()
+    assert (attach_sleepers(e, idle, memb, core, np.array([0]), 2.0) == -1).all()  # switched off
+
+
+def test_sleepers_are_flagged_members_outside_the_signals(built, labels):
+    r = acctgraph.communities(built, quiet=True)
+    m = r.members.merge(labels, on="account_id")
+    feats = pq.read_table(built / "account_features.parquet", columns=["account_id", "requests"]).to_pandas()
+    s = m[m["role"] == "sleeper"].merge(feats, on="account_id")
+    assert len(s) and s["flagged"].all() and (s["requests"] == 0).all()
+    assert (s["campaign"] != "").all()  # the sample's sleepers are campaign accounts (cards of its BIN burst)
+    c = r.clusters.set_index("community_id")
+    assert set(s["community_id"]) <= set(c.index[c["flagged"]])
+    flagged = c[c["flagged"]]
+    assert (flagged["size"] == flagged["core_size"] + flagged["sleepers"]).all()
+    assert flagged["sleepers"].sum() == len(s) == r.stats["sleeper_accounts"]
+    why = acctgraph.open_workspace(built).explain(s["account_id"].iloc[0])
+    assert why.role == "sleeper" and "sent no request and is a sleeper of cluster" in why.verdict()

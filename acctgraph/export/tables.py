@@ -97,9 +97,9 @@ def members_table(m: pd.DataFrame, links: pd.DataFrame, activity: pd.DataFrame) 
     m["centrality"] = _pagerank(m["node"].to_numpy(), links).round(6)
     n_hubs = int(np.ceil(len(m) * HUB_SHARE)) if len(m) else 0
     rank = m.sort_values(["strength", "degree", "node"], ascending=[False, False, True]).index[:n_hubs]
-    m["role"] = np.where(m["role"].eq("core"), "core", "member")
-    m.loc[rank, "role"] = "hub"
-    m.loc[m["degree"] == 0, "role"] = "member"
+    m["role"] = np.where(m["role"].isin(["core", "sleeper"]), m["role"], "member")
+    m.loc[rank[m.loc[rank, "role"].ne("sleeper")], "role"] = "hub"
+    m.loc[(m["degree"] == 0) & m["role"].ne("sleeper"), "role"] = "member"
     per_model = activity.groupby(["node", "model"], as_index=False)["requests"].sum()
     per_model = per_model.sort_values(["node", "requests", "model"], ascending=[True, False, True])
     m["models"] = m["node"].map(_join(per_model["model"] + ":" + per_model["requests"].astype(str),

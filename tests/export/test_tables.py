@@ -37,7 +37,7 @@ def test_members_are_exactly_the_cluster(sample_ws, sample_export):
         assert len(m) == clusters.loc[p.cluster_id, "size"]
         assert set(m["account_id"]) == _members_of(sample_ws, p.cluster_id)
         assert m["requests"].sum() == _csv(p.path, "timeline.csv")["requests"].sum()
-        assert set(m["role"]) <= {"hub", "core", "member"} and (m["role"] == "hub").any()
+        assert set(m["role"]) <= {"hub", "core", "sleeper", "member"} and (m["role"] == "hub").any()
         assert abs(m["centrality"].sum() - 1.0) < 1e-3
         assert (m[[f"links_{l}" for l in LAYERS]].sum(axis=1) >= (m["degree"] > 0)).all()
 
