@@ -15,6 +15,7 @@ import os
 import platform
 import resource
 import time
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 
 from acctgraph._version import __version__
 from acctgraph.config import Config
-from acctgraph.engine import Engine
+from acctgraph.engine import SPILL_DIR, Engine
 from acctgraph.errors import ConfigError
 from acctgraph.features import build_features
 from acctgraph.graph import LAYERS, build_edges
@@ -126,13 +127,13 @@ def _engine_name(cfg: Config, engine: str | None) -> str:
     return name
 
 
-def _open_engine(cfg: Config, name: str):
-    """Open the relational engine ``name``: embedded DuckDB, or Spark (optional: pyspark and Java)."""
+def _open_engine(cfg: Config, name: str, spill: Path | None = None):
+    """Open the relational engine ``name``: embedded DuckDB (spilling into ``spill``), or Spark (optional)."""
     if name == "spark":
         from acctgraph.spark import SparkEngine
 
         return SparkEngine(master=cfg.build.spark_master or None)
-    return Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None)
+    return Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None, temp_dir=spill)
 
 
 def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] | Workspace, *,
@@ -170,7 +171,7 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
                                spark_master=cfg.build.spark_master or None)
         # a layer left out of this build must not be read from an earlier one
         ws.remove_files("layers/*.parquet", "evidence/*.parquet", "templates.parquet")
-        with _open_engine(cfg, engine) as eng:
+        with _open_engine(cfg, engine, ws.path / SPILL_DIR) as eng:
             eng_versions = {"engine": eng.name, **getattr(eng, "versions", {})}
             if engine == "spark":  # which tables Spark validated, which the driver (CSV: always the driver)
                 eng_versions["load"] = dict(load_report.where)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,11 +30,20 @@ from acctgraph.errors import ConfigError, WorkspaceError
 from acctgraph.io.atomic import atomic_path
 
 
+#: Folder inside a workspace where its stages' engine spills (see :class:`Engine`).
+SPILL_DIR = ".spill"
+
+
 class Engine:
     """An embedded DuckDB connection with deterministic settings.
 
     ``threads`` defaults to the machine's cores; ``memory_limit`` (e.g.
     ``"6GB"``) bounds DuckDB's own memory, spilling to ``temp_dir`` beyond it.
+    ``temp_dir`` is the engine's own for the session: emptied when it opens
+    (what a killed run left there) and removed when it closes; without it, a
+    fresh system temporary folder. Pipeline stages spill into their
+    workspace (:data:`SPILL_DIR`), so a build killed mid-way leaves its
+    gigabytes there for the next run to clear, not in ``/tmp``.
     Insertion order is preserved so results are deterministic.
     """
 
@@ -45,7 +55,16 @@ class Engine:
         if memory_limit:
             self.execute(f"SET memory_limit = '{_q(memory_limit)}'")
         self._tmp = tempfile.TemporaryDirectory(prefix="acctgraph-duckdb-") if temp_dir is None else None
-        spill = Path(temp_dir) if temp_dir is not None else Path(self._tmp.name)  # type: ignore[union-attr]
+        self._own: Path | None = None
+        if temp_dir is not None:
+            self._own = Path(temp_dir)
+            shutil.rmtree(self._own, ignore_errors=True)
+            try:
+                self._own.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise WorkspaceError(f"cannot create the engine's spill folder {self._own} ({e.strerror}); "
+                                     "check permissions and free disk space") from e
+        spill = self._own if self._own is not None else Path(self._tmp.name)  # type: ignore[union-attr]
         self.execute(f"SET temp_directory = '{_q(str(spill))}'")
         self.execute("SET TimeZone = 'UTC'")
         self._keep: dict[str, Any] = {}
@@ -60,6 +79,8 @@ class Engine:
         self.con.close()
         if self._tmp is not None:
             self._tmp.cleanup()
+        if self._own is not None:
+            shutil.rmtree(self._own, ignore_errors=True)
 
     def register(self, name: str, source: pa.Table | str | os.PathLike[str]) -> None:
         """Make ``source`` (an Arrow table or a parquet path) queryable as view ``name``."""

@@ -85,3 +85,18 @@ def test_degenerate_worlds_build_and_cluster(tmp_path, requests):
     result = acctgraph.communities(tmp_path / "ws", quiet=True)
     assert len(result.members) == 1 and not result.members["flagged"].any()
     assert result.clusters.empty
+
+
+def test_the_engine_spills_into_the_workspace_and_a_rerun_clears_a_killed_runs_spill(tmp_path):
+    from acctgraph.engine import SPILL_DIR, Engine
+
+    ws = tmp_path / "ws"
+    stale = ws / SPILL_DIR / "duckdb_temp_storage_DEFAULT-0.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"x" * 1024)  # what a build killed while spilling leaves behind
+    acctgraph.build(acctgraph.SAMPLE_DIR, ws, quiet=True)
+    assert not (ws / SPILL_DIR).exists()
+    with Engine(temp_dir=tmp_path / "spill") as eng:
+        assert eng.scalar("SELECT current_setting('temp_directory')") == str(tmp_path / "spill")
+        assert (tmp_path / "spill").is_dir()
+    assert not (tmp_path / "spill").exists()

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from acctgraph.config import CombineConfig, Config
-from acctgraph.engine import Engine
+from acctgraph.engine import SPILL_DIR, Engine
 from acctgraph.export.examples import find_examples
 from acctgraph.export.pseudonymise import Pseudonymiser
 from acctgraph.graph import LAYERS, combine_weights
@@ -107,7 +107,8 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
     min_req = int(bcfg.get("templates", {}).get("min_requests", 2))
     ids = pa.table({"cid": pa.array(cluster_ids, pa.int64())})
 
-    with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None) as eng:
+    with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None,
+                temp_dir=ws.path / SPILL_DIR) as eng:
         eng.register("ids", ids)
         eng.execute(f"""
             CREATE TEMP TABLE sel AS
@@ -264,6 +265,7 @@ def pair_evidence(ws: Workspace, pairs: pd.DataFrame, cfg: Config | None = None)
     if out.empty:
         return out
     nodes = np.unique(np.concatenate([out["src"].to_numpy(np.int64), out["dst"].to_numpy(np.int64)]))
+    # read-only (explain, without the workspace's lock): a private temporary folder, not the workspace's
     with Engine(threads=cfg.build.threads or None, memory_limit=cfg.build.memory_limit or None) as eng:
         # the accounts of all pairs form one selection: each evidence query keeps the keys that two of them
         # hold, then joins every pair to the keys both of its accounts hold
