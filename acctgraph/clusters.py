@@ -94,6 +94,7 @@ class _Inputs:
     clauses: pd.DataFrame  # clause evidence: node, clause, requests (empty if the build had none)
     # every edge of an idle account, however weak: src, dst, the layer weights and the combined ``weight``
     idle_edges: pd.DataFrame | None = None
+    rarity: pd.Series | None = None  # per clause: log(accounts / accounts using it), see content_profiles
 
 
 def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
@@ -116,7 +117,7 @@ def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
                              "requests": pd.Series([], dtype=np.int64)}))
     empty = np.zeros(0)
     raw = _Inputs(nodes, e, empty, empty, empty, pq.read_table(ws.features_path).to_pandas(), tmpl, templates,
-                  clauses)
+                  clauses, rarity=_rarity(clauses, "clause", len(nodes)) if len(clauses) else None)
     return _recombined(raw, combine, min_weight)
 
 
@@ -346,11 +347,16 @@ def content_profiles(x: _Inputs, memb: np.ndarray, core: np.ndarray, communities
     if not len(ev):
         return pd.Series([], dtype=np.float64, index=pd.MultiIndex.from_arrays([[], []], names=["c", key]))
     node = ev["node"].to_numpy(np.int64)
-    idf = np.log(len(memb) / ev.groupby(key)["node"].nunique().clip(lower=1))
+    idf = x.rarity if x.rarity is not None and key == "clause" else _rarity(ev, key, len(memb))
     t = pd.DataFrame({"c": memb[node], key: ev[key].to_numpy(), "r": ev["requests"].to_numpy(np.float64)})
     t = t[core[node] & np.isin(t["c"].to_numpy(), communities)]
     v = t.groupby(["c", key], sort=True)["r"].sum()
     return v * idf.reindex(v.index.get_level_values(key)).to_numpy()
+
+
+def _rarity(ev: pd.DataFrame, key: str, accounts: int) -> pd.Series:
+    """``log(accounts / accounts using it)`` per ``key`` of evidence ``ev`` (node, key, ...)."""
+    return np.log(accounts / ev.groupby(key)["node"].nunique().clip(lower=1))
 
 
 def _cosine(a: pd.Series, b: pd.Series) -> float:
@@ -505,13 +511,17 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
     to = attach_sleepers(x.idle_edges, idle, memb, core, flagged, sc.sleeper_share, sc.sleeper_links)
     sleeper = to >= 0
     if sleeper.any():
-        # flagged members keep their roles; sleepers join, outside the signals (they sent nothing)
-        keep = np.isin(memb, flagged)
-        memb = memb.copy()
-        memb[sleeper] = to[sleeper]
-        memb = _renumber(memb)
-        clusters, core, strength = _score_partition(x, memb, sc, fixed=keep | sleeper, fixed_core=core & ~sleeper,
-                                                    with_reasons=with_reasons)
+        # sleepers join outside the signals (they sent nothing): every role and score stays, only the
+        # sizes change, and the ids (by decreasing size) are renumbered
+        moved = memb.copy()
+        moved[sleeper] = to[sleeper]
+        memb = _renumber(moved)
+        new_id = np.full(int(moved.max()) + 1, -1, np.int64)
+        new_id[moved] = memb
+        clusters = clusters.assign(community_id=new_id[clusters["community_id"].to_numpy()])
+        clusters["size"] = np.bincount(memb)[clusters["community_id"].to_numpy()]
+        clusters = clusters.sort_values(["score", "size", "community_id"], ascending=[False, False, True],
+                                        ignore_index=True)
         ops = operations(x, memb, cc.operation_resolution, cc.seed)
         core = core | sleeper
     return part, memb, clusters, core, strength, ops, merged, sleeper
