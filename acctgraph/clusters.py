@@ -632,8 +632,8 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
     clusters["seed_mass"] = np.round(mass.reindex(clusters["community_id"]).fillna(0).to_numpy(), 9)
     clusters["seeded"] = seeded.reindex(clusters["community_id"]).fillna(False).to_numpy(bool)
     clusters["sleepers"] = np.bincount(memb[sleeper], minlength=len(ops))[clusters["community_id"].to_numpy()]
-    cols = (["community_id", "operation_id", "size", "core_size", "sleepers", "score", "flagged", "seeded", "seed_mass",
-             "reasons"] + list(SIGNALS) + [f"contrib_{s}" for s in SIGNALS])
+    cols = (["community_id", "operation_id", "size", "core_size", "sleepers", "score", "flagged", "seeded",
+             "seed_mass", "reasons"] + list(SIGNALS) + [f"contrib_{s}" for s in SIGNALS])
     clusters = clusters[cols]
 
     # Fringe accounts of flagged communities (attached by a shared exit or a public template, with a
@@ -668,7 +668,8 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
              "modularity_first_pass": round(part.modularity, 6),
              "splits": part.splits, "leiden_runs": part.leiden_runs, "merged_into_operations": merged,
              "flagged_clusters": int(clusters["flagged"].sum()), "flagged_accounts": int(m["flagged"].sum()),
-             "fringe_accounts": int(fringe.sum()), "sleeper_accounts": int(sleeper.sum()), "known_bad_seeds": int(len(seeds)),
+             "fringe_accounts": int(fringe.sum()), "sleeper_accounts": int(sleeper.sum()),
+             "known_bad_seeds": int(len(seeds)),
              "calibration": cal,
              "seconds": {"detect": round(t_detect, 3), "calibration": round(t_cal, 3),
                          "total": round(time.perf_counter() - t0, 3)}}
