@@ -49,7 +49,10 @@ class Engine:
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None,
                  temp_dir: str | os.PathLike[str] | None = None):
+        # no DuckDB progress bar: it prints to the terminal even under --quiet or into a log; the
+        # stages show their own (acctgraph.progress)
         self.con = duckdb.connect(config={"preserve_insertion_order": True})
+        self.execute("SET enable_progress_bar = false")
         self.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
         self._memory_limit = memory_limit
         if memory_limit:

@@ -100,3 +100,12 @@ def test_the_engine_spills_into_the_workspace_and_a_rerun_clears_a_killed_runs_s
         assert eng.scalar("SELECT current_setting('temp_directory')") == str(tmp_path / "spill")
         assert (tmp_path / "spill").is_dir()
     assert not (tmp_path / "spill").exists()
+
+
+def test_engine_never_draws_duckdbs_own_progress_bar():
+    # DuckDB draws a bar for queries over 2 s on the terminal (even into a log, even under --quiet);
+    # the build's stages show their own progress instead
+    from acctgraph.engine import Engine
+
+    with Engine() as eng:
+        assert eng.scalar("SELECT current_setting('enable_progress_bar')") is False
