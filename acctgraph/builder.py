@@ -182,6 +182,8 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
             for name in layers:
                 with _stage(stages, f"layer:{name}", bar):
                     stats[name] = importlib.import_module(f"acctgraph.layers.{name}").build(ctx)
+            if engine == "spark":  # which layers' row-wise work ran on the executors (and which the driver)
+                eng_versions.update(ctx.where)
             with _stage(stages, "edges", bar):
                 edges = build_edges(eng, ws, layers, cfg.combine)
             with _stage(stages, "features", bar):

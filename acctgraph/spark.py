@@ -124,6 +124,30 @@ _TYPES = [(r"\bTIMESTAMP\s+WITH\s+TIME\s+ZONE\b", "TIMESTAMP"), (r"\bVARCHAR\b",
           (r"\bTIMESTAMPTZ\b", "TIMESTAMP")]
 
 
+def checkpoint(df, mode: str | None = None):
+    """``df`` materialised: ``localCheckpoint`` (default), or ``cache`` when ``mode`` (else
+    ``ACCTGRAPH_SPARK_MATERIALISE``) says ``"cache"``. Every later use reads the stored rows instead of
+    re-running the plan (e.g. a ``mapInArrow`` that masks every prompt)."""
+    mode = mode or os.environ.get("ACCTGRAPH_SPARK_MATERIALISE", "checkpoint")
+    return df.localCheckpoint(eager=True) if mode == "checkpoint" else df.cache()
+
+
+def glob_escaped(path: str | os.PathLike[str]) -> str:
+    """A local path as Spark (Hadoop) reads it: glob characters escaped, so ``[x]`` is not a pattern."""
+    text = str(Path(path).resolve())
+    for ch in "\\*?[]{}":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def read_parquet_with_row(spark, path: str | os.PathLike[str], column: str, schema=None):
+    """``path`` (one local parquet file) read by Spark, with each row's position in the file (from 0,
+    ``_metadata.row_index``) as column ``column``."""
+    reader = spark.read if schema is None else spark.read.schema(schema)
+    df = reader.parquet(glob_escaped(path))
+    return df.select("*", df.metadataColumn("_metadata").getField("row_index").alias(column))
+
+
 def split_statements(sql: str) -> list[str]:
     """Split ``sql`` on semicolons outside quotes; empty statements are dropped.
 
@@ -180,10 +204,13 @@ class SparkEngine:
         self._cached.clear()
 
     # -- interface -------------------------------------------------------------------------------
-    def register(self, name: str, source: pa.Table | str | os.PathLike[str]) -> None:
-        """Make ``source`` (an Arrow table, or a parquet path Spark can read) queryable as view ``name``."""
+    def register(self, name: str, source: Any) -> None:
+        """Make ``source`` (an Arrow table, a Spark DataFrame, or a parquet path Spark can read) queryable
+        as view ``name``."""
         if isinstance(source, pa.Table):
             df = self.spark.createDataFrame(self._to_spark_arrow(source))
+        elif hasattr(source, "sparkSession"):  # a DataFrame (e.g. the executors' output of a layer)
+            df = source
         else:
             df = self.spark.read.parquet(str(source))
         self._view(name, df)
@@ -284,10 +311,7 @@ class SparkEngine:
                 if isinstance(f.dataType, DecimalType) and f.dataType.scale > 0
                 else F.col(f"`{f.name}`") for f in df.schema.fields]
         df = df.select(*cols)
-        if self._mode == "checkpoint":
-            df = df.localCheckpoint(eager=True)
-        else:
-            df = df.cache()
+        df = checkpoint(df, self._mode)
         self._drop_cached(name)
         self._cached[name] = df
         self._view(name, df)

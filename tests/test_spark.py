@@ -130,7 +130,35 @@ def test_build_json_records_the_engine(sample_pair):
     v2 = json.loads((spark / "build.json").read_text())["versions"]
     assert v1["engine"] == "duckdb" and v2["engine"] == "spark" and v2["spark_master"] == MASTER
     assert v2["load"] == {"accounts": "spark", "requests": "spark", "payments": "spark", "ip_info": "spark"}
-    assert "load" not in v1
+    # the layers' row-wise work ran on the executors: masking + hashing every prompt, MinHash and z-scores
+    assert v2["templates"] == {"mask_hash": "spark", "grouping": "driver"}
+    assert v2["coactivity"] == {"signatures": "spark", "scores": "spark"}
+    assert not {"load", "templates", "coactivity"} & set(v1)
+
+
+def test_spark_layers_never_mask_or_score_on_the_driver(sample_pair, tmp_path, monkeypatch):
+    """With every driver-side copy of the row-wise functions broken, the Spark build still writes the
+    embedded engine's graph: masking, hashing, signatures and scores ran on the executors (their Python
+    workers import acctgraph afresh), and the driver never streamed the requests table for templates."""
+    from acctgraph.layers import coactivity, templates, templates_mining, templates_spark
+
+    def driver_call(*a, **k):
+        raise AssertionError("row-wise layer work ran on the driver")
+
+    for mod, name in [(templates_mining, "_mask_hash"), (templates_spark, "_mask_hash"),
+                      (templates_spark, "mask_batch"), (templates, "_mine_on_driver"),
+                      (coactivity, "account_sketches"), (coactivity, "score_pairs"), (coactivity, "minhash_sets")]:
+        monkeypatch.setattr(mod, name, driver_call)
+    monkeypatch.setattr(templates_mining.TemplateMiner, "add_with_clauses", driver_call)
+    ws = tmp_path / "spark"
+    acctgraph.build(acctgraph.SAMPLE_DIR, ws, config=_cfg("spark"), quiet=True)
+    duck = sample_pair[0]
+    for rel in ["edges.parquet", "templates.parquet", "clauses.parquet", "layers/templates.parquet",
+                "layers/coactivity.parquet", "evidence/templates.parquet", "evidence/clauses.parquet",
+                "evidence/coactivity.parquet"]:
+        _same_table(duck / rel, ws / rel)
+    assert pq.read_metadata(ws / "evidence" / "coactivity.parquet").num_rows > 0
+    assert pq.read_metadata(ws / "evidence" / "clauses.parquet").num_rows > 0
 
 
 def test_missing_java_is_one_clear_config_error(monkeypatch):

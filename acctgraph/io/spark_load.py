@@ -55,6 +55,7 @@ from acctgraph.io.schema import TABLES
 from acctgraph.io.validate import (TableReport, _BatchValidator, check_columns, duplicate_quarantine,
                                    new_report)
 from acctgraph.progress import progress
+from acctgraph.spark import read_parquet_with_row
 
 log = logging.getLogger(__name__)
 
@@ -333,14 +334,6 @@ class _Replay:
         self.report.fixed = dict(sorted(self.fixed.items()))
 
 
-def _glob_escaped(path: Path) -> str:
-    """A local path as Spark (Hadoop) reads it: glob characters escaped, so ``[x]`` is not a pattern."""
-    text = str(path.resolve())
-    for ch in "\\*?[]{}":
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
 def _spark_frame(spark, raw: RawTable, plan: list[ColumnRead], config: ValidationConfig):
     """The executors' output: wide rows with ``batch``, the 512k-row batch of the file they belong to."""
     from pyspark.sql import Window
@@ -349,8 +342,7 @@ def _spark_frame(spark, raw: RawTable, plan: list[ColumnRead], config: Validatio
     from pyspark.sql.pandas.types import from_arrow_schema
 
     read_schema = T.StructType([T.StructField(c.name, c.spark) for c in plan])
-    df = spark.read.schema(read_schema).parquet(_glob_escaped(raw.path))
-    df = df.select("*", df.metadataColumn("_metadata").getField("row_index").alias(_ROW_INDEX))
+    df = read_parquet_with_row(spark, raw.path, _ROW_INDEX, read_schema)
     spec = TABLES[raw.table]
     v = _BatchValidator(spec, raw, config, IpCache())
     out_type = from_arrow_schema(wide_schema(v), prefer_timestamp_ntz=False)

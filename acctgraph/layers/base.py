@@ -209,6 +209,8 @@ class BuildContext:
     ws: Any  # acctgraph.io.workspace.Workspace
     config: Any  # acctgraph.config.Config
     quiet: bool = False
+    #: where a layer's row-wise Python work ran, when not on the driver (recorded in build.json ``versions``)
+    where: dict[str, Any] = field(default_factory=dict)
 
     def finish_layer(self, name: str, table: str, stats: LayerStats) -> LayerStats:
         """Write temp table ``table(src, dst, weight, evidence)`` to ``layers/<name>.parquet``, sorted."""

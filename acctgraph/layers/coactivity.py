@@ -27,10 +27,13 @@ Evidence (``evidence/coactivity.parquet``): src, dst, co-active bins
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from acctgraph.engine import Engine
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs
 
 NAME = "coactivity"
@@ -67,6 +70,187 @@ def minhash_sets(offsets: np.ndarray, items: np.ndarray, num_perm: int, seed: in
     return sig
 
 
+def account_sketches(offsets: np.ndarray, bins: np.ndarray, num_perm: int,
+                     width_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per account (bins ``bins[offsets[i]:offsets[i+1]]``, each bin ``width_s`` seconds): its MinHash
+    signature (``num_perm`` uint64), its number of active bins (float64) and its hour-of-day profile
+    (active bins per hour, float32, 24 columns). One account's values do not depend on the others."""
+    sig = minhash_sets(offsets, bins, num_perm, seed=0)
+    hour = ((bins * width_s) // 3600) % 24
+    row = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    prof = np.zeros((len(offsets) - 1, 24), dtype=np.float32)
+    np.add.at(prof, (row, hour), 1.0)
+    return sig, np.diff(offsets).astype(np.float64), prof
+
+
+def hour_totals(lo_bin: int, hi_bin: int, width_s: int) -> np.ndarray:
+    """Bins per hour of day over the period ``lo_bin..hi_bin`` (float32, zeros as 1)."""
+    all_bins = np.arange(lo_bin, hi_bin + 1)
+    t_h = np.bincount(((all_bins * width_s) // 3600) % 24, minlength=24).astype(np.float32)
+    t_h[t_h == 0] = 1.0
+    return t_h
+
+
+def band_keys(sig: np.ndarray, bands: int) -> np.ndarray:
+    """LSH key of each account (row of ``sig``) in each band: a ``(bands, n)`` uint64 array."""
+    r = sig.shape[1] // bands
+    keys = np.empty((bands, len(sig)), np.uint64)
+    for band in range(bands):
+        key = _mix(np.full(len(sig), band, dtype=np.uint64))
+        for j in range(band * r, (band + 1) * r):
+            with np.errstate(over="ignore"):
+                key = _mix(key ^ sig[:, j])
+        keys[band] = key
+    return keys
+
+
+def score_pairs(sig_a: np.ndarray, sig_b: np.ndarray, size_a: np.ndarray, size_b: np.ndarray,
+                prof_a: np.ndarray, prof_b: np.ndarray, t_h: np.ndarray,
+                num_perm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Estimated co-active bins, expected bins and z of candidate pairs (row i of each ``_a`` / ``_b``
+    array: the two accounts of pair i; see the module docs). Each pair's values depend on its own rows only."""
+    jac = (sig_a == sig_b).mean(axis=1)
+    j_lo = np.clip(jac - 2.0 * np.sqrt(jac * (1 - jac) / num_perm), 0.0, 1.0)
+    c = j_lo * (size_a + size_b) / (1.0 + j_lo)
+    exp = np.einsum("ij,ij->i", prof_a / t_h, prof_b).astype(np.float64)
+    return c, exp, (c - exp) / np.sqrt(exp + 1.0)
+
+
+def evidence_rows(src: np.ndarray, dst: np.ndarray, c: np.ndarray, exp: np.ndarray, z: np.ndarray,
+                  z_min: float) -> pa.Table:
+    """The pairs with ``z > z_min``, rounded as ``evidence/coactivity.parquet`` holds them."""
+    keep = z > z_min
+    return pa.table({"src": pa.array(src[keep].astype(np.int32)), "dst": pa.array(dst[keep].astype(np.int32)),
+                     "co_bins": pa.array(np.round(c[keep], 1)), "expected": pa.array(np.round(exp[keep], 3)),
+                     "z": pa.array(np.round(z[keep], 3))})
+
+
+def _lsh_pairs(ctx: BuildContext, stats: LayerStats) -> None:
+    """Pairs of accounts sharing an LSH band key (view ``_lsh(key, node)``) into temp table ``_lsh_pairs``."""
+    s = shared_key_pairs(ctx.eng, "_lsh", "_lsh_pairs", cap=ctx.config.build.group_cap, k=ctx.config.build.ring_k)
+    stats.keys, stats.largest_group, stats.sparsified_groups = s["keys"], s["largest_group"], s["sparsified_groups"]
+
+
+def _candidates(eng: Engine) -> str:
+    """SQL: candidate pairs (src, dst): LSH collisions and every pair another layer already linked."""
+    others = [t for t in ("layer_payments", "layer_network", "layer_templates") if eng.exists(t)]
+    return " UNION ".join(["SELECT src, dst FROM _lsh_pairs"] + [f"SELECT src, dst FROM {t}" for t in others])
+
+
+def _insert_evidence(ctx: BuildContext) -> None:
+    """Scored pairs (view ``_coact_new``, z above ``z_min``) into ``coact_ev`` and ``layer_coactivity``."""
+    z_min = ctx.config.coactivity.z_min
+    ctx.eng.execute("INSERT INTO coact_ev SELECT * FROM _coact_new")
+    ctx.eng.execute(f"""INSERT INTO layer_coactivity
+        SELECT src, dst, z - {z_min}, CAST(round(co_bins) AS BIGINT) FROM coact_ev""")
+
+
+# ------------------------------------------------------------------------------ on Spark's executors
+_SKETCH_SCHEMA = pa.schema([("node", pa.int32()), ("size", pa.float64()), ("sig", pa.list_(pa.int64())),
+                            ("prof", pa.list_(pa.float32())), ("keys", pa.list_(pa.decimal128(20, 0)))])
+_EV_SCHEMA = pa.schema([("src", pa.int32()), ("dst", pa.int32()), ("co_bins", pa.float64()),
+                        ("expected", pa.float64()), ("z", pa.float64())])
+
+
+def _rows(lists: pa.Array, width: int, dtype: type) -> np.ndarray:
+    """A list column whose lists all hold ``width`` values as an ``(n, width)`` array."""
+    return np.ascontiguousarray(lists.flatten().to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+                                .reshape(len(lists), width))
+
+
+def _fixed_lists(values: np.ndarray, typ: pa.DataType) -> pa.Array:
+    """An ``(n, k)`` array as a list column of n lists of k values of type ``typ``."""
+    n, k = values.shape
+    return pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32) * k),
+                                    pa.array(values.reshape(-1)).cast(typ))
+
+
+@dataclass
+class SketchOnExecutor:
+    """``mapInArrow`` function over rows ``(node, bins)`` (an account's active bins): the account's size,
+    signature (uint64 bits as int64), hour profile and LSH band keys (uint64 as DECIMAL(20,0))."""
+
+    num_perm: int
+    bands: int
+    width_s: int
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in batches:
+            if not b.num_rows:
+                continue
+            lists = b.column("bins")
+            offsets = np.concatenate([[0], np.cumsum(np.asarray(lists.value_lengths(), np.int64))])
+            bins = lists.flatten().to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+            sig, sizes, prof = account_sketches(offsets, bins, self.num_perm, self.width_s)
+            keys = band_keys(sig, self.bands)
+            yield pa.RecordBatch.from_arrays([
+                b.column("node").cast(pa.int32()), pa.array(sizes),
+                _fixed_lists(sig.view(np.int64), pa.int64()), _fixed_lists(prof, pa.float32()),
+                _fixed_lists(np.ascontiguousarray(keys.T), pa.uint64()).cast(pa.list_(pa.decimal128(20, 0)))],
+                schema=_SKETCH_SCHEMA)
+
+
+@dataclass
+class ScoreOnExecutor:
+    """``mapInArrow`` function over candidate pairs joined to both accounts' sketches: the evidence rows
+    of the pairs with ``z > z_min`` (:func:`score_pairs`, :func:`evidence_rows`)."""
+
+    num_perm: int
+    t_h: list[float]
+    z_min: float
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        t_h = np.array(self.t_h, np.float32)
+        for b in batches:
+            if not b.num_rows:
+                continue
+            sig = [_rows(b.column(f"sig_{s}"), self.num_perm, np.int64).view(np.uint64) for s in "ab"]
+            prof = [_rows(b.column(f"prof_{s}"), 24, np.float32) for s in "ab"]
+            size = [b.column(f"size_{s}").to_numpy(zero_copy_only=False) for s in "ab"]
+            c, exp, z = score_pairs(sig[0], sig[1], size[0], size[1], prof[0], prof[1], t_h, self.num_perm)
+            t = evidence_rows(b.column("src").to_numpy(zero_copy_only=False),
+                              b.column("dst").to_numpy(zero_copy_only=False), c, exp, z, self.z_min)
+            yield from t.cast(_EV_SCHEMA).to_batches()
+
+
+def _on_spark(ctx: BuildContext, stats: LayerStats, width: int) -> None:
+    """Signatures, LSH keys and z-scores on Spark's executors (the functions above, per Arrow batch); the
+    driver only computes the 24 hour-of-day totals of the period."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from acctgraph.spark import checkpoint
+
+    eng, cfg = ctx.eng, ctx.config.coactivity
+    span = eng.sql("SELECT CAST(count(DISTINCT a.node) AS BIGINT) AS n, min(a.bin) AS lo, max(a.bin) AS hi "
+                   "FROM _act a JOIN _act_n USING (node)").to_pylist()[0]
+    if not span["n"]:
+        return
+    sets = eng.spark.sql("SELECT a.node, collect_list(a.bin) AS bins FROM _act a JOIN _act_n USING (node) "
+                         "GROUP BY a.node")
+    sk = checkpoint(sets.mapInArrow(SketchOnExecutor(int(cfg.num_perm), int(cfg.bands), width),
+                                    from_arrow_schema(_SKETCH_SCHEMA)))
+    eng.register("_sk", sk)
+    eng.register("_lsh", sk.select(F.explode("keys").alias("key"), "node"))
+    _lsh_pairs(ctx, stats)
+    eng.execute(f"""CREATE OR REPLACE TEMP TABLE _cand AS
+        SELECT c.src, c.dst FROM ({_candidates(eng)}) c
+        JOIN _act_n a ON a.node = c.src JOIN _act_n b ON b.node = c.dst""")
+    stats.extra["candidates"] = int(eng.scalar("SELECT count(*) FROM _cand"))
+    stats.extra["active_accounts"] = int(span["n"])
+    pairs = eng.spark.sql("""
+        SELECT c.src, c.dst, a.sig AS sig_a, a.prof AS prof_a, a.size AS size_a,
+               b.sig AS sig_b, b.prof AS prof_b, b.size AS size_b
+        FROM _cand c JOIN _sk a ON a.node = c.src JOIN _sk b ON b.node = c.dst""")
+    t_h = hour_totals(int(span["lo"]), int(span["hi"]), width)
+    eng.register("_coact_new", pairs.mapInArrow(ScoreOnExecutor(int(cfg.num_perm), t_h.tolist(), float(cfg.z_min)),
+                                                from_arrow_schema(_EV_SCHEMA)))
+    _insert_evidence(ctx)
+    for name in ("_coact_new", "_lsh", "_sk"):
+        eng.unregister(name)
+    eng.execute("DROP TABLE _cand")
+
+
 def build(ctx: BuildContext) -> LayerStats:
     t0 = time.perf_counter()
     eng, cfg = ctx.eng, ctx.config.coactivity
@@ -80,48 +264,33 @@ def build(ctx: BuildContext) -> LayerStats:
         CREATE OR REPLACE TEMP TABLE _act_n AS
         SELECT node, count(*) AS bins FROM _act GROUP BY node HAVING count(*) >= {int(cfg.min_bins)};
     """)
-    act = eng.sql(f"""SELECT a.node, a.bin FROM _act a JOIN _act_n USING (node) ORDER BY a.node, a.bin""")
     stats = LayerStats(NAME)
     eng.execute("CREATE OR REPLACE TEMP TABLE layer_coactivity (src INTEGER, dst INTEGER, weight DOUBLE, "
                 "evidence BIGINT)")
     eng.execute("CREATE OR REPLACE TEMP TABLE coact_ev (src INTEGER, dst INTEGER, co_bins DOUBLE, "
                 "expected DOUBLE, z DOUBLE)")
-    if act.num_rows:
+    if eng.name == "spark":  # signatures and scores on the executors, by the same functions
+        _on_spark(ctx, stats, width)
+        ctx.where[NAME] = {"signatures": "spark", "scores": "spark"}
+        act = None
+    else:
+        act = eng.sql("SELECT a.node, a.bin FROM _act a JOIN _act_n USING (node) ORDER BY a.node, a.bin")
+    if act is not None and act.num_rows:
         nodes_col = act.column("node").to_numpy()
         bins = act.column("bin").to_numpy()
-        lo_bin, hi_bin = int(bins.min()), int(bins.max())
         change = np.flatnonzero(np.diff(nodes_col)) + 1
         offsets = np.concatenate([[0], change, [len(nodes_col)]])
         active = nodes_col[offsets[:-1]]
-        sizes = np.diff(offsets).astype(np.float64)
-        sig = minhash_sets(offsets, bins, cfg.num_perm, seed=0)
-        # hour-of-day profile per account, and bins per hour-of-day in the period
-        hour = ((bins * width) // 3600) % 24
-        row = np.repeat(np.arange(len(active)), np.diff(offsets))
-        prof = np.zeros((len(active), 24), dtype=np.float32)
-        np.add.at(prof, (row, hour), 1.0)
-        all_bins = np.arange(lo_bin, hi_bin + 1)
-        t_h = np.bincount(((all_bins * width) // 3600) % 24, minlength=24).astype(np.float32)
-        t_h[t_h == 0] = 1.0
+        sig, sizes, prof = account_sketches(offsets, bins, cfg.num_perm, width)
+        t_h = hour_totals(int(bins.min()), int(bins.max()), width)
         # LSH bands -> candidate pairs
-        r = cfg.num_perm // cfg.bands
-        keys = []
-        for band in range(cfg.bands):
-            key = _mix(np.full(len(active), band, dtype=np.uint64))
-            for j in range(band * r, (band + 1) * r):
-                with np.errstate(over="ignore"):
-                    key = _mix(key ^ sig[:, j])
-            keys.append(key)
-        eng.register("_lsh", pa.table({"key": pa.array(np.concatenate(keys)),
+        keys = band_keys(sig, cfg.bands)
+        eng.register("_lsh", pa.table({"key": pa.array(keys.reshape(-1)),
                                        "node": pa.array(np.tile(active, cfg.bands).astype(np.int32))}))
-        s = shared_key_pairs(eng, "_lsh", "_lsh_pairs", cap=ctx.config.build.group_cap, k=ctx.config.build.ring_k)
-        stats.keys, stats.largest_group, stats.sparsified_groups = (s["keys"], s["largest_group"],
-                                                                    s["sparsified_groups"])
-        others = [t for t in ("layer_payments", "layer_network", "layer_templates") if eng.exists(t)]
-        union = " UNION ".join(["SELECT src, dst FROM _lsh_pairs"] + [f"SELECT src, dst FROM {t}" for t in others])
+        _lsh_pairs(ctx, stats)
         eng.register("_active", pa.table({"node": pa.array(active.astype(np.int32)),
                                           "i": pa.array(np.arange(len(active), dtype=np.int64))}))
-        cand = eng.sql(f"""SELECT a.i AS ia, b.i AS ib, c.src, c.dst FROM ({union}) c
+        cand = eng.sql(f"""SELECT a.i AS ia, b.i AS ib, c.src, c.dst FROM ({_candidates(eng)}) c
                           JOIN _active a ON a.node = c.src JOIN _active b ON b.node = c.dst
                           ORDER BY c.src, c.dst""")
         stats.extra["candidates"] = cand.num_rows
@@ -132,23 +301,13 @@ def build(ctx: BuildContext) -> LayerStats:
         for start in range(0, len(ia), _CHUNK):
             sl = slice(start, start + _CHUNK)
             a_i, b_i = ia[sl], ib[sl]
-            jac = (sig[a_i] == sig[b_i]).mean(axis=1)
-            j_lo = np.clip(jac - 2.0 * np.sqrt(jac * (1 - jac) / cfg.num_perm), 0.0, 1.0)
-            c = j_lo * (sizes[a_i] + sizes[b_i]) / (1.0 + j_lo)
-            exp = np.einsum("ij,ij->i", prof[a_i] / t_h, prof[b_i]).astype(np.float64)
-            z = (c - exp) / np.sqrt(exp + 1.0)
-            keep = z > cfg.z_min
-            if keep.any():
-                out.append(pa.table({"src": pa.array(src[sl][keep].astype(np.int32)),
-                                     "dst": pa.array(dst[sl][keep].astype(np.int32)),
-                                     "co_bins": pa.array(np.round(c[keep], 1)),
-                                     "expected": pa.array(np.round(exp[keep], 3)),
-                                     "z": pa.array(np.round(z[keep], 3))}))
+            c, exp, z = score_pairs(sig[a_i], sig[b_i], sizes[a_i], sizes[b_i], prof[a_i], prof[b_i], t_h,
+                                    cfg.num_perm)
+            out.append(evidence_rows(src[sl], dst[sl], c, exp, z, cfg.z_min))
         if out:
             eng.register("_coact_new", pa.concat_tables(out))
-            eng.execute("INSERT INTO coact_ev SELECT * FROM _coact_new")
-            eng.execute(f"""INSERT INTO layer_coactivity
-                SELECT src, dst, z - {cfg.z_min}, CAST(round(co_bins) AS BIGINT) FROM coact_ev""")
+            _insert_evidence(ctx)
+    if eng.exists("_lsh_pairs"):
         eng.execute("DROP TABLE _lsh_pairs")
     eng.execute("DROP TABLE _act; DROP TABLE _act_n")
     eng.copy_to_parquet("SELECT * FROM coact_ev ORDER BY src, dst", ctx.ws.evidence_path(NAME))

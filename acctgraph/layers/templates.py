@@ -4,6 +4,12 @@ Templates are mined from the raw prompt column by
 :mod:`acctgraph.layers.templates_mining` (mask variable parts, hash the
 skeleton, group paraphrased skeletons with MinHash-LSH), streaming the
 requests table in batches so the prompt column never sits in memory at once.
+On the Spark engine the masking and hashing run on the executors
+(:mod:`acctgraph.layers.templates_spark`, the same batch function) and only
+the distinct skeletons reach the driver for the grouping. Either way an
+account's clause counts are its skeleton counts joined, in SQL, to each
+skeleton's clauses (those of the skeleton's first prompt in the file,
+:attr:`~acctgraph.layers.templates_mining.TemplateModel.skeleton_clauses`).
 
 An account *uses* a template when at least ``[templates] min_requests`` of its
 requests fall in it; its *share* of the template is ``count / (total +
@@ -54,40 +60,55 @@ import pyarrow.parquet as pq
 
 from acctgraph.engine import round_sql
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
-from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner
+from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
 from acctgraph.progress import progress
 
 NAME = "templates"
 BATCH_ROWS = 1 << 19
 
 
+_SKEL_ROWS = pa.schema([("account_id", pa.string()), ("skeleton_hash", pa.uint64()), ("count_all", pa.int64())])
+
+
+def skeleton_counts(account_id: pa.Array | pa.ChunkedArray, skeleton_hash: pa.Array) -> pa.Table:
+    """Rows per (account, skeleton hash) of one batch (null hashes, i.e. null or empty prompts, included)."""
+    return (pa.table({"account_id": account_id, "skeleton_hash": skeleton_hash})
+            .group_by(["account_id", "skeleton_hash"]).aggregate([([], "count_all")]))
+
+
+def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
+    """Mask and hash every prompt here, streaming ``tables/requests.parquet``; register ``_skel_rows``."""
+    src = pq.ParquetFile(ctx.ws.table_path("requests"))
+    parts: list[pa.Table] = []
+    # Mining is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
+    # (its tables wait on disk). Rows are counted per (account, skeleton) batch by batch.
+    with ctx.eng.lend_memory(), progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows",
+                                         quiet=ctx.quiet) as bar:
+        for batch in src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"]):
+            parts.append(skeleton_counts(batch.column("account_id"), miner.add(batch.column("prompt"))))
+            bar.update(batch.num_rows)
+        model = miner.finish()
+    ctx.eng.register("_skel_rows", pa.concat_tables(parts) if parts else _SKEL_ROWS.empty_table())
+    return model
+
+
 def build(ctx: BuildContext) -> LayerStats:
     t0 = time.perf_counter()
     eng, cfg = ctx.eng, ctx.config.templates
     miner = TemplateMiner(TemplateConfig(clause_words=int(cfg.clause_words)))
-    src = pq.ParquetFile(ctx.ws.table_path("requests"))
-    parts: list[pa.Table] = []
-    clauses: list[pa.Table] = []
-    # Mining is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
-    # (its tables wait on disk). Rows are counted per (account, skeleton) and (account, clause) batch by batch.
-    with eng.lend_memory(), progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows",
-                                     quiet=ctx.quiet) as bar:
-        for batch in src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"]):
-            acct = batch.column("account_id")
-            h, c_row, c_hash = miner.add_with_clauses(batch.column("prompt"))
-            parts.append(pa.table({"account_id": acct, "skeleton_hash": h})
-                         .group_by(["account_id", "skeleton_hash"]).aggregate([([], "count_all")]))
-            clauses.append(pa.table({"account_id": acct.take(pa.array(c_row)), "clause": pa.array(c_hash, pa.uint64())})
-                           .group_by(["account_id", "clause"]).aggregate([([], "count_all")]))
-            bar.update(batch.num_rows)
-        model = miner.finish()
-    eng.register("_clause_rows", pa.concat_tables(clauses) if clauses else pa.table(
-        {"account_id": pa.array([], pa.string()), "clause": pa.array([], pa.uint64()),
-         "count_all": pa.array([], pa.int64())}))
-    del clauses
-    eng.register("_skel_rows", pa.concat_tables(parts) if parts else
-                 pa.table({"account_id": pa.array([], pa.string()), "skeleton_hash": pa.array([], pa.uint64()),
-                           "count_all": pa.array([], pa.int64())}))
+    if eng.name == "spark":  # masking and hashing on the executors, grouping here
+        from acctgraph.layers.templates_spark import mine_on_spark
+
+        model = mine_on_spark(ctx, miner)
+        ctx.where[NAME] = {"mask_hash": "spark", "grouping": "driver"}
+    else:
+        model = _mine_on_driver(ctx, miner)
+    # (account, clause) counts: each skeleton's rows count for every clause of its first prompt
+    eng.register("_skel_clauses", model.skeleton_clauses)
+    eng.execute("""
+        CREATE OR REPLACE TEMP VIEW _clause_rows AS
+        SELECT r.account_id, m.clause_hash AS clause, r.count_all
+        FROM _skel_rows r JOIN _skel_clauses m USING (skeleton_hash)""")
     eng.register("_clause_map", model.clauses.select(["clause_hash", "clause_group"]))
     eng.register("_skeletons", model.skeletons)
     eng.register("_templates", model.templates)
@@ -105,7 +126,6 @@ def build(ctx: BuildContext) -> LayerStats:
         CREATE OR REPLACE TEMP VIEW _tmpl_members AS
         SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq};
     """)
-    del parts
     cap, k = ctx.config.build.group_cap, ctx.config.build.ring_k
     s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=cap, k=k, member_weight="share")
     eng.execute(f"""
@@ -122,8 +142,8 @@ def build(ctx: BuildContext) -> LayerStats:
         FROM c JOIN tot USING (node) WHERE c.requests >= {int(cfg.clause_min_requests)};
         CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev;
     """)
-    eng.unregister("_clause_rows")
-    eng.unregister("_clause_map")
+    for view in ("_clause_rows", "_skel_clauses", "_clause_map", "_skel_rows"):
+        eng.unregister(view)
     s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k,
                           factor=cfg.clause_factor)
     eng.execute(f"DELETE FROM _tmpl_b WHERE evidence < {int(cfg.clause_min_shared)}")

@@ -121,7 +121,12 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    sentence ends of each skeleton. The distinct clauses are grouped exactly
    like skeletons at :meth:`~TemplateMiner.finish` (``TemplateModel.clauses``
    and ``clause_groups``), so paraphrased variants of one instruction share
-   a clause group whatever wrapper surrounds them.
+   a clause group whatever wrapper surrounds them. Prompts with one skeleton
+   may differ in their clause breaks ("step by step. show" / "step by step,
+   show"): a skeleton's clauses are those of its first prompt in input order
+   (``TemplateModel.skeleton_clauses``), however the rows were split into
+   batches, worker pieces or Spark tasks (:meth:`TemplateMiner.add_distinct`
+   takes skeletons masked elsewhere, e.g. on Spark's executors).
 
 Limitation: similarity is over the whole (truncated) skeleton, so a short
 template with a long free-text slot ("Translate into French: <article>") is
@@ -720,6 +725,14 @@ _TMPL_SCHEMA = pa.schema([("template_id", pa.int64()), ("canonical", pa.string()
 _CLAUSE_SCHEMA = pa.schema([("clause_hash", pa.uint64()), ("clause_group", pa.uint64()), ("requests", pa.int64())])
 _CGROUP_SCHEMA = pa.schema([("clause_group", pa.uint64()), ("canonical", pa.string()), ("clauses", pa.int64()),
                             ("requests", pa.int64())])
+_SKEL_CLAUSE_SCHEMA = pa.schema([("skeleton_hash", pa.uint64()), ("clause_hash", pa.uint64())])
+#: Type of a distinct skeleton's clause list (clause hashes, in the skeleton's order).
+CLAUSE_LIST = pa.large_list(pa.uint64())
+
+
+def _widen(arr: pa.Array) -> pa.Array:
+    """Text as ``large_string`` (parts of one column may come as string or large_string); other types as they are."""
+    return arr.cast(pa.large_string()) if pa.types.is_string(arr.type) else arr
 
 
 def _merge_distinct(parts: list[tuple]) -> tuple:
@@ -727,7 +740,7 @@ def _merge_distinct(parts: list[tuple]) -> tuple:
     the other arrays from the earliest part holding the hash."""
     h = np.concatenate([p[0] for p in parts])
     c = np.concatenate([p[1] for p in parts])
-    arrays = [pa.concat_arrays([p[i].cast(pa.large_string()) for p in parts]) for i in range(2, len(parts[0]))]
+    arrays = [pa.concat_arrays([_widen(p[i]) for p in parts]) for i in range(2, len(parts[0]))]
     order = np.argsort(h, kind="stable")  # equal hashes: earliest batch first
     hs = h[order]
     start = np.ones(len(hs), bool)
@@ -755,12 +768,19 @@ class TemplateModel:
             variants of one instruction share a group; ordered by hash.
         clause_groups: ``clause_group``, ``canonical`` (most requested clause),
             ``clauses``, ``requests``; ordered by (-requests, canonical).
+        skeleton_clauses: ``skeleton_hash``, ``clause_hash``: the clauses of
+            each distinct skeleton (one row per clause, repeats kept), taken
+            from the skeleton's first prompt in input order, so they do not
+            depend on how the rows were split into batches, pieces or Spark
+            tasks; ordered by skeleton hash. A clause's ``requests`` are
+            the requests of the skeletons listing it.
     """
 
     skeletons: pa.Table
     templates: pa.Table
     clauses: pa.Table = field(default_factory=lambda: _CLAUSE_SCHEMA.empty_table())
     clause_groups: pa.Table = field(default_factory=lambda: _CGROUP_SCHEMA.empty_table())
+    skeleton_clauses: pa.Table = field(default_factory=lambda: _SKEL_CLAUSE_SCHEMA.empty_table())
     _keys: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
     _ids: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
@@ -1006,7 +1026,8 @@ class TemplateMiner:
 
     def __init__(self, config: TemplateConfig = TemplateConfig()) -> None:
         self.config = config
-        self._parts: list[tuple[np.ndarray, np.ndarray, pa.Array, pa.Array]] = []
+        # distinct skeletons: (hash, requests, text, raw example, clause list); earliest part first
+        self._parts: list[tuple[np.ndarray, np.ndarray, pa.Array, pa.Array, pa.Array]] = []
         self._clause_parts: list[tuple[np.ndarray, np.ndarray, pa.Array]] = []
         self._pending = 0
         self._compacted = 0
@@ -1023,7 +1044,10 @@ class TemplateMiner:
         """Like :meth:`add`, plus the prompts' clauses: ``(skeleton hash per row, row, clause hash)``.
 
         The last two arrays list every clause of every row (its row index and
-        the blake2b-64 hash of the clause's masked text, see :func:`_clauses`).
+        the blake2b-64 hash of the clause's masked text, see :func:`_clauses`),
+        as the clauses of the row's skeleton's first prompt *in this call*;
+        the model's :attr:`TemplateModel.skeleton_clauses` takes them from the
+        skeleton's first prompt over all calls (what the templates layer uses).
         """
         raw = _as_large_string(prompts)
         n = len(raw)
@@ -1050,7 +1074,8 @@ class TemplateMiner:
                 results[i] = _mask_hash(raw.slice(s, e - s), cw)
             codes, h, counts, dist, examples, c_off, c_hash, (ch, cw, ctext) = results[i]
             if len(h):
-                self._parts.append((h, counts, dist, examples))
+                self._parts.append((h, counts, dist, examples, pa.LargeListArray.from_arrays(
+                    pa.array(c_off, pa.int64()), pa.array(c_hash, pa.uint64()))))
                 self._pending += len(h)
             if len(ch):
                 self._clause_parts.append((ch, cw, ctext))
@@ -1065,6 +1090,31 @@ class TemplateMiner:
             self._compact()
         hashes = pa.array(out, pa.uint64()) if valid.all() else pa.array(out, pa.uint64(), mask=~valid)
         return hashes, np.concatenate(c_rows), np.concatenate(c_vals)
+
+    def add_distinct(self, hashes: np.ndarray, requests: np.ndarray, skeletons: pa.Array, examples: pa.Array,
+                     clauses: pa.Array, clause_hashes: np.ndarray, clause_texts: pa.Array) -> None:
+        """Add skeletons masked elsewhere (e.g. on Spark's executors by :func:`_mask_hash`).
+
+        ``hashes`` (uint64), ``requests``, ``skeletons`` (text), ``examples`` (raw prompt) and
+        ``clauses`` (:data:`CLAUSE_LIST`: the skeleton's clause hashes) describe distinct skeletons, each
+        as of its first prompt in input order; ``clause_hashes`` / ``clause_texts`` give the text of every
+        clause hash listed. A hash added several times (here or by :meth:`add`) keeps the values of its
+        first addition and the sum of its requests.
+        """
+        n = len(hashes)
+        if not (len(requests) == len(skeletons) == len(examples) == len(clauses) == n) \
+                or len(clause_hashes) != len(clause_texts):
+            raise ValueError("add_distinct: the per-skeleton arrays (and the clause arrays) must have equal lengths")
+        if n:
+            self._parts.append((np.asarray(hashes, np.uint64), np.asarray(requests, np.int64),
+                                _as_large_string(skeletons), _as_large_string(examples),
+                                clauses.cast(CLAUSE_LIST)))
+            self._pending += n
+        if len(clause_hashes):
+            self._clause_parts.append((np.asarray(clause_hashes, np.uint64), np.zeros(len(clause_hashes), np.int64),
+                                       _as_large_string(clause_texts)))
+        if self._pending > max(1 << 20, 2 * self._compacted):
+            self._compact()
 
     def _pieces(self, n: int) -> list[tuple[int, int]]:
         w = self._workers()
@@ -1128,7 +1178,7 @@ class TemplateMiner:
         self._compact()
         if not self._parts:
             return TemplateModel(_SKEL_SCHEMA.empty_table(), _TMPL_SCHEMA.empty_table())
-        hashes, requests, skel, examples = self._parts[0]
+        hashes, requests, skel, examples, clause_lists = self._parts[0]
         tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(skel, requests)
         skeletons = pa.table({"skeleton_hash": pa.array(hashes, pa.uint64()),
                               "template_id": pa.array(tid, pa.int64()),
@@ -1142,7 +1192,12 @@ class TemplateMiner:
             "requests": pa.array(g_req[t_order], pa.int64()),
         }, schema=_TMPL_SCHEMA)
         del skel, examples, text_rank
-        return TemplateModel(skeletons, templates, *self._clause_groups())
+        # each skeleton's clauses (those of its first prompt) and the requests of every clause
+        owner = np.repeat(np.arange(len(hashes)), np.asarray(clause_lists.value_lengths(), np.int64))
+        c_hash = np.asarray(clause_lists.flatten(), np.uint64)
+        skel_clauses = pa.table({"skeleton_hash": pa.array(hashes[owner], pa.uint64()),
+                                 "clause_hash": pa.array(c_hash, pa.uint64())}, schema=_SKEL_CLAUSE_SCHEMA)
+        return TemplateModel(skeletons, templates, *self._clause_groups(c_hash, requests[owner]), skel_clauses)
 
     def _numbered_groups(self, text: pa.Array, requests: np.ndarray) -> tuple[np.ndarray, ...]:
         """Group distinct texts and number the groups.
@@ -1174,16 +1229,25 @@ class TemplateMiner:
         tid[order] = tid_of_group[gidx]
         return tid, canon, g_req, g_n, t_order, text_rank
 
-    def _clause_groups(self) -> tuple[pa.Table, pa.Table]:
+    def _clause_groups(self, listed: np.ndarray, weights: np.ndarray) -> tuple[pa.Table, pa.Table]:
         """Group the distinct clauses like skeletons: (clause hash -> group; groups with canonical text).
 
+        ``listed``: the clause hashes of the skeletons' clause lists, ``weights`` their skeletons'
+        requests. Only listed clauses are grouped, each with the summed requests of its listings.
         A group is keyed by the hash of its canonical clause, so keys do not
         depend on which other clauses were seen.
         """
-        if not self._clause_parts:
+        if not self._clause_parts or not len(listed):
+            self._clause_parts = []
             return _CLAUSE_SCHEMA.empty_table(), _CGROUP_SCHEMA.empty_table()
-        hashes, requests, text = self._clause_parts[0]
+        hashes, _, text = self._clause_parts[0]  # sorted by hash
         self._clause_parts = []
+        pos = np.searchsorted(hashes, listed)
+        if (pos >= len(hashes)).any() or (hashes[np.minimum(pos, len(hashes) - 1)] != listed).any():
+            raise ValueError("a skeleton lists a clause whose text was never added")
+        requests = np.bincount(pos, weights=weights, minlength=len(hashes)).astype(np.int64)
+        used = np.bincount(pos, minlength=len(hashes)) > 0
+        hashes, requests, text = hashes[used], requests[used], text.filter(pa.array(used))
         gid, canon, g_req, g_n, t_order, _ = self._numbered_groups(text, requests)
         key = hashes[canon[t_order]]  # group key by id: the canonical clause's hash
         clauses = pa.table({"clause_hash": pa.array(hashes, pa.uint64()),

@@ -41,3 +41,45 @@ def test_synchronised_accounts_link_busy_independent_ones_do_not(tmp_path):
     assert not any(a.startswith("usr") or b.startswith("usr") for a, b in linked)
     ev = pq.read_table(tmp_path / "ws" / "evidence" / "coactivity.parquet")
     assert min(ev.column("z").to_pylist()) > 3.0
+
+
+def test_executor_batch_functions_do_not_depend_on_how_accounts_and_pairs_are_split():
+    """The Spark path runs the same functions on arbitrary slices of accounts and of candidate pairs
+    (one Arrow batch each): every value must equal the one computed over everything at once."""
+    import pyarrow as pa
+
+    from acctgraph.layers.coactivity import (ScoreOnExecutor, SketchOnExecutor, account_sketches, band_keys,
+                                             evidence_rows, hour_totals, score_pairs)
+
+    rng = np.random.default_rng(1)
+    sets = [np.unique(rng.integers(0, 2000, n)) for n in rng.integers(1, 60, 300)]  # active bins per account
+    offsets = np.concatenate([[0], np.cumsum([len(x) for x in sets])])
+    bins = np.concatenate(sets)
+    sig, size, prof = account_sketches(offsets, bins, 64, 600)
+    keys = band_keys(sig, 16)
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(bins, pa.int64()))
+    nodes = pa.array(np.arange(len(sets), dtype=np.int32))
+    parts = [pa.RecordBatch.from_arrays([nodes.slice(s, e - s), lists.slice(s, e - s)], ["node", "bins"])
+             for s, e in [(200, 300), (0, 7), (7, 200)]]
+    got = pa.Table.from_batches(list(SketchOnExecutor(64, 16, 600)(iter(parts)))).sort_by("node")
+    assert np.array_equal(np.stack(got.column("sig").to_numpy(zero_copy_only=False)).view(np.uint64), sig)
+    assert np.array_equal(np.stack(got.column("prof").to_numpy(zero_copy_only=False)), prof)
+    assert np.array_equal(np.stack(got.column("keys").to_numpy(zero_copy_only=False)).astype(np.uint64), keys.T)
+    assert np.array_equal(got.column("size").to_numpy(), size)
+    # scores of pairs: all at once vs shuffled pairs in two batches, as the executors get them
+    a, b = rng.integers(0, 300, 2000), rng.integers(0, 300, 2000)
+    a[:50] = b[:50]  # identical accounts: z far above any threshold
+    t_h = hour_totals(int(bins.min()), int(bins.max()), 600)
+    want = evidence_rows(a, b, *score_pairs(sig[a], sig[b], size[a], size[b], prof[a], prof[b], t_h, 64), 1.0)
+    perm = rng.permutation(2000)
+    cols = {"src": pa.array(a[perm].astype(np.int32)), "dst": pa.array(b[perm].astype(np.int32))}
+    for s, idx in (("a", a[perm]), ("b", b[perm])):
+        cols[f"sig_{s}"] = got.column("sig").take(pa.array(idx)).combine_chunks()
+        cols[f"prof_{s}"] = got.column("prof").take(pa.array(idx)).combine_chunks()
+        cols[f"size_{s}"] = got.column("size").take(pa.array(idx)).combine_chunks()
+    pairs = pa.RecordBatch.from_pydict(cols)
+    scored = pa.Table.from_batches(list(ScoreOnExecutor(64, t_h.tolist(), 1.0)(
+        iter([pairs.slice(0, 1234), pairs.slice(1234)])))).sort_by([("src", "ascending"), ("dst", "ascending"),
+                                                                     ("co_bins", "ascending")])
+    want = want.sort_by([("src", "ascending"), ("dst", "ascending"), ("co_bins", "ascending")])
+    assert want.num_rows >= 50 and scored.equals(want.cast(scored.schema))

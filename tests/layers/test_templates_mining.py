@@ -441,3 +441,63 @@ def test_paraphrased_clauses_share_a_clause_group():
 def _clause_text(model: TemplateModel, group: int) -> str:
     g = model.clause_groups.to_pydict()
     return g["canonical"][g["clause_group"].index(group)]
+
+
+def _reduce_executor_output(batches) -> TemplateMiner:
+    """What Spark does with :func:`mask_batch`'s output (sum rows; example and clauses of the first file
+    row of each skeleton), fed to a miner with :meth:`TemplateMiner.add_distinct`."""
+    from acctgraph.layers.templates_mining import CLAUSE_LIST
+    from acctgraph.layers.templates_spark import CLAUSE, SKELETON
+
+    t = pa.Table.from_batches(batches)
+    kind = t.column("kind").to_numpy()
+    sk = t.filter(pa.array(kind == SKELETON)).sort_by([("first_row", "ascending")])
+    h = sk.column("hash").cast(pa.uint64()).to_numpy()
+    first = np.unique(h, return_index=True)[1]  # first file row of each hash
+    total = np.bincount(np.searchsorted(np.unique(h), h), weights=sk.column("count").to_numpy()).astype(np.int64)
+    cl = t.filter(pa.array(kind == CLAUSE))
+    ch, ci = np.unique(cl.column("hash").cast(pa.uint64()).to_numpy(), return_index=True)
+    miner = TemplateMiner(TemplateConfig(workers=1))
+    take = pa.array(first)
+    miner.add_distinct(h[first], total, sk.column("text").take(take), sk.column("example").take(take),
+                       sk.column("clauses").take(take).combine_chunks().cast(CLAUSE_LIST),
+                       ch, cl.column("text").take(pa.array(ci)))
+    return miner
+
+
+def test_clauses_come_from_a_skeletons_first_prompt_however_the_rows_are_split():
+    """One skeleton, two break structures ("step by step. show ..." / "step by step, show ..."): its clauses are
+    those of its first prompt in input order, whether the embedded miner streams the rows in batches or
+    the executors mask shuffled splits (then merged by file row, as on Spark); the models are identical."""
+    from acctgraph.layers.templates_spark import mask_batch
+
+    rng = np.random.default_rng(5)
+    variants = ["Please think step by step. Show your work on item {i} now", "Please think step by step, "
+                "show your work on item {i} now", "Write a poem about the sea and the wind. Keep it short and sweet"]
+    order = rng.integers(0, 3, 3000)
+    order[:40] = 2
+    order[40] = 1  # the comma variant comes first: the skeleton has one long clause, not two
+    prompts = [variants[v].format(i=i) for i, v in enumerate(order)]
+    accounts = [f"a{i % 7}" for i in range(len(prompts))]
+    embedded = TemplateMiner(TemplateConfig(workers=1))
+    for s in range(0, len(prompts), 500):  # later batches start with the full-stop variant
+        embedded.add(pa.array(prompts[s:s + 500]))
+    want = embedded.finish()
+    cuts = [0, 700, 1234, 2100, 3000]
+    pieces = [(a, b) for a, b in zip(cuts[:-1], cuts[1:])][::-1]  # out of file order
+    batches = []
+    for a, b in pieces:
+        perm = rng.permutation(np.arange(a, b))  # rows inside a split out of order too
+        batches += mask_batch(pa.array([accounts[i] for i in perm]), pa.array([prompts[i] for i in perm]),
+                              perm.astype(np.int64), 3)
+    got = _reduce_executor_output(batches).finish()
+    for name in ("skeletons", "templates", "clauses", "clause_groups", "skeleton_clauses"):
+        assert getattr(got, name).equals(getattr(want, name)), name
+    sc = want.skeleton_clauses.to_pydict()
+    texts = dict(zip(want.clause_groups["clause_group"].to_pylist(), want.clause_groups["canonical"].to_pylist()))
+    step = [texts.get(g) for g in want.clauses["clause_group"].to_pylist()]
+    assert any("think step by step show your work" in (t or "") for t in step)  # the comma variant's one clause
+    assert not any(t == "please think step by step" for t in step)  # the full-stop variant's clauses: never used
+    assert len(sc["clause_hash"]) == 3  # the poem's two clauses and the long one
+    rows = pa.Table.from_batches(batches).filter(pa.compute.equal(pa.Table.from_batches(batches).column("kind"), 0))
+    assert sum(rows.column("count").to_pylist()) == len(prompts)
