@@ -221,3 +221,336 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
         off3[r] = k
         r += 1
     return off3, out
+
+
+# ---------------------------------------------------------------------------
+# span rules (code blocks, JSON keys, quotes): the former RE2 steps
+# ---------------------------------------------------------------------------
+# Each rule is written out as the scan RE2's leftmost-first search does for its
+# pattern (``templates_mining._REGEX_STEPS``), replacing matches left to right
+# without overlap, like ``pyarrow.compute.replace_substring_regex``. Repetition
+# bounds count characters (UTF-8 code points), as RE2 does; ``\w`` is ASCII.
+
+_T_CODE, _T_DQ, _T_SQ, _T_CTRL, _T_KEY = 1, 2, 4, 8, 16
+
+
+@njit(cache=True, nogil=True)
+def _is_word(b):
+    return (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122) or b == 95
+
+
+@njit(cache=True, nogil=True)
+def _is_space(b):
+    # RE2 \s: [\t\n\f\r ]
+    return b == 9 or b == 10 or b == 12 or b == 13 or b == 32
+
+
+@njit(cache=True, nogil=True)
+def _char_len(b):
+    if b < 0x80:
+        return 1
+    if b >= 0xF0:
+        return 4
+    if b >= 0xE0:
+        return 3
+    if b >= 0xC0:
+        return 2
+    return 1
+
+
+@njit(cache=True, nogil=True)
+def _put(dst, k, a, b, c):
+    dst[k] = a
+    dst[k + 1] = b
+    dst[k + 2] = c
+    return k + 3
+
+
+@njit(cache=True, nogil=True)
+def _is3(s, i, L, b2):
+    # the 3-byte character E2 80 b2 at i
+    return i + 2 < L and s[i] == 0xE2 and s[i + 1] == 0x80 and s[i + 2] == b2
+
+
+@njit(cache=True, nogil=True)
+def _fence(s, L, dst):
+    """```[\\s\\S]*?(?:```|$) -> " \\x01 " """
+    k = 0
+    i = 0
+    while i < L:
+        if i + 2 < L and s[i] == 96 and s[i + 1] == 96 and s[i + 2] == 96:
+            j = i + 3
+            e = L
+            while j + 2 < L:
+                if s[j] == 96 and s[j + 1] == 96 and s[j + 2] == 96:
+                    e = j + 3
+                    break
+                j += 1
+            k = _put(dst, k, 32, 1, 32)
+            i = e
+        else:
+            dst[k] = s[i]
+            k += 1
+            i += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _inline_code(s, L, dst):
+    """`[^`\\n]{1,200}` -> " \\x01 " """
+    k = 0
+    i = 0
+    while i < L:
+        if s[i] == 96:
+            j = i + 1
+            chars = 0
+            while j < L and s[j] != 96 and s[j] != 10:
+                if (s[j] & 0xC0) != 0x80:
+                    chars += 1
+                j += 1
+            if j < L and s[j] == 96 and 1 <= chars <= 200:
+                k = _put(dst, k, 32, 1, 32)
+                i = j + 1
+                continue
+        dst[k] = s[i]
+        k += 1
+        i += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _json_key(s, L, dst):
+    """"([\\w -]{1,64})"\\s*: -> "\\1 :" """
+    k = 0
+    i = 0
+    while i < L:
+        if s[i] == 34:
+            j = i + 1
+            while j < L and (_is_word(s[j]) or s[j] == 32 or s[j] == 45):
+                j += 1
+            run = j - i - 1
+            if 1 <= run <= 64 and j < L and s[j] == 34:
+                t = j + 1
+                while t < L and _is_space(s[t]):
+                    t += 1
+                if t < L and s[t] == 58:
+                    for q in range(i + 1, j):
+                        dst[k] = s[q]
+                        k += 1
+                    dst[k] = 32
+                    dst[k + 1] = 58
+                    k += 2
+                    i = t + 1
+                    continue
+        dst[k] = s[i]
+        k += 1
+        i += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _dquote_end(s, L, i):
+    """End of a '"..."', '“...”' or '„...[“”]' match starting at i, or -1."""
+    if s[i] == 34:
+        j = i + 1
+        chars = 0
+        while j < L and s[j] != 34 and s[j] != 10:
+            if (s[j] & 0xC0) != 0x80:
+                chars += 1
+            j += 1
+        if j < L and s[j] == 34 and chars <= 1000:
+            return j + 1
+        return -1
+    if _is3(s, i, L, 0x9C):  # “ ... ”
+        j = i + 3
+        chars = 0
+        while j < L and s[j] != 10 and not _is3(s, j, L, 0x9D):
+            if (s[j] & 0xC0) != 0x80:
+                chars += 1
+            j += 1
+        if j < L and s[j] != 10 and chars <= 1000:
+            return j + 3
+        return -1
+    if _is3(s, i, L, 0x9E):  # „ ... “ or ”
+        j = i + 3
+        chars = 0
+        while j < L and s[j] != 10 and not _is3(s, j, L, 0x9C) and not _is3(s, j, L, 0x9D):
+            if (s[j] & 0xC0) != 0x80:
+                chars += 1
+            j += 1
+        if j < L and s[j] != 10 and chars <= 1000:
+            return j + 3
+        return -1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _dquote(s, L, dst):
+    k = 0
+    i = 0
+    while i < L:
+        if s[i] == 34 or s[i] == 0xE2:
+            e = _dquote_end(s, L, i)
+            if e >= 0:
+                k = _put(dst, k, 32, 4, 32)
+                i = e
+                continue
+        dst[k] = s[i]
+        k += 1
+        i += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _squote_close(s, L, o, curly):
+    """(end of the closing quote, end of the match) for a quote opening at o, or (-1, -1)."""
+    if curly:  # ‘[^’\n]{0,1000}’
+        j = o + 3
+        chars = 0
+        while j < L and s[j] != 10 and not _is3(s, j, L, 0x99):
+            if (s[j] & 0xC0) != 0x80:
+                chars += 1
+            j += 1
+        if not (j < L and s[j] != 10 and chars <= 1000):
+            return -1, -1
+        c = j + 3
+    else:  # '[^'\n]{0,1000}'
+        j = o + 1
+        chars = 0
+        while j < L and s[j] != 39 and s[j] != 10:
+            if (s[j] & 0xC0) != 0x80:
+                chars += 1
+            j += 1
+        if not (j < L and s[j] == 39 and chars <= 1000):
+            return -1, -1
+        c = j + 1
+    if c == L:  # $
+        return c, c
+    if _is_word(s[c]):
+        return -1, -1
+    return c, c + _char_len(s[c])  # \W
+
+
+@njit(cache=True, nogil=True)
+def _squote(s, L, dst, curly):
+    """(^|[^\\w])'[^'\\n]{0,1000}'(\\W|$) -> "\\1 \\x04 \\2" (or with ‘ ’ when ``curly``)."""
+    k = 0
+    p = 0  # search start (end of the previous match)
+    o = 0  # candidate opening quote
+    while o < L:
+        if curly:
+            is_open = _is3(s, o, L, 0x98)
+        else:
+            is_open = s[o] == 39
+        if not is_open:
+            o += 1
+            continue
+        c = -1
+        e = -1
+        ms = -1
+        if o == 0 and p == 0:  # ^
+            c, e = _squote_close(s, L, o, curly)
+            ms = 0
+        if e < 0 and o > 0:  # [^\w]: the character before the quote
+            b = o - 1
+            while b > 0 and (s[b] & 0xC0) == 0x80:
+                b -= 1
+            if b >= p and not _is_word(s[b]):
+                c, e = _squote_close(s, L, o, curly)
+                ms = b
+        if e < 0:
+            o += 1
+            continue
+        for q in range(p, ms):
+            dst[k] = s[q]
+            k += 1
+        for q in range(ms, o):  # \1
+            dst[k] = s[q]
+            k += 1
+        k = _put(dst, k, 32, 4, 32)
+        for q in range(c, e):  # \2
+            dst[k] = s[q]
+            k += 1
+        p = e
+        o = e
+    for q in range(p, L):
+        dst[k] = s[q]
+        k += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def span_flags(off, data, trig_t, cls_t):
+    """Which span rules each row needs (bit flags), from the trigger bytes; same rules as the
+    former numpy scan, including its look-behind into the previous row for apostrophes and
+    look-ahead into the next row for JSON keys."""
+    nb = len(data)
+    n = len(off) - 1
+    flags = np.zeros(n, np.uint8)
+    r = 0
+    for p in range(nb):
+        f = trig_t[data[p]]
+        if f == 0:
+            continue
+        while off[r + 1] <= p:
+            r += 1
+        q = p - 1 if p > 0 else 0
+        if f == _T_SQ and data[q] != 0:  # an apostrophe after a letter/digit ("don't") is no opening quote
+            if (cls_t[data[q]] & (_D | _U | _L | _H)) != 0 and p != off[r]:
+                f = 0
+        if f == _T_DQ and p + 2 < nb:
+            if data[p + 1] == 58 or (data[p + 1] == 32 and data[p + 2] == 58):
+                f |= _T_KEY
+        flags[r] |= f
+    return flags
+
+
+@njit(cache=True, nogil=True)
+def span_stage(off, data, flags, san_t):
+    """Apply the span rules each row needs (see :func:`span_flags`); control bytes become spaces
+    when any row holds one. Returns (offsets, bytes)."""
+    nb = len(data)
+    n = len(off) - 1
+    sanitise = False
+    longest = 0
+    for r in range(n):
+        if flags[r] & _T_CTRL:
+            sanitise = True
+        longest = max(longest, off[r + 1] - off[r])
+    cap = 4 * longest + 16  # a step grows a row by at most half (2 bytes -> 3)
+    a = np.empty(cap, np.uint8)
+    b = np.empty(cap, np.uint8)
+    out = np.empty(nb + nb // 4 + 64, np.uint8)
+    off2 = np.empty(n + 1, np.int64)
+    k = 0
+    off2[0] = 0
+    for r in range(n):
+        L = off[r + 1] - off[r]
+        for i in range(L):
+            x = data[off[r] + i]
+            a[i] = san_t[x] if sanitise else x
+        f = flags[r]
+        if f & _T_CODE:
+            L = _fence(a, L, b)
+            a, b = b, a
+            L = _inline_code(a, L, b)
+            a, b = b, a
+        if f & _T_KEY:
+            L = _json_key(a, L, b)
+            a, b = b, a
+        if f & _T_DQ:
+            L = _dquote(a, L, b)
+            a, b = b, a
+        if f & _T_SQ:
+            L = _squote(a, L, b, False)
+            a, b = b, a
+            L = _squote(a, L, b, True)
+            a, b = b, a
+        if k + L > len(out):
+            bigger = np.empty(max(2 * len(out), k + L + 64), np.uint8)
+            bigger[:k] = out[:k]
+            out = bigger
+        out[k:k + L] = a[:L]
+        k += L
+        off2[r + 1] = k
+    return off2, out[:k]

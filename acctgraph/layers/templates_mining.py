@@ -185,8 +185,8 @@ EXAMPLE_CHARS = 300
 _PLACEHOLDERS = {1: b"<code>", 2: b"<url>", 3: b"<email>", 4: b"<q>", 5: b"<n>", 6: b"<name>"}
 _CODE, _URL, _EMAIL, _Q, _NUM, _NAME = 1, 2, 3, 4, 5, 6
 
-# regex steps (RE2) for spans that may contain spaces; each runs only on the
-# rows whose trigger byte occurs (numpy scan of the raw bytes)
+# span rules for spans that may contain spaces (code blocks, JSON keys, quotes); each runs only on
+# the rows whose trigger byte occurs (templates_kernels.span_flags)
 _T_CODE, _T_DQ, _T_SQ, _T_CTRL, _T_KEY = 1, 2, 4, 8, 16
 _TRIG = np.zeros(256, np.uint8)
 _TRIG[ord("`")] = _T_CODE
@@ -198,6 +198,9 @@ _TRIG[_CTRL_BYTES] = _T_CTRL
 _SANITISE = np.arange(256, dtype=np.uint8)
 _SANITISE[_CTRL_BYTES] = 32
 
+# The rules are compiled scans (templates_kernels.span_stage) that give exactly the output of these
+# RE2 patterns, which they replaced (pyarrow.compute.replace_substring_regex, in this order; the
+# byte-identity tests run them against the RE2 implementation). Documentation only:
 _REGEX_STEPS: list[tuple[int, str, str]] = [
     (_T_CODE, r"```[\s\S]*?(?:```|$)", " \x01 "),
     (_T_CODE, r"`[^`\n]{1,200}`", " \x01 "),
@@ -275,40 +278,18 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.arange(tot, dtype=np.int64) + np.repeat(starts - (csum - ln), ln)
 
 
-def _regex_stage(arr: pa.Array) -> pa.Array:
-    """Sanitise control bytes, then run each regex step on the rows that need it."""
-    off, data = _buffers(arr)
-    t = _TRIG[data]
-    pos = np.flatnonzero(t)
-    if len(pos) == 0:
-        return arr
-    f = t[pos]
-    sq = (f == _T_SQ) & (data[np.maximum(pos - 1, 0)] != 0)
-    if sq.any():  # an apostrophe after a letter/digit ("don't") is no opening quote
-        p = pos[sq]
-        prev_word = (_CLS[data[np.maximum(p - 1, 0)]] & (_D | _U | _L | _H)) != 0
-        at_start = np.isin(p, off[:-1])
-        f[np.flatnonzero(sq)[prev_word & ~at_start]] = 0
-    dq = pos[f == _T_DQ]
-    dq = dq[dq + 2 < len(data)]
-    key = dq[(data[dq + 1] == 58) | ((data[dq + 1] == 32) & (data[dq + 2] == 58))]  # '":' or '" :'
-    rows_flags = np.zeros(len(off) - 1, np.uint8)
-    if len(key):
-        np.bitwise_or.at(rows_flags, _row_of(key, off), _T_KEY)
-    np.bitwise_or.at(rows_flags, _row_of(pos, off), f)
-    if (rows_flags & _T_CTRL).any():
-        arr = _from_buffers(off, _SANITISE[data], np.asarray(arr.is_valid()) if arr.null_count else None)
-    for trig, pat, rep in _REGEX_STEPS:
-        need = (rows_flags & trig) != 0
-        if not need.any():
-            continue
-        if need.all():
-            arr = pc.replace_substring_regex(arr, pat, rep)
-        else:
-            m = pa.array(need)
-            sub = pc.replace_substring_regex(arr.filter(m), pat, rep)
-            arr = pc.replace_with_mask(arr, m, sub)
-    return arr
+def _span_stage(off: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Code blocks, JSON keys and quoted spans (the rules that may span spaces), on the rows whose
+    trigger bytes call for them; control bytes become spaces first. Compiled, see
+    :func:`acctgraph.layers.templates_kernels.span_stage`."""
+    from acctgraph.layers.templates_kernels import span_flags, span_stage
+
+    off = np.ascontiguousarray(off, np.int64)
+    data = np.ascontiguousarray(data, np.uint8)
+    flags = span_flags(off, data, _TRIG, _CLS)
+    if not flags.any():
+        return off, data
+    return span_stage(off, data, flags, _SANITISE)
 
 
 _PH_LEN = np.zeros(7, np.int64)
@@ -341,8 +322,7 @@ _NONASCII_STEPS = [
 
 def _mask_chunk(arr: pa.Array, breaks: bool = False) -> pa.Array:
     valid = np.asarray(arr.is_valid()) if arr.null_count else None
-    arr = _regex_stage(arr)
-    off, data = _buffers(arr)
+    off, data = _span_stage(*_buffers(arr))
     off, data = _byte_stage(off, data, breaks)
     out = _from_buffers(off, data, valid)
     hi = np.flatnonzero(data >= 0x80)
