@@ -152,75 +152,54 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
                 if data[i] == 10 or i + 1 == off[r + 1] or data[min(i + 1, nb - 1)] <= 32:
                     v[i] = _BRK
     # collapse whitespace (the first byte of a run stays, a break if the run holds one) and
-    # compact in place, with the new row offsets
+    # compact in place, with the new row offsets; runs may continue across rows
     off2 = np.empty(n + 1, np.int64)
     run = -1
     prev_sp = False
     m = 0
-    r = 0
-    for i in range(nb):
-        while r <= n and off[r] <= i:
-            off2[r] = m
-            r += 1
-        c = v[i]
-        sp = c == 32 or (breaks and c == _BRK)
-        drop = c == 0
-        if sp:
-            if not prev_sp:
+    nsent = 0
+    for r in range(n):
+        off2[r] = m
+        for i in range(off[r], off[r + 1]):
+            c = v[i]
+            if c == 0:
+                prev_sp = False
+                continue
+            if c == 32 or (breaks and c == _BRK):
+                if prev_sp:
+                    if c == _BRK:
+                        v[run] = _BRK
+                    continue
                 run = m
+                prev_sp = True
             else:
-                drop = True
-            if c == _BRK:
-                v[run] = _BRK
-        prev_sp = sp
-        if not drop:
+                prev_sp = False
+                if c <= 6:
+                    nsent += 1
             v[m] = c
             m += 1
-    while r <= n:
-        off2[r] = m
-        r += 1
-    # repeated placeholders "S S" -> "S" (decided on the compacted bytes)
-    gone = np.zeros(m, np.bool_)
-    r = 0
-    for d in range(2, m):
-        c = v[d]
-        if c < 1 or c > 6:
-            continue
-        if not (v[d - 1] == 32 or v[d - 1] == _BRK) or v[d - 2] != c:
-            continue
-        while off2[r + 1] <= d:
-            r += 1
-        if d - 2 >= off2[r]:
-            gone[d - 1] = True
-            gone[d] = True
-    # expand placeholders, dropping the gone bytes
-    total = 0
-    for i in range(m):
-        if not gone[i]:
-            c = v[i]
-            total += ph_len[c] if 1 <= c <= 6 else 1
-    out = np.empty(total, np.uint8)
+    off2[n] = m
+    # repeated placeholders "S S" -> "S" (decided on the compacted bytes) and placeholder text
+    out = np.empty(m + 6 * nsent, np.uint8)  # "<email>" is the longest (7 bytes for 1)
     off3 = np.empty(n + 1, np.int64)
     k = 0
-    r = 0
-    for i in range(m):
-        while r <= n and off2[r] <= i:
-            off3[r] = k
-            r += 1
-        if gone[i]:
-            continue
-        c = v[i]
-        if 1 <= c <= 6:
+    for r in range(n):
+        off3[r] = k
+        lo = off2[r]
+        for d in range(lo, off2[r + 1]):
+            c = v[d]
+            if c > 6:
+                out[k] = c
+                k += 1
+                continue
+            if d - 2 >= lo and v[d - 2] == c and (v[d - 1] == 32 or v[d - 1] == _BRK):
+                k -= 1  # the separator before it (emitted as one byte) goes too
+                continue
             for j in range(ph_len[c]):
                 out[k] = ph_bytes[c, j]
                 k += 1
-        else:
-            out[k] = c
-            k += 1
-    while r <= n:
-        off3[r] = k
-        r += 1
-    return off3, out
+    off3[n] = k
+    return off3, out[:k]
 
 
 # ---------------------------------------------------------------------------
