@@ -533,3 +533,54 @@ def span_stage(off, data, flags, san_t):
         k += L
         off2[r + 1] = k
     return off2, out[:k]
+
+
+# ---------------------------------------------------------------------------
+# MinHash signatures
+# ---------------------------------------------------------------------------
+
+_PERM_BLOCK = 16
+
+
+@njit(cache=True, nogil=True)
+def minhash(a, b, h, local, starts, n):
+    """MinHash signatures (len(a) x n, uint32): for permutation k, the minimum over each node's
+    tokens (``local[starts[i]:starts[i+1]]``, indices into ``h``) of the top 32 bits of
+    splitmix64(a[k]*h + b[k]) (uint64, wrapping). Same values as the numpy version.
+
+    Permutations go in blocks of 16: the block's hash values are a (vocabulary x 16)
+    table, so each token's 16 values are one contiguous 64-byte read."""
+    num_perm = len(a)
+    nv = len(h)
+    m = len(local)
+    sig = np.empty((num_perm, n), np.uint32)
+    blk = _PERM_BLOCK
+    hv = np.empty((nv, blk), np.uint32)
+    best = np.empty(blk, np.uint32)
+    for k0 in range(0, num_perm, blk):
+        kn = min(blk, num_perm - k0)
+        for t in range(nv):
+            ht = h[t]
+            for q in range(kn):
+                x = a[k0 + q] * ht + b[k0 + q]
+                x ^= x >> np.uint64(30)
+                x *= np.uint64(0xBF58476D1CE4E5B9)
+                x ^= x >> np.uint64(27)
+                x *= np.uint64(0x94D049BB133111EB)
+                x ^= x >> np.uint64(31)
+                hv[t, q] = np.uint32(x >> np.uint64(32))
+        for i in range(n):
+            s = starts[i]
+            e = starts[i + 1] if i + 1 < n else m
+            t0 = local[s]
+            for q in range(kn):
+                best[q] = hv[t0, q]
+            for j in range(s + 1, e):
+                t = local[j]
+                for q in range(kn):
+                    v = hv[t, q]
+                    if v < best[q]:
+                        best[q] = v
+            for q in range(kn):
+                sig[k0 + q, i] = best[q]
+    return sig

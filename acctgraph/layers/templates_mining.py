@@ -17,23 +17,26 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    comma, e.g. "for Jane Smith" -> "for <name>"). Then text is lowercased,
    punctuation becomes space, whitespace is collapsed, and runs of the same
    placeholder collapse to one ("<n> <n> <n>" -> "<n>"). The result is the
-   *skeleton*. Multi-word spans (code, quotes, JSON keys) are RE2 regexes
-   (``pyarrow.compute``) run only on the rows that contain their trigger
-   byte; URLs, e-mails, numbers, names, case, punctuation and whitespace are
-   numpy operations on the Arrow buffers: a few passes over all bytes plus
-   pattern logic on the sparse positions of ``:``, ``.``, ``@``, digits and
-   capitals. Measured (1M rows, 133 B/row): one full RE2 replace pass costs
-   0.3-0.8 s (per-match overhead dominates), the punctuation-to-space pass 1.7 s,
-   and DuckDB's ``regexp_replace`` chain 4.2 s with 2 threads; the hybrid
-   costs about 3 s for regex-heavy rows (benchmark: 140k rows/s single
-   core) and less for plain prose. Threads did not help on the 2-core
-   reference machine (see ``_CHUNK_ROWS``), so :meth:`TemplateMiner.add`
-   first dictionary-encodes the raw prompts (only distinct prompts are
-   masked: 70% of the rows of a generated world, 99% of the validation
-   world) and then splits a batch over worker *processes*
-   (``TemplateConfig.workers``). Measured per core (CPU time, 200k rows):
-   135k rows/s on a generated world, 100k rows/s on the validation world,
-   whose JSON prompts send every row through the quote regexes. Numbers and names are ASCII
+   *skeleton*. All of it except the non-ASCII lowercasing runs in two compiled
+   kernels (numba, :mod:`acctgraph.layers.templates_kernels`) over the Arrow
+   buffers of a chunk of rows: the **span rules** (code blocks, JSON keys,
+   quotes: scans that reproduce the RE2 patterns of ``_REGEX_STEPS`` exactly,
+   run only on the rows that contain their trigger byte) and the **byte
+   stage** (URLs, e-mails, numbers, names, case, punctuation, clause breaks,
+   whitespace, repeated and expanded placeholders: one sequential pass per
+   rule plus two row-wise passes that compact and expand). They replaced
+   RE2 passes (``pyarrow.compute``) and numpy passes over all bytes and give
+   byte-identical skeletons (``tests/layers/test_mask_kernel.py`` runs the
+   old implementation, kept in the tests, against them). Measured on the
+   0.1 generated world (1.7M distinct prompts, 355 MB after the cut to
+   MAX_CHARS), CPU time: span rules 5 s -> 1 s, byte stage 8 s -> 2.8 s.
+   Machine code is cached on disk (``cache=True``) after the first call.
+   :meth:`TemplateMiner.add` first dictionary-encodes the raw prompts (only
+   distinct prompts are masked: 70% of the rows of a generated world, 99% of
+   the validation world) and then splits a batch over worker *processes*
+   (``TemplateConfig.workers``; the kernels release the GIL, but hashing and
+   clause extraction around them do not). The validation world's JSON prompts
+   send every row through the quote rules. Numbers and names are ASCII
    rules; other scripts are lowercased with ``utf8_lower``, non-ASCII
    punctuation becomes space and CJK characters become one token each.
    Control bytes in the input become spaces, so the placeholder sentinels
@@ -60,8 +63,11 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
      variants of a template, once single-skeleton tokens are gone).
    * MinHash with ``num_perm`` hash functions per token: ``a*h + b`` on
      uint64 (``a`` odd, so a bijection) followed by the splitmix64
-     finaliser, top 32 bits, computed once per vocabulary token, gathered per
-     token and reduced per skeleton with ``np.minimum.reduceat``. (The
+     finaliser, top 32 bits, computed once per vocabulary token and reduced
+     per skeleton to its minimum (compiled kernel
+     :func:`~acctgraph.layers.templates_kernels.minhash`, 16 permutations at a
+     time; same values as the former numpy gathers + ``np.minimum.reduceat``,
+     about twice as fast). (The
      ``(a*h + b) mod (2**61 - 1)`` family with 31-bit ``a`` and 32-bit ``h``
      is almost monotone in ``h``, so all "permutations" pick the same minimum;
      measured, it merged unrelated templates.) Like datasketch, LSH then cuts
@@ -93,8 +99,8 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    chained component): ``finish()`` went from 19-27 s (quiet machine / shared
    machine) to about 6-9 s, same templates as before (1 row of 733k moved,
    from the 16-bit comparison), peak RSS 2.2 GB -> 1.1 GB. CPU split:
-   tokens 0.9 s, MinHash 1.8 s (64 gathers + ``minimum.reduceat``: the
-   floor of this design), bands + verification 2.5 s, guard 2.3 s.
+   tokens 0.9 s, MinHash 1.8 s (then numpy gathers + ``minimum.reduceat``;
+   since compiled, about half), bands + verification 2.5 s, guard 2.3 s.
    A multi-anchor guard (labels spread along edges, every anchor of a
    component at once) was tried: it resolves the giant component in a few
    rounds but groups far more loosely (generated 0.1 world: 8.7k templates
@@ -233,10 +239,8 @@ _BRK = np.uint8(7)
 _ENDS = np.zeros(256, bool)
 _ENDS[[ord(c) for c in ".!?;:\n"]] = True
 
-# rows per masking chunk: bounds the temporary numpy arrays (about 20 bytes
-# per input byte). Chunks run sequentially: on the 2-core reference machine a
-# thread pool made masking slower (the numpy passes hold the GIL or are
-# memory-bound; even np.sort gained only 6% from a second thread).
+# rows per masking chunk: bounds the kernels' temporary arrays (a few bytes per
+# input byte). Chunks run sequentially; pieces of a batch go to worker processes.
 _CHUNK_ROWS = 1 << 16
 
 
@@ -278,14 +282,21 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.arange(tot, dtype=np.int64) + np.repeat(starts - (csum - ln), ln)
 
 
+def _readonly(a: np.ndarray, dtype) -> np.ndarray:
+    """Contiguous read-only view: the kernels see one array type whatever the source (Arrow
+    buffers are read-only, numpy results are not), so each is compiled once, not per type."""
+    a = np.ascontiguousarray(a, dtype).view()
+    a.flags.writeable = False
+    return a
+
+
 def _span_stage(off: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Code blocks, JSON keys and quoted spans (the rules that may span spaces), on the rows whose
     trigger bytes call for them; control bytes become spaces first. Compiled, see
     :func:`acctgraph.layers.templates_kernels.span_stage`."""
     from acctgraph.layers.templates_kernels import span_flags, span_stage
 
-    off = np.ascontiguousarray(off, np.int64)
-    data = np.ascontiguousarray(data, np.uint8)
+    off, data = _readonly(off, np.int64), _readonly(data, np.uint8)
     flags = span_flags(off, data, _TRIG, _CLS)
     if not flags.any():
         return off, data
@@ -309,7 +320,7 @@ def _byte_stage(off: np.ndarray, data: np.ndarray, breaks: bool = False) -> tupl
     """
     from acctgraph.layers.templates_kernels import mask_bytes
 
-    return mask_bytes(np.ascontiguousarray(off, np.int64), np.ascontiguousarray(data, np.uint8), bool(breaks),
+    return mask_bytes(_readonly(off, np.int64), _readonly(data, np.uint8), bool(breaks),
                       _CLS, _LOWPUNCT, _ENDS, _PH_LEN, _PH_BYTES)
 
 
@@ -468,6 +479,18 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     examples = pc.utf8_slice_codeunits(raw.take(pa.array(first_row_raw[first_raw_of_skel])), 0, EXAMPLE_CHARS)
     c_off, c_hash, c_dist = _clauses(skel_b.take(pa.array(first_raw_of_skel)), clause_words, counts)
     return codes, _hash_strings(dist), counts, dist, examples, c_off, c_hash, c_dist
+
+
+_WARM = False
+
+
+def _warm_kernels() -> None:
+    """Compile the masking kernels in this process (once; on a machine without their disk cache
+    this takes seconds), so worker processes started afterwards load them instead of compiling."""
+    global _WARM
+    if not _WARM:
+        mask_prompts(pa.array(["warm `up` 'x' \"y\": \"z\" Bob 1"]), breaks=True)
+        _WARM = True
 
 
 def _pack(arr: pa.Array) -> tuple:
@@ -886,6 +909,7 @@ class TemplateMiner:
         results: list = [None] * len(pieces)
         pool = self._get_pool() if len(pieces) > 1 else None
         if pool is not None:
+            _warm_kernels()  # compile (or load) the kernels here first: workers then load them from disk
             try:
                 futs = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s)), cw) for s, e in pieces[1:]]
                 results[0] = _mask_hash(raw.slice(pieces[0][0], pieces[0][1] - pieces[0][0]), cw)
@@ -1105,15 +1129,14 @@ class TemplateMiner:
         local = remap[ids]
         h = vocab_hash[used]
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        sig = np.empty((cfg.num_perm, n), np.uint32)
-        with np.errstate(over="ignore"):
-            for k in range(cfg.num_perm):
-                # a*h + b (mod 2**64, a odd) is a bijection; splitmix64 makes it a random-looking
-                # permutation. Plain (a*h + b) mod (2**61 - 1) with small a, h is nearly monotone in h,
-                # so every "permutation" picks the same minimum: measured, it merged unrelated templates.
-                hv = (_mix64(a[k] * h + b[k]) >> np.uint64(32)).astype(np.uint32)
-                sig[k] = np.minimum.reduceat(hv[local], starts)
-        return sig
+        # a*h + b (mod 2**64, a odd) is a bijection; splitmix64 makes it a random-looking
+        # permutation. Plain (a*h + b) mod (2**61 - 1) with small a, h is nearly monotone in h,
+        # so every "permutation" picks the same minimum: measured, it merged unrelated templates.
+        # Compiled: per permutation one pass over the vocabulary and one over the tokens.
+        from acctgraph.layers.templates_kernels import minhash
+
+        return minhash(a, b, _readonly(h, np.uint64), _readonly(local, np.int32),
+                       _readonly(starts, np.int64), n)
 
     def _band_keys(self, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """LSH band keys (bands x n, uint64) from the full 32-bit signatures (num_perm x n),
