@@ -252,6 +252,24 @@ def _is3(s, i, L, b2):
 
 
 @njit(cache=True, nogil=True)
+def _quoted(s, L, j, close, c2, c3):
+    """Scan ``[^X\n]*`` from j, X the ASCII byte ``close`` or (``close`` 0) the 3-byte characters
+    E2 80 c2 and E2 80 c3: (where it stops, characters before that). A closing character
+    was found iff the stop is < L and not a newline."""
+    chars = 0
+    while j < L and s[j] != 10:
+        if close != 0:
+            if s[j] == close:
+                break
+        elif _is3(s, j, L, c2) or _is3(s, j, L, c3):
+            break
+        if (s[j] & 0xC0) != 0x80:
+            chars += 1
+        j += 1
+    return j, chars
+
+
+@njit(cache=True, nogil=True)
 def _fence(s, L, dst):
     """```[\\s\\S]*?(?:```|$) -> " \\x01 " """
     k = 0
@@ -281,13 +299,8 @@ def _inline_code(s, L, dst):
     i = 0
     while i < L:
         if s[i] == 96:
-            j = i + 1
-            chars = 0
-            while j < L and s[j] != 96 and s[j] != 10:
-                if (s[j] & 0xC0) != 0x80:
-                    chars += 1
-                j += 1
-            if j < L and s[j] == 96 and 1 <= chars <= 200:
+            j, chars = _quoted(s, L, i + 1, 96, 0, 0)
+            if j < L and s[j] != 10 and 1 <= chars <= 200:
                 k = _put(dst, k, 32, 1, 32)
                 i = j + 1
                 continue
@@ -331,35 +344,18 @@ def _json_key(s, L, dst):
 def _dquote_end(s, L, i):
     """End of a '"..."', '“...”' or '„...[“”]' match starting at i, or -1."""
     if s[i] == 34:
-        j = i + 1
-        chars = 0
-        while j < L and s[j] != 34 and s[j] != 10:
-            if (s[j] & 0xC0) != 0x80:
-                chars += 1
-            j += 1
-        if j < L and s[j] == 34 and chars <= 1000:
-            return j + 1
+        j, chars = _quoted(s, L, i + 1, 34, 0, 0)
+        w = 1
+    elif _is3(s, i, L, 0x9C):  # “ ... ”
+        j, chars = _quoted(s, L, i + 3, 0, 0x9D, 0x9D)
+        w = 3
+    elif _is3(s, i, L, 0x9E):  # „ ... “ or ”
+        j, chars = _quoted(s, L, i + 3, 0, 0x9C, 0x9D)
+        w = 3
+    else:
         return -1
-    if _is3(s, i, L, 0x9C):  # “ ... ”
-        j = i + 3
-        chars = 0
-        while j < L and s[j] != 10 and not _is3(s, j, L, 0x9D):
-            if (s[j] & 0xC0) != 0x80:
-                chars += 1
-            j += 1
-        if j < L and s[j] != 10 and chars <= 1000:
-            return j + 3
-        return -1
-    if _is3(s, i, L, 0x9E):  # „ ... “ or ”
-        j = i + 3
-        chars = 0
-        while j < L and s[j] != 10 and not _is3(s, j, L, 0x9C) and not _is3(s, j, L, 0x9D):
-            if (s[j] & 0xC0) != 0x80:
-                chars += 1
-            j += 1
-        if j < L and s[j] != 10 and chars <= 1000:
-            return j + 3
-        return -1
+    if j < L and s[j] != 10 and chars <= 1000:
+        return j + w
     return -1
 
 
@@ -384,25 +380,14 @@ def _dquote(s, L, dst):
 def _squote_close(s, L, o, curly):
     """(end of the closing quote, end of the match) for a quote opening at o, or (-1, -1)."""
     if curly:  # ‘[^’\n]{0,1000}’
-        j = o + 3
-        chars = 0
-        while j < L and s[j] != 10 and not _is3(s, j, L, 0x99):
-            if (s[j] & 0xC0) != 0x80:
-                chars += 1
-            j += 1
-        if not (j < L and s[j] != 10 and chars <= 1000):
-            return -1, -1
-        c = j + 3
+        j, chars = _quoted(s, L, o + 3, 0, 0x99, 0x99)
+        w = 3
     else:  # '[^'\n]{0,1000}'
-        j = o + 1
-        chars = 0
-        while j < L and s[j] != 39 and s[j] != 10:
-            if (s[j] & 0xC0) != 0x80:
-                chars += 1
-            j += 1
-        if not (j < L and s[j] == 39 and chars <= 1000):
-            return -1, -1
-        c = j + 1
+        j, chars = _quoted(s, L, o + 1, 39, 0, 0)
+        w = 1
+    if not (j < L and s[j] != 10 and chars <= 1000):
+        return -1, -1
+    c = j + w
     if c == L:  # $
         return c, c
     if _is_word(s[c]):

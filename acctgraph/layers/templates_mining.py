@@ -205,8 +205,8 @@ _SANITISE = np.arange(256, dtype=np.uint8)
 _SANITISE[_CTRL_BYTES] = 32
 
 # The rules are compiled scans (templates_kernels.span_stage) that give exactly the output of these
-# RE2 patterns, which they replaced (pyarrow.compute.replace_substring_regex, in this order; the
-# byte-identity tests run them against the RE2 implementation). Documentation only:
+# RE2 patterns, which they replaced (pyarrow.compute.replace_substring_regex, in this order). Not
+# used by the library; tests/layers/_mask_reference.py runs them to check the kernels byte for byte:
 _REGEX_STEPS: list[tuple[int, str, str]] = [
     (_T_CODE, r"```[\s\S]*?(?:```|$)", " \x01 "),
     (_T_CODE, r"`[^`\n]{1,200}`", " \x01 "),
@@ -334,7 +334,12 @@ _NONASCII_STEPS = [
 def _mask_chunk(arr: pa.Array, breaks: bool = False) -> pa.Array:
     valid = np.asarray(arr.is_valid()) if arr.null_count else None
     off, data = _span_stage(*_buffers(arr))
-    off, data = _byte_stage(off, data, breaks)
+    return _lower_trim(*_byte_stage(off, data, breaks), valid, breaks)
+
+
+def _lower_trim(off: np.ndarray, data: np.ndarray, valid: np.ndarray | None, breaks: bool) -> pa.Array:
+    """Masked bytes to strings: rows with non-ASCII text lowercased and cleaned (``_NONASCII_STEPS``),
+    spaces (and breaks) trimmed at both ends."""
     out = _from_buffers(off, data, valid)
     hi = np.flatnonzero(data >= 0x80)
     if len(hi):
@@ -373,6 +378,11 @@ def mask_prompts(prompts: pa.Array | pa.ChunkedArray, breaks: bool = False) -> p
     >>> mask_prompts(pa.array(["Think step by step. Then answer: what is 2+2?"]), breaks=True).to_pylist()
     ['think step by step\\x07then answer\\x07what is <n>']
     """
+    return _by_chunks(prompts, breaks, _mask_chunk)
+
+
+def _by_chunks(prompts: pa.Array | pa.ChunkedArray, breaks: bool, mask_chunk) -> pa.Array:
+    """Cut prompts to MAX_CHARS characters and mask them ``_CHUNK_ROWS`` rows at a time."""
     arr = _as_large_string(prompts)
     n = len(arr)
     if n == 0:
@@ -380,7 +390,7 @@ def mask_prompts(prompts: pa.Array | pa.ChunkedArray, breaks: bool = False) -> p
     longest = pc.max(pc.binary_length(arr)).as_py()
     if longest is not None and longest > MAX_CHARS:
         arr = pc.utf8_slice_codeunits(arr, 0, MAX_CHARS)
-    chunks = [_mask_chunk(arr.slice(i, _CHUNK_ROWS), breaks) for i in range(0, n, _CHUNK_ROWS)]
+    chunks = [mask_chunk(arr.slice(i, _CHUNK_ROWS), breaks) for i in range(0, n, _CHUNK_ROWS)]
     return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
 
 

@@ -9,105 +9,41 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MAX_CHARS = 2000
-
-# ---------------------------------------------------------------------------
-# masking
-# ---------------------------------------------------------------------------
-
-# Placeholder sentinels: control bytes (sanitised out of the input first) that
-# survive the regex and numpy stages, expanded to "<name>" text at the end.
-_PLACEHOLDERS = {1: b"<code>", 2: b"<url>", 3: b"<email>", 4: b"<q>", 5: b"<n>", 6: b"<name>"}
-_CODE, _URL, _EMAIL, _Q, _NUM, _NAME = 1, 2, 3, 4, 5, 6
-
-# regex steps (RE2) for spans that may contain spaces; each runs only on the
-# rows whose trigger byte occurs (numpy scan of the raw bytes)
-_T_CODE, _T_DQ, _T_SQ, _T_CTRL, _T_KEY = 1, 2, 4, 8, 16
-_TRIG = np.zeros(256, np.uint8)
-_TRIG[ord("`")] = _T_CODE
-_TRIG[ord('"')] = _T_DQ
-_TRIG[0xE2] = _T_DQ | _T_SQ  # UTF-8 lead byte of curly quotes
-_TRIG[ord("'")] = _T_SQ  # only an opening quote (not after a letter/digit) counts
-_CTRL_BYTES = list(range(0, 9)) + list(range(11, 32)) + [127]
-_TRIG[_CTRL_BYTES] = _T_CTRL
-_SANITISE = np.arange(256, dtype=np.uint8)
-_SANITISE[_CTRL_BYTES] = 32
-
-_REGEX_STEPS: list[tuple[int, str, str]] = [
-    (_T_CODE, r"```[\s\S]*?(?:```|$)", " \x01 "),
-    (_T_CODE, r"`[^`\n]{1,200}`", " \x01 "),
-    (_T_KEY, r'"([\w -]{1,64})"\s*:', r"\1 :"),  # JSON keys stay words
-    (_T_DQ, r'"[^"\n]{0,1000}"|“[^”\n]{0,1000}”|„[^“”\n]{0,1000}[“”]', " \x04 "),
-    (_T_SQ, r"(^|[^\w])'[^'\n]{0,1000}'(\W|$)", "\\1 \x04 \\2"),
-    (_T_SQ, r"(^|[^\w])‘[^’\n]{0,1000}’(\W|$)", "\\1 \x04 \\2"),
-]
-
-# byte classes for the numpy stage (one class per byte value)
-_D, _U, _L, _H, _P = 1, 2, 4, 8, 16
-_CLS = np.zeros(256, np.uint8)
-_CLS[ord("0"):ord("9") + 1] = _D
-_CLS[ord("A"):ord("Z") + 1] = _U
-_CLS[ord("a"):ord("z") + 1] = _L
-_CLS[0x80:] = _H
-for _c in "._,:/-":
-    _CLS[ord(_c)] = _P
-_WORDISH = _D | _U | _L | _H | _P  # bytes of a number chunk / name word
-# lowercase ASCII, keep digits / sentinels / non-ASCII bytes, everything else -> space
-_LOWPUNCT = np.full(256, 32, np.uint8)
-_LOWPUNCT[ord("0"):ord("9") + 1] = np.arange(ord("0"), ord("9") + 1)
-_LOWPUNCT[ord("a"):ord("z") + 1] = np.arange(ord("a"), ord("z") + 1)
-_LOWPUNCT[ord("A"):ord("Z") + 1] = np.arange(ord("a"), ord("z") + 1)
-_LOWPUNCT[1:7] = np.arange(1, 7)
-_LOWPUNCT[0x80:] = np.arange(0x80, 0x100)
-#: Clause break in skeletons masked with ``breaks=True`` (a control byte, so input cannot forge it).
-BREAK = "\x07"
-_BRK = np.uint8(7)
-_ENDS = np.zeros(256, bool)
-_ENDS[[ord(c) for c in ".!?;:\n"]] = True
-
-# rows per masking chunk: bounds the temporary numpy arrays (about 20 bytes
-# per input byte). Chunks run sequentially: on the 2-core reference machine a
-# thread pool made masking slower (the numpy passes hold the GIL or are
-# memory-bound; even np.sort gained only 6% from a second thread).
-_CHUNK_ROWS = 1 << 16
-
-
-def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets int64 starting at 0, data uint8) of a large_string array."""
-    n = len(arr)
-    if n == 0:
-        return np.zeros(1, np.int64), np.zeros(0, np.uint8)
-    bufs = arr.buffers()
-    off = np.frombuffer(bufs[1], np.int64, count=n + 1, offset=arr.offset * 8)
-    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    data = data[off[0]:off[-1]]
-    return off - off[0], data
-
-
-def _from_buffers(off: np.ndarray, data: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    n = len(off) - 1
-    bitmap = None
-    nulls = 0
-    if valid is not None and not valid.all():
-        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
-        nulls = int(n - valid.sum())
-    return pa.Array.from_buffers(pa.large_string(), n,
-                                 [bitmap, pa.py_buffer(np.ascontiguousarray(off, np.int64)),
-                                  pa.py_buffer(np.ascontiguousarray(data, np.uint8))], null_count=nulls)
-
-
-def _row_of(pos: np.ndarray, off: np.ndarray) -> np.ndarray:
-    return np.searchsorted(off, pos, side="right") - 1
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, e)`` for each pair (empty ranges allowed)."""
-    ln = np.maximum(ends - starts, 0)
-    tot = int(ln.sum())
-    if tot == 0:
-        return np.zeros(0, np.int64)
-    csum = np.cumsum(ln)
-    return np.arange(tot, dtype=np.int64) + np.repeat(starts - (csum - ln), ln)
+# Tables, rules and buffer helpers are shared with the library (the kernels must implement the same
+# rules with the same tables); the algorithms below are the former ones, verbatim.
+from acctgraph.layers.templates_mining import (  # noqa: F401
+    _BRK,
+    _CHUNK_ROWS,
+    _CLS,
+    _D,
+    _EMAIL,
+    _ENDS,
+    _H,
+    _L,
+    _LOWPUNCT,
+    _NAME,
+    _NONASCII_STEPS,
+    _NUM,
+    _PLACEHOLDERS,
+    _REGEX_STEPS,
+    _SANITISE,
+    _T_CTRL,
+    _T_DQ,
+    _T_KEY,
+    _T_SQ,
+    _TRIG,
+    _U,
+    _URL,
+    _WORDISH,
+    MAX_CHARS,
+    _as_large_string,
+    _buffers,
+    _by_chunks,
+    _from_buffers,
+    _lower_trim,
+    _ranges,
+    _row_of,
+)
 
 
 def _extent(pos: np.ndarray, brk: np.ndarray, off: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray]:
@@ -295,55 +231,14 @@ def _tail_bytes(codes: np.ndarray, tails: list[np.ndarray], extra: np.ndarray) -
     return out
 
 
-_NONASCII_STEPS = [
-    (r"[^\p{L}\p{N}<> \x07]+", " "),
-    (r"([\p{Han}\p{Hiragana}\p{Katakana}])", " \\1 "),
-    (r"  +", " "),
-]
-
-
 def _mask_chunk(arr: pa.Array, breaks: bool = False) -> pa.Array:
     valid = np.asarray(arr.is_valid()) if arr.null_count else None
     arr = _regex_stage(arr)
     off, data = _buffers(arr)
     off, data = _numpy_stage(off, data, breaks)
-    out = _from_buffers(off, data, valid)
-    hi = np.flatnonzero(data >= 0x80)
-    if len(hi):
-        nonascii = np.zeros(len(off) - 1, bool)
-        nonascii[_row_of(hi, off)] = True
-        m = pa.array(nonascii)
-        sub = pc.utf8_lower(out.filter(m))
-        for pat, rep in _NONASCII_STEPS:
-            sub = pc.replace_substring_regex(sub, pat, rep)
-        out = pc.replace_with_mask(out, m, sub)
-    return pc.utf8_trim(out, " \x07" if breaks else " ")
-
-
-def _as_large_string(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(prompts, pa.ChunkedArray):
-        prompts = prompts.combine_chunks() if prompts.num_chunks != 1 else prompts.chunk(0)
-    if not isinstance(prompts, pa.Array):
-        prompts = pa.array(prompts, pa.large_string())
-    if pa.types.is_dictionary(prompts.type):
-        prompts = prompts.dictionary_decode()
-    if pa.types.is_null(prompts.type):
-        return pa.nulls(len(prompts), pa.large_string())
-    if not pa.types.is_large_string(prompts.type):
-        prompts = prompts.cast(pa.large_string())
-    return prompts
+    return _lower_trim(off, data, valid, breaks)
 
 
 def mask_prompts_reference(prompts: pa.Array | pa.ChunkedArray, breaks: bool = False) -> pa.Array:
     """Skeleton text of each prompt, as ``acctgraph.layers.templates_mining.mask_prompts`` at 92f9955."""
-    arr = _as_large_string(prompts)
-    n = len(arr)
-    if n == 0:
-        return pa.array([], pa.large_string())
-    longest = pc.max(pc.binary_length(arr)).as_py()
-    if longest is not None and longest > MAX_CHARS:
-        arr = pc.utf8_slice_codeunits(arr, 0, MAX_CHARS)
-    chunks = [_mask_chunk(arr.slice(i, _CHUNK_ROWS), breaks) for i in range(0, n, _CHUNK_ROWS)]
-    return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
-
-
+    return _by_chunks(prompts, breaks, _mask_chunk)
