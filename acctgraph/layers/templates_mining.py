@@ -65,7 +65,7 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
      uint64 (``a`` odd, so a bijection) followed by the splitmix64
      finaliser, top 32 bits, computed once per vocabulary token and reduced
      per skeleton to its minimum (compiled kernel
-     :func:`~acctgraph.layers.templates_kernels.minhash`, 16 permutations at a
+     :func:`~acctgraph.layers.templates_kernels.minhash`, 8 permutations at a
      time; same values as the former numpy gathers + ``np.minimum.reduceat``,
      about twice as fast). (The
      ``(a*h + b) mod (2**61 - 1)`` family with 31-bit ``a`` and 32-bit ``h``
