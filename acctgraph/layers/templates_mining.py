@@ -17,23 +17,26 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    comma, e.g. "for Jane Smith" -> "for <name>"). Then text is lowercased,
    punctuation becomes space, whitespace is collapsed, and runs of the same
    placeholder collapse to one ("<n> <n> <n>" -> "<n>"). The result is the
-   *skeleton*. Multi-word spans (code, quotes, JSON keys) are RE2 regexes
-   (``pyarrow.compute``) run only on the rows that contain their trigger
-   byte; URLs, e-mails, numbers, names, case, punctuation and whitespace are
-   numpy operations on the Arrow buffers: a few passes over all bytes plus
-   pattern logic on the sparse positions of ``:``, ``.``, ``@``, digits and
-   capitals. Measured (1M rows, 133 B/row): one full RE2 replace pass costs
-   0.3-0.8 s (per-match overhead dominates), the punctuation-to-space pass 1.7 s,
-   and DuckDB's ``regexp_replace`` chain 4.2 s with 2 threads; the hybrid
-   costs about 3 s for regex-heavy rows (benchmark: 140k rows/s single
-   core) and less for plain prose. Threads did not help on the 2-core
-   reference machine (see ``_CHUNK_ROWS``), so :meth:`TemplateMiner.add`
-   first dictionary-encodes the raw prompts (only distinct prompts are
-   masked: 70% of the rows of a generated world, 99% of the validation
-   world) and then splits a batch over worker *processes*
-   (``TemplateConfig.workers``). Measured per core (CPU time, 200k rows):
-   135k rows/s on a generated world, 100k rows/s on the validation world,
-   whose JSON prompts send every row through the quote regexes. Numbers and names are ASCII
+   *skeleton*. All of it except the non-ASCII lowercasing runs in two compiled
+   kernels (numba, :mod:`acctgraph.layers.templates_kernels`) over the Arrow
+   buffers of a chunk of rows: the **span rules** (code blocks, JSON keys,
+   quotes: scans that reproduce the RE2 patterns of ``_REGEX_STEPS`` exactly,
+   run only on the rows that contain their trigger byte) and the **byte
+   stage** (URLs, e-mails, numbers, names, case, punctuation, clause breaks,
+   whitespace, repeated and expanded placeholders: one sequential pass per
+   rule plus two row-wise passes that compact and expand). They replaced
+   RE2 passes (``pyarrow.compute``) and numpy passes over all bytes and give
+   byte-identical skeletons (``tests/layers/test_mask_kernel.py`` runs the
+   old implementation, kept in the tests, against them). Measured on the
+   0.1 generated world (1.7M distinct prompts, 355 MB after the cut to
+   MAX_CHARS), CPU time: span rules 5 s -> 1 s, byte stage 8 s -> 2.8 s.
+   Machine code is cached on disk (``cache=True``) after the first call.
+   :meth:`TemplateMiner.add` first dictionary-encodes the raw prompts (only
+   distinct prompts are masked: 70% of the rows of a generated world, 99% of
+   the validation world) and then splits a batch over worker *processes*
+   (``TemplateConfig.workers``; the kernels release the GIL, but hashing and
+   clause extraction around them do not). The validation world's JSON prompts
+   send every row through the quote rules. Numbers and names are ASCII
    rules; other scripts are lowercased with ``utf8_lower``, non-ASCII
    punctuation becomes space and CJK characters become one token each.
    Control bytes in the input become spaces, so the placeholder sentinels
@@ -60,8 +63,11 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
      variants of a template, once single-skeleton tokens are gone).
    * MinHash with ``num_perm`` hash functions per token: ``a*h + b`` on
      uint64 (``a`` odd, so a bijection) followed by the splitmix64
-     finaliser, top 32 bits, computed once per vocabulary token, gathered per
-     token and reduced per skeleton with ``np.minimum.reduceat``. (The
+     finaliser, top 32 bits, computed once per vocabulary token and reduced
+     per skeleton to its minimum (compiled kernel
+     :func:`~acctgraph.layers.templates_kernels.minhash`, 8 permutations at a
+     time; same values as the former numpy gathers + ``np.minimum.reduceat``,
+     about twice as fast). (The
      ``(a*h + b) mod (2**61 - 1)`` family with 31-bit ``a`` and 32-bit ``h``
      is almost monotone in ``h``, so all "permutations" pick the same minimum;
      measured, it merged unrelated templates.) Like datasketch, LSH then cuts
@@ -93,8 +99,8 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    chained component): ``finish()`` went from 19-27 s (quiet machine / shared
    machine) to about 6-9 s, same templates as before (1 row of 733k moved,
    from the 16-bit comparison), peak RSS 2.2 GB -> 1.1 GB. CPU split:
-   tokens 0.9 s, MinHash 1.8 s (64 gathers + ``minimum.reduceat``: the
-   floor of this design), bands + verification 2.5 s, guard 2.3 s.
+   tokens 0.9 s, MinHash 1.8 s (then numpy gathers + ``minimum.reduceat``;
+   since compiled, about half), bands + verification 2.5 s, guard 2.3 s.
    A multi-anchor guard (labels spread along edges, every anchor of a
    component at once) was tried: it resolves the giant component in a few
    rounds but groups far more loosely (generated 0.1 world: 8.7k templates
@@ -190,8 +196,8 @@ EXAMPLE_CHARS = 300
 _PLACEHOLDERS = {1: b"<code>", 2: b"<url>", 3: b"<email>", 4: b"<q>", 5: b"<n>", 6: b"<name>"}
 _CODE, _URL, _EMAIL, _Q, _NUM, _NAME = 1, 2, 3, 4, 5, 6
 
-# regex steps (RE2) for spans that may contain spaces; each runs only on the
-# rows whose trigger byte occurs (numpy scan of the raw bytes)
+# span rules for spans that may contain spaces (code blocks, JSON keys, quotes); each runs only on
+# the rows whose trigger byte occurs (templates_kernels.span_flags)
 _T_CODE, _T_DQ, _T_SQ, _T_CTRL, _T_KEY = 1, 2, 4, 8, 16
 _TRIG = np.zeros(256, np.uint8)
 _TRIG[ord("`")] = _T_CODE
@@ -203,6 +209,9 @@ _TRIG[_CTRL_BYTES] = _T_CTRL
 _SANITISE = np.arange(256, dtype=np.uint8)
 _SANITISE[_CTRL_BYTES] = 32
 
+# The rules are compiled scans (templates_kernels.span_stage) that give exactly the output of these
+# RE2 patterns, which they replaced (pyarrow.compute.replace_substring_regex, in this order). Not
+# used by the library; tests/layers/_mask_reference.py runs them to check the kernels byte for byte:
 _REGEX_STEPS: list[tuple[int, str, str]] = [
     (_T_CODE, r"```[\s\S]*?(?:```|$)", " \x01 "),
     (_T_CODE, r"`[^`\n]{1,200}`", " \x01 "),
@@ -235,10 +244,8 @@ _BRK = np.uint8(7)
 _ENDS = np.zeros(256, bool)
 _ENDS[[ord(c) for c in ".!?;:\n"]] = True
 
-# rows per masking chunk: bounds the temporary numpy arrays (about 20 bytes
-# per input byte). Chunks run sequentially: on the 2-core reference machine a
-# thread pool made masking slower (the numpy passes hold the GIL or are
-# memory-bound; even np.sort gained only 6% from a second thread).
+# rows per masking chunk: bounds the kernels' temporary arrays (a few bytes per
+# input byte). Chunks run sequentially; pieces of a batch go to worker processes.
 _CHUNK_ROWS = 1 << 16
 
 
@@ -280,189 +287,46 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.arange(tot, dtype=np.int64) + np.repeat(starts - (csum - ln), ln)
 
 
-def _extent(pos: np.ndarray, brk: np.ndarray, off: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray]:
-    """[start, end) of the run of non-break bytes around each position, within its row."""
-    k = np.searchsorted(brk, pos)
-    if len(brk):
-        s = np.where(k > 0, brk[np.maximum(k - 1, 0)] + 1, 0)
-        e = np.where(k < len(brk), brk[np.minimum(k, len(brk) - 1)], nb)
-    else:
-        s, e = np.zeros(len(pos), np.int64), np.full(len(pos), nb, np.int64)
-    r = _row_of(pos, off)
-    return np.maximum(s, off[r]), np.minimum(e, off[r + 1])
+def _readonly(a: np.ndarray, dtype) -> np.ndarray:
+    """Contiguous read-only view: the kernels see one array type whatever the source (Arrow
+    buffers are read-only, numpy results are not), so each is compiled once, not per type."""
+    a = np.ascontiguousarray(a, dtype).view()
+    a.flags.writeable = False
+    return a
 
 
-def _regex_stage(arr: pa.Array) -> pa.Array:
-    """Sanitise control bytes, then run each regex step on the rows that need it."""
-    off, data = _buffers(arr)
-    t = _TRIG[data]
-    pos = np.flatnonzero(t)
-    if len(pos) == 0:
-        return arr
-    f = t[pos]
-    sq = (f == _T_SQ) & (data[np.maximum(pos - 1, 0)] != 0)
-    if sq.any():  # an apostrophe after a letter/digit ("don't") is no opening quote
-        p = pos[sq]
-        prev_word = (_CLS[data[np.maximum(p - 1, 0)]] & (_D | _U | _L | _H)) != 0
-        at_start = np.isin(p, off[:-1])
-        f[np.flatnonzero(sq)[prev_word & ~at_start]] = 0
-    dq = pos[f == _T_DQ]
-    dq = dq[dq + 2 < len(data)]
-    key = dq[(data[dq + 1] == 58) | ((data[dq + 1] == 32) & (data[dq + 2] == 58))]  # '":' or '" :'
-    rows_flags = np.zeros(len(off) - 1, np.uint8)
-    if len(key):
-        np.bitwise_or.at(rows_flags, _row_of(key, off), _T_KEY)
-    np.bitwise_or.at(rows_flags, _row_of(pos, off), f)
-    if (rows_flags & _T_CTRL).any():
-        arr = _from_buffers(off, _SANITISE[data], np.asarray(arr.is_valid()) if arr.null_count else None)
-    for trig, pat, rep in _REGEX_STEPS:
-        need = (rows_flags & trig) != 0
-        if not need.any():
-            continue
-        if need.all():
-            arr = pc.replace_substring_regex(arr, pat, rep)
-        else:
-            m = pa.array(need)
-            sub = pc.replace_substring_regex(arr.filter(m), pat, rep)
-            arr = pc.replace_with_mask(arr, m, sub)
-    return arr
+def _span_stage(off: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Code blocks, JSON keys and quoted spans (the rules that may span spaces), on the rows whose
+    trigger bytes call for them; control bytes become spaces first. Compiled, see
+    :func:`acctgraph.layers.templates_kernels.span_stage`."""
+    from acctgraph.layers.templates_kernels import span_flags, span_stage
+
+    off, data = _readonly(off, np.int64), _readonly(data, np.uint8)
+    flags = span_flags(off, data, _TRIG, _CLS)
+    if not flags.any():
+        return off, data
+    return span_stage(off, data, flags, _SANITISE)
 
 
-def _numpy_stage(off: np.ndarray, data: np.ndarray, breaks: bool = False) -> tuple[np.ndarray, np.ndarray]:
+_PH_LEN = np.zeros(7, np.int64)
+_PH_BYTES = np.zeros((7, 8), np.uint8)
+for _k, _t in _PLACEHOLDERS.items():
+    _PH_LEN[_k] = len(_t)
+    _PH_BYTES[_k, :len(_t)] = np.frombuffer(_t, np.uint8)
+
+
+def _byte_stage(off: np.ndarray, data: np.ndarray, breaks: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """URLs, e-mails, numbers, names, case, punctuation, whitespace, placeholders.
 
     With ``breaks``, clause ends (``. ! ? ; :`` before whitespace or the end of
     the prompt, and newlines) that are not inside a masked span become the
-    :data:`BREAK` byte instead of a space.
-
-    Work proportional to the bytes is a handful of vectorised passes; the
-    pattern logic runs on the (few) positions of ':', '@', '.', digits and
-    capitals only.
+    :data:`BREAK` byte instead of a space. One compiled pass per rule over the
+    chunk's bytes, see :func:`acctgraph.layers.templates_kernels.mask_bytes`.
     """
-    nb = len(data)
-    if nb == 0:
-        return off, data
-    cls = _CLS[data]
-    v = _LOWPUNCT[data]
-    keep = np.ones(nb, bool)
-    claimed = np.zeros(nb, bool)  # bytes already inside a replaced span
+    from acctgraph.layers.templates_kernels import mask_bytes
 
-    def replace(s: np.ndarray, e: np.ndarray, code: int) -> None:
-        ok = ~claimed[s]
-        s, e = s[ok], e[ok]
-        if len(s) == 0:
-            return
-        first = np.ones(len(s), bool)
-        first[1:] = s[1:] != s[:-1]
-        s, e = s[first], e[first]
-        inner = _ranges(s + 1, e)
-        v[s] = code
-        v[inner] = 0
-        keep[inner] = False
-        claimed[s] = True
-        claimed[inner] = True
-
-    # URLs and e-mail addresses: the whole whitespace-delimited word
-    colon = np.flatnonzero(data == 58)
-    colon = colon[colon + 2 < nb]
-    url = colon[(data[colon + 1] == 47) & (data[colon + 2] == 47) & ((cls[colon - 1] & (_U | _L)) != 0)]
-    dots = np.flatnonzero(data == 46)
-    www = dots[dots >= 3]
-    www = www[(data[www - 1] == 119) & (data[www - 2] == 119) & (data[www - 3] == 119)]
-    at = np.flatnonzero(data == 64)
-    if len(url) or len(www) or len(at):
-        ws = np.flatnonzero(data <= 32)
-        if len(url) or len(www):
-            u = np.union1d(url, www - 3)
-            s, e = _extent(u, ws, off, nb)
-            replace(s, e, _URL)
-        if len(at):
-            s, e = _extent(at, ws, off, nb)
-            nd = np.searchsorted(dots, at, side="right")
-            has_dot = ((nd < len(dots)) & (dots[np.minimum(nd, len(dots) - 1)] < e - 1) if len(dots)
-                       else np.zeros(len(at), bool))  # no dot in the batch at all: no e-mail address
-            ok = (s < at) & has_dot
-            replace(s[ok], e[ok], _EMAIL)
-    # numbers: runs of [A-Za-z0-9._,:/-] that contain a digit
-    nonw = None
-    isd = cls == _D
-    isd[1:] &= ~isd[:-1]  # first digit of each digit run: fewer positions to search
-    dig = np.flatnonzero(isd)
-    del isd
-    if len(dig):
-        nonw = np.flatnonzero((cls & _WORDISH) == 0)
-        s, e = _extent(dig, nonw, off, nb)
-        replace(s, e, _NUM)
-    # names: "Xy..." right after "<lowercase> " or ", "
-    up = np.flatnonzero(cls == _U)
-    up = up[(up >= 2) & (up + 1 < nb)]
-    if len(up):
-        up = up[(data[up - 1] == 32) & (((cls[up - 2] & _L) != 0) | (data[up - 2] == 44))
-                & ((cls[up + 1] & (_L | _H)) != 0)]
-        r = _row_of(up, off)
-        up = up[(up - 2 >= off[r]) & (up + 1 < off[r + 1])]
-        if len(up):
-            if nonw is None:
-                nonw = np.flatnonzero((cls & _WORDISH) == 0)
-            s, e = _extent(up, nonw, off, nb)
-            replace(up, e, _NAME)
-    if breaks:
-        cand = np.flatnonzero(_ENDS[data] & (v == 32))
-        if len(cand):
-            nxt = np.minimum(cand + 1, nb - 1)
-            at_end = np.isin(cand + 1, off[1:])
-            cand = cand[(data[cand] == 10) | at_end | (data[nxt] <= 32)]
-            v[cand] = _BRK
-    # collapse whitespace (keep the first byte of a run, a break if the run holds one; ends are trimmed later)
-    sp = (v == 32) | (v == _BRK) if breaks else v == 32
-    if breaks:
-        brk = np.flatnonzero(v == _BRK)
-        if len(brk):
-            starts = np.flatnonzero(sp & ~np.concatenate([[False], sp[:-1]]))
-            v[starts[np.searchsorted(starts, brk, side="right") - 1]] = _BRK
-    keep[1:] &= ~(sp[1:] & sp[:-1])
-    v, off = v[keep], off - np.searchsorted(np.flatnonzero(~keep), off)
-    # repeated placeholders "S S" -> "S"
-    sent = np.flatnonzero((v - np.uint8(1)) < 6)
-    if len(sent) > 1:
-        d = sent[sent >= 2]
-        d = d[((v[d - 1] == 32) | (v[d - 1] == _BRK)) & (v[d - 2] == v[d])]
-        if len(d):
-            d = d[d - 2 >= off[_row_of(d, off)]]
-        if len(d):
-            gone = np.unique(np.concatenate([d - 1, d]))
-            keep2 = np.ones(len(v), bool)
-            keep2[gone] = False
-            v, off = v[keep2], off - np.searchsorted(gone, off)
-            sent = np.flatnonzero((v - np.uint8(1)) < 6)
-    # expand sentinels to placeholder text
-    if len(sent):
-        codes = v[sent]
-        extra = np.array([0] + [len(_PLACEHOLDERS[k]) - 1 for k in range(1, 7)], np.int64)[codes]
-        ins_pos = np.repeat(sent + 1, extra)
-        tails = [np.frombuffer(_PLACEHOLDERS[k][1:], np.uint8) for k in range(1, 7)]
-        ins_val = np.concatenate([tails[k - 1] for k in codes.tolist()]) if len(codes) < 64 else \
-            _tail_bytes(codes, tails, extra)
-        v = v.copy()
-        v[sent] = 60  # "<"
-        cum = np.zeros(len(sent) + 1, np.int64)
-        np.cumsum(extra, out=cum[1:])
-        off = off + cum[np.searchsorted(sent, off)]
-        v = np.insert(v, ins_pos, ins_val)
-    return off, v
-
-
-def _tail_bytes(codes: np.ndarray, tails: list[np.ndarray], extra: np.ndarray) -> np.ndarray:
-    """Bytes after "<" of each placeholder, concatenated in order of ``codes``."""
-    out = np.empty(int(extra.sum()), np.uint8)
-    start = np.zeros(len(codes) + 1, np.int64)
-    np.cumsum(extra, out=start[1:])
-    for k in range(1, 7):
-        idx = np.flatnonzero(codes == k)
-        if len(idx):
-            t = tails[k - 1]
-            out[(start[idx][:, None] + np.arange(len(t))).ravel()] = np.tile(t, len(idx))
-    return out
+    return mask_bytes(_readonly(off, np.int64), _readonly(data, np.uint8), bool(breaks),
+                      _CLS, _LOWPUNCT, _ENDS, _PH_LEN, _PH_BYTES)
 
 
 _NONASCII_STEPS = [
@@ -474,9 +338,13 @@ _NONASCII_STEPS = [
 
 def _mask_chunk(arr: pa.Array, breaks: bool = False) -> pa.Array:
     valid = np.asarray(arr.is_valid()) if arr.null_count else None
-    arr = _regex_stage(arr)
-    off, data = _buffers(arr)
-    off, data = _numpy_stage(off, data, breaks)
+    off, data = _span_stage(*_buffers(arr))
+    return _lower_trim(*_byte_stage(off, data, breaks), valid, breaks)
+
+
+def _lower_trim(off: np.ndarray, data: np.ndarray, valid: np.ndarray | None, breaks: bool) -> pa.Array:
+    """Masked bytes to strings: rows with non-ASCII text lowercased and cleaned (``_NONASCII_STEPS``),
+    spaces (and breaks) trimmed at both ends."""
     out = _from_buffers(off, data, valid)
     hi = np.flatnonzero(data >= 0x80)
     if len(hi):
@@ -515,6 +383,11 @@ def mask_prompts(prompts: pa.Array | pa.ChunkedArray, breaks: bool = False) -> p
     >>> mask_prompts(pa.array(["Think step by step. Then answer: what is 2+2?"]), breaks=True).to_pylist()
     ['think step by step\\x07then answer\\x07what is <n>']
     """
+    return _by_chunks(prompts, breaks, _mask_chunk)
+
+
+def _by_chunks(prompts: pa.Array | pa.ChunkedArray, breaks: bool, mask_chunk) -> pa.Array:
+    """Cut prompts to MAX_CHARS characters and mask them ``_CHUNK_ROWS`` rows at a time."""
     arr = _as_large_string(prompts)
     n = len(arr)
     if n == 0:
@@ -522,7 +395,7 @@ def mask_prompts(prompts: pa.Array | pa.ChunkedArray, breaks: bool = False) -> p
     longest = pc.max(pc.binary_length(arr)).as_py()
     if longest is not None and longest > MAX_CHARS:
         arr = pc.utf8_slice_codeunits(arr, 0, MAX_CHARS)
-    chunks = [_mask_chunk(arr.slice(i, _CHUNK_ROWS), breaks) for i in range(0, n, _CHUNK_ROWS)]
+    chunks = [mask_chunk(arr.slice(i, _CHUNK_ROWS), breaks) for i in range(0, n, _CHUNK_ROWS)]
     return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
 
 
@@ -621,6 +494,18 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     examples = pc.utf8_slice_codeunits(raw.take(pa.array(first_row_raw[first_raw_of_skel])), 0, EXAMPLE_CHARS)
     c_off, c_hash, c_dist = _clauses(skel_b.take(pa.array(first_raw_of_skel)), clause_words, counts)
     return codes, _hash_strings(dist), counts, dist, examples, c_off, c_hash, c_dist
+
+
+_WARM = False
+
+
+def _warm_kernels() -> None:
+    """Compile the masking kernels in this process (once; on a machine without their disk cache
+    this takes seconds), so worker processes started afterwards load them instead of compiling."""
+    global _WARM
+    if not _WARM:
+        mask_prompts(pa.array(["warm `up` 'x' \"y\": \"z\" Bob 1"]), breaks=True)
+        _WARM = True
 
 
 def _pack(arr: pa.Array) -> tuple:
@@ -1058,6 +943,7 @@ class TemplateMiner:
         results: list = [None] * len(pieces)
         pool = self._get_pool() if len(pieces) > 1 else None
         if pool is not None:
+            _warm_kernels()  # compile (or load) the kernels here first: workers then load them from disk
             try:
                 futs = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s)), cw) for s, e in pieces[1:]]
                 results[0] = _mask_hash(raw.slice(pieces[0][0], pieces[0][1] - pieces[0][0]), cw)
@@ -1317,15 +1203,14 @@ class TemplateMiner:
         local = remap[ids]
         h = vocab_hash[used]
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        sig = np.empty((cfg.num_perm, n), np.uint32)
-        with np.errstate(over="ignore"):
-            for k in range(cfg.num_perm):
-                # a*h + b (mod 2**64, a odd) is a bijection; splitmix64 makes it a random-looking
-                # permutation. Plain (a*h + b) mod (2**61 - 1) with small a, h is nearly monotone in h,
-                # so every "permutation" picks the same minimum: measured, it merged unrelated templates.
-                hv = (_mix64(a[k] * h + b[k]) >> np.uint64(32)).astype(np.uint32)
-                sig[k] = np.minimum.reduceat(hv[local], starts)
-        return sig
+        # a*h + b (mod 2**64, a odd) is a bijection; splitmix64 makes it a random-looking
+        # permutation. Plain (a*h + b) mod (2**61 - 1) with small a, h is nearly monotone in h,
+        # so every "permutation" picks the same minimum: measured, it merged unrelated templates.
+        # Compiled: per permutation one pass over the vocabulary and one over the tokens.
+        from acctgraph.layers.templates_kernels import minhash
+
+        return minhash(a, b, _readonly(h, np.uint64), _readonly(local, np.int32),
+                       _readonly(starts, np.int64), n)
 
     def _band_keys(self, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """LSH band keys (bands x n, uint64) from the full 32-bit signatures (num_perm x n),

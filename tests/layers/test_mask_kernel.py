@@ -1,0 +1,120 @@
+"""Byte identity of the compiled masking with the numpy + RE2 reference implementation.
+
+``_mask_reference`` is the masking code of acctgraph 92f9955 (before the numba
+kernels), kept in the test suite only. Every case masks a whole *array* at
+once, so the few look-behinds that read the previous row's last byte (as the
+reference's vectorised passes did) are exercised too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from acctgraph.layers.templates_mining import MAX_CHARS, mask_prompts
+
+from _mask_reference import mask_prompts_reference
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# pieces that trigger every rule, its edge cases and the row-boundary look-behinds
+FRAGMENTS = [
+    " ", "  ", "\n", "\t", "\r", "\x0b", "\x0c", "\x00", "\x01", "\x04", "\x05", "\x07", "\x7f", "\x1f",
+    "```", "`", "``", '"', "'", "“", "”", "„", "‘", "’", "\\", "{", "}", "[", "]", '": ', '" :', '"key": ',
+    ":", "://", "http://a.b/c?d=1", "https", "www.", "ww", "w", "www.x.org", "@", "bob@x.io", "a@b", "@x.y",
+    ".", ",", ", ", ";", "!", "?", "-", "/", "_", "<", ">", "<n>", "<name>",
+    "Jane", "Smith", "Jane Smith", "for Bob", "X", "Xy", "abc", "the", "Think step by step", "OK",
+    "3", "3.5", "12,345", "2024-01-05", "10:30", "0xDEADBEEF", "v1.2.3", "a1b2", "550e8400-e29b-41d4",
+    "é", "É", "Ärger", "日本語", "ひらがな", "Привет", "😀", "ß", "\u00a0", "\u2028", "İ",
+]
+
+fragment_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=4)), max_size=40).map("".join)
+prompt = st.one_of(st.none(), st.just(""), fragment_text, st.text(max_size=60))
+
+
+def assert_same(prompts: list | pa.Array) -> None:
+    arr = prompts if isinstance(prompts, pa.Array) else pa.array(prompts, pa.large_string())
+    for breaks in (False, True):
+        want = mask_prompts_reference(arr, breaks)
+        got = mask_prompts(arr, breaks)
+        if not got.equals(want):
+            w, g = want.to_pylist(), got.to_pylist()
+            bad = [i for i in range(len(w)) if w[i] != g[i]]
+            raise AssertionError(f"breaks={breaks}: {len(bad)} rows differ, first {arr[bad[0]].as_py()!r}: "
+                                 f"{w[bad[0]]!r} != {g[bad[0]]!r}")
+
+
+def test_sample_prompts_identical():
+    prompts = pq.read_table(ROOT / "data" / "samples" / "requests.parquet", columns=["prompt"]).column("prompt")
+    distinct = pc.unique(prompts.combine_chunks())
+    assert len(distinct) > 1000
+    assert_same(distinct)
+
+
+def test_chunk_sized_batch_identical():
+    # more rows than one masking chunk (65,536), rows cut at every byte class boundary
+    base = ["Email bob@x.io: \"hi\" at https://x.io/a?b=1 for Jane Smith, 3.5 times",
+            "```py\nprint(1)\n``` then `x` and 'quoted text' here", "ww", "w.x", "12", "ab", ":/", "/x",
+            "don't 'stop' me", '{"name": "Bob", "age": 3}', "", None, "日本語 テスト。Bob", "a\x00b\x07c"]
+    assert_same([base[i % len(base)] + ("" if i % 3 else str(i)) if base[i % len(base)] is not None else None
+                 for i in range(70_000)])
+
+
+def test_long_prompts_identical():
+    long = ["Think step by step. " * 300, "x" * (MAX_CHARS + 7), "é" * (MAX_CHARS + 3),
+            "`" + "a" * 250 + "`", '"' + "b" * 1200 + '"', "'" + "c" * 999 + "' ok", "'" + "c" * 1000 + "'",
+            "```" + "code " * 900, "日本" * 1500, "Call Bob at 555-1234. " * 200]
+    assert_same(long)
+    assert_same(long[::-1])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(prompt, min_size=1, max_size=12))
+def test_generated_prompts_identical(prompts):
+    assert_same(prompts)
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "\n", "'", "''", "' '", "'a'", "a'b'c", "x 'a' 'b' 'c' y", "‘a’ ‘b’", "“x” „y“ „z”",
+    '"k": 1, "j" : 2, "a b-c": "v"', "`a` `b`", "```", "``` ``` ```", "http://", "a://b", "www.", "@.",
+    "a@b.", "a@b.c", "x a@.b", "Mr Smith, Jane Doe and bob", "end.", "a. b", "a.\nb", "a :b", "x\x07y",
+])
+def test_edge_cases_identical(text):
+    assert_same([text, "w", text, "9", text + "ww", "w" + text, None, text])
+
+
+def test_buffer_wraparound_identical():
+    # the reference's look-behind of a "://" at the very first byte read the buffer's last byte (numpy data[-1])
+    assert_same(["://a.b/c", "x"])
+    assert_same(["://a.b/c", "1"])
+    assert_same(["http://a.b", "ww", "w.c", "ww.d", "Smith", "x, Bob", "12", "34 Bob"])
+    # look-behinds that cross a row boundary: names, numbers, quotes, JSON keys, breaks, repeated placeholders
+    assert_same(["abc", " Bob", "a ", "Bob x", "a,", " Jane", "12", "34", "x\"", ": 1", "x\"", " :", "don", "'t'",
+                 "<n>", " 5", "end.", " x", "1 ", "2"])
+
+
+def test_minhash_kernel_matches_numpy():
+    import numpy as np
+
+    from acctgraph.layers.templates_kernels import minhash
+    from acctgraph.layers.templates_mining import _mix64
+
+    rng = np.random.default_rng(3)
+    h = rng.integers(0, 1 << 63, 500, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    lens = rng.integers(1, 12, 700)
+    local = rng.integers(0, len(h), int(lens.sum())).astype(np.int32)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    a = rng.integers(0, 1 << 63, 20, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # 20: a partial block
+    b = rng.integers(0, 1 << 63, 20, dtype=np.uint64)
+    want = np.empty((len(a), len(starts)), np.uint32)
+    with np.errstate(over="ignore"):
+        for k in range(len(a)):
+            hv = (_mix64(a[k] * h + b[k]) >> np.uint64(32)).astype(np.uint32)
+            want[k] = np.minimum.reduceat(hv[local], starts)
+    assert np.array_equal(minhash(a, b, h, local, starts, len(starts)), want)
