@@ -132,6 +132,10 @@ class TemplatesConfig:
     clause_min_requests: int = _opt(2, "an account counts as a clause's user after this many requests with it")
     clause_min_shared: int = _opt(3, "two accounts are linked by the clause tier only when they share at least "
                                   "this many clauses")
+    clause_ring_k: int = _opt(45, "in sparsified clause groups an account on m rings links to ceil(ring_k * "
+                              "clause_ring_k / m) successors on each, between ring_k and this: quiet accounts, on "
+                              "few rings, look further, so that accounts sharing a stock of clauses meet on "
+                              "clause_min_shared rings")
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,8 @@ class LayerStats:
 
 
 def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: int = 10,
-                     factor: float = 1.0, entity: str = "key", member_weight: str = "1.0") -> dict[str, int]:
+                     factor: float = 1.0, entity: str = "key", member_weight: str = "1.0",
+                     k_max: int | None = None) -> dict[str, int]:
     """Create temp table ``out(src, dst, weight, evidence)`` from view ``members(key, node, ...)``.
 
     ``members`` may repeat (key, node); duplicates are ignored. ``key`` may be
@@ -130,11 +131,21 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
     multiplied by the smaller of its two members' weights (e.g. how much of
     each account's traffic uses a template). Requires ``cap >= 2k + 1``.
 
+    ``k_max`` (optional, >= k) lets a member that sits on few rings look further
+    along each: a member on ``m`` rings links to ``clamp(ceil(k * k_max / m), k,
+    k_max)`` successors on each of them (at most ``(n - 1) / 2`` on a ring of ``n``;
+    weight ``s(N) / (2 k_m)`` per link), so that every member gets about
+    ``k * k_max`` ring links in all. A layer
+    that keeps only pairs meeting on several rings needs this: with a fixed
+    ``k`` a quiet member on a handful of rings rarely meets anyone twice, while a
+    busy member on hundreds of rings meets its peers many times over.
+
     Returns counts: keys with at least two members, the largest key group,
     and how many groups were sparsified.
     """
     if cap < 2 * k + 1:
         raise ValueError(f"cap ({cap}) must be at least 2k+1 ({2 * k + 1})")
+    reach = max(k, k_max or k)
     b = BUDGET_SQL.format(n="e.big_n")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _m AS
@@ -160,21 +171,29 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
         h1, h2 = entity_hashes(ents.to_pylist())
         eng.register("_enth", pa.table({"ent": ents, "eh1": pa.array(h1, pa.int64()),
                                         "eh2": pa.array(h2, pa.int64())}))
-        steps = ", ".join(f"({j})" for j in range(1, k + 1))
+        steps = ", ".join(f"({j})" for j in range(1, reach + 1))
+        if reach > k:  # a member's reach on each of its rings, from how many rings it sits on
+            # (never past half the ring, where successors would come round to the member's predecessors)
+            mk = (f"least({reach}, CAST(floor((g.n - 1) / 2.0) AS BIGINT), greatest({k}, "
+                  f"CAST(ceil(CAST({k * reach} AS DOUBLE) / count(*) OVER (PARTITION BY m.node)) AS BIGINT)))")
+            per_link = f"{BUDGET_SQL.format(n='a.big_n')} / (2 * a.mk)"
+        else:
+            mk, per_link = str(k), f"{BUDGET_SQL.format(n='a.big_n')} / {2 * k}"
         # the successor position is computed before the join so that it is an equi-join on (key, position):
         # written as ON b.r = (a.r + j) % a.n, DuckDB joined on the key alone and filtered the product
         # (261M rows for 275k ring members: 9 s instead of 0.1 s)
         eng.execute(f"""
             CREATE OR REPLACE TEMP TABLE _ring AS
-            SELECT m.key, m.node, m.mw, g.n, e.w, e.big_n,
+            SELECT m.key, m.node, m.mw, g.n, e.w, e.big_n, {mk} AS mk,
                    row_number() OVER (PARTITION BY m.key ORDER BY {ring_order_sql("m.node", "h.eh1", "h.eh2")},
                                       m.node) - 1 AS r
             FROM _m m JOIN _g g ON m.key = g.key AND g.n > {cap} JOIN _e e ON e.ent = g.ent
             JOIN _enth h ON h.ent = m.ent;
             INSERT INTO _small
             SELECT least(a.node, b.node), greatest(a.node, b.node),
-                   {factor} * {BUDGET_SQL.format(n="a.big_n")} / {2 * k} / a.w * least(a.mw, b.mw)
-            FROM (SELECT a.*, (a.r + j.j) % a.n AS t FROM _ring a CROSS JOIN (VALUES {steps}) AS j(j)) a
+                   {factor} * {per_link} / a.w * least(a.mw, b.mw)
+            FROM (SELECT a.*, (a.r + j.j) % a.n AS t FROM _ring a CROSS JOIN (VALUES {steps}) AS j(j)
+                  WHERE j.j <= a.mk) a
             JOIN _ring b ON b.key = a.key AND b.r = a.t;
             DROP TABLE _ring;
         """)

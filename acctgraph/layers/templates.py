@@ -144,7 +144,8 @@ def build(ctx: BuildContext) -> LayerStats:
     """)
     for view in ("_clause_rows", "_skel_clauses", "_clause_map", "_skel_rows"):
         eng.unregister(view)
-    s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k,
+    ck = int(cfg.clause_ring_k)
+    s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k, k_max=ck,
                           factor=cfg.clause_factor)
     eng.execute(f"DELETE FROM _tmpl_b WHERE evidence < {int(cfg.clause_min_shared)}")
     union_tiers(eng, "layer_templates", ["_tmpl_a", "_tmpl_b"])

@@ -91,3 +91,23 @@ def test_rings_of_different_keys_are_independent():
     # each key gives n*k pairs; pairs on both rings would have evidence 2
     assert len(evidence) >= 2 * n * k * 0.98
     assert (evidence == 2).sum() <= n * k * 0.02
+
+
+def test_k_max_lets_members_on_few_rings_look_further():
+    # 200 accounts share key k0; accounts 0-9 also hold 39 more large keys (40 rings in all), 199 none.
+    # With k_max, an account on one ring links to k_max successors there, one on 40 rings to k on each.
+    members = {"k0": list(range(200))}
+    members.update({f"k{i}": list(range(10)) + list(range(100 + i, 160 + i)) for i in range(1, 40)})
+    fixed, _ = pairs(members, cap=50, k=5)
+    wide, _ = pairs(members, cap=50, k=5, k_max=20)
+
+    def links(got: dict, a: int) -> int:
+        return sum(1 for p in got if a in p)
+
+    assert links(fixed, 199) == 10 and links(wide, 199) >= 25   # account 199 sits on k0 only: 20 successors
+    assert links(wide, 0) <= 1.3 * links(fixed, 0)               # account 0 sits on 40 rings
+    # a quiet account spreads its budget s(N) over more links, so each is weaker
+    assert min(w for p, w in wide.items() if 199 in p) < 0.5 * min(w for p, w in fixed.items() if 199 in p)
+    # never past half a ring: on a ring of 21 members (cap 20) each looks 10 ahead, every pair once
+    ring, _ = pairs({"big": list(range(21))}, cap=20, k=5, k_max=45)
+    assert len(ring) == 21 * 20 // 2 and sorted(ring.values()) == pytest.approx([budget(21) / 20] * 210)

@@ -113,3 +113,61 @@ def test_clause_groups_link_a_campaign_whose_exact_clauses_never_repeat(tmp_path
     disputed = groups[groups["canonical"].str.contains("disputed facts")]
     assert len(disputed) == 1 and disputed["accounts"].iloc[0] == 10 and disputed["clauses"].iloc[0] >= 100
     assert set(ev["clause"]) >= set(disputed["clause_group"])
+
+
+def test_low_volume_members_of_a_large_campaign_meet_on_enough_clause_rings(tmp_path):
+    # 150 accounts (clause groups above the cap, so sampled on rings), 8 prompts each from a stock of 6
+    # clauses: every pair shares about 6 clause groups. With 10 ring successors a pair meets on 3 of those
+    # rings with a probability of ~4%, and members kept a handful of links; looking clause_ring_k ahead fixes it.
+    # 300 users of one public four-sentence template stay much weaker than the campaign.
+    rng = np.random.default_rng(11)
+    stock = ["Think step by step and show every intermediate result",
+             "Explain your design decisions before writing the code",
+             "Cite the underlying principle for each claim you make",
+             "Return the final answer on a separate last line",
+             "List the edge cases your solution handles",
+             "Name the assumptions you rely on explicitly"]
+    req = []
+    for a in range(150):
+        for i in range(8):
+            body = ". ".join([rng.choice(TASKS).format(rng.integers(10, 10**6)).capitalize(),
+                              *rng.choice(stock, size=3, replace=False)]) + "."
+            req.append((f"camp{a:03d}", f"2026-02-0{1 + i}T{i:02d}:{a % 60:02d}:00Z", f"198.51.{a}.{i}", "m",
+                        rng.choice(WRAPPERS).format(body)))
+    for a in range(300):
+        for i in range(2):
+            req.append((f"user{a:03d}", f"2026-02-03T{i:02d}:{a % 60:02d}:00Z", f"203.0.{a % 250}.{i + 1}", "m",
+                        "Translate the text below into French. Keep the tone friendly and informal. Do not add "
+                        "any notes of your own. Preserve the original line breaks. Text: "
+                        f"{rng.integers(10**6)} {rng.choice(TASKS).format(rng.integers(10**6))}"))
+    d = write_world(tmp_path / "in", req)
+
+    no_clauses = Config.from_dict({"build": {"layers": ["templates"]}, "templates": {"clause_factor": 0.0}})
+    acctgraph.build(d, tmp_path / "ws0", config=no_clauses, quiet=True)
+    before = edges_of(tmp_path / "ws0", "templates")
+
+    def clause_links(k: int) -> tuple[dict, dict]:  # links (and weight) the clause tier adds, per account
+        cfg = Config.from_dict({"build": {"layers": ["templates"]}, "templates": {"clause_ring_k": k}})
+        acctgraph.build(d, tmp_path / f"ws{k}", config=cfg, quiet=True)
+        got = edges_of(tmp_path / f"ws{k}", "templates")
+        links: dict[str, int] = {}
+        strength: dict[str, float] = {}
+        for (a, b), w in got.items():
+            w -= before.get((a, b), 0.0)
+            if w <= 1e-12:
+                continue
+            assert a[:4] == b[:4], (a, b)  # never a campaign account with a public template's user
+            for x in (a, b):
+                links[x] = links.get(x, 0) + 1
+                strength[x] = strength.get(x, 0.0) + w
+        return links, strength
+
+    sparse, _ = clause_links(10)
+    links, strength = clause_links(Config().templates.clause_ring_k)
+    camp = [f"camp{a:03d}" for a in range(150)]
+    assert sum(sparse.get(a, 0) < 12 for a in camp) >= 30      # the old sampling left many members loose
+    assert min(links.get(a, 0) for a in camp) >= 50            # now every member has a stock of links
+    # the price: users of a popular four-sentence template now also meet on 3 rings by chance (p ~ 3%),
+    # and the hub weighting keeps them well below the campaign
+    users = [s for x, s in strength.items() if x.startswith("user")]
+    assert max(users) < 0.5 * float(np.median([strength[a] for a in camp]))
