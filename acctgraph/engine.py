@@ -52,7 +52,10 @@ class Engine:
         # no DuckDB progress bar: it prints to the terminal even under --quiet or into a log; the
         # stages show their own (acctgraph.progress)
         self.con = duckdb.connect(config={"preserve_insertion_order": True})
-        self.execute("SET enable_progress_bar = false")
+        try:
+            self.con.execute("SET enable_progress_bar = false")
+        except duckdb.Error:  # in Jupyter DuckDB refuses to touch the setting without ipywidgets, and draws none
+            pass
         self.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
         self._memory_limit = memory_limit
         if memory_limit:

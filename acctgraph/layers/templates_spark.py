@@ -28,7 +28,8 @@ import pyarrow as pa
 
 from acctgraph.layers.base import BuildContext
 from acctgraph.layers.templates import skeleton_counts
-from acctgraph.layers.templates_mining import CLAUSE_LIST, TemplateMiner, TemplateModel, _as_large_string, _mask_hash
+from acctgraph.layers.templates_mining import (CLAUSE_LIST, TemplateMiner, TemplateModel, _as_large_string, _mask_hash,
+                                              _warm_kernels)
 from acctgraph.spark import checkpoint, read_parquet_with_row
 
 _U64 = pa.decimal128(20, 0)  # uint64 hashes travel through Spark as DECIMAL(20,0), as SparkEngine registers them
@@ -101,6 +102,9 @@ def mine_on_spark(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
     from pyspark.sql.pandas.types import from_arrow_schema
 
     eng = ctx.eng
+    # compile (or load) the masking kernels on the driver first: in local mode the executors' Python workers
+    # then load them from numba's disk cache instead of each compiling them (~15 s) on a fresh machine
+    _warm_kernels()
     df = read_parquet_with_row(eng.spark, ctx.ws.table_path("requests"), _ROW).select("account_id", "prompt", _ROW)
     out = checkpoint(df.mapInArrow(MaskOnExecutor(int(miner.config.clause_words)),
                                    from_arrow_schema(OUT_SCHEMA, prefer_timestamp_ntz=False)))
