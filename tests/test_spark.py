@@ -150,6 +150,7 @@ def test_spark_layers_never_mask_or_score_on_the_driver(sample_pair, tmp_path, m
                       (coactivity, "account_sketches"), (coactivity, "score_pairs"), (coactivity, "minhash_sets")]:
         monkeypatch.setattr(mod, name, driver_call)
     monkeypatch.setattr(templates_mining.TemplateMiner, "add_with_clauses", driver_call)
+    monkeypatch.setattr(templates_mining.TemplateMiner, "add", driver_call)
     ws = tmp_path / "spark"
     acctgraph.build(acctgraph.SAMPLE_DIR, ws, config=_cfg("spark"), quiet=True)
     duck = sample_pair[0]

@@ -923,7 +923,7 @@ class TemplateMiner:
     # -- streaming ---------------------------------------------------------
     def add(self, prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Skeleton hash per row (uint64; null for null prompts and empty skeletons)."""
-        return self.add_with_clauses(prompts)[0]
+        return self._add(prompts, per_row_clauses=False)[0]
 
     def add_with_clauses(self, prompts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         """Like :meth:`add`, plus the prompts' clauses: ``(skeleton hash per row, row, clause hash)``.
@@ -934,6 +934,11 @@ class TemplateMiner:
         the model's :attr:`TemplateModel.skeleton_clauses` takes them from the
         skeleton's first prompt over all calls (what the templates layer uses).
         """
+        return self._add(prompts, per_row_clauses=True)
+
+    def _add(self, prompts: pa.Array | pa.ChunkedArray,
+             per_row_clauses: bool) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """Mask, hash and collect one batch; list every row's clauses only when asked (the layer does not)."""
         raw = _as_large_string(prompts)
         n = len(raw)
         cw = self.config.clause_words
@@ -958,16 +963,18 @@ class TemplateMiner:
         for i, (s, e) in enumerate(pieces):
             if results[i] is None:
                 results[i] = _mask_hash(raw.slice(s, e - s), cw)
-            codes, h, counts, dist, examples, c_off, c_hash, (ch, cw, ctext) = results[i]
+            codes, h, counts, dist, examples, c_off, c_hash, (ch, c_counts, ctext) = results[i]
             if len(h):
                 self._parts.append((h, counts, dist, examples, pa.LargeListArray.from_arrays(
                     pa.array(c_off, pa.int64()), pa.array(c_hash, pa.uint64()))))
                 self._pending += len(h)
             if len(ch):
-                self._clause_parts.append((ch, cw, ctext))
+                self._clause_parts.append((ch, c_counts, ctext))
             ok = codes >= 0
             valid[s:e] = ok
             out[s:e][ok] = h[codes[ok]]
+            if not per_row_clauses:
+                continue
             rows = np.flatnonzero(ok)
             lo, hi = c_off[codes[rows]], c_off[codes[rows] + 1]
             c_rows.append(np.repeat(rows + s, hi - lo))
@@ -975,6 +982,8 @@ class TemplateMiner:
         if self._pending > max(1 << 20, 2 * self._compacted):
             self._compact()
         hashes = pa.array(out, pa.uint64()) if valid.all() else pa.array(out, pa.uint64(), mask=~valid)
+        if not per_row_clauses:
+            return hashes, np.zeros(0, np.int64), np.zeros(0, np.uint64)
         return hashes, np.concatenate(c_rows), np.concatenate(c_vals)
 
     def add_distinct(self, hashes: np.ndarray, requests: np.ndarray, skeletons: pa.Array, examples: pa.Array,

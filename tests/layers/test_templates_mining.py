@@ -501,3 +501,23 @@ def test_clauses_come_from_a_skeletons_first_prompt_however_the_rows_are_split()
     assert len(sc["clause_hash"]) == 3  # the poem's two clauses and the long one
     rows = pa.Table.from_batches(batches).filter(pa.compute.equal(pa.Table.from_batches(batches).column("kind"), 0))
     assert sum(rows.column("count").to_pylist()) == len(prompts)
+
+
+def test_batch_split_into_pieces_is_masked_inline_when_no_worker_process_starts(monkeypatch):
+    # the pool could not start (a sandbox without process spawning): every piece runs inline, with the
+    # same clause settings as the first (a clause-count array once shadowed them after the first piece)
+    from acctgraph.layers import templates_mining as tm
+
+    def no_pool(*a, **k):
+        raise OSError("no processes here")
+
+    rows = 2 * tm._PAR_MIN_ROWS + 10
+    prompts = pa.array([f"Explain step by step why {i} is odd. Then list the edge cases you see." for i in range(rows)])
+    single = TemplateMiner(TemplateConfig(workers=1))
+    want_h, want_rows, want_c = single.add_with_clauses(prompts)
+    monkeypatch.setattr(tm, "ProcessPoolExecutor", no_pool)
+    split = TemplateMiner(TemplateConfig(workers=2))
+    assert len(split._pieces(rows)) == 2
+    got_h, got_rows, got_c = split.add_with_clauses(prompts)
+    assert got_h.equals(want_h) and (got_rows == want_rows).all() and (got_c == want_c).all()
+    assert split.finish().templates.equals(single.finish().templates)
