@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ from acctgraph.graph import LAYERS, combine_weights
 from acctgraph.io.atomic import write_json_atomic, write_parquet_atomic
 from acctgraph.io.csvsafe import write_csv_safe
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
+from acctgraph.procs import spawn_pool
 from acctgraph.scoring import SIGNALS, cluster_signals, extraction_templates, reasons, score, typical_volume
 from acctgraph.seeds import personalised_pagerank
 
@@ -532,44 +535,103 @@ def flagged_nodes(memb: np.ndarray, clusters: pd.DataFrame, core: np.ndarray) ->
     return np.flatnonzero(np.isin(memb, clusters.loc[clusters["flagged"], "community_id"].to_numpy()) & core)
 
 
-def calibration(x: _Inputs, cfg: Config, flagged: np.ndarray,
-                initial: np.ndarray | None = None) -> dict[str, Any]:
+#: a graph with at least this many edges in use gets half of its calibration runs done by a second
+#: process (on a machine with 2+ cores), which reads the graph while the main run detects communities
+CALIBRATION_WORKER_EDGES = 100_000
+
+_WORKER_X: _Inputs | None = None  # the calibration worker's own copy of the inputs
+
+
+def _worker_load(ws_path: str, cfg: Config) -> None:
+    """Calibration worker initializer: read what scoring needs (while the parent detects communities)."""
+    global _WORKER_X
+    _WORKER_X = _load(Workspace(ws_path), cfg.combine, cfg.communities.min_weight)
+
+
+def _worker_layers_off(cfg: Config, layers: list[str], flagged: np.ndarray,
+                       initial: np.ndarray | None) -> dict[str, dict[str, int]]:
+    """Calibration worker task: :func:`layer_off` for each of ``layers`` on the worker's inputs."""
+    assert _WORKER_X is not None, "the calibration worker did not load its inputs"
+    return {layer: layer_off(_WORKER_X, cfg, layer, flagged, initial) for layer in layers}
+
+
+def calibration_worker(ws: Workspace, cfg: Config, edges: int) -> ProcessPoolExecutor | None:
+    """A second process for :func:`calibration`, started now so it reads the graph while detection runs.
+
+    None when calibration is off, the graph has fewer than
+    :data:`CALIBRATION_WORKER_EDGES` edges in use (starting a process would
+    cost more than it saves), the process may use only one core, or no
+    process can start. The caller shuts it down.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not cfg.communities.calibration or edges < CALIBRATION_WORKER_EDGES or cores < 2:
+        return None
+    return spawn_pool(1, _worker_load, (str(ws.path), cfg), wait=False)
+
+
+def layer_off(x: _Inputs, cfg: Config, layer: str, flagged: np.ndarray,
+              initial: np.ndarray | None = None) -> dict[str, int]:
+    """Flags with ``layer`` switched off (``[combine] <layer> = 0``), compared with ``flagged``.
+
+    Returns ``flagged_without``, ``kept`` (still flagged), ``lost`` (no
+    longer), ``gained`` (newly flagged). ``initial`` warm-starts detection
+    (see :func:`calibration`).
+    """
+    off = dataclasses.replace(cfg, combine=dataclasses.replace(cfg.combine, **{layer: 0.0}))
+    # switching a layer off only lowers combined weights, so the edges in use stay a superset
+    xo = _recombined(x, off.combine, cfg.communities.min_weight)
+    if initial is not None:  # one Leiden iteration from the run's partition (see calibration)
+        off = dataclasses.replace(off, communities=dataclasses.replace(off.communities, iterations=1))
+    _, memb, clusters, core, _, _, _, _ = _detect_and_score(xo, off, initial=initial, with_reasons=False)
+    now = flagged_nodes(memb, clusters, core)
+    return {"flagged_without": int(len(now)), "kept": int(np.isin(flagged, now).sum()),
+            "lost": int((~np.isin(flagged, now)).sum()), "gained": int((~np.isin(now, flagged)).sum())}
+
+
+def calibration(x: _Inputs, cfg: Config, flagged: np.ndarray, initial: np.ndarray | None = None,
+                worker: ProcessPoolExecutor | None = None) -> dict[str, Any]:
     """Per layer: its edges, how much of the flagged set it supports, and the flags without it.
 
     ``supports`` is the share of flagged accounts with at least one edge of
     that layer to another flagged account of the same cluster. The layer is
-    then switched off (``[combine] <layer> = 0``), communities are detected
-    and scored again, and the flags are compared: ``kept`` flagged accounts
-    still flagged, ``lost`` no longer, ``gained`` newly flagged. ``initial``
+    then switched off, communities are detected and scored again, and the
+    flags are compared (:func:`layer_off`). ``initial``
     (the run's own partition) warm-starts each detection: Leiden still moves
     every account whose ties changed, and its refinement splits communities
     that lost their connections, but accounts with unchanged ties are not
     reshuffled, so one Leiden iteration is enough (measured on a generated
     0.1 world: flags within 0-6 accounts of five cold iterations per layer,
     for 60% of the time; Leiden's later iterations barely change modularity).
+
+    ``worker`` (see :func:`calibration_worker`) does the first half of the
+    layer-off runs meanwhile; if it fails, they are done here. Every run is
+    deterministic, so the report is the same either way.
     """
-    out: dict[str, Any] = {}
     flagged_set = np.zeros(len(x.nodes), bool)
     flagged_set[flagged] = True
+    on = [layer for layer in LAYERS if getattr(cfg.combine, layer)]
+    there = on[:len(on) // 2] if worker is not None else []
+    fut = None
+    if there:
+        try:
+            fut = worker.submit(_worker_layers_off, cfg, there, flagged, initial)
+        except (BrokenProcessPool, RuntimeError, OSError):
+            there = []
+    runs = {layer: layer_off(x, cfg, layer, flagged, initial) for layer in on if layer not in there}
+    if fut is not None:
+        try:
+            runs.update(fut.result())
+        except (BrokenProcessPool, RuntimeError, OSError, MemoryError):  # the worker died: do its share here
+            runs.update({layer: layer_off(x, cfg, layer, flagged, initial) for layer in there})
+    out: dict[str, Any] = {}
     for layer in LAYERS:
         col = x.edges[f"w_{layer}"].to_numpy() > 0
         inside = col & flagged_set[x.src] & flagged_set[x.dst]
         sup = np.zeros(len(x.nodes), bool)
         sup[x.src[inside]] = True
         sup[x.dst[inside]] = True
-        rec: dict[str, Any] = {"edges": int(col.sum()), "supports": round(float(sup[flagged].mean()), 4)
-                               if len(flagged) else 0.0}
-        if getattr(cfg.combine, layer):
-            off = dataclasses.replace(cfg, combine=dataclasses.replace(cfg.combine, **{layer: 0.0}))
-            # switching a layer off only lowers combined weights, so the edges in use stay a superset
-            xo = _recombined(x, off.combine, cfg.communities.min_weight)
-            if initial is not None:  # one Leiden iteration from the run's partition (see above)
-                off = dataclasses.replace(off, communities=dataclasses.replace(off.communities, iterations=1))
-            _, memb, clusters, core, _, _, _, _ = _detect_and_score(xo, off, initial=initial, with_reasons=False)
-            now = flagged_nodes(memb, clusters, core)
-            rec.update(flagged_without=int(len(now)), kept=int(np.isin(flagged, now).sum()),
-                       lost=int((~np.isin(flagged, now)).sum()), gained=int((~np.isin(now, flagged)).sum()))
-        out[layer] = rec
+        out[layer] = {"edges": int(col.sum()), "supports": round(float(sup[flagged].mean()), 4)
+                      if len(flagged) else 0.0, **runs.get(layer, {})}
     return out
 
 
@@ -618,10 +680,21 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
 
 
 def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: float) -> CommunitiesResult:
-    cc, sc = cfg.communities, cfg.scoring
+    cc = cfg.communities
     build_json = ws.read_marker("build")
     ws.invalidate("communities")  # communities.json (written last) means the outputs are complete
     x = _load(ws, cfg.combine, cc.min_weight)
+    worker = calibration_worker(ws, cfg, len(x.src))
+    try:
+        return _detect_and_write(ws, cfg, known_bad, t0, build_json, x, worker)
+    finally:
+        if worker is not None:
+            worker.shutdown(wait=False, cancel_futures=True)
+
+
+def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: float, build_json: dict,
+                      x: _Inputs, worker: ProcessPoolExecutor | None) -> CommunitiesResult:
+    cc, sc = cfg.communities, cfg.scoring
     part, memb, clusters, core, strength, ops, merged, sleeper = _detect_and_score(x, cfg)
     t_detect = time.perf_counter() - t0
     clusters.insert(1, "operation_id", ops[clusters["community_id"].to_numpy()])
@@ -660,7 +733,8 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
     sizes = np.bincount(memb) if len(memb) else np.zeros(0, dtype=np.int64)
     modularity = _modularity(x, memb)
     t_cal = time.perf_counter()
-    cal = (calibration(x, cfg, np.flatnonzero(m["flagged"].to_numpy()), initial=part.membership)
+    cal = (calibration(x, cfg, np.flatnonzero(m["flagged"].to_numpy()), initial=part.membership,
+                       worker=worker)
            if cc.calibration else {})
     t_cal = time.perf_counter() - t_cal
     stats = {"communities": int(len(sizes)), "clusters": int((sizes >= 2).sum()),

@@ -90,6 +90,52 @@ def test_calibration_report_per_layer(built):
     assert "calibration" not in "\n".join(quick.lines())
 
 
+def test_calibration_worker_gives_the_same_report(built, monkeypatch):
+    """Half of the layer-off runs in a second process (reading the graph itself) or all of them here:
+    the same report; a worker that dies (here: it cannot read its workspace) leaves its runs to the caller."""
+    import json
+    import os
+
+    from acctgraph import clusters as cl
+    from acctgraph.config import Config
+    from acctgraph.io.workspace import Workspace
+    from acctgraph.procs import spawn_pool
+
+    cfg = Config()
+    x = cl._load(Workspace(built), cfg.combine, cfg.communities.min_weight)
+    part, memb, clusters, core, *_ = cl._detect_and_score(x, cfg)
+    flagged = cl.flagged_nodes(memb, clusters, core)
+    alone = cl.calibration(x, cfg, flagged, initial=part.membership)
+    assert all(rec["kept"] + rec["lost"] == len(flagged) for rec in alone.values())
+    worker = spawn_pool(1, cl._worker_load, (str(built), cfg))
+    assert worker is not None
+    try:
+        # the worker's own runs (on the graph it read itself) equal the caller's
+        there = worker.submit(cl._worker_layers_off, cfg, ["payments", "templates"], flagged, part.membership)
+        assert there.result() == {layer: {k: v for k, v in alone[layer].items() if k not in ("edges", "supports")}
+                                  for layer in ("payments", "templates")}
+        with_worker = cl.calibration(x, cfg, flagged, initial=part.membership, worker=worker)
+    finally:
+        worker.shutdown()
+    assert with_worker == alone
+    assert list(with_worker) == list(alone)
+    broken = spawn_pool(1, cl._worker_load, (str(built / "missing"), cfg), wait=False)
+    try:
+        assert cl.calibration(x, cfg, flagged, initial=part.membership, worker=broken) == alone
+    finally:
+        if broken is not None:
+            broken.shutdown()
+    # the command uses a worker from CALIBRATION_WORKER_EDGES edges on (2+ cores); same outputs as without
+    monkeypatch.setattr(cl, "CALIBRATION_WORKER_EDGES", 1)
+    used = []
+    real = cl.calibration_worker
+    monkeypatch.setattr(cl, "calibration_worker", lambda *a: used.append(real(*a)) or used[-1])
+    acctgraph.communities(built, quiet=True)
+    report = json.loads((built / "communities.json").read_text())["calibration"]
+    assert report == json.loads(json.dumps(alone))
+    assert used and (used[0] is not None or len(os.sched_getaffinity(0)) < 2)
+
+
 def test_hub_noise_edges_are_left_out_of_detection(built):
     from acctgraph.clusters import _load
     from acctgraph.config import CombineConfig

@@ -162,11 +162,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import multiprocessing as mp
 import os
-import sys
 import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -176,6 +173,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from acctgraph.procs import spawn_pool
 
 __all__ = ["EXAMPLE_CHARS", "MAX_CHARS", "STOP_WORDS", "TemplateConfig", "TemplateMiner", "TemplateModel",
            "mask_prompts"]
@@ -857,50 +856,6 @@ class _Tokens:
 # the miner
 # ---------------------------------------------------------------------------
 
-def _noop() -> None:
-    """Worker warm-up task."""
-
-
-def _exit_with_parent(parent: int, every: float = 0.5) -> None:
-    """Worker initializer: end this worker when the process that started it is gone.
-
-    A ``SIGKILL``ed build cannot shut its pool down, and a spawned worker
-    (which holds its own end of the task queue) would otherwise wait forever.
-    """
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-@contextlib.contextmanager
-def _main_hidden():
-    """Hide ``__main__``'s file and spec while worker processes start.
-
-    ``spawn`` re-imports the parent's main module in every child; for a
-    notebook, ``python -`` or a script without a ``__main__`` guard that is
-    wrong or fails. The workers only need this module, which they import by name.
-    """
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved_file = main.__dict__.pop("__file__", None)
-    saved_spec = main.__dict__.get("__spec__")
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        main.__spec__ = saved_spec
-        if saved_file is not None:
-            main.__file__ = saved_file
-
-
 class TemplateMiner:
     """Streaming template miner: :meth:`add` batches, then :meth:`finish`.
 
@@ -1029,19 +984,12 @@ class TemplateMiner:
 
     def _get_pool(self):
         if self._pool is None and not self._pool_broken:
-            try:
-                ctx = mp.get_context("spawn")  # fork is unsafe with DuckDB/Arrow threads running
-                self._pool = ProcessPoolExecutor(self._workers() - 1, mp_context=ctx,
-                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
-                # Start the workers now, without telling them about the caller's __main__: a spawned
-                # child would otherwise re-run the user's script (or fail on `python -` / stdin).
-                with _main_hidden():
-                    for f in [self._pool.submit(_noop) for _ in range(self._workers() - 1)]:
-                        f.result(timeout=120)
+            self._pool = spawn_pool(self._workers() - 1)
+            if self._pool is None:
+                self._pool_broken = True
+            else:
                 self._pool_finalizer = weakref.finalize(self, self._pool.shutdown, wait=False,
                                                         cancel_futures=True)
-            except (OSError, RuntimeError, ValueError):
-                self._pool_broken = True
         return self._pool
 
     def _close_pool(self, broken: bool = False) -> None:

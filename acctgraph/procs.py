@@ -1,0 +1,100 @@
+"""Worker processes: ``spawn``ed, started without re-running the caller's script, gone with their parent.
+
+Used by template mining (masking pieces of a batch in parallel) and by the
+calibration report of ``communities`` (layer-off runs beside the main run).
+``fork`` is never used: DuckDB's and Arrow's threads may hold locks at the
+moment of the fork.
+
+Example:
+    >>> pool = spawn_pool(1)
+    >>> pool is None or pool.submit(max, 1, 2).result() == 2
+    True
+    >>> pool is None or pool.shutdown() is None
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+__all__ = ["exit_with_parent", "main_hidden", "noop", "spawn_pool"]
+
+
+def noop() -> None:
+    """Worker warm-up task."""
+
+
+def exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """Worker initializer: end this worker when the process that started it is gone.
+
+    A ``SIGKILL``ed build cannot shut its pool down, and a spawned worker
+    (which holds its own end of the task queue) would otherwise wait forever.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@contextlib.contextmanager
+def main_hidden() -> Iterator[None]:
+    """Hide ``__main__``'s file and spec while worker processes start.
+
+    ``spawn`` re-imports the parent's main module in every child; for a
+    notebook, ``python -`` or a script without a ``__main__`` guard that is
+    wrong or fails. The workers only need acctgraph's modules, which they import by name.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved_file = main.__dict__.pop("__file__", None)
+    saved_spec = main.__dict__.get("__spec__")
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__spec__ = saved_spec
+        if saved_file is not None:
+            main.__file__ = saved_file
+
+
+def _init(parent: int, initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+    exit_with_parent(parent)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def spawn_pool(workers: int, initializer: Callable[..., Any] | None = None, initargs: tuple = (),
+               wait: bool = True) -> ProcessPoolExecutor | None:
+    """A pool of ``workers`` spawned processes, started now; None where no process can start.
+
+    ``initializer(*initargs)`` runs in each worker after it starts. With
+    ``wait`` the call returns once every worker has started (and run its
+    initializer); without, the workers start in the background and tasks
+    queue until they are ready.
+    """
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init,
+                                   initargs=(os.getpid(), initializer, initargs))
+        # start the workers now, without telling them about the caller's __main__: a spawned child
+        # would otherwise re-run the user's script (or fail on `python -` / stdin)
+        with main_hidden():
+            futs = [pool.submit(noop) for _ in range(workers)]
+        if wait:
+            for f in futs:
+                f.result(timeout=120)
+        return pool
+    except (OSError, RuntimeError, ValueError):
+        return None
