@@ -173,7 +173,8 @@ class CommunitiesConfig:
     """Leiden community detection (modularity) and the conductance-guided split pass."""
 
     resolution: float = _opt(1.0, "modularity resolution (higher = smaller communities)")
-    iterations: int = _opt(5, "Leiden iterations (negative = until stable)")
+    iterations: int = _opt(2, "Leiden iterations (negative = until stable); igraph's default, later ones barely "
+                                 "move modularity (docs/communities.md)")
     seed: int = _opt(0, "random seed; same graph and seed, same communities")
     split_min_size: int = _opt(100, "communities at least this large are re-examined for well-separated parts")
     split_conductance: float = _opt(0.2, "a part whose conductance inside its community is below this splits off")

@@ -58,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import rss_text, table  # noqa: E402
 from peers import CNT_NETWORKS, CNT_SETTINGS, FLAG_MIN_SIZE, flag_by_size, parse_output, quality  # noqa: E402
+from acctgraph.config import CommunitiesConfig  # noqa: E402
 
 __test__: dict = {}  # nothing for pytest to collect (falsy; and doctest reads __test__ as a dict)
 
@@ -311,6 +312,7 @@ def write_docs(run: dict, doc: Path) -> None:
                         for q in t["quality"].values() for c in q["campaigns"]})
     s = st["cnt"]
     flag_min = st["flag_min_size"]
+    leiden_iterations = st.get("leiden_iterations", 5)  # runs recorded before 2026-12-03 used 5
     scales = " ".join(f"{r['scale']:g}" for r in results)
     lines = [
         "# Side by side with peers",
@@ -368,7 +370,8 @@ def write_docs(run: dict, doc: Path) -> None:
         "     window, whatever they say) is a null model and is not used;",
         "   - *leiden*: each network's directed edges (weight = matched messages of `user_1`) become undirected",
         "     (the larger direction's weight), the union sums the three networks' weights, and igraph's",
-        "     `community_leiden(objective_function=\"modularity\", weights, resolution=1, n_iterations=5)`",
+        "     `community_leiden(objective_function=\"modularity\", weights, resolution=1, "
+        f"n_iterations={leiden_iterations})`",
         "     after `random.seed(0)`: the settings of acctgraph's first Leiden pass (`[communities]` defaults),",
         "     without acctgraph's split pass, operation merge and scoring. The union and each network alone are",
         "     partitioned (all four partitions are in the measured time: the *leiden* stage below).",
@@ -536,7 +539,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line.replace("**", ""))
     out_json = work / "bench_peers.json"
     run = {"date": _dt.date.today().isoformat(), "machine": mach,
-           "settings": {"cnt": CNT_SETTINGS, "flag_min_size": FLAG_MIN_SIZE, "cap_minutes": args.cap_minutes,
+           "settings": {"cnt": CNT_SETTINGS, "flag_min_size": FLAG_MIN_SIZE,
+                        "leiden_iterations": CommunitiesConfig().iterations, "cap_minutes": args.cap_minutes,
                         "n_cpus": args.n_cpus, "seed": args.seed},
            "results": results}
     out_json.write_text(json.dumps(run, indent=1, default=str))
