@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.metadata
 import os
 import platform
 import resource
@@ -22,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import igraph
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -203,7 +203,7 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
         "edges": edges,
         "stages": stages,
         "versions": {"python": platform.python_version(), "duckdb": duckdb.__version__,
-                     "pyarrow": pa.__version__, "numpy": np.__version__, "igraph": igraph.__version__,
+                     "pyarrow": pa.__version__, "numpy": np.__version__, "igraph": importlib.metadata.version("igraph"),
                      **eng_versions},
     })
     return report

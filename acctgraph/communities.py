@@ -34,9 +34,12 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import igraph as ig
 import numpy as np
+
+if TYPE_CHECKING:  # igraph is imported where it runs: importing it imports matplotlib.pyplot (~0.5 s)
+    import igraph as ig
 
 
 @dataclass
@@ -83,6 +86,8 @@ def detect(n: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, *, reso
     known partition instead of singletons: far fewer moves when the graph
     changed little (the calibration report's one-layer-off runs).
     """
+    import igraph as ig
+
     t0 = time.perf_counter()
     g = ig.Graph(n=n, directed=False)
     if len(src):

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import igraph as ig
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -118,6 +117,8 @@ def evaluate_partition(m: pd.DataFrame, lab: pd.DataFrame) -> Evaluation:
     legit = flagged[flagged["campaign"] == ""]
     by_pop = legit["population"].replace("", "(unlabelled)").value_counts()
     truth = pd.factorize(np.where(m["campaign"] != "", "campaign:" + m["campaign"], "acct:" + m["account_id"]))[0]
+    import igraph as ig  # here, not at import time (it imports matplotlib.pyplot)
+
     ari = ig.compare_communities(m["community_id"].tolist(), truth.tolist(), method="adjusted_rand")
     nmi = ig.compare_communities(m["community_id"].tolist(), truth.tolist(), method="nmi")
     return Evaluation(campaigns, round(float(1 - len(legit) / len(flagged)) if len(flagged) else 0.0, 6),

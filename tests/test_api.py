@@ -295,3 +295,20 @@ def test_workspace_html_escapes_its_path(tmp_path):
     ws = acctgraph.open_workspace(tmp_path / "<b>x</b>")
     assert "<b>x</b>" not in ws._repr_html_() and "&lt;b&gt;" in ws._repr_html_()
     assert os.fspath(ws.path).endswith("<b>x</b>")
+
+
+def test_import_and_build_leave_igraph_and_matplotlib_unloaded():
+    """``import acctgraph`` and a build need neither igraph (which imports matplotlib.pyplot, ~0.5 s of every
+    command's start-up) nor matplotlib; communities and evaluate import igraph when they run."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tempfile, acctgraph\n"
+            "acctgraph.build(acctgraph.SAMPLE_DIR, tempfile.mkdtemp(), quiet=True)\n"
+            "print(sorted(m for m in ('igraph', 'matplotlib', 'matplotlib.pyplot') if m in sys.modules))\n"
+            "from acctgraph.communities import detect\n"
+            "import numpy as np\n"
+            "print(detect(3, np.array([0]), np.array([1]), np.ones(1)).membership.tolist())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[]", "[0, 0, 1]"]
