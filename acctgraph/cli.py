@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from acctgraph import errors
 from acctgraph._version import __version__
 from acctgraph.config import Config, find_config
+from acctgraph.io import remote
 from acctgraph.progress import set_quiet
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -182,6 +183,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import acctgraph
 
     cfg = _resolve_config(args.config)
+    out = args.out or cfg.workspace.dir
+    if out and remote.is_remote(out):  # before the build: communities needs a local workspace
+        raise errors.UsageError(f"acctgraph run: --out {out} is remote, and communities runs on the driver over a "
+                                "local folder; use `acctgraph build --engine spark --out URI`, then copy the "
+                                "workspace locally for `acctgraph communities` (or run with a local --out)")
     report, out, data = _build(args, cfg)
     result = acctgraph.communities(out, config=cfg, known_bad=_known_bad(args), quiet=args.quiet or args.json)
     _emit(args, {"data": data, "workspace": out, "build": report.to_dict(), "communities": result.to_dict(args.top)},
