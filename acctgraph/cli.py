@@ -351,11 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
                 """\
                 examples:
                   acctgraph build                       # ./acctgraph.toml, else the sample
-                  acctgraph build /logs/day1 --out work1""")
+                  acctgraph build /logs/day1 --out work1
+                  acctgraph build hdfs://nn/logs/day1 --out hdfs://nn/work/day1 --engine spark""")
     _data_args(b)
     b.add_argument("--engine", choices=["duckdb", "spark"],
                    help="relational engine (default: [build] engine, duckdb); spark needs "
-                        "`pip install 'acctgraph[spark]'` and Java 17+, see docs/scale-out.md")
+                        "`pip install 'acctgraph[spark]'` and Java 17+, and also reads and writes hdfs://, "
+                        "s3a://, ... paths (any filesystem of its Hadoop configuration), see docs/scale-out.md")
 
     c = command("communities", cmd_communities, "find, score and flag clusters of accounts",
                 "Run Leiden community detection on the built graph, score every cluster "

@@ -125,7 +125,11 @@ def input_path(path: str | os.PathLike[str], remote_ok: bool = False) -> Path | 
     parts = urllib.parse.urlsplit(text)
     if m.group(1).lower() == "file" and parts.netloc in ("", "localhost"):
         return Path(urllib.request.url2pathname(parts.path))
-    if remote_ok and m.group(1).lower() != "file":
+    if m.group(1).lower() == "file":
+        raise InputError(f"{printable(text)}: only local paths and file:// URIs without a host (file:///path) "
+                         f"name local files, not host {printable(parts.netloc)}; copy the tables to a local or "
+                         "shared filesystem")
+    if remote_ok:
         return text
     raise InputError(f"{printable(text)}: the embedded engine reads only local paths and file:// URIs; "
                      f"build with --engine spark to read {m.group(1)}:// paths (any filesystem the Spark "

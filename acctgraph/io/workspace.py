@@ -184,6 +184,8 @@ class Workspace:
         """Delete temporaries of interrupted atomic writes; returns how many.
 
         Ours are ``.<name>.<random>.tmp``; DuckDB writing one of them first writes ``tmp_<that name>``.
+        In a remote workspace also its ``.<name>.<random>.tmp`` uploads and ``.<name>.spark-<id>`` Spark
+        scratch folders.
         """
         n = 0
         for d in (self.path, self.tables_dir, self.quarantine_dir, self.path / "layers", self.path / "evidence"):
@@ -192,6 +194,11 @@ class Workspace:
                     with contextlib.suppress(OSError):
                         p.unlink()
                         n += 1
+        if self.remote:  # a remote workspace: uploads and Spark scratch folders a killed run left there
+            for sub in ("", "tables/", "quarantine/", "layers/", "evidence/"):
+                for uri in remote.glob_mirrored(self.path, f"{sub}.*.{{tmp,spark-*}}"):
+                    remote.hadoop_fs(uri).delete(uri, recursive=True)
+                    n += 1
         return n
 
     def invalidate(self, stage: str) -> None:
