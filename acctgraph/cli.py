@@ -132,8 +132,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     cfg = _resolve_config(args.config)
     report, out, data = _build(args, cfg)
     _emit(args, {"data": data, **report.to_dict()},
-          lambda: _build_lines(report, out) + [f"next: acctgraph communities {_arg(out)}"])
+          lambda: _build_lines(report, out) + [_next_after_build(out)])
     return 0
+
+
+def _next_after_build(out: str) -> str:
+    """The hint after a build; communities reads a local folder, so a remote workspace is fetched first.
+
+    >>> _next_after_build("hdfs://nn/work/day1")
+    'next: hdfs dfs -get hdfs://nn/work/day1 day1 && acctgraph communities day1'
+    """
+    if remote.is_remote(out):
+        local = remote.name(out) or "work"
+        return f"next: hdfs dfs -get {_arg(out)} {_arg(local)} && acctgraph communities {_arg(local)}"
+    return f"next: acctgraph communities {_arg(out)}"
 
 
 def _arg(path: str) -> str:

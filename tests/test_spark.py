@@ -523,9 +523,10 @@ def bridge(spark_ok, tmp_path):
     return hadoop_fs(), _mount(spark_ok, root), root
 
 
-def test_remote_build_writes_the_local_spark_builds_workspace(sample_pair, spark_ok, tmp_path, monkeypatch):
-    """Inputs and workspace given only as viewfs:// URIs: every driver-side read and write goes through the
-    Hadoop bridge, and the workspace it writes there is the local-path Spark build's, byte for byte."""
+def test_remote_build_writes_the_local_spark_builds_workspace(sample_pair, spark_ok, tmp_path, monkeypatch, capsys):
+    """`acctgraph build --engine spark` with inputs and workspace given only as viewfs:// URIs: every
+    driver-side read and write goes through the Hadoop bridge, and the workspace it writes there is the
+    local-path Spark build's, byte for byte."""
     import json
     import shutil
 
@@ -548,8 +549,11 @@ def test_remote_build_writes_the_local_spark_builds_workspace(sample_pair, spark
     (root / "work" / "tables" / ".requests.parquet.spark-0badc0de").mkdir(parents=True)
     (root / "work" / "tables" / ".requests.parquet.spark-0badc0de" / "part-0.parquet").write_bytes(b"x")
     (root / "work" / ".edges.parquet.0123456789ab.tmp").write_bytes(b"x")
-    report = acctgraph.build(f"{uri}/in", f"{uri}/work", config=_cfg("spark"), quiet=True)
-    assert report.workspace == f"{uri}/work"
+    from acctgraph import cli
+
+    assert cli.main(["build", f"{uri}/in", "--out", f"{uri}/work", "--engine", "spark"]) == 0
+    out = capsys.readouterr().out
+    assert f"validated inputs into {uri}/work" in out and f"next: hdfs dfs -get {uri}/work work" in out
     local, work = sample_pair[1], root / "work"
     built = [f for f in _tree(local) if not f.startswith(("communities", "clusters", ".acctgraph"))]
     assert _tree(work) == built  # the same layout: no lock, temporaries or Spark scratch folders left
