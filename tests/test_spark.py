@@ -551,7 +551,9 @@ def test_remote_build_writes_the_local_spark_builds_workspace(sample_pair, spark
     (root / "work" / ".edges.parquet.0123456789ab.tmp").write_bytes(b"x")
     from acctgraph import cli
 
-    assert cli.main(["build", f"{uri}/in", "--out", f"{uri}/work", "--engine", "spark"]) == 0
+    toml = tmp_path / "acctgraph.toml"  # the local-path build's configuration (recorded in build.json)
+    toml.write_text(f'[build]\nengine = "spark"\nspark_master = "{MASTER}"\n')
+    assert cli.main(["build", f"{uri}/in", "--out", f"{uri}/work", "--config", str(toml)]) == 0
     out = capsys.readouterr().out
     assert f"validated inputs into {uri}/work" in out and f"next: hdfs dfs -get {uri}/work work" in out
     local, work = sample_pair[1], root / "work"
@@ -570,6 +572,9 @@ def test_remote_build_writes_the_local_spark_builds_workspace(sample_pair, spark
     assert _without(loads[0], "inputs") == _without(loads[1], "inputs")
     assert [i["sha256"] for i in loads[0]["inputs"].values()] == [i["sha256"] for i in loads[1]["inputs"].values()]
     builds = [json.loads((ws / "build.json").read_text()) for ws in (local, work)]
+    for b in builds:  # where the configuration file put the (unused) default folders
+        for section in ("inputs", "workspace", "export"):
+            b["config"].pop(section, None)
     assert _without(builds[0], "inputs", "upstream") == _without(builds[1], "inputs", "upstream")
     # the staging folder is gone; only the (driver-local) lock folder stays
     assert [p.name for p in (tmp_path / "staging").iterdir()] == ["acctgraph-locks"]
