@@ -34,7 +34,8 @@ from acctgraph.errors import ConfigError
 from acctgraph.features import build_features
 from acctgraph.graph import LAYERS, build_edges
 from acctgraph.io.atomic import write_json_atomic
-from acctgraph.io.load import LoadReport, load
+from acctgraph.io import remote
+from acctgraph.io.load import LoadReport, embedded_refuses, load
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
 from acctgraph.layers.base import BuildContext, LayerStats
 from acctgraph.progress import progress
@@ -147,12 +148,27 @@ def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str]
     Writes (besides the load stage's files) ``nodes.parquet``, ``layers/*.parquet``,
     ``evidence/*.parquet``, ``templates.parquet``, ``edges.parquet``,
     ``account_features.parquet`` and finally ``build.json``.
+
+    With ``engine="spark"`` the inputs and ``workspace`` may be URIs of any filesystem the Spark
+    session's Hadoop configuration opens (``hdfs://``, ``s3a://``, ``gs://``, ...); the driver stages
+    a remote workspace's files in a local folder and uploads each once written (same layout;
+    :mod:`acctgraph.io.remote`).
     """
     cfg = config or Config()
     unknown = [l for l in cfg.build.layers if l not in LAYERS]
     if unknown:
         raise ConfigError(f"unknown layer(s) {', '.join(unknown)} in [build] layers; valid: {', '.join(LAYERS)}")
     layers = [l for l in LAYER_ORDER if l in cfg.build.layers]
+    if not isinstance(workspace, Workspace) and remote.is_remote(workspace):
+        if (engine or cfg.build.engine) != "spark":
+            raise embedded_refuses(workspace)
+        _engine_name(cfg, "spark")
+        from acctgraph.spark import get_session
+
+        get_session(cfg.build.spark_master or None)  # the session whose Hadoop filesystems hold the workspace
+        uri = os.fspath(workspace)
+        with remote.mirror(uri) as staging:  # a local staging folder, each file uploaded once written
+            return build(data, Workspace(staging, remote=uri), paths=paths, config=cfg, quiet=quiet, engine="spark")
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     engine = _engine_name(cfg, engine)  # fails fast (e.g. Spark without Java) before touching the workspace
     with ws.lock("acctgraph build"):
@@ -188,7 +204,7 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
                 edges = build_edges(eng, ws, layers, cfg.combine)
             with _stage(stages, "features", bar):
                 build_features(eng, ws, with_templates="templates" in layers)
-    report = BuildReport(str(ws.path), load_report, stats, nodes, edges, stages)
+    report = BuildReport(ws.location, load_report, stats, nodes, edges, stages)
     load_json = ws.read_marker("load")
     write_json_atomic(ws.marker("build"), {
         "artifact_version": ARTIFACT_VERSION,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from acctgraph import errors
 from acctgraph._version import __version__
 from acctgraph.config import Config, find_config
+from acctgraph.io import remote
 from acctgraph.progress import set_quiet
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,8 +132,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     cfg = _resolve_config(args.config)
     report, out, data = _build(args, cfg)
     _emit(args, {"data": data, **report.to_dict()},
-          lambda: _build_lines(report, out) + [f"next: acctgraph communities {_arg(out)}"])
+          lambda: _build_lines(report, out) + [_next_after_build(out)])
     return 0
+
+
+def _next_after_build(out: str) -> str:
+    """The hint after a build; communities reads a local folder, so a remote workspace is fetched first.
+
+    >>> _next_after_build("hdfs://nn/work/day1")
+    'next: hdfs dfs -get hdfs://nn/work/day1 day1 && acctgraph communities day1'
+    """
+    if remote.is_remote(out):
+        local = remote.name(out) or "work"
+        return f"next: hdfs dfs -get {_arg(out)} {_arg(local)} && acctgraph communities {_arg(local)}"
+    return f"next: acctgraph communities {_arg(out)}"
 
 
 def _arg(path: str) -> str:
@@ -182,6 +195,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import acctgraph
 
     cfg = _resolve_config(args.config)
+    out = args.out or cfg.workspace.dir
+    if out and remote.is_remote(out):  # before the build: communities needs a local workspace
+        raise errors.UsageError(f"acctgraph run: --out {out} is remote, and communities runs on the driver over a "
+                                "local folder; use `acctgraph build --engine spark --out URI`, then copy the "
+                                "workspace locally for `acctgraph communities` (or run with a local --out)")
     report, out, data = _build(args, cfg)
     result = acctgraph.communities(out, config=cfg, known_bad=_known_bad(args), quiet=args.quiet or args.json)
     _emit(args, {"data": data, "workspace": out, "build": report.to_dict(), "communities": result.to_dict(args.top)},
@@ -345,11 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
                 """\
                 examples:
                   acctgraph build                       # ./acctgraph.toml, else the sample
-                  acctgraph build /logs/day1 --out work1""")
+                  acctgraph build /logs/day1 --out work1
+                  acctgraph build hdfs://nn/logs/day1 --out hdfs://nn/work/day1 --engine spark""")
     _data_args(b)
     b.add_argument("--engine", choices=["duckdb", "spark"],
                    help="relational engine (default: [build] engine, duckdb); spark needs "
-                        "`pip install 'acctgraph[spark]'` and Java 17+, see docs/scale-out.md")
+                        "`pip install 'acctgraph[spark]'` and Java 17+, and also reads and writes hdfs://, "
+                        "s3a://, ... paths (any filesystem of its Hadoop configuration), see docs/scale-out.md")
 
     c = command("communities", cmd_communities, "find, score and flag clusters of accounts",
                 "Run Leiden community detection on the built graph, score every cluster "

@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from acctgraph.errors import ConfigError
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -309,8 +312,14 @@ class Config:
                 else ("(set, not recorded)" if v else v) if k.endswith(secret) else v for k, v in d.items()}
 
     def _resolve_paths(self, base: Path) -> Config:
+        """Relative paths resolved against ``base``; absolute paths and URIs (``file://``, ``hdfs://``, ...) kept.
+
+        >>> cfg = Config.from_dict({"inputs": {"dir": "hdfs://nn/logs"}, "workspace": {"dir": "w"}}, Path("/cfg"))
+        >>> cfg.inputs.dir, cfg.workspace.dir
+        ('hdfs://nn/logs', '/cfg/w')
+        """
         def fix(v: str | None) -> str | None:
-            return v if v is None or os.path.isabs(v) else str(base / v)
+            return v if v is None or os.path.isabs(v) or _URI.match(v) else str(base / v)
 
         inputs = dataclasses.replace(self.inputs, **{f.name: fix(getattr(self.inputs, f.name))
                                                      for f in dataclasses.fields(InputsConfig)})

@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import sys
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -45,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from acctgraph.errors import ConfigError
+from acctgraph.io import remote
 from acctgraph.io.atomic import atomic_path
 
 _INSTALL = "pip install 'acctgraph[spark]'"
@@ -133,15 +133,24 @@ def checkpoint(df, mode: str | None = None):
 
 
 def glob_escaped(path: str | os.PathLike[str]) -> str:
-    """A local path as Spark (Hadoop) reads it: glob characters escaped, so ``[x]`` is not a pattern."""
-    text = str(Path(path).resolve())
+    """A path as Spark (Hadoop) reads it: glob characters escaped, so ``[x]`` is not a pattern. A local
+    path is made absolute; a remote URI (``hdfs://nn/logs``) keeps its scheme and authority.
+
+    >>> print(glob_escaped("hdfs://nn:8020/logs [1]/a*.parquet"))
+    hdfs://nn:8020/logs \\[1\\]/a\\*.parquet
+    """
+    if remote.is_remote(path):
+        text = os.fspath(path)
+        head, rest = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/]*)(.*)$", text).groups()
+    else:
+        head, rest = "", str(Path(path).resolve())
     for ch in "\\*?[]{}":
-        text = text.replace(ch, "\\" + ch)
-    return text
+        rest = rest.replace(ch, "\\" + ch)
+    return head + rest
 
 
 def read_parquet_with_row(spark, path: str | os.PathLike[str], column: str, schema=None):
-    """``path`` (one local parquet file) read by Spark, with each row's position in the file (from 0,
+    """``path`` (one parquet file, local or a remote URI) read by Spark, with each row's position in the file (from 0,
     ``_metadata.row_index``) as column ``column``."""
     reader = spark.read if schema is None else spark.read.schema(schema)
     df = reader.parquet(glob_escaped(path))
@@ -211,8 +220,8 @@ class SparkEngine:
             df = self.spark.createDataFrame(self._to_spark_arrow(source))
         elif hasattr(source, "sparkSession"):  # a DataFrame (e.g. the executors' output of a layer)
             df = source
-        else:
-            df = self.spark.read.parquet(str(source))
+        else:  # a workspace file: in a remote workspace's staging folder, its URI
+            df = self.spark.read.parquet(remote.spark_path(source))
         self._view(name, df)
 
     def unregister(self, name: str) -> None:
@@ -249,11 +258,10 @@ class SparkEngine:
         """
         dest = Path(dest)
         df = self.spark.sql(query)
-        tmpdir = dest.parent / f".{dest.name}.spark-{uuid.uuid4().hex[:8]}"
         rows = 0
-        try:
-            df.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(str(tmpdir))
-            parts = sorted(tmpdir.glob("part-*.parquet"))
+        with remote.spark_scratch(dest) as scratch:  # beside dest; in a remote workspace, under its URI
+            df.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(scratch.uri)
+            parts = scratch.files()
             with atomic_path(dest) as tmp:
                 writer = None
                 for part in parts:
@@ -268,8 +276,6 @@ class SparkEngine:
                     empty = self._normalise(df.limit(0).toArrow())
                     writer = pq.ParquetWriter(tmp, empty.schema, compression="zstd")
                 writer.close()
-        finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
         return rows
 
     # -- dialect ----------------------------------------------------------------------------------

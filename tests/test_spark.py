@@ -488,3 +488,190 @@ def test_executors_without_acctgraph_is_one_clear_config_error():
     err = _spark_failure(RuntimeError("...ModuleNotFoundError: No module named 'acctgraph'..."))
     assert isinstance(err, ConfigError) and "install it where they run" in str(err)
     assert _spark_failure(RuntimeError("FAILED_READ_FILE")) is None  # a file Spark cannot read: the driver loads it
+
+
+# ------------------------------------------------------------------------ remote paths (Hadoop filesystems)
+def _mount(spark, root: Path) -> str:
+    """A ``viewfs://`` URI of local folder ``root``: Hadoop's mount-table filesystem (bundled with pyspark),
+    so the remote code path (the JVM's Hadoop FileSystem API) runs offline. A fresh mount table name each
+    time (Hadoop caches filesystems by scheme and authority)."""
+    import uuid
+
+    name = f"acct{uuid.uuid4().hex[:10]}"
+    spark._jsc.hadoopConfiguration().set(f"fs.viewfs.mounttable.{name}.link./m", root.resolve().as_uri())
+    return f"viewfs://{name}/m"
+
+
+def _tree(root: Path) -> list[str]:
+    """Files under ``root``, relative; Hadoop's local checksum files (``.x.crc``: the local filesystem under
+    viewfs writes them, HDFS and object stores do not) left out."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".crc"))
+
+
+def _without(d: dict, *keys: str) -> dict:
+    from acctgraph.io.workspace import _stable
+
+    return {k: v for k, v in _stable(d).items() if k not in keys}
+
+
+@pytest.fixture
+def bridge(spark_ok, tmp_path):
+    from acctgraph.io.remote import hadoop_fs
+
+    root = tmp_path / "mounted"
+    root.mkdir()
+    return hadoop_fs(), _mount(spark_ok, root), root
+
+
+def test_remote_build_writes_the_local_spark_builds_workspace(sample_pair, spark_ok, tmp_path, monkeypatch, capsys):
+    """`acctgraph build --engine spark` with inputs and workspace given only as viewfs:// URIs: every
+    driver-side read and write goes through the Hadoop bridge, and the workspace it writes there is the
+    local-path Spark build's, byte for byte."""
+    import json
+    import shutil
+
+    from acctgraph.io import remote
+
+    root = tmp_path / "mounted"
+    shutil.copytree(acctgraph.SAMPLE_DIR, root / "in")
+    uri = _mount(spark_ok, root)
+    calls = {"sha256": 0, "put": 0}
+    for meth in calls:
+        real = getattr(remote.HadoopFS, meth)
+
+        def counted(self, *a, _real=real, _m=meth, **k):
+            calls[_m] += 1
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(remote.HadoopFS, meth, counted)
+    monkeypatch.setenv("ACCTGRAPH_STAGING_DIR", str(tmp_path / "staging"))
+    # what a killed run left there (an upload, a Spark scratch folder) is cleared when the lock is taken
+    (root / "work" / "tables" / ".requests.parquet.spark-0badc0de").mkdir(parents=True)
+    (root / "work" / "tables" / ".requests.parquet.spark-0badc0de" / "part-0.parquet").write_bytes(b"x")
+    (root / "work" / ".edges.parquet.0123456789ab.tmp").write_bytes(b"x")
+    from acctgraph import cli
+
+    toml = tmp_path / "acctgraph.toml"  # the local-path build's configuration (recorded in build.json)
+    toml.write_text(f'[build]\nengine = "spark"\nspark_master = "{MASTER}"\n')
+    assert cli.main(["build", f"{uri}/in", "--out", f"{uri}/work", "--config", str(toml)]) == 0
+    out = capsys.readouterr().out
+    assert f"validated inputs into {uri}/work" in out and f"next: hdfs dfs -get {uri}/work work" in out
+    local, work = sample_pair[1], root / "work"
+    built = [f for f in _tree(local) if not f.startswith(("communities", "clusters", ".acctgraph"))]
+    assert _tree(work) == built  # the same layout: no lock, temporaries or Spark scratch folders left
+    for rel in built:
+        if rel.endswith(".parquet"):
+            assert (work / rel).read_bytes() == (local / rel).read_bytes(), rel
+    # the inputs were hashed in the JVM and every workspace file was uploaded through the bridge
+    assert calls["sha256"] == 4 and calls["put"] == len(built)
+    loads = [json.loads((ws / "load.json").read_text()) for ws in (local, work)]
+    assert [t["path"] for t in loads[1]["tables"].values()] == [f"{uri}/in/{t}.parquet" for t in loads[1]["tables"]]
+    for lj in loads:
+        for t in lj["tables"].values():
+            t.pop("path")
+    assert _without(loads[0], "inputs") == _without(loads[1], "inputs")
+    assert [i["sha256"] for i in loads[0]["inputs"].values()] == [i["sha256"] for i in loads[1]["inputs"].values()]
+    builds = [json.loads((ws / "build.json").read_text()) for ws in (local, work)]
+    for b in builds:  # where the configuration file put the (unused) default folders
+        for section in ("inputs", "workspace", "export"):
+            b["config"].pop(section, None)
+    assert _without(builds[0], "inputs", "upstream") == _without(builds[1], "inputs", "upstream")
+    # the staging folder is gone; only the (driver-local) lock folder stays
+    assert [p.name for p in (tmp_path / "staging").iterdir()] == ["acctgraph-locks"]
+
+
+def test_remote_csv_inputs_are_read_on_the_driver_from_a_local_copy(spark_ok, tmp_path):
+    """CSV inputs on a remote filesystem: downloaded once and validated by the driver loader, into a remote
+    workspace; the files are those of the same load from local paths."""
+    import json
+    import shutil
+
+    from acctgraph.io.load import load
+
+    root = tmp_path / "mounted"
+    (root / "in").mkdir(parents=True)
+    shutil.copy(HOSTILE / "_clean" / "accounts.csv", root / "in" / "accounts.csv")
+    (root / "in" / "known_bad.csv").write_text("account_id,reason\nx,seed\na,b,c\n")
+    uri = _mount(spark_ok, root)
+    tables = ("accounts", "known_bad")
+    rep = load(f"{uri}/in", f"{uri}/ws", tables=tables, quiet=True, engine="spark", spark_master=MASTER)
+    ref = load(root / "in", tmp_path / "local", tables=tables, quiet=True, engine="spark", spark_master=MASTER)
+    assert rep.where == ref.where == {"accounts": "driver", "known_bad": "driver"}
+    a, b = _loaded(tmp_path / "local"), _loaded(root / "ws")
+    b = {k: v for k, v in b.items() if not k.endswith(".crc")}  # the local filesystem's checksums (see _tree)
+    assert sorted(a) == sorted(b)
+    assert all(a[k] == b[k] for k in a if k.endswith(".parquet"))
+    assert json.loads(b["load.json"])["tables"]["known_bad"]["reasons"] == {"malformed_row": 1}
+
+
+def test_bridge_sha256_is_hashlibs(bridge):
+    import hashlib
+
+    fs, uri, root = bridge
+    data = np.random.default_rng(1).bytes((3 << 20) + 7)
+    (root / "blob.bin").write_bytes(data)
+    assert fs.sha256(f"{uri}/blob.bin") == hashlib.sha256(data).hexdigest()
+    assert fs.size(f"{uri}/blob.bin") == len(data)
+    with fs.open(f"{uri}/blob.bin") as fh:  # the seekable reader pyarrow uses for footers
+        fh.seek(-10, 2)
+        assert fh.read() == data[-10:]
+        fh.seek(5)
+        assert fh.read(4) == data[5:9] and fh.tell() == 9
+
+
+def test_bridge_reads_parquet_footers_as_pyarrow_does(bridge):
+    from acctgraph.io.readers import RawTable
+
+    fs, uri, root = bridge
+    src = acctgraph.SAMPLE_DIR / "payments.parquet"
+    (root / "payments.parquet").write_bytes(src.read_bytes())
+    raw = RawTable.open(f"{uri}/payments.parquet", "payments")
+    local = RawTable.open(src, "payments")
+    assert (raw.format, raw.columns, raw.num_rows_hint) == (local.format, local.columns, local.num_rows_hint)
+    assert raw.path == f"{uri}/payments.parquet"
+
+
+def test_bridge_put_replaces_in_one_step_and_lists(bridge, tmp_path):
+    fs, uri, root = bridge
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text("old\n")
+    b.write_text("new\n")
+    fs.put(a, f"{uri}/w/sub/marker.json")  # folders are created
+    assert (root / "w" / "sub" / "marker.json").read_text() == "old\n"
+    fs.put(b, f"{uri}/w/sub/marker.json")  # replaced: renamed over the old file
+    assert (root / "w" / "sub" / "marker.json").read_text() == "new\n"
+    assert _tree(root / "w") == ["sub/marker.json"]  # no temporary left beside it
+    (root / "w" / "sub" / "b.parquet").write_bytes(b"x")
+    assert fs.list(f"{uri}/w/sub") == ["b.parquet", "marker.json"] and fs.list(f"{uri}/w") == ["sub"]
+    assert fs.is_dir(f"{uri}/w") and fs.is_file(f"{uri}/w/sub/marker.json") and not fs.exists(f"{uri}/w/x")
+    assert fs.glob(f"{uri}/w/*/marker.*") == [f"{uri}/w/sub/marker.json"]
+    fs.delete(f"{uri}/w/sub/marker.json")
+    assert not (root / "w" / "sub" / "marker.json").exists() and fs.list(f"{uri}/nope") == []
+    got = fs.get(f"{uri}/w", tmp_path / "down")
+    assert got.is_dir()
+
+
+def test_missing_remote_inputs_are_one_line_naming_the_path(bridge):
+    from acctgraph.errors import InputError
+    from acctgraph.io.readers import RawTable, resolve_inputs
+
+    fs, uri, root = bridge
+    for call, where in [(lambda: RawTable.open(f"{uri}/gone.parquet", "accounts"), f"{uri}/gone.parquet"),
+                        (lambda: resolve_inputs(f"{uri}/nowhere", remote_ok=True), f"{uri}/nowhere"),
+                        (lambda: fs.sha256(f"{uri}/gone.csv"), f"{uri}/gone.csv"),
+                        (lambda: fs.is_file("nosuchscheme://x/y"), "nosuchscheme://x/y")]:
+        with pytest.raises(InputError) as e:
+            call()
+        msg = str(e.value)
+        assert "\n" not in msg and msg.startswith(where) and ("check" in msg or "pass a folder" in msg), msg
+
+
+def test_cli_remote_build_errors_are_one_line_without_traceback(bridge, capsys):
+    from acctgraph import cli, errors
+
+    fs, uri, root = bridge
+    code = cli.main(["build", f"{uri}/missing", "--out", f"{uri}/work", "--engine", "spark", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == errors.EXIT_INPUT
+    assert err.count("\n") == 1 and f"{uri}/missing: input directory not found" in err and "Traceback" not in err
+    assert not (root / "work" / "load.json").exists()

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from acctgraph.errors import WorkspaceError
+from acctgraph.io import remote
 
 #: Parquet settings used for every artifact, fixed so output bytes are stable.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1,
@@ -76,7 +77,9 @@ def _umask() -> int:
 def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it to ``dest`` on success.
 
-    On any exception the temporary file is removed and ``dest`` is untouched.
+    On any exception the temporary file is removed and ``dest`` is untouched. In the local staging
+    folder of a remote workspace (``--engine spark``), ``dest`` is then uploaded to its place there
+    (:func:`acctgraph.io.remote.uploaded`).
     """
     dest = Path(dest)
     try:
@@ -99,6 +102,7 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
         raise
     _fsync_dir(dest.parent)
+    remote.uploaded(dest)
 
 
 def write_bytes_atomic(dest: str | os.PathLike[str], data: bytes) -> None:

@@ -28,6 +28,7 @@ from acctgraph.io.normalise import IpCache
 from acctgraph.io.readers import RawTable, resolve_inputs
 from acctgraph.io.schema import BUILD_TABLES, TABLES
 from acctgraph.io.validate import TableReport, check_columns, validate_table
+from acctgraph.io import remote
 from acctgraph.io.workspace import ARTIFACT_VERSION, Workspace
 
 
@@ -75,24 +76,56 @@ def load(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] 
     (written last: its presence means the stage completed). With ``engine="spark"``
     parquet inputs are read and validated as Spark jobs (the active session, else
     one on ``spark_master``), CSV inputs on the driver; the files written are the
-    same (see :mod:`acctgraph.io.spark_load`).
+    same (see :mod:`acctgraph.io.spark_load`). With the spark engine, ``data``,
+    ``paths`` and ``workspace`` may also be URIs of any filesystem the session's
+    Hadoop configuration opens (``hdfs://``, ``s3a://``, ...): see :mod:`acctgraph.io.remote`.
     """
     started = time.perf_counter()
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     vcfg = config.validation if isinstance(config, Config) else (config or ValidationConfig())
-    files = resolve_inputs(data, paths, tables)
-    # Open every file and check its header first, so a bad input fails before anything is written
-    # (the previous complete workspace, if any, is left as it was).
-    raws = {name: RawTable.open(path, name) for name, path in files.items()}
-    for raw in raws.values():
-        check_columns(raw)
+    if not isinstance(workspace, Workspace) and remote.is_remote(workspace):
+        if engine != "spark":
+            raise embedded_refuses(workspace)
+        from acctgraph.io.spark_load import spark_loader
+
+        spark_loader(spark_master)  # the session whose Hadoop filesystems hold the workspace
+        uri = os.fspath(workspace)
+        with remote.mirror(uri) as staging:
+            return load(data, Workspace(staging, remote=uri), paths=paths, config=config, tables=tables,
+                        quiet=quiet, engine=engine, spark_master=spark_master)
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     spark_load = None
-    if engine == "spark":
+    inputs_remote = any(remote.is_remote(p) for p in [data, *(paths or {}).values()])
+    if engine == "spark" and (inputs_remote or ws.remote):  # remote inputs are read through its session
         from acctgraph.io.spark_load import spark_loader
 
         spark_load = spark_loader(spark_master)
-    with ws.lock("acctgraph load"):
-        return _load(ws, files, raws, vcfg, tables, quiet, started, spark_load)
+    try:
+        files = resolve_inputs(data, paths, tables, remote_ok=engine == "spark")
+        # Open every file and check its header first, so a bad input fails before anything is written
+        # (the previous complete workspace, if any, is left as it was).
+        raws = {name: RawTable.open(path, name) for name, path in files.items()}
+        for raw in raws.values():
+            check_columns(raw)
+        if engine == "spark" and spark_load is None:
+            from acctgraph.io.spark_load import spark_loader
+
+            spark_load = spark_loader(spark_master)
+        with ws.lock("acctgraph load"):
+            return _load(ws, files, raws, vcfg, tables, quiet, started, spark_load)
+    finally:
+        remote.clear_downloads()  # local copies of remote inputs the driver read whole
+
+
+def embedded_refuses(workspace: str | os.PathLike[str]) -> WorkspaceError:
+    """The one-line error for a remote workspace given to the embedded engine.
+
+    >>> print(embedded_refuses("s3a://b/work"))
+    s3a://b/work: the embedded engine writes only local workspaces; build with --engine spark to write s3a:// workspaces (any filesystem the Spark session's Hadoop configuration can open)
+    """
+    text = os.fspath(workspace)
+    return WorkspaceError(f"{text}: the embedded engine writes only local workspaces; build with --engine spark "
+                          f"to write {remote.scheme(text)}:// workspaces (any filesystem the Spark session's "
+                          "Hadoop configuration can open)")
 
 
 def _load(ws: Workspace, files: dict, raws: dict[str, RawTable], vcfg: ValidationConfig,

@@ -39,6 +39,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from acctgraph.errors import InputError
+from acctgraph.io import remote
+from acctgraph.io.atomic import sha256_file
 from acctgraph.io.schema import TABLES
 
 
@@ -79,27 +81,42 @@ def normalise_column_name(name: str) -> str:
     return name.replace("\ufeff", "").strip().lower()
 
 
-def find_table(data_dir: Path, table: str) -> Path | None:
-    """Return the file holding ``table`` in ``data_dir`` (None when absent).
+def find_table(data_dir: Path | str, table: str) -> Path | str | None:
+    """Return the file holding ``table`` in ``data_dir`` (None when absent); a remote folder (a URI,
+    see :mod:`acctgraph.io.remote`) is listed through the Spark session's Hadoop filesystem.
 
     Raises :class:`InputError` when both a parquet and a CSV file exist, since
     acctgraph would otherwise have to guess which one is current.
     """
-    hits = [data_dir / f"{table}.{ext}" for ext in FORMATS if (data_dir / f"{table}.{ext}").exists()]
+    if remote.is_remote(data_dir):
+        names = set(remote.hadoop_fs(str(data_dir)).list(str(data_dir)))
+        hits: list[Path | str] = [remote.join(str(data_dir), f"{table}.{ext}") for ext in FORMATS
+                                  if f"{table}.{ext}" in names]
+    else:
+        folder = Path(data_dir)
+        hits = [folder / f"{table}.{ext}" for ext in FORMATS if (folder / f"{table}.{ext}").exists()]
     if len(hits) > 1:
-        raise InputError(f"{data_dir}: both {hits[0].name} and {hits[1].name} exist; "
+        raise InputError(f"{data_dir}: both {_name(hits[0])} and {_name(hits[1])} exist; "
                          f"remove one so the {table} table is unambiguous")
     return hits[0] if hits else None
+
+
+def _name(path: Path | str) -> str:
+    return remote.name(path) if isinstance(path, str) else path.name
 
 
 _URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def input_path(path: str | os.PathLike[str]) -> Path:
-    """A local path for an input given as a path or a ``file://`` URI; other URIs are refused in one line.
+def input_path(path: str | os.PathLike[str], remote_ok: bool = False) -> Path | str:
+    """A local path for an input given as a path or a ``file://`` URI; with ``remote_ok`` (the spark
+    engine) another URI is kept as it is (read through Hadoop, :mod:`acctgraph.io.remote`), else it is
+    refused in one line.
 
     >>> input_path("file:///data/my%20logs").as_posix(), input_path("logs/day1").as_posix()
     ('/data/my logs', 'logs/day1')
+    >>> input_path("hdfs://nn/logs", remote_ok=True)
+    'hdfs://nn/logs'
     """
     text = os.fspath(path)
     m = _URI.match(text)
@@ -108,32 +125,40 @@ def input_path(path: str | os.PathLike[str]) -> Path:
     parts = urllib.parse.urlsplit(text)
     if m.group(1).lower() == "file" and parts.netloc in ("", "localhost"):
         return Path(urllib.request.url2pathname(parts.path))
-    raise InputError(f"{printable(text)}: only local paths and file:// URIs can be read as inputs "
-                     f"({m.group(1)}:// is not supported yet); copy the tables to a local or shared filesystem")
+    if m.group(1).lower() == "file":
+        raise InputError(f"{printable(text)}: only local paths and file:// URIs without a host (file:///path) "
+                         f"name local files, not host {printable(parts.netloc)}; copy the tables to a local or "
+                         "shared filesystem")
+    if remote_ok:
+        return text
+    raise InputError(f"{printable(text)}: the embedded engine reads only local paths and file:// URIs; "
+                     f"build with --engine spark to read {m.group(1)}:// paths (any filesystem the Spark "
+                     "session's Hadoop configuration can open), or copy the tables to a local folder")
 
 
 def resolve_inputs(data_dir: str | os.PathLike[str] | None = None,
                    paths: dict[str, str | os.PathLike[str]] | None = None,
-                   tables: tuple[str, ...] = tuple(TABLES)) -> dict[str, Path]:
+                   tables: tuple[str, ...] = tuple(TABLES), remote_ok: bool = False) -> dict[str, Path | str]:
     """Map table names to files: explicit ``paths`` first, then ``data_dir``.
 
     Mandatory tables that are missing raise :class:`InputError`; optional ones
-    are simply absent from the result.
+    are simply absent from the result. With ``remote_ok`` (the spark engine),
+    URIs such as ``hdfs://`` stay URIs (strings) and are looked up through Hadoop.
     """
     paths = dict(paths or {})
     unknown = sorted(set(paths) - set(TABLES))
     if unknown:
         raise InputError(f"unknown input table(s) {', '.join(unknown)}; "
                          f"valid tables are {', '.join(TABLES)}")
-    root = input_path(data_dir) if data_dir is not None else None
-    if root is not None and not root.is_dir():
+    root = input_path(data_dir, remote_ok) if data_dir is not None else None
+    if root is not None and not _is_dir(root):
         raise InputError(f"{root}: input directory not found; pass a folder holding "
                          "accounts and requests tables (.parquet or .csv)")
-    found: dict[str, Path] = {}
+    found: dict[str, Path | str] = {}
     for name in tables:
         if name in paths:
-            p = input_path(paths[name])
-            if not p.is_file():
+            p = input_path(paths[name], remote_ok)
+            if not _is_file(p):
                 raise InputError(f"{p}: file for table {name} not found; fix the path in acctgraph.toml")
             found[name] = p
         elif root is not None and (p := find_table(root, name)) is not None:
@@ -145,15 +170,39 @@ def resolve_inputs(data_dir: str | os.PathLike[str] | None = None,
     return found
 
 
+def _is_dir(p: Path | str) -> bool:
+    return remote.hadoop_fs(p).is_dir(p) if isinstance(p, str) else p.is_dir()
+
+
+def _is_file(p: Path | str) -> bool:
+    return remote.hadoop_fs(p).is_file(p) if isinstance(p, str) else p.is_file()
+
+
+def input_sha256(path: Path | str) -> str:
+    """Hex SHA-256 of an input: a local file, or a remote one hashed in Spark's JVM."""
+    if remote.is_remote(path):
+        return remote.hadoop_fs(str(path)).sha256(str(path))
+    return sha256_file(path)
+
+
+def parquet_file(path: Path | str) -> pq.ParquetFile:
+    """``pq.ParquetFile`` of a local or remote file (remote: only the footer and the pages read cross)."""
+    if remote.is_remote(path):
+        return pq.ParquetFile(remote.hadoop_fs(str(path)).open(str(path)))
+    return pq.ParquetFile(path)
+
+
 @dataclass
 class RawTable:
     """One input file opened for streaming.
 
     ``columns`` are the normalised column names; ``malformed`` collects CSV
     records that could not be split into fields, as ``(line_or_None, text)``.
+    ``path`` is a local path, or a URI string (``hdfs://...``) read through
+    :mod:`acctgraph.io.remote`; :meth:`local_file` is where the driver reads it whole.
     """
 
-    path: Path
+    path: Path | str
     table: str
     format: str
     columns: list[str]
@@ -181,31 +230,42 @@ class RawTable:
         self.block_bytes = min(current * 4, CSV_MAX_BLOCK_BYTES)
         return True
 
+    def local_file(self) -> Path:
+        """The file as a local path: itself, or a remote input downloaded once (the driver reads it whole)."""
+        if isinstance(self.path, str):
+            return remote.local_copy(self.path)
+        return self.path
+
     @classmethod
     def open(cls, path: str | os.PathLike[str], table: str) -> RawTable:
-        """Open ``path`` and read its header; raise :class:`InputError` if unreadable."""
-        path = Path(path)
+        """Open ``path`` (a local path or a remote URI) and read its header; raise :class:`InputError`
+        if unreadable."""
+        path = os.fspath(path) if remote.is_remote(path) else Path(path)
         try:
-            with open(path, "rb") as fh:
-                head = fh.read(1 << 20)
+            if isinstance(path, str):
+                head = remote.hadoop_fs(path).read_head(path, 1 << 20)
+            else:
+                with open(path, "rb") as fh:
+                    head = fh.read(1 << 20)
         except OSError as e:
             raise InputError(f"{path}: cannot read ({e.strerror or e}); check the path and permissions") from e
         if not head:
             raise InputError(f"{path}: file is empty; the {table} table needs at least a header row "
                              f"with {', '.join(c.name for c in TABLES[table].required)}")
         is_parquet = head.startswith(_PARQUET_MAGIC)
-        suffix = path.suffix.lower()
-        if suffix == ".parquet" and not is_parquet:
+        fname = _name(path)
+        stem, suffix = os.path.splitext(fname)
+        if suffix.lower() == ".parquet" and not is_parquet:
             raise InputError(f"{path}: not a parquet file (no PAR1 header); if it is CSV text, "
-                             f"rename it to {path.stem}.csv")
+                             f"rename it to {stem}.csv")
         if is_parquet:
             return cls._open_parquet(path, table)
         return cls._open_csv(path, table, head)
 
     @classmethod
-    def _open_parquet(cls, path: Path, table: str) -> RawTable:
+    def _open_parquet(cls, path: Path | str, table: str) -> RawTable:
         try:
-            pf = pq.ParquetFile(path)
+            pf = parquet_file(path)
             names = list(pf.schema_arrow.names)
             rows = pf.metadata.num_rows
         except Exception as e:  # pyarrow raises several types for corrupt files
@@ -214,7 +274,7 @@ class RawTable:
         return cls(path, table, "parquet", _checked_names(path, names), names, num_rows_hint=rows)
 
     @classmethod
-    def _open_csv(cls, path: Path, table: str, head: bytes) -> RawTable:
+    def _open_csv(cls, path: Path | str, table: str, head: bytes) -> RawTable:
         for bom, name in _UTF_BOMS:
             if head.startswith(bom):
                 raise InputError(f"{path}: the file is {name} text; re-export it as UTF-8 CSV")
@@ -239,7 +299,7 @@ class RawTable:
 
     def _parquet_batches(self) -> Iterator[pa.RecordBatch]:
         try:
-            pf = pq.ParquetFile(self.path)
+            pf = pq.ParquetFile(self.local_file())
             for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
                 yield pa.RecordBatch.from_arrays(batch.columns, names=self.columns)
         except (OSError, pa.ArrowException) as e:
@@ -271,7 +331,7 @@ class RawTable:
         sys.unraisablehook = hook
         try:
             reader = pacsv.open_csv(
-                self.path,
+                self.local_file(),
                 read_options=pacsv.ReadOptions(block_size=self.block_bytes or CSV_BLOCK_BYTES,
                                                use_threads=True,
                                                column_names=self.columns, skip_rows=1),
@@ -315,7 +375,7 @@ class RawTable:
             return pa.RecordBatch.from_arrays([pa.array(c, pa.binary()) for c in cols], names=self.columns)
 
         try:
-            with open(self.path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+            with open(self.local_file(), encoding="utf-8", errors="surrogateescape", newline="") as fh:
                 reader = csv.reader(line.replace("\x00", "\udc00") for line in fh)
                 next(reader, None)  # the header
                 for rec in reader:
@@ -345,7 +405,7 @@ def _from_escaped(text: str) -> bytes:
     return text.replace("\udc00", "\x00").encode("utf-8", "surrogateescape")
 
 
-def _checked_names(path: Path, names: list[str]) -> list[str]:
+def _checked_names(path: Path | str, names: list[str]) -> list[str]:
     norm = [normalise_column_name(n) for n in names]
     seen: set[str] = set()
     for n in norm:

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -48,8 +46,9 @@ import pyarrow.parquet as pq
 from acctgraph.config import ValidationConfig
 from acctgraph.errors import ConfigError
 from acctgraph.io import readers
-from acctgraph.io.atomic import atomic_parquet_writer, sha256_file
+from acctgraph.io.atomic import atomic_parquet_writer
 from acctgraph.io.normalise import IpCache
+from acctgraph.io.remote import Scratch, spark_scratch
 from acctgraph.io.readers import RawTable
 from acctgraph.io.schema import TABLES
 from acctgraph.io.validate import (TableReport, _BatchValidator, check_columns, duplicate_quarantine,
@@ -163,7 +162,7 @@ def plan_read(raw: RawTable) -> list[ColumnRead]:
     from pyspark.sql import types as T
     from pyspark.sql.pandas.types import to_arrow_type
 
-    pf = pq.ParquetFile(raw.path)
+    pf = readers.parquet_file(raw.path)
     schema = pf.schema_arrow
     leaves = {pf.metadata.schema.column(j).path: pf.metadata.schema.column(j)
               for j in range(pf.metadata.num_columns)}
@@ -358,9 +357,9 @@ def _spark_frame(spark, raw: RawTable, plan: list[ColumnRead], config: Validatio
     return out.withColumn("batch", batch).repartition("batch")  # a file per batch, not per key partition
 
 
-def _run_spark(spark, raw: RawTable, plan: list[ColumnRead], config: ValidationConfig, tmpdir: Path) -> None:
-    """Validate ``raw`` on Spark into ``tmpdir/batch=<i>/``: the rows of each 512k-row batch of the file."""
-    _spark_frame(spark, raw, plan, config).write.partitionBy("batch").mode("overwrite").parquet(str(tmpdir))
+def _run_spark(spark, raw: RawTable, plan: list[ColumnRead], config: ValidationConfig, scratch: Scratch) -> None:
+    """Validate ``raw`` on Spark into ``scratch`` (``batch=<i>/``): the rows of each 512k-row batch of the file."""
+    _spark_frame(spark, raw, plan, config).write.partitionBy("batch").mode("overwrite").parquet(scratch.uri)
 
 
 def _spark_failure(e: Exception) -> Exception | None:
@@ -397,13 +396,11 @@ def load_table_spark(spark, raw: RawTable, out_path: Path, quarantine_path: Path
     except Unsupported as e:
         log.info("%s: loaded on the driver: Spark cannot read %s", raw.path, e)
         return None
-    tmpdir = out_path.parent / f".{out_path.name}.spark-{uuid.uuid4().hex[:8]}"
-    with ThreadPoolExecutor(1) as pool:
-        digest = pool.submit(sha256_file, raw.path)  # the driver hashes the file while Spark validates it
+    with ThreadPoolExecutor(1) as pool, spark_scratch(out_path) as scratch:
+        digest = pool.submit(readers.input_sha256, raw.path)  # hashed (remote: in the JVM) while Spark validates
         try:
-            _run_spark(spark, raw, plan, config, tmpdir)
+            _run_spark(spark, raw, plan, config, scratch)
         except Exception as e:  # noqa: BLE001 - pyspark raises many types; sorted out in _spark_failure
-            shutil.rmtree(tmpdir, ignore_errors=True)
             err = _spark_failure(e)
             if err is e:
                 raise
@@ -412,17 +409,14 @@ def load_table_spark(spark, raw: RawTable, out_path: Path, quarantine_path: Path
             log.warning("%s: Spark could not read the file (%s); loading it on the driver", raw.path, _why(e))
             return None
         report = new_report(raw, digest.result())
-    try:
-        _write(raw, tmpdir, out_path, quarantine_path, config, report, known_accounts, quiet)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        _write(raw, scratch, out_path, quarantine_path, config, report, known_accounts, quiet)
     if report.rows_in != report.accepted + report.quarantined or report.rows_in != raw.num_rows_hint:
         raise AssertionError(f"{raw.table}: rows_in {report.rows_in} (file: {raw.num_rows_hint}) != accepted "
                              f"{report.accepted} + quarantined {report.quarantined}")  # pragma: no cover
     return report
 
 
-def _write(raw: RawTable, tmpdir: Path, out_path: Path, quarantine_path: Path, config: ValidationConfig,
+def _write(raw: RawTable, scratch: Scratch, out_path: Path, quarantine_path: Path, config: ValidationConfig,
            report: TableReport, known: pa.Array | None, quiet: bool) -> None:
     """Stream Spark's output, batch by batch of the file, into the workspace's two files."""
     v = _BatchValidator(TABLES[raw.table], raw, config, IpCache())
@@ -432,7 +426,7 @@ def _write(raw: RawTable, tmpdir: Path, out_path: Path, quarantine_path: Path, c
             atomic_parquet_writer(quarantine_path, v.qschema) as bad_w, bar:
         replay = _Replay(v, good_w, bad_w, report, known)
         for i in range(n_batches):
-            parts = sorted((tmpdir / f"batch={i}").glob("*.parquet"))
+            parts = scratch.files(f"batch={i}")
             wide = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else wide_schema(v).empty_table()
             replay.add(wide)
             bar.update(min(readers.PARQUET_BATCH_ROWS, (raw.num_rows_hint or 0) - i * readers.PARQUET_BATCH_ROWS))

@@ -31,11 +31,11 @@ import pyarrow.compute as pc
 
 from acctgraph.config import ValidationConfig
 from acctgraph.errors import InputError
-from acctgraph.io.atomic import atomic_parquet_writer, sha256_file
+from acctgraph.io.atomic import atomic_parquet_writer
 from acctgraph.io.normalise import (IpCache, Normalised, normalise_cidr, normalise_id, normalise_int,
                                     normalise_ip, normalise_short_text, normalise_text,
                                     normalise_timestamp, to_text, utc)
-from acctgraph.io.readers import RawTable, ReadAgain, printable
+from acctgraph.io.readers import RawTable, ReadAgain, input_sha256, printable
 from acctgraph.io.schema import TABLES, Column, TableSpec
 from acctgraph.progress import progress
 
@@ -245,7 +245,7 @@ def _validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *, con
                     ip_cache: IpCache | None, known_accounts: pa.Array | None, quiet: bool) -> TableReport:
     spec = TABLES[raw.table]
     check_columns(raw)
-    report = new_report(raw, sha256_file(raw.path))
+    report = new_report(raw, input_sha256(raw.path))
     v = _BatchValidator(spec, raw, config, ip_cache if ip_cache is not None else IpCache())
     unique = spec.unique_key
     held: list[pa.Table] = []

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from acctgraph.errors import WorkspaceError
+from acctgraph.io import remote
 from acctgraph.io.atomic import write_error
 from acctgraph.io.lock import workspace_lock
 from acctgraph.io.paths import confined
@@ -71,14 +72,45 @@ def _stable(value: Any) -> Any:
 UPSTREAM_KEY = "upstream"
 
 
-class Workspace:
-    """Paths and stage markers of a workspace folder."""
+def refuse_remote(path: str | os.PathLike[str]) -> None:
+    """One line naming the fix when ``path`` is a remote URI: only ``acctgraph build --engine spark`` writes
+    remote workspaces; the later stages run on the driver over a local folder.
 
-    def __init__(self, path: str | os.PathLike[str]):
+    >>> refuse_remote("work")
+    >>> refuse_remote("hdfs://nn/work")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    acctgraph.errors.WorkspaceError: hdfs://nn/work: only `acctgraph build --engine spark` writes hdfs:// ...
+    """
+    if remote.is_remote(path):
+        text = os.fspath(path)
+        raise WorkspaceError(f"{text}: only `acctgraph build --engine spark` writes {remote.scheme(text)}:// "
+                             "workspaces; communities, show, explain, export and evaluate run on the driver "
+                             f"over a local folder: copy it there first, e.g. `hdfs dfs -get {text} "
+                             f"{remote.name(text) or 'work'}` (or `hadoop fs -copyToLocal`), and run them on it")
+
+
+class Workspace:
+    """Paths and stage markers of a workspace folder.
+
+    ``remote`` (set by ``acctgraph build --engine spark`` for an ``hdfs://``-style workspace): ``path`` is
+    then a local staging folder mirroring that URI (:func:`acctgraph.io.remote.mirror`), whose files are
+    uploaded there as they are written; the lock is held in :func:`acctgraph.io.remote.lock_folder`.
+    A remote URI given as ``path`` is refused in one line (:func:`refuse_remote`).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], remote: str | None = None):
+        refuse_remote(path)
         self.path = Path(path)
+        self.remote = remote
 
     def __repr__(self) -> str:
-        return f"Workspace({str(self.path)!r})"
+        return f"Workspace({self.remote or str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the workspace lives: its URI when remote, else its folder."""
+        return self.remote or str(self.path)
 
     @property
     def tables_dir(self) -> Path:
@@ -144,7 +176,7 @@ class Workspace:
 
         Taking it also removes temporary files that a killed run left behind.
         """
-        with workspace_lock(self.path, what):
+        with workspace_lock(remote.lock_folder(self.remote) if self.remote else self.path, what):
             self.remove_temporaries()
             yield
 
@@ -152,6 +184,8 @@ class Workspace:
         """Delete temporaries of interrupted atomic writes; returns how many.
 
         Ours are ``.<name>.<random>.tmp``; DuckDB writing one of them first writes ``tmp_<that name>``.
+        In a remote workspace also its ``.<name>.<random>.tmp`` uploads and ``.<name>.spark-<id>`` Spark
+        scratch folders.
         """
         n = 0
         for d in (self.path, self.tables_dir, self.quarantine_dir, self.path / "layers", self.path / "evidence"):
@@ -160,6 +194,11 @@ class Workspace:
                     with contextlib.suppress(OSError):
                         p.unlink()
                         n += 1
+        if self.remote:  # a remote workspace: uploads and Spark scratch folders a killed run left there
+            for sub in ("", "tables/", "quarantine/", "layers/", "evidence/"):
+                for uri in remote.glob_mirrored(self.path, f"{sub}.*.{{tmp,spark-*}}"):
+                    remote.hadoop_fs(uri).delete(uri, recursive=True)
+                    n += 1
         return n
 
     def invalidate(self, stage: str) -> None:
@@ -177,6 +216,7 @@ class Workspace:
                 p.unlink(missing_ok=True)
             except OSError as e:
                 raise write_error(p, e) from e
+            remote.delete_mirrored(p)
 
     def remove_files(self, *patterns: str) -> None:
         """Delete files matching glob ``patterns`` (relative to the workspace): outputs of an earlier run
@@ -189,6 +229,9 @@ class Workspace:
                     pass
                 except OSError as e:
                     raise write_error(p, e) from e
+            if self.remote:
+                for uri in remote.glob_mirrored(self.path, pattern):
+                    remote.hadoop_fs(uri).delete(uri)
 
     def fingerprint(self, stage: str) -> str:
         """SHA-256 of a stage's marker without its timings: identifies the stage's outputs."""

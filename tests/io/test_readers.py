@@ -9,7 +9,7 @@ from conftest import ACCOUNTS_CSV, REQUESTS_CSV, write
 
 import acctgraph
 from acctgraph.errors import InputError
-from acctgraph.io.readers import resolve_inputs
+from acctgraph.io.readers import input_path, resolve_inputs
 
 
 def test_resolve_finds_tables_and_skips_absent_optional(tiny_inputs):
@@ -134,6 +134,14 @@ def test_file_uris_are_local_paths(tiny_inputs, tmp_path):
 
 @pytest.mark.parametrize("uri", ["hdfs://nn:8020/logs", "s3a://bucket/logs", "file://otherhost/logs"])
 def test_remote_uris_are_one_clear_input_error(uri):
+    """The embedded engine reads local files only; the error says that --engine spark reads hdfs:// and co."""
     with pytest.raises(InputError, match=r"only local paths and file:// URIs") as e:
         resolve_inputs(uri)
     assert "\n" not in str(e.value)
+    assert ("--engine spark" in str(e.value)) == (not uri.startswith("file:"))
+
+
+def test_with_the_spark_engine_remote_uris_stay_uris():
+    assert input_path("s3a://bucket/logs/requests.parquet", remote_ok=True) == "s3a://bucket/logs/requests.parquet"
+    with pytest.raises(InputError, match="without a host"):  # file://host is not a remote filesystem either
+        input_path("file://otherhost/logs", remote_ok=True)
