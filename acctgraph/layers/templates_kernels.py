@@ -570,3 +570,36 @@ def minhash(a, b, h, local, starts, n):
             for q in range(kn):
                 sig[k0 + q, i] = best[q]
     return sig
+
+
+# ---------------------------------------------------------------------------
+# connected components
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def components(n, lo, hi):
+    """Connected-component label per node (int64): the smallest node index of its component.
+
+    Union-find over the edges (``lo[i]``, ``hi[i]``, int64 node indices < n) with path
+    halving; a root is always linked under the smaller root, so every node's parent is at
+    most the node itself and each root is its tree's smallest index. A final pass in
+    increasing order then resolves every node to its root. Same labels as the former
+    vectorised hooking + pointer jumping (``tests/layers/test_templates_kernels.py``)."""
+    parent = np.arange(n, dtype=np.int64)
+    for i in range(len(lo)):
+        a = lo[i]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        b = hi[i]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+    for i in range(n):
+        parent[i] = parent[parent[i]]
+    return parent

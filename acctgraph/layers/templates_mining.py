@@ -712,30 +712,14 @@ def _mix64(x: np.ndarray) -> np.ndarray:
 def _components(n: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Connected-component label per node: the smallest node index of its component.
 
-    Vectorised hooking + pointer jumping (Shiloach-Vishkin style); a few
-    rounds even for long rings. Faster here than building an igraph graph
-    (whose constructor wants Python tuples).
+    Compiled union-find (:func:`acctgraph.layers.templates_kernels.components`), one pass
+    over the edges; it replaced vectorised hooking + pointer jumping with ``np.minimum.at``
+    (same labels, kept in ``tests/layers/test_templates_kernels.py``), measured about
+    20x faster on the 0.1 generated world's guard rounds.
     """
-    dt = np.int32 if n < (1 << 31) else np.int64  # half the memory traffic: about 2x faster
-    lab = np.arange(n, dtype=dt)
-    if n == 0 or len(lo) == 0:
-        return lab.astype(np.int64)
-    lo = np.asarray(lo).astype(dt)
-    hi = np.asarray(hi).astype(dt)
-    while True:
-        a, b = lab[lo], lab[hi]
-        diff = a != b
-        if not diff.any():
-            return lab.astype(np.int64)
-        a, b = a[diff], b[diff]
-        lo, hi = lo[diff], hi[diff]  # edges already inside one component stay so
-        m = np.minimum(a, b)
-        np.minimum.at(lab, np.maximum(a, b), m)  # hook the larger root under the smaller
-        while True:  # pointer jumping to the roots
-            nxt = lab[lab]
-            if np.array_equal(nxt, lab):
-                break
-            lab = nxt
+    from acctgraph.layers.templates_kernels import components
+
+    return components(int(n), _readonly(lo, np.int64), _readonly(hi, np.int64))
 
 
 def _band_pairs(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1346,7 +1330,9 @@ class TemplateMiner:
             active[anchor] = False
             active[first] = False
             # two hops: a node linked to a new member, close enough to the member's anchor
-            m = np.isin(src, first) & active[dst]
+            is_first = np.zeros(len(pref), bool)  # a mask, not np.isin (a sort of both arrays)
+            is_first[first] = True
+            m = is_first[src] & active[dst]
             if m.any():
                 node, anc = dst[m], label[src[m]]
                 key = np.unique(node.astype(np.int64) * len(pref) + anc)
