@@ -403,6 +403,21 @@ def _by_chunks(prompts: pa.Array | pa.ChunkedArray, breaks: bool, mask_chunk) ->
 # hashing
 # ---------------------------------------------------------------------------
 
+def _encode(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """(code per row, -1 for nulls; first row of each code; the distinct values,
+    ``large_string``) of a string array, codes numbered in order of first occurrence: what
+    ``pc.dictionary_encode`` gives, by a compiled hash table
+    (:func:`acctgraph.layers.templates_kernels.encode_rows`, rows compared byte for byte).
+    Measured on a batch of 524k prompts (106 MB), CPU: 0.3-1.0 s -> 0.2 s."""
+    from acctgraph.layers.templates_kernels import encode_rows
+
+    arr = _as_large_string(arr)
+    off, data = _buffers(arr)
+    valid = np.asarray(arr.is_valid()) if arr.null_count else np.ones(len(arr), bool)
+    codes, first = encode_rows(_readonly(off, np.int64), _readonly(data, np.uint8), _readonly(valid, np.bool_))
+    return codes, first, arr.take(pa.array(first, pa.int64()))
+
+
 def _hash_strings(arr: pa.Array) -> np.ndarray:
     """blake2b-64 of each (non-null) string, little-endian uint64."""
     off, data = _buffers(_as_large_string(arr))
@@ -463,19 +478,16 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     Identical raw prompts are masked once.
     """
     n = len(raw)
-    enc = pc.dictionary_encode(raw)
-    ridx = enc.indices.fill_null(-1).to_numpy().astype(np.int64) if enc.indices.null_count else \
-        enc.indices.to_numpy().astype(np.int64)
-    rdict = enc.dictionary
+    ridx, first_row_raw, rdict = _encode(raw)  # first row of each distinct raw prompt
     skel_b = mask_prompts(rdict, breaks=True)
-    skel = pc.replace_substring(skel_b, BREAK, " ")
-    empty = pc.equal(pc.binary_length(skel), 0)
-    if pc.any(empty).as_py():
-        skel = pc.if_else(empty, pa.scalar(None, skel.type), skel)
-    senc = pc.dictionary_encode(skel)  # first-occurrence order of distinct raw prompts = of rows
-    sidx = senc.indices
-    scode = sidx.fill_null(-1).to_numpy().astype(np.int64) if sidx.null_count else sidx.to_numpy().astype(np.int64)
-    dist = senc.dictionary
+    # breaks become spaces (one byte for one: the offsets stay) and empty skeletons null
+    off, data = _buffers(skel_b)
+    valid = np.diff(off) > 0
+    if skel_b.null_count:
+        valid &= np.asarray(skel_b.is_valid())
+    skel = _from_buffers(off, np.where(data == _BRK, np.uint8(32), data), valid)
+    # first-occurrence order of distinct raw prompts = of rows; first raw prompt of each skeleton
+    scode, first_raw_of_skel, dist = _encode(skel)
     nd = len(dist)
     codes = np.full(n, -1, np.int64)
     ok = ridx >= 0
@@ -484,13 +496,6 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
         return (codes, np.zeros(0, np.uint64), np.zeros(0, np.int64), dist, dist, np.zeros(1, np.int64),
                 np.zeros(0, np.uint64), (np.zeros(0, np.uint64), np.zeros(0, np.int64), dist))
     counts = np.bincount(codes[codes >= 0], minlength=nd).astype(np.int64)
-    # first row of each raw prompt: raw codes appear in increasing order of first occurrence
-    r = np.where(ok, ridx, -1)
-    new = r > np.maximum.accumulate(np.concatenate([[-1], r[:-1]]))
-    first_row_raw = np.flatnonzero(new)  # indexed by raw code
-    first_raw_of_skel = np.full(nd, len(rdict), np.int64)
-    sk_ok = scode >= 0
-    np.minimum.at(first_raw_of_skel, scode[sk_ok], np.flatnonzero(sk_ok))
     examples = pc.utf8_slice_codeunits(raw.take(pa.array(first_row_raw[first_raw_of_skel])), 0, EXAMPLE_CHARS)
     c_off, c_hash, c_dist = _clauses(skel_b.take(pa.array(first_raw_of_skel)), clause_words, counts)
     return codes, _hash_strings(dist), counts, dist, examples, c_off, c_hash, c_dist
@@ -504,7 +509,7 @@ def _warm_kernels() -> None:
     this takes seconds), so worker processes started afterwards load them instead of compiling."""
     global _WARM
     if not _WARM:
-        mask_prompts(pa.array(["warm `up` 'x' \"y\": \"z\" Bob 1"]), breaks=True)
+        _encode(mask_prompts(pa.array(["warm `up` 'x' \"y\": \"z\" Bob 1", None]), breaks=True))
         _WARM = True
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from acctgraph.layers.templates_mining import _components
+from acctgraph.layers.templates_mining import _components, _encode
 
 
 def _components_numpy(n: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -67,3 +69,45 @@ def test_components_edge_cases():
     assert set(want.tolist()) == {0, 2}
     # int32 input (the caller passes int64, but any integer array works)
     assert np.array_equal(_components(n, lo.astype(np.int32), hi.astype(np.int32)), want)
+
+
+def _dictionary_encode(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    enc = pc.dictionary_encode(arr)
+    return enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_encode_equals_dictionary_encode(seed):
+    rng = np.random.default_rng(seed)
+    pool = ["", "a", "ab", "ba", "a" * 8, "a" * 9, "a" * 16, "naïve café", "x" * 300, "x" * 299 + "y"]
+    pool += ["".join(rng.choice(list("abc "), int(rng.integers(0, 20)))) for _ in range(50)]
+    n = int(rng.integers(0, 2000))
+    values = [pool[i] if i < len(pool) else None for i in rng.integers(0, len(pool) + 3, n)]
+    arr = pa.array(values, pa.large_string() if seed % 2 else pa.string())
+    if n > 10:
+        arr = arr.slice(3, n - 7)  # an offset into the buffers
+    codes, first, dictionary = _encode(arr)
+    want_codes, want_dict = _dictionary_encode(arr)
+    assert np.array_equal(codes, want_codes)
+    assert dictionary.type == pa.large_string()
+    assert dictionary.to_pylist() == want_dict.to_pylist()
+    # first row of each code
+    assert np.array_equal(first, np.array([codes.tolist().index(c) for c in range(len(dictionary))], np.int64))
+
+
+def test_encode_edge_cases():
+    codes, first, d = _encode(pa.array([], pa.large_string()))
+    assert codes.tolist() == [] and first.tolist() == [] and d.to_pylist() == []
+    codes, first, d = _encode(pa.array([None, None], pa.large_string()))
+    assert codes.tolist() == [-1, -1] and first.tolist() == [] and d.to_pylist() == []
+    codes, first, d = _encode(pa.array(["", None, ""]))
+    assert codes.tolist() == [0, -1, 0] and first.tolist() == [0] and d.to_pylist() == [""]
+
+
+def test_encode_many_distinct_values():
+    rng = np.random.default_rng(7)
+    values = [str(v) * int(v % 5) for v in rng.integers(0, 40000, 100000)]
+    arr = pa.array(values, pa.large_string())
+    codes, _, dictionary = _encode(arr)
+    want_codes, want_dict = _dictionary_encode(arr)
+    assert np.array_equal(codes, want_codes) and dictionary.equals(want_dict)
