@@ -514,9 +514,11 @@ def _warm_kernels() -> None:
 
 
 def _pack(arr: pa.Array) -> tuple:
+    """(offsets, bytes, validity or None) of a string array, to send to another process: numpy
+    views of the Arrow buffers (pickling copies just the viewed bytes, so no copy is made here)."""
     off, data = _buffers(arr)
     valid = np.asarray(arr.is_valid()) if arr.null_count else None
-    return off.copy(), data.copy(), valid
+    return off, data, valid
 
 
 def _mask_hash_packed(packed: tuple, clause_words: int = 3) -> tuple:
