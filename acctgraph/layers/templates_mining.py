@@ -31,8 +31,8 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    0.1 generated world (1.7M distinct prompts, 355 MB after the cut to
    MAX_CHARS), CPU time: span rules 5 s -> 1 s, byte stage 8 s -> 2.8 s.
    Machine code is cached on disk (``cache=True``) after the first call.
-   :meth:`TemplateMiner.add` first dictionary-encodes the raw prompts (only
-   distinct prompts are masked: 70% of the rows of a generated world, 99% of
+   :meth:`TemplateMiner.add` first dictionary-encodes the raw prompts (a
+   compiled hash table, :func:`_encode`; only distinct prompts are masked: 70% of the rows of a generated world, 99% of
    the validation world) and then splits a batch over worker *processes*
    (``TemplateConfig.workers``; the kernels release the GIL, but hashing and
    clause extraction around them do not). The validation world's JSON prompts
@@ -44,7 +44,7 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
 
 2. **Hash** each distinct skeleton of a batch with ``blake2b`` (8 bytes,
    little-endian ``uint64``): stable across processes, platforms and library
-   versions. Only the batch's *distinct* skeletons (``dictionary_encode``) are
+   versions. Only the batch's *distinct* skeletons (:func:`_encode`) are
    hashed in Python. Empty skeletons (empty prompt, or nothing left after
    masking punctuation) get a null hash, like null prompts.
 
@@ -85,8 +85,7 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
      signature entry (a false match has probability 2**-16; half the bytes
      moved) and ``np.take`` on small chunks of pairs (about 3x faster than
      fancy indexing over large chunks).
-   * Connected components of the edges (vectorised hooking and pointer
-     jumping on int32 labels), then a **chaining guard**: each component's anchor is its most
+   * Connected components of the edges (a compiled union-find), then a **chaining guard**: each component's anchor is its most
      requested skeleton; members whose estimated similarity to the anchor is
      below ``anchor_threshold`` are split off and re-grouped among themselves
      (repeatedly), so two different templates cannot merge through a chain of
@@ -770,8 +769,8 @@ def _components(n: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
     Compiled union-find (:func:`acctgraph.layers.templates_kernels.components`), one pass
     over the edges; it replaced vectorised hooking + pointer jumping with ``np.minimum.at``
-    (same labels, kept in ``tests/layers/test_templates_kernels.py``), measured about
-    20x faster on the 0.1 generated world's guard rounds.
+    (same labels, kept in ``tests/layers/test_templates_kernels.py``). Measured on the 0.1
+    generated world, the 16 calls of the guard rounds: 1.8 s -> 0.3 s CPU.
     """
     from acctgraph.layers.templates_kernels import components
 
