@@ -570,3 +570,115 @@ def minhash(a, b, h, local, starts, n):
             for q in range(kn):
                 sig[k0 + q, i] = best[q]
     return sig
+
+
+# ---------------------------------------------------------------------------
+# connected components
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def components(n, lo, hi):
+    """Connected-component label per node (int64): the smallest node index of its component.
+
+    Union-find over the edges (``lo[i]``, ``hi[i]``, int64 node indices < n) with path
+    halving; a root is always linked under the smaller root, so every node's parent is at
+    most the node itself and each root is its tree's smallest index. A final pass in
+    increasing order then resolves every node to its root. Same labels as the former
+    vectorised hooking + pointer jumping (``tests/layers/test_templates_kernels.py``)."""
+    parent = np.arange(n, dtype=np.int64)
+    for i in range(len(lo)):
+        a = lo[i]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        b = hi[i]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+    for i in range(n):
+        parent[i] = parent[parent[i]]
+    return parent
+
+
+# ---------------------------------------------------------------------------
+# distinct strings
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _row_hash(data, s, e):
+    """64-bit hash of data[s:e] (8 bytes at a time, splitmix64 finaliser); for the hash table
+    only: rows with equal hashes are compared byte for byte."""
+    h = np.uint64(e - s) * np.uint64(0x9E3779B97F4A7C15)
+    i = s
+    while i + 8 <= e:
+        w = np.uint64(0)
+        for j in range(8):
+            w |= np.uint64(data[i + j]) << np.uint64(8 * j)
+        h = (h ^ w) * np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(31)
+        i += 8
+    w = np.uint64(0)
+    for j in range(e - i):
+        w |= np.uint64(data[i + j]) << np.uint64(8 * j)
+    h = (h ^ w) * np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def encode_rows(off, data, valid):
+    """Dictionary-encode the rows of a string array given as (offsets, bytes, validity):
+    (code per row, -1 for null rows; first row of each code), codes numbered in order of
+    first occurrence, like ``pyarrow.compute.dictionary_encode``. An open-addressing hash
+    table of codes; a row joins a code only if its bytes equal the code's first row."""
+    n = len(off) - 1
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    mask = np.uint64(cap - 1)
+    table = np.full(cap, -1, np.int64)
+    thash = np.empty(cap, np.uint64)
+    codes = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
+    nd = 0
+    for r in range(n):
+        if not valid[r]:
+            codes[r] = -1
+            continue
+        s = off[r]
+        e = off[r + 1]
+        h = _row_hash(data, s, e)
+        slot = h & mask
+        while True:
+            c = table[slot]
+            if c < 0:
+                table[slot] = nd
+                thash[slot] = h
+                first[nd] = r
+                codes[r] = nd
+                nd += 1
+                break
+            if thash[slot] == h:
+                f = first[c]
+                fs = off[f]
+                same = off[f + 1] - fs == e - s
+                if same:
+                    for j in range(e - s):
+                        if data[fs + j] != data[s + j]:
+                            same = False
+                            break
+                if same:
+                    codes[r] = c
+                    break
+            slot = (slot + np.uint64(1)) & mask
+    return codes, first[:nd]

@@ -31,8 +31,8 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    0.1 generated world (1.7M distinct prompts, 355 MB after the cut to
    MAX_CHARS), CPU time: span rules 5 s -> 1 s, byte stage 8 s -> 2.8 s.
    Machine code is cached on disk (``cache=True``) after the first call.
-   :meth:`TemplateMiner.add` first dictionary-encodes the raw prompts (only
-   distinct prompts are masked: 70% of the rows of a generated world, 99% of
+   :meth:`TemplateMiner.add` first dictionary-encodes the raw prompts (a
+   compiled hash table, :func:`_encode`; only distinct prompts are masked: 70% of the rows of a generated world, 99% of
    the validation world) and then splits a batch over worker *processes*
    (``TemplateConfig.workers``; the kernels release the GIL, but hashing and
    clause extraction around them do not). The validation world's JSON prompts
@@ -44,7 +44,7 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
 
 2. **Hash** each distinct skeleton of a batch with ``blake2b`` (8 bytes,
    little-endian ``uint64``): stable across processes, platforms and library
-   versions. Only the batch's *distinct* skeletons (``dictionary_encode``) are
+   versions. Only the batch's *distinct* skeletons (:func:`_encode`) are
    hashed in Python. Empty skeletons (empty prompt, or nothing left after
    masking punctuation) get a null hash, like null prompts.
 
@@ -85,8 +85,7 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
      signature entry (a false match has probability 2**-16; half the bytes
      moved) and ``np.take`` on small chunks of pairs (about 3x faster than
      fancy indexing over large chunks).
-   * Connected components of the edges (vectorised hooking and pointer
-     jumping on int32 labels), then a **chaining guard**: each component's anchor is its most
+   * Connected components of the edges (a compiled union-find), then a **chaining guard**: each component's anchor is its most
      requested skeleton; members whose estimated similarity to the anchor is
      below ``anchor_threshold`` are split off and re-grouped among themselves
      (repeatedly), so two different templates cannot merge through a chain of
@@ -402,6 +401,21 @@ def _by_chunks(prompts: pa.Array | pa.ChunkedArray, breaks: bool, mask_chunk) ->
 # hashing
 # ---------------------------------------------------------------------------
 
+def _encode(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """(code per row, -1 for nulls; first row of each code; the distinct values,
+    ``large_string``) of a string array, codes numbered in order of first occurrence: what
+    ``pc.dictionary_encode`` gives, by a compiled hash table
+    (:func:`acctgraph.layers.templates_kernels.encode_rows`, rows compared byte for byte).
+    Measured on a batch of 524k prompts (106 MB), CPU: 0.3-1.0 s -> 0.2 s."""
+    from acctgraph.layers.templates_kernels import encode_rows
+
+    arr = _as_large_string(arr)
+    off, data = _buffers(arr)
+    valid = np.asarray(arr.is_valid()) if arr.null_count else np.ones(len(arr), bool)
+    codes, first = encode_rows(_readonly(off, np.int64), _readonly(data, np.uint8), _readonly(valid, np.bool_))
+    return codes, first, arr.take(pa.array(first, pa.int64()))
+
+
 def _hash_strings(arr: pa.Array) -> np.ndarray:
     """blake2b-64 of each (non-null) string, little-endian uint64."""
     off, data = _buffers(_as_large_string(arr))
@@ -462,19 +476,16 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     Identical raw prompts are masked once.
     """
     n = len(raw)
-    enc = pc.dictionary_encode(raw)
-    ridx = enc.indices.fill_null(-1).to_numpy().astype(np.int64) if enc.indices.null_count else \
-        enc.indices.to_numpy().astype(np.int64)
-    rdict = enc.dictionary
+    ridx, first_row_raw, rdict = _encode(raw)  # first row of each distinct raw prompt
     skel_b = mask_prompts(rdict, breaks=True)
-    skel = pc.replace_substring(skel_b, BREAK, " ")
-    empty = pc.equal(pc.binary_length(skel), 0)
-    if pc.any(empty).as_py():
-        skel = pc.if_else(empty, pa.scalar(None, skel.type), skel)
-    senc = pc.dictionary_encode(skel)  # first-occurrence order of distinct raw prompts = of rows
-    sidx = senc.indices
-    scode = sidx.fill_null(-1).to_numpy().astype(np.int64) if sidx.null_count else sidx.to_numpy().astype(np.int64)
-    dist = senc.dictionary
+    # breaks become spaces (one byte for one: the offsets stay) and empty skeletons null
+    off, data = _buffers(skel_b)
+    valid = np.diff(off) > 0
+    if skel_b.null_count:
+        valid &= np.asarray(skel_b.is_valid())
+    skel = _from_buffers(off, np.where(data == _BRK, np.uint8(32), data), valid)
+    # first-occurrence order of distinct raw prompts = of rows; first raw prompt of each skeleton
+    scode, first_raw_of_skel, dist = _encode(skel)
     nd = len(dist)
     codes = np.full(n, -1, np.int64)
     ok = ridx >= 0
@@ -483,13 +494,6 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
         return (codes, np.zeros(0, np.uint64), np.zeros(0, np.int64), dist, dist, np.zeros(1, np.int64),
                 np.zeros(0, np.uint64), (np.zeros(0, np.uint64), np.zeros(0, np.int64), dist))
     counts = np.bincount(codes[codes >= 0], minlength=nd).astype(np.int64)
-    # first row of each raw prompt: raw codes appear in increasing order of first occurrence
-    r = np.where(ok, ridx, -1)
-    new = r > np.maximum.accumulate(np.concatenate([[-1], r[:-1]]))
-    first_row_raw = np.flatnonzero(new)  # indexed by raw code
-    first_raw_of_skel = np.full(nd, len(rdict), np.int64)
-    sk_ok = scode >= 0
-    np.minimum.at(first_raw_of_skel, scode[sk_ok], np.flatnonzero(sk_ok))
     examples = pc.utf8_slice_codeunits(raw.take(pa.array(first_row_raw[first_raw_of_skel])), 0, EXAMPLE_CHARS)
     c_off, c_hash, c_dist = _clauses(skel_b.take(pa.array(first_raw_of_skel)), clause_words, counts)
     return codes, _hash_strings(dist), counts, dist, examples, c_off, c_hash, c_dist
@@ -503,14 +507,16 @@ def _warm_kernels() -> None:
     this takes seconds), so worker processes started afterwards load them instead of compiling."""
     global _WARM
     if not _WARM:
-        mask_prompts(pa.array(["warm `up` 'x' \"y\": \"z\" Bob 1"]), breaks=True)
+        _encode(mask_prompts(pa.array(["warm `up` 'x' \"y\": \"z\" Bob 1", None]), breaks=True))
         _WARM = True
 
 
 def _pack(arr: pa.Array) -> tuple:
+    """(offsets, bytes, validity or None) of a string array, to send to another process: numpy
+    views of the Arrow buffers (pickling copies just the viewed bytes, so no copy is made here)."""
     off, data = _buffers(arr)
     valid = np.asarray(arr.is_valid()) if arr.null_count else None
-    return off.copy(), data.copy(), valid
+    return off, data, valid
 
 
 def _mask_hash_packed(packed: tuple, clause_words: int = 3) -> tuple:
@@ -619,20 +625,60 @@ def _widen(arr: pa.Array) -> pa.Array:
     return arr.cast(pa.large_string()) if pa.types.is_string(arr.type) else arr
 
 
+def _chunks(arr: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return list(arr.chunks) if isinstance(arr, pa.ChunkedArray) else [arr]
+
+
 def _merge_distinct(parts: list[tuple]) -> tuple:
     """Merge parts ``(hash, count, *per-hash arrays)`` into one row per hash: counts summed,
-    the other arrays from the earliest part holding the hash."""
+    the other arrays from the earliest part holding the hash.
+
+    Rows stay in part order (each hash where it first occurs) and the arrays come back
+    chunked: only the new rows of later parts are filtered (a sequential copy), the rows of
+    earlier merges are not copied again. (Taking every merged row into hash order at every
+    merge cost 16 s at seed scale, mostly random gathers over the skeleton texts.)
+    :func:`_by_hash` puts a merged part into hash order once, at the end.
+    """
+    sizes = [len(p[0]) for p in parts]
     h = np.concatenate([p[0] for p in parts])
     c = np.concatenate([p[1] for p in parts])
-    arrays = [pa.concat_arrays([_widen(p[i]) for p in parts]) for i in range(2, len(parts[0]))]
-    order = np.argsort(h, kind="stable")  # equal hashes: earliest batch first
+    order = np.argsort(h, kind="stable")  # equal hashes: earliest part first
     hs = h[order]
     start = np.ones(len(hs), bool)
     start[1:] = hs[1:] != hs[:-1]
     st = np.flatnonzero(start)
-    counts = np.add.reduceat(c[order], st) if len(st) else c[:0]
-    rep = pa.array(order[st])
-    return (hs[st], counts, *[a.take(rep) for a in arrays])
+    sums = np.add.reduceat(c[order], st) if len(st) else c[:0]
+    keep = np.zeros(len(h), bool)
+    keep[order[st]] = True  # the earliest row of each hash
+    group = np.empty(len(h), np.int64)
+    group[order] = np.cumsum(start) - 1
+    arrays = []
+    for i in range(2, len(parts[0])):
+        chunks = []
+        lo = 0
+        for p, n in zip(parts, sizes):
+            k = keep[lo:lo + n]
+            lo += n
+            if k.all():
+                chunks += _chunks(_widen(p[i]) if isinstance(p[i], pa.Array) else p[i])
+            elif k.any():
+                chunks += _chunks(_widen(p[i].filter(pa.array(k))))
+        arrays.append(pa.chunked_array(chunks, _widen(_chunks(parts[0][i])[0]).type))
+    return (h[keep], sums[group[keep]], *arrays)
+
+
+def _by_hash(part: tuple) -> tuple[np.ndarray, tuple]:
+    """A merged part (:func:`_merge_distinct`) in hash order: (permutation from merged to hash
+    order, (hash, count, *arrays)), the arrays as single ``pa.Array`` s."""
+    perm = np.argsort(part[0], kind="stable")  # hashes are distinct
+    return perm, (part[0][perm], part[1][perm], *[_take(a, perm) for a in part[2:]])
+
+
+def _take(arr: pa.Array | pa.ChunkedArray, idx: np.ndarray) -> pa.Array:
+    """Rows ``idx`` of a (chunked) array as one array."""
+    chunks = _chunks(arr)
+    whole = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+    return whole.take(pa.array(idx, pa.int64()))
 
 
 @dataclass(frozen=True)
@@ -708,33 +754,26 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` for a 1-d array, by sorting a copy: numpy 2.4's ``np.unique`` (hash
+    table, then a sort) took 1.0 s for 851k int64 where this takes 0.05 s."""
+    x = np.sort(x)
+    if len(x) > 1:
+        x = x[np.r_[True, x[1:] != x[:-1]]]
+    return x
+
+
 def _components(n: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Connected-component label per node: the smallest node index of its component.
 
-    Vectorised hooking + pointer jumping (Shiloach-Vishkin style); a few
-    rounds even for long rings. Faster here than building an igraph graph
-    (whose constructor wants Python tuples).
+    Compiled union-find (:func:`acctgraph.layers.templates_kernels.components`), one pass
+    over the edges; it replaced vectorised hooking + pointer jumping with ``np.minimum.at``
+    (same labels, kept in ``tests/layers/test_templates_kernels.py``). Measured on the 0.1
+    generated world, the 16 calls of the guard rounds: 1.8 s -> 0.3 s CPU.
     """
-    dt = np.int32 if n < (1 << 31) else np.int64  # half the memory traffic: about 2x faster
-    lab = np.arange(n, dtype=dt)
-    if n == 0 or len(lo) == 0:
-        return lab.astype(np.int64)
-    lo = np.asarray(lo).astype(dt)
-    hi = np.asarray(hi).astype(dt)
-    while True:
-        a, b = lab[lo], lab[hi]
-        diff = a != b
-        if not diff.any():
-            return lab.astype(np.int64)
-        a, b = a[diff], b[diff]
-        lo, hi = lo[diff], hi[diff]  # edges already inside one component stay so
-        m = np.minimum(a, b)
-        np.minimum.at(lab, np.maximum(a, b), m)  # hook the larger root under the smaller
-        while True:  # pointer jumping to the roots
-            nxt = lab[lab]
-            if np.array_equal(nxt, lab):
-                break
-            lab = nxt
+    from acctgraph.layers.templates_kernels import components
+
+    return components(int(n), _readonly(lo, np.int64), _readonly(hi, np.int64))
 
 
 def _band_pairs(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
@@ -867,8 +906,10 @@ class TemplateMiner:
     def __init__(self, config: TemplateConfig = TemplateConfig()) -> None:
         self.config = config
         # distinct skeletons: (hash, requests, text, raw example, clause list); earliest part first
-        self._parts: list[tuple[np.ndarray, np.ndarray, pa.Array, pa.Array, pa.Array]] = []
-        self._clause_parts: list[tuple[np.ndarray, np.ndarray, pa.Array]] = []
+        # (after a merge, see _merge_distinct, its arrays are chunked and its rows in merge order)
+        self._parts: list[tuple[np.ndarray, np.ndarray, pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray,
+                                pa.Array | pa.ChunkedArray]] = []
+        self._clause_parts: list[tuple[np.ndarray, np.ndarray, pa.Array | pa.ChunkedArray]] = []
         self._pending = 0
         self._compacted = 0
         self._pool: ProcessPoolExecutor | None = None
@@ -1021,7 +1062,11 @@ class TemplateMiner:
         self._compact()
         if not self._parts:
             return TemplateModel(_SKEL_SCHEMA.empty_table(), _TMPL_SCHEMA.empty_table())
-        hashes, requests, skel, examples, clause_lists = self._parts[0]
+        h, counts, skel, examples, clause_lists = self._parts[0]
+        self._parts = []
+        # hash order; the raw examples stay in merge order (only the canonical ones are taken)
+        perm, (hashes, requests, skel, clause_lists) = _by_hash((h, counts, skel, clause_lists))
+        del h, counts
         tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(skel, requests)
         skeletons = pa.table({"skeleton_hash": pa.array(hashes, pa.uint64()),
                               "template_id": pa.array(tid, pa.int64()),
@@ -1030,7 +1075,7 @@ class TemplateMiner:
         templates = pa.table({
             "template_id": pa.array(np.arange(len(canon)), pa.int64()),
             "canonical": skel.take(ct).cast(pa.string()),
-            "example": examples.take(ct).cast(pa.string()),
+            "example": _take(examples, perm[canon[t_order]]).cast(pa.string()),
             "skeletons": pa.array(g_n[t_order], pa.int64()),
             "requests": pa.array(g_req[t_order], pa.int64()),
         }, schema=_TMPL_SCHEMA)
@@ -1083,14 +1128,18 @@ class TemplateMiner:
         if not self._clause_parts or not len(listed):
             self._clause_parts = []
             return _CLAUSE_SCHEMA.empty_table(), _CGROUP_SCHEMA.empty_table()
-        hashes, _, text = self._clause_parts[0]  # sorted by hash
+        h, _, text_merged = self._clause_parts[0]  # merge order
         self._clause_parts = []
+        perm = np.argsort(h, kind="stable")  # hash order (hashes are distinct)
+        hashes = h[perm]
+        del h
         pos = np.searchsorted(hashes, listed)
         if (pos >= len(hashes)).any() or (hashes[np.minimum(pos, len(hashes) - 1)] != listed).any():
             raise ValueError("a skeleton lists a clause whose text was never added")
         requests = np.bincount(pos, weights=weights, minlength=len(hashes)).astype(np.int64)
         used = np.bincount(pos, minlength=len(hashes)) > 0
-        hashes, requests, text = hashes[used], requests[used], text.filter(pa.array(used))
+        hashes, requests, text = hashes[used], requests[used], _take(text_merged, perm[used])
+        del text_merged
         gid, canon, g_req, g_n, t_order, _ = self._numbered_groups(text, requests)
         key = hashes[canon[t_order]]  # group key by id: the canonical clause's hash
         clauses = pa.table({"clause_hash": pa.array(hashes, pa.uint64()),
@@ -1294,10 +1343,12 @@ class TemplateMiner:
             active[anchor] = False
             active[first] = False
             # two hops: a node linked to a new member, close enough to the member's anchor
-            m = np.isin(src, first) & active[dst]
+            is_first = np.zeros(len(pref), bool)  # a mask, not np.isin (a sort of both arrays)
+            is_first[first] = True
+            m = is_first[src] & active[dst]
             if m.any():
                 node, anc = dst[m], label[src[m]]
-                key = np.unique(node.astype(np.int64) * len(pref) + anc)
+                key = _sorted_unique(node.astype(np.int64) * len(pref) + anc)
                 node, anc = key // len(pref), key % len(pref)
                 ok = _similarity(sig, node, anc) >= cfg.anchor_threshold
                 second = np.full(len(pref), big, np.int64)

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+import acctgraph.layers.templates_mining as tm
 from acctgraph.layers.templates_mining import (
     MAX_CHARS,
     TemplateConfig,
@@ -521,3 +522,50 @@ def test_batch_split_into_pieces_is_masked_inline_when_no_worker_process_starts(
     got_h, got_rows, got_c = split.add_with_clauses(prompts)
     assert got_h.equals(want_h) and (got_rows == want_rows).all() and (got_c == want_c).all()
     assert split.finish().templates.equals(single.finish().templates)
+
+
+def _merge_distinct_former(parts):
+    """The former ``_merge_distinct``: every merge took all rows into hash order."""
+    h = np.concatenate([p[0] for p in parts])
+    c = np.concatenate([p[1] for p in parts])
+    arrays = [pa.concat_arrays([tm._widen(p[i]) for p in parts]) for i in range(2, len(parts[0]))]
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    start = np.ones(len(hs), bool)
+    start[1:] = hs[1:] != hs[:-1]
+    st = np.flatnonzero(start)
+    counts = np.add.reduceat(c[order], st) if len(st) else c[:0]
+    rep = pa.array(order[st])
+    return (hs[st], counts, *[a.take(rep) for a in arrays])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_incremental_merges_equal_one_merge_in_hash_order(seed):
+    """Merging parts step by step (as add() compacts) and putting the result in hash order at the
+    end gives exactly what merging everything at once into hash order gave."""
+    rng = np.random.default_rng(seed)
+    pool = rng.integers(0, 1 << 64, 300, dtype=np.uint64)
+    parts = []
+    for k in range(int(rng.integers(1, 12))):
+        n = int(rng.integers(1, 80))
+        h = pool[rng.integers(0, len(pool), n)]
+        if k % 3 != 2:  # pieces of add() hold distinct hashes; add_distinct's need not
+            h = np.unique(h)
+        n = len(h)
+        text = pa.array([f"t{k}-{i}-" + "x" * int(rng.integers(0, 9)) for i in range(n)],
+                        pa.string() if k % 2 else pa.large_string())
+        lists = pa.LargeListArray.from_arrays(pa.array(np.arange(n + 1) * 2, pa.int64()),
+                                              pa.array(rng.integers(0, 1 << 63, 2 * n).astype(np.uint64)))
+        parts.append((h, rng.integers(1, 50, n).astype(np.int64), text, lists))
+    want = _merge_distinct_former(parts)
+    merged, rest = [], list(parts)
+    while rest:
+        take = int(rng.integers(1, 4))
+        merged = [tm._merge_distinct(merged + rest[:take])]
+        rest = rest[take:]
+    perm, got = tm._by_hash(merged[0])
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    for a, b in zip(got[2:], want[2:]):
+        assert isinstance(a, pa.Array) and a.equals(b)
+    # merge order: every row where its hash first occurred
+    assert tm._take(merged[0][2], perm).equals(want[2])
