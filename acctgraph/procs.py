@@ -22,10 +22,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
-__all__ = ["exit_with_parent", "main_hidden", "noop", "spawn_pool"]
+__all__ = ["WorkerPool", "exit_with_parent", "main_hidden", "noop", "spawn_pool"]
 
 
 def noop() -> None:
@@ -76,24 +76,41 @@ def _init(parent: int, initializer: Callable[..., Any] | None, initargs: tuple) 
         initializer(*initargs)
 
 
+class WorkerPool(ProcessPoolExecutor):
+    """A :class:`~concurrent.futures.ProcessPoolExecutor` that knows whether its workers have started."""
+
+    started: list[Future] = []
+
+    def ready(self) -> bool:
+        """Whether every worker has started (and run its initializer): tasks submitted now start at once.
+
+        Raises :class:`~concurrent.futures.process.BrokenProcessPool` if a worker failed to start.
+        """
+        if not all(f.done() for f in self.started):
+            return False
+        for f in self.started:
+            f.result()
+        return True
+
+
 def spawn_pool(workers: int, initializer: Callable[..., Any] | None = None, initargs: tuple = (),
-               wait: bool = True) -> ProcessPoolExecutor | None:
+               wait: bool = True) -> WorkerPool | None:
     """A pool of ``workers`` spawned processes, started now; None where no process can start.
 
     ``initializer(*initargs)`` runs in each worker after it starts. With
     ``wait`` the call returns once every worker has started (and run its
-    initializer); without, the workers start in the background and tasks
-    queue until they are ready.
+    initializer); without, the workers start in the background (see
+    :meth:`WorkerPool.ready`) and tasks queue until they are ready.
     """
     try:
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init,
-                                   initargs=(os.getpid(), initializer, initargs))
+        pool = WorkerPool(workers, mp_context=mp.get_context("spawn"), initializer=_init,
+                          initargs=(os.getpid(), initializer, initargs))
         # start the workers now, without telling them about the caller's __main__: a spawned child
         # would otherwise re-run the user's script (or fail on `python -` / stdin)
         with main_hidden():
-            futs = [pool.submit(noop) for _ in range(workers)]
+            pool.started = [pool.submit(noop) for _ in range(workers)]
         if wait:
-            for f in futs:
+            for f in pool.started:
                 f.result(timeout=120)
         return pool
     except (OSError, RuntimeError, ValueError):

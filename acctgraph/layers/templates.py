@@ -79,6 +79,7 @@ def skeleton_counts(account_id: pa.Array | pa.ChunkedArray, skeleton_hash: pa.Ar
 def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
     """Mask and hash every prompt here, streaming ``tables/requests.parquet``; register ``_skel_rows``."""
     src = pq.ParquetFile(ctx.ws.table_path("requests"))
+    miner.start_workers()  # they start while the first batch is read and masked here
     parts: list[pa.Table] = []
     # Mining is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
     # (its tables wait on disk). Rows are counted per (account, skeleton) batch by batch.
@@ -95,7 +96,9 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
 def build(ctx: BuildContext) -> LayerStats:
     t0 = time.perf_counter()
     eng, cfg = ctx.eng, ctx.config.templates
-    miner = TemplateMiner(TemplateConfig(clause_words=int(cfg.clause_words)))
+    # one batch only: masked here (worker processes would not have started before it is done)
+    one_batch = eng.name != "spark" and pq.ParquetFile(ctx.ws.table_path("requests")).metadata.num_rows <= BATCH_ROWS
+    miner = TemplateMiner(TemplateConfig(clause_words=int(cfg.clause_words), workers=1 if one_batch else 0))
     if eng.name == "spark":  # masking and hashing on the executors, grouping here
         from acctgraph.layers.templates_spark import mine_on_spark
 

@@ -164,7 +164,6 @@ from __future__ import annotations
 import hashlib
 import os
 import weakref
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
@@ -173,7 +172,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from acctgraph.procs import spawn_pool
+from acctgraph.procs import WorkerPool, spawn_pool
 
 __all__ = ["EXAMPLE_CHARS", "MAX_CHARS", "STOP_WORDS", "TemplateConfig", "TemplateMiner", "TemplateModel",
            "mask_prompts"]
@@ -912,7 +911,7 @@ class TemplateMiner:
         self._clause_parts: list[tuple[np.ndarray, np.ndarray, pa.Array | pa.ChunkedArray]] = []
         self._pending = 0
         self._compacted = 0
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         self._pool_finalizer: weakref.finalize | None = None
         self._pool_broken = False
 
@@ -942,9 +941,8 @@ class TemplateMiner:
             return pa.array([], pa.uint64()), np.zeros(0, np.int64), np.zeros(0, np.uint64)
         pieces = self._pieces(n)
         results: list = [None] * len(pieces)
-        pool = self._get_pool() if len(pieces) > 1 else None
+        pool = self._ready_pool() if len(pieces) > 1 else None
         if pool is not None:
-            _warm_kernels()  # compile (or load) the kernels here first: workers then load them from disk
             try:
                 futs = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s)), cw) for s, e in pieces[1:]]
                 results[0] = _mask_hash(raw.slice(pieces[0][0], pieces[0][1] - pieces[0][0]), cw)
@@ -1023,15 +1021,27 @@ class TemplateMiner:
             w = min(os.cpu_count() or 1, 4)
         return w
 
-    def _get_pool(self):
-        if self._pool is None and not self._pool_broken:
-            self._pool = spawn_pool(self._workers() - 1)
+    def start_workers(self) -> None:
+        """Start the worker processes in the background (if ``workers`` > 1), so they are ready by the
+        first large batch; :meth:`add` starts them otherwise. Until they are ready, batches are masked here."""
+        if self._pool is None and not self._pool_broken and self._workers() > 1:
+            _warm_kernels()  # compile (or load) the kernels here first: workers then load them from disk
+            self._pool = spawn_pool(self._workers() - 1, wait=False)
             if self._pool is None:
                 self._pool_broken = True
             else:
                 self._pool_finalizer = weakref.finalize(self, self._pool.shutdown, wait=False,
                                                         cancel_futures=True)
-        return self._pool
+
+    def _ready_pool(self) -> WorkerPool | None:
+        """The worker pool if its workers have started, else None (this batch is masked here: waiting
+        for a spawned interpreter to start, 1-2 s, costs more than a small batch takes)."""
+        self.start_workers()
+        try:
+            return self._pool if self._pool is not None and self._pool.ready() else None
+        except (BrokenProcessPool, OSError, RuntimeError):
+            self._close_pool(broken=True)
+            return None
 
     def _close_pool(self, broken: bool = False) -> None:
         if broken:

@@ -361,8 +361,18 @@ def test_worker_processes_give_identical_results(monkeypatch):
     m1, h1, ids1 = mine(data, TemplateConfig(workers=1))
     miner = TemplateMiner(TemplateConfig(workers=2))
     arr = pa.array(data, pa.string())
-    h2 = pa.concat_arrays([miner.add(arr.slice(i, 150)) for i in range(0, len(arr), 150)])
+    first = miner.add(arr.slice(0, 150))  # masked here: the workers are still starting
     assert miner._pool is not None or miner._pool_broken
+    if miner._pool is not None:
+        for f in miner._pool.started:
+            f.result(timeout=120)
+        assert miner._ready_pool() is miner._pool  # later batches are split over the workers
+    submitted = []
+    if miner._pool is not None:
+        real_submit = miner._pool.submit
+        monkeypatch.setattr(miner._pool, "submit", lambda *a, **k: submitted.append(1) or real_submit(*a, **k))
+    h2 = pa.concat_arrays([first] + [miner.add(arr.slice(i, 150)) for i in range(150, len(arr), 150)])
+    assert submitted or miner._pool_broken
     m2 = miner.finish()
     assert miner._pool is None  # finish() stops the workers
     assert h2.equals(h1)
@@ -516,7 +526,9 @@ def test_batch_split_into_pieces_is_masked_inline_when_no_worker_process_starts(
     prompts = pa.array([f"Explain step by step why {i} is odd. Then list the edge cases you see." for i in range(rows)])
     single = TemplateMiner(TemplateConfig(workers=1))
     want_h, want_rows, want_c = single.add_with_clauses(prompts)
-    monkeypatch.setattr(tm, "ProcessPoolExecutor", no_pool)
+    from acctgraph import procs
+
+    monkeypatch.setattr(procs, "WorkerPool", no_pool)
     split = TemplateMiner(TemplateConfig(workers=2))
     assert len(split._pieces(rows)) == 2
     got_h, got_rows, got_c = split.add_with_clauses(prompts)
