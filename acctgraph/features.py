@@ -52,8 +52,9 @@ def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fani
         WHERE first_seen > (SELECT min(ts) FROM req) + INTERVAL 1 DAY
         ORDER BY first_seen DESC, model LIMIT 1;
         CREATE OR REPLACE TEMP TABLE _ipfan AS
-        SELECT r.ip, count(DISTINCT r.node) AS fan, count(DISTINCT a.country) AS countries
-        FROM req r LEFT JOIN acct a ON a.node = r.node WHERE r.ip IS NOT NULL GROUP BY r.ip;
+        SELECT r.ip, count(*) AS fan, count(DISTINCT a.country) AS countries
+        FROM (SELECT DISTINCT ip, node FROM req WHERE ip IS NOT NULL) r LEFT JOIN acct a ON a.node = r.node
+        GROUP BY r.ip;
     """)
     hours = ", ".join(f"coalesce(sum(n) FILTER (WHERE h = {h}), 0)" for h in range(24))
     # Each count(DISTINCT) is a DISTINCT of its own, and the per-hour counts pivot a (node, hour) count: one
