@@ -27,15 +27,13 @@ LAYERS: tuple[str, ...] = ("payments", "network", "templates", "coactivity")
 
 def combine_sql(layers: list[str], combine, fsum: str = "fsum") -> str:
     """SQL that builds the edges table from temp tables ``layer_<name>`` (``fsum``: the engine's double sum)."""
-    union = " UNION ALL ".join(f"SELECT src, dst, {LAYERS.index(l)} AS layer, weight, evidence FROM layer_{l}"
-                               for l in layers)
+    union = " UNION ALL ".join(f"SELECT src, dst, '{l}' AS layer, weight, evidence FROM layer_{l}" for l in layers)
     cols, terms = [], []
     for l in LAYERS:
         if l in layers:
-            i = LAYERS.index(l)
-            summed = f"coalesce(max(w) FILTER (WHERE layer = {i}), 0.0)"
+            summed = f"coalesce({fsum}(weight) FILTER (WHERE layer = '{l}'), 0.0)"
             cols.append(f"{round_sql(summed, 12)} AS w_{l}")
-            cols.append(f"CAST(coalesce(max(n) FILTER (WHERE layer = {i}), 0) AS BIGINT) AS n_{l}")
+            cols.append(f"CAST(coalesce(sum(evidence) FILTER (WHERE layer = '{l}'), 0) AS BIGINT) AS n_{l}")
             lam, scale = getattr(combine, l), getattr(combine, f"{l}_scale")
             terms.append(f"{lam} * (1 - exp(-w_{l} / {scale}))")
         else:
@@ -43,9 +41,7 @@ def combine_sql(layers: list[str], combine, fsum: str = "fsum") -> str:
             cols.append(f"CAST(0 AS BIGINT) AS n_{l}")
     nlayers = " + ".join(f"CAST(w_{l} > 0 AS INTEGER)" for l in LAYERS)
     return f"""
-        WITH pl AS (SELECT src, dst, layer, {fsum}(weight) AS w, sum(evidence) AS n FROM ({union}) u
-                    GROUP BY src, dst, layer),
-        p AS (SELECT src, dst, {", ".join(cols)} FROM pl GROUP BY src, dst)
+        WITH p AS (SELECT src, dst, {", ".join(cols)} FROM ({union}) u GROUP BY src, dst)
         SELECT CAST(p.src AS INTEGER) AS src, CAST(p.dst AS INTEGER) AS dst, a.account_id AS src_account,
                b.account_id AS dst_account, {", ".join(f"w_{l}, n_{l}" for l in LAYERS)},
                CAST({nlayers} AS TINYINT) AS layers,
