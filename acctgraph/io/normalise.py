@@ -85,9 +85,48 @@ def to_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
         return pa.array([None if v is None else str(v) for v in arr.to_pylist()], pa.string()), np.zeros(n, bool)
 
 
+def value_bytes(text: pa.Array) -> np.ndarray | None:
+    """The bytes of every value of a ``string``/``binary`` array, as one uint8 array (no copy); None for other types.
+
+    May include bytes under null values (Arrow allows them): use it only to rule matches out.
+    """
+    if not isinstance(text, pa.Array) or not (pa.types.is_string(text.type) or pa.types.is_binary(text.type)):
+        return None
+    if len(text) == 0:
+        return np.zeros(0, dtype=np.uint8)
+    _, offsets, data = text.buffers()
+    if data is None:
+        return np.zeros(0, dtype=np.uint8)
+    ends = np.frombuffer(offsets, dtype=np.int32)
+    return np.frombuffer(data, dtype=np.uint8)[int(ends[text.offset]):int(ends[text.offset + len(text)])]
+
+
+def may_have_nul(text: pa.Array) -> bool:
+    """False when no value of ``text`` holds a NUL character (one vectorised pass over its bytes).
+
+    >>> may_have_nul(pa.array(["a", "b\\x00"])), may_have_nul(pa.array(["a", None]))
+    (True, False)
+    """
+    b = value_bytes(text)
+    return b is None or (len(b) > 0 and int(b.min()) == 0)
+
+
+def may_have_control(text: pa.Array) -> bool:
+    """False when no value of ``text`` holds a control character (:data:`_CONTROL`, all ASCII: in UTF-8 their
+    bytes never occur inside another character).
+
+    >>> may_have_control(pa.array(["a", "b\\x7f"])), may_have_control(pa.array(["ab", "\\u00e9"]))
+    (True, False)
+    """
+    b = value_bytes(text)
+    return b is None or (len(b) > 0 and (int(b.min()) < 0x20 or bool((b == 0x7F).any())))
+
+
 def empty_to_null(arr: pa.Array) -> pa.Array:
     """Strip surrounding whitespace; empty strings become null."""
-    arr = pc.utf8_trim_whitespace(arr)
+    b = value_bytes(arr)
+    if b is None or (len(b) and (int(b.min()) <= 0x20 or int(b.max()) >= 0x80)):  # else: no whitespace at all
+        arr = pc.utf8_trim_whitespace(arr)
     empty = pc.equal(pc.binary_length(arr), 0)
     return pc.if_else(empty, pa.scalar(None, pa.string()), arr) if pc.any(empty).as_py() else arr
 
@@ -105,7 +144,8 @@ def normalise_id(raw: pa.Array, max_chars: int) -> list[Normalised]:
     """Identifiers: trimmed text; invalid UTF-8, control characters and overlong values are bad."""
     text, bad_utf8 = to_text(raw)
     text = empty_to_null(text)
-    ctrl = _mask(pc.match_substring_regex(text, _CONTROL))
+    ctrl = (_mask(pc.match_substring_regex(text, _CONTROL)) if may_have_control(text)
+            else np.zeros(len(text), dtype=bool))
     long_ = _longer_than(text, max_chars)
     return [Normalised(text, bad_utf8, "invalid_utf8"), Normalised(text, ctrl, "control_characters"),
             Normalised(text, long_, "too_long")]
@@ -118,7 +158,8 @@ def normalise_text(raw: pa.Array, max_chars: int) -> Normalised:
     otherwise hide traffic by adding a bad byte to each prompt.
     """
     text, bad_utf8 = to_text(raw)
-    has_nul = _mask(pc.match_substring(text, "\x00"))
+    has_nul = (_mask(pc.match_substring(text, "\x00")) if may_have_nul(text)
+               else np.zeros(len(text), dtype=bool))
     if has_nul.any():
         text = pc.replace_substring(text, "\x00", "")
     long_ = _longer_than(text, max_chars)
@@ -134,7 +175,7 @@ def normalise_text(raw: pa.Array, max_chars: int) -> Normalised:
 def normalise_short_text(raw: pa.Array) -> Normalised:
     """Short attributes (country, model): trimmed; empty becomes null; invalid bytes replaced."""
     text, bad_utf8 = to_text(raw)
-    if _mask(pc.match_substring(text, "\x00")).any():
+    if may_have_nul(text) and _mask(pc.match_substring(text, "\x00")).any():
         text = pc.replace_substring(text, "\x00", "")
     return Normalised(empty_to_null(text), np.zeros(len(text), dtype=bool), "", int(bad_utf8.sum()))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,8 @@ class _BatchValidator:
         if rows is None:
             rows = np.arange(self.next_row, self.next_row + n, dtype=np.int64)
             self.next_row += n
-        reason = np.full(n, None, dtype=object)
+        bad = np.zeros(n, dtype=bool)
+        found: list[tuple[np.ndarray, str]] = []  # masks with bad rows, in order of precedence
         out: dict[str, pa.Array] = {}
         for col in self.spec.required + self.spec.optional:
             if col.name not in batch.schema.names:
@@ -159,17 +161,20 @@ class _BatchValidator:
                 continue
             values, checks = self._column(col, batch.column(col.name))
             for c in checks:
-                sel = c.bad & (reason == None)  # noqa: E711 (elementwise on an object array)
-                if sel.any():
-                    reason[sel] = f"{c.reason}:{col.name}"
+                if c.bad.any():
+                    found.append((c.bad, f"{c.reason}:{col.name}"))
+                    bad |= c.bad
             out[col.name] = values
         for name in self.schema.names[len(out):]:
             out[name] = to_text(batch.column(name))[0]
-        bad = reason != None  # noqa: E711
-        good_mask = pa.array(~bad)
-        accepted = pa.table(out, schema=self.schema).filter(good_mask)
-        if not bad.any():
-            return accepted, self.qschema.empty_table()
+        table = pa.table(out, schema=self.schema)
+        if not found:  # the usual batch: every row accepted, nothing copied
+            return table, self.qschema.empty_table()
+        reason = np.full(n, None, dtype=object)
+        for mask, code in found:  # a row's first reason wins
+            sel = mask & (reason == None)  # noqa: E711 (elementwise on an object array)
+            reason[sel] = code
+        accepted = table.filter(pa.array(~bad))
         self.reasons.update(reason[bad].tolist())
         bad_mask = pa.array(bad)
         q = {"_row": pa.array(rows[bad]), "_reason": pa.array(reason[bad].tolist(), pa.string()),
@@ -212,6 +217,54 @@ def duplicate_quarantine(dups: pa.Table, key: str, qschema: pa.Schema, qnames: d
     return pa.table(q, schema=qschema)
 
 
+def unknown_rows(ids: pa.Array | pa.ChunkedArray, known_unique: pa.Array) -> int:
+    """How many values of ``ids`` are not in ``known_unique`` (distinct values, e.g. ``pc.unique``).
+
+    The same count as ``is_in(ids, known)`` but without building a hash table of
+    every known account for each batch: the batch's distinct values are hashed
+    instead and looked up from the known side.
+
+    >>> unknown_rows(pa.array(["a", "b", "b", "x", None]), pa.array(["a", "b", "c"]))
+    2
+    """
+    counts = pc.value_counts(ids)
+    where = pc.index_in(known_unique, value_set=counts.field("values")).drop_null()
+    return len(ids) - int(pc.sum(pc.take(counts.field("counts"), where)).as_py() or 0)
+
+
+class _Background:
+    """Runs writes one at a time in a background thread, in order, so the next batch is validated meanwhile.
+
+    Arrow's parquet writer releases the GIL. At most one write is pending; its
+    error, if any, is raised by the next :meth:`write` or on leaving the block.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="acctgraph-write")
+        self._pending: Future[None] | None = None
+
+    def write(self, writer: Any, table: pa.Table) -> None:
+        self.wait()
+        self._pending = self._pool.submit(writer.write_table, table)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _Background:
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+            elif self._pending is not None:  # the first error is the one to report
+                self._pending.exception()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def new_report(raw: RawTable, sha256: str) -> TableReport:
     """An empty report for ``raw``: its file, format, digest and how its columns meet the contract."""
     spec = TABLES[raw.table]
@@ -245,14 +298,31 @@ def _validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *, con
                     ip_cache: IpCache | None, known_accounts: pa.Array | None, quiet: bool) -> TableReport:
     spec = TABLES[raw.table]
     check_columns(raw)
-    report = new_report(raw, input_sha256(raw.path))
+    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="acctgraph-sha256")
+    digest = hasher.submit(input_sha256, raw.path)  # hashlib releases the GIL: hashed while validating
+    try:
+        report = _validate_batches(raw, spec, digest, out_path, quarantine_path, config=config, ip_cache=ip_cache,
+                                   known_accounts=known_accounts, quiet=quiet)
+    finally:
+        hasher.shutdown(wait=True)
+    return report
+
+
+def _validate_batches(raw: RawTable, spec: TableSpec, digest: Future[str], out_path: Path, quarantine_path: Path,
+                      *, config: ValidationConfig, ip_cache: IpCache | None, known_accounts: pa.Array | None,
+                      quiet: bool) -> TableReport:
+    report = new_report(raw, "")
     v = _BatchValidator(spec, raw, config, ip_cache if ip_cache is not None else IpCache())
     unique = spec.unique_key
     held: list[pa.Table] = []
     held_rows: list[pa.Array] = []
     bar = progress(total=raw.num_rows_hint, desc=f"validate {raw.table}", unit="rows", quiet=quiet)
+    known = None
+    if known_accounts is not None and "account_id" in spec.columns:
+        known = pc.unique(known_accounts.combine_chunks() if isinstance(known_accounts, pa.ChunkedArray)
+                          else known_accounts)
     with atomic_parquet_writer(out_path, v.schema) as good_w, \
-            atomic_parquet_writer(quarantine_path, v.qschema) as bad_w, bar:
+            atomic_parquet_writer(quarantine_path, v.qschema) as bad_w, bar, _Background() as bg:
         for batch in raw.batches():
             first_row = v.next_row
             accepted, quarantined = v.process(batch)
@@ -267,10 +337,9 @@ def _validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *, con
                     kept_rows = np.setdiff1d(kept_rows, quarantined.column("_row").to_numpy(), assume_unique=True)
                 held_rows.append(pa.array(kept_rows))
             else:
-                if known_accounts is not None and accepted.num_rows and "account_id" in spec.columns:
-                    report.unknown_accounts += accepted.num_rows - int(
-                        pc.sum(pc.is_in(accepted.column("account_id"), value_set=known_accounts)).as_py() or 0)
-                good_w.write_table(accepted)
+                if known is not None and accepted.num_rows:
+                    report.unknown_accounts += unknown_rows(accepted.column("account_id"), known)
+                bg.write(good_w, accepted)
                 report.accepted += accepted.num_rows
             bar.update(batch.num_rows)
         if unique:
@@ -281,13 +350,14 @@ def _validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *, con
                 v.reasons[f"duplicate_key:{unique}"] += ndup
                 bad_w.write_table(dups)
                 report.quarantined += ndup
-            good_w.write_table(table)
+            bg.write(good_w, table)
             report.accepted = table.num_rows
         malformed = v.malformed_table()
         if malformed.num_rows:
             bad_w.write_table(malformed)
             report.rows_in += malformed.num_rows
             report.quarantined += malformed.num_rows
+        report.sha256 = digest.result()  # before the files appear: an unreadable input writes nothing
     report.reasons = dict(sorted(v.reasons.items()))
     report.fixed = dict(sorted(v.fixed.items()))
     if report.rows_in != report.accepted + report.quarantined:  # pragma: no cover - invariant
