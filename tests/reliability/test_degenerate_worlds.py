@@ -24,7 +24,7 @@ from reliability_support import cli, record
 
 import acctgraph
 
-HEAVY_REQUESTS = 300_000
+HEAVY_REQUESTS = 600_000  # more than one batch of template mining (BATCH_ROWS), which then uses worker processes
 
 
 def _measured(args: list[str]) -> tuple[int, float, float, str]:
@@ -39,7 +39,7 @@ def _measured(args: list[str]) -> tuple[int, float, float, str]:
 
 @pytest.fixture(scope="module")
 def heavy_world(tmp_path_factory) -> Path:
-    """One account sends 300,000 requests (50 prompts, 20 IPs, one month); a second account is idle."""
+    """One account sends 600,000 requests (50 prompts, 20 IPs, one month); a second account is idle."""
     d = tmp_path_factory.mktemp("heavy")
     rng = np.random.default_rng(0)
     n = HEAVY_REQUESTS
@@ -95,6 +95,9 @@ def _running(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
 def test_killed_build_leaves_no_worker_behind(heavy_world, tmp_path):
     """Template mining starts worker processes for large inputs; SIGKILL the build while they run."""
+    from acctgraph.layers.templates import BATCH_ROWS
+
+    assert HEAVY_REQUESTS > BATCH_ROWS, "one batch is masked without worker processes"
     if (os.cpu_count() or 1) < 2:
         pytest.skip("template mining starts worker processes only on machines with 2+ cores")
     p = subprocess.Popen(cli("build", str(heavy_world), "--out", str(tmp_path / "ws"), "--quiet"),
