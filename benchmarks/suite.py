@@ -24,7 +24,7 @@ For every scale (in increasing order; scale 1.0 = the seed scale, 1,000,000 acco
    ``ip_info``; pyarrow, all columns, the requests table streamed in batches) and hash every
    prompt once (DuckDB's vectorised ``hash()`` over the Arrow column, zero-copy: the cheapest
    honest way found; ``pyarrow.compute.dictionary_encode`` costs about 3x as much CPU);
-   nothing a build tool could skip;
+   nothing a build tool could skip; the fastest of ``FLOOR_RUNS`` (3) runs is kept;
 3. runs, each in a measured child process (wall time; CPU time = ``RUSAGE_CHILDREN`` deltas,
    user + system of all threads and reaped workers; peak RSS = ``os.wait4`` of the child, and the
    summed RSS of its process tree sampled from /proc):
@@ -154,9 +154,21 @@ def warm_files(world: Path) -> None:
                     pass
 
 
-def measure_floor(world: Path) -> dict:
-    rec, m = _run("floor measurement", [sys.executable, "-c", _FLOOR, str(world), ",".join(common.BUILD_INPUTS)])
-    return {**rec, **_last_json(m.stdout)}
+FLOOR_RUNS = 3
+
+
+def measure_floor(world: Path, runs: int = FLOOR_RUNS) -> dict:
+    """The fastest of ``runs`` floor measurements (a single run varied 2x between suite runs on a shared
+    VM; the fastest is the floor's best case, so the build / floor ratio is judged strictly)."""
+    best: dict | None = None
+    for _ in range(runs):
+        rec, m = _run("floor measurement", [sys.executable, "-c", _FLOOR, str(world),
+                                            ",".join(common.BUILD_INPUTS)])
+        rec = {**rec, **_last_json(m.stdout)}
+        if best is None or rec["wall_s"] < best["wall_s"]:
+            best = rec
+    assert best is not None
+    return {**best, "runs": runs}
 
 
 # ---------------------------------------------------------------------------- the pipeline
@@ -772,7 +784,9 @@ def render(run: dict, png_name: str | None) -> str:
         "  of the run that generated it, and the note says when that was.",
         "- **floor**: read every input table of the build (`accounts`, `requests`, `payments`, `ip_info`;",
         "  pyarrow, all columns, requests streamed in batches) and hash every prompt once (DuckDB's",
-        "  vectorised `hash()` over the Arrow column, zero-copy). No build tool can do less.",
+        "  vectorised `hash()` over the Arrow column, zero-copy). No build tool can do less. The fastest of",
+        f"  {FLOOR_RUNS} runs is kept (single runs varied up to 2x between suite runs on this shared VM; the",
+        "  fastest makes the build / floor ratio strictest).",
         "- **build**: `acctgraph build WORLD --out WS --quiet`. Per-stage figures come from `WS/build.json`;",
         "  a stage's peak RSS is the main process's peak *so far* (cumulative) and its CPU seconds exclude",
         "  worker processes. \"other\" is process start-up (imports) and writing `build.json`.",
