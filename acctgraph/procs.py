@@ -79,7 +79,9 @@ def _init(parent: int, initializer: Callable[..., Any] | None, initargs: tuple) 
 class WorkerPool(ProcessPoolExecutor):
     """A :class:`~concurrent.futures.ProcessPoolExecutor` that knows whether its workers have started."""
 
-    started: list[Future] = []
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started: list[Future] = []  # the warm-up tasks, one per worker (see spawn_pool)
 
     def ready(self) -> bool:
         """Whether every worker has started (and run its initializer): tasks submitted now start at once.
