@@ -127,9 +127,16 @@ def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
 def _recombined(x: _Inputs, combine, min_weight: float = 0.0) -> _Inputs:
     """``x`` with edge weights recombined from its layers with ``combine`` (nothing is read again).
 
-    Edges whose combined weight is 0 or below ``min_weight`` are left out.
+    Edges whose combined weight is 0 or below ``min_weight`` are left out. A
+    layer whose ``combine`` weight is 0 is switched off everywhere: its
+    ``w_<layer>`` column is zeroed, so the core rules and the signals that read
+    layer weights (``shared_payment``, ``multi_layer``) do not see it either.
     """
     e = x.edges.copy()
+    # a layer switched off carries nothing, in the graph or in scoring (core rules, shared_payment, multi_layer)
+    for l in LAYERS:
+        if not getattr(combine, l):
+            e[f"w_{l}"] = 0.0
     e["weight"] = combine_weights(e, combine)
     on = [l for l in LAYERS if getattr(combine, l)]
     e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0

@@ -147,6 +147,29 @@ def test_hub_noise_edges_are_left_out_of_detection(built):
     assert len(floored.nodes) == len(everything.nodes)  # accounts are never dropped, only weak edges
 
 
+def test_a_layer_switched_off_is_off_in_scoring_too(built):
+    """combine.payments = 0 removes payments from the graph *and* from the core rules and signals:
+    an ablation measures a campaign that left no payment trace, not one whose cards still count in its score."""
+    import dataclasses
+
+    from acctgraph import clusters as cl
+    from acctgraph.config import Config
+    from acctgraph.io.workspace import Workspace
+
+    cfg = Config()
+    x = cl._load(Workspace(built), cfg.combine, cfg.communities.min_weight)
+    assert (x.edges["w_payments"] > 0).any()
+    off = cl._recombined(x, dataclasses.replace(cfg.combine, payments=0.0), cfg.communities.min_weight)
+    assert (off.edges["w_payments"] == 0).all() and (off.edges["weight"] > 0).all()
+    assert (off.edges["layers"] <= (x.edges.set_index(["src", "dst"]).loc[
+        list(zip(off.edges["src"], off.edges["dst"])), "layers"].to_numpy())).all()
+    cfg_off = dataclasses.replace(cfg, combine=dataclasses.replace(cfg.combine, payments=0.0))
+    *_, clusters, core, _, _, _, _ = cl._detect_and_score(off, cfg_off)
+    assert (clusters["shared_payment"] == 0).all()
+    on_clusters = cl._detect_and_score(x, cfg)[2]
+    assert (on_clusters["shared_payment"] > 0).any()
+
+
 def test_flag_paths_score_and_purpose():
     from acctgraph.clusters import flag_rule
     from acctgraph.config import ScoringConfig
