@@ -82,10 +82,19 @@ def markdown(results: list[dict], mach: dict) -> str:
           f"Machine: {mach['cores']} cores, {mach['mem_gib']:.0f} GiB, {mach['cpu']}.", "",
           "Targets (issue 5): every campaign recall ≥ 0.97 with ≥ 0.9 of it in one community, flagged "
           "precision ≥ 0.98 and no hard-negative group flagged; with every evasion knob on recall ≥ 0.9 and "
-          "precision ≥ 0.95; with any single layer switched off every campaign recall ≥ 0.8.", ""]
+          "precision ≥ 0.95; with any single layer switched off every campaign recall ≥ 0.8.", "",
+          "| world | min campaign recall | min share in one community | precision | ablation min recall | "
+          "all targets |", "|---|---|---|---|---|---|"]
     for r in results:
         ev = r["evaluation"]
-        evasive = "evasive" in r["world"]
+        camps = ev["campaigns"].values()
+        md.append(f"| {r['world']} | {min((c['recall'] for c in camps), default=0.0):.3f} | "
+                  f"{min((c['largest_share'] for c in camps), default=0.0):.3f} | {ev['precision']:.3f} | "
+                  f"{min((a['min_recall'] for a in r['ablation'].values()), default=0.0):.3f} | "
+                  f"{'met' if verdict(r)[1] else '**missed**'} |")
+    md.append("")
+    for r in results:
+        ev = r["evaluation"]
         md += [f"## {r['world']}", "",
                "| campaign | accounts | recall | largest share in one community |", "|---|---|---|---|"]
         for name, c in ev["campaigns"].items():
@@ -98,43 +107,59 @@ def markdown(results: list[dict], mach: dict) -> str:
                "| layer switched off | min campaign recall | precision |", "|---|---|---|"]
         for layer, a in r["ablation"].items():
             md.append(f"| {layer} | {a['min_recall']:.3f} | {a['precision']:.3f} |")
-        rmin = min((c["recall"] for c in ev["campaigns"].values()), default=0.0)
-        cmin = min((c["largest_share"] for c in ev["campaigns"].values()), default=0.0)
-        amin = min((a["min_recall"] for a in r["ablation"].values()), default=0.0)
-        if evasive:
-            verdict = (f"recall {rmin:.3f} {'meets' if rmin >= TARGETS['evasive_recall'] else 'misses'} 0.9; "
-                       f"precision {ev['precision']:.3f} "
-                       f"{'meets' if ev['precision'] >= TARGETS['evasive_precision'] else 'misses'} 0.95")
-        else:
-            verdict = (f"recall {rmin:.3f} {'meets' if rmin >= TARGETS['recall'] else 'misses'} 0.97; "
-                       f"cohesion {cmin:.3f} {'meets' if cmin >= TARGETS['cohesion'] else 'misses'} 0.9; "
-                       f"precision {ev['precision']:.3f} "
-                       f"{'meets' if ev['precision'] >= TARGETS['precision'] else 'misses'} 0.98")
-        verdict += f"; ablation min recall {amin:.3f} {'meets' if amin >= TARGETS['ablation_recall'] else 'misses'} 0.8"
-        md += ["", f"Targets: {verdict}.", ""]
+        text, _ = verdict(r)
+        md += ["", f"Targets: {text}.", ""]
     return "\n".join(md) + "\n"
+
+
+def workspace_name(world: str) -> str:
+    """A folder name for a world's workspace: its description without spaces, the seed kept.
+
+    >>> workspace_name("generated with every evasion knob on (evasive), scale 0.1, seed 9002")
+    'generated-with-every-evasion-knob-on-(evasive)-9002'
+    """
+    head, _, tail = world.partition(",")
+    seed = tail.rsplit("seed", 1)[1].strip() if "seed" in tail else ""
+    return "-".join(filter(None, [head.replace(" ", "-").replace("/", "-")[:50], seed]))
+
+
+def verdict(r: dict) -> tuple[str, bool]:
+    """The targets line of one world, and whether every target is met."""
+    ev = r["evaluation"]
+    rmin = min((c["recall"] for c in ev["campaigns"].values()), default=0.0)
+    cmin = min((c["largest_share"] for c in ev["campaigns"].values()), default=0.0)
+    amin = min((a["min_recall"] for a in r["ablation"].values()), default=0.0)
+    if "evasive" in r["world"]:
+        checks = [("recall", rmin, TARGETS["evasive_recall"]), ("precision", ev["precision"], TARGETS["evasive_precision"])]
+    else:
+        checks = [("recall", rmin, TARGETS["recall"]), ("cohesion", cmin, TARGETS["cohesion"]),
+                  ("precision", ev["precision"], TARGETS["precision"])]
+    checks.append(("ablation min recall", amin, TARGETS["ablation_recall"]))
+    text = "; ".join(f"{k} {v:.3f} {'meets' if v >= t else 'misses'} {t:g}" for k, v, t in checks)
+    return text, all(v >= t for _, v, t in checks)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=float, default=0.1)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[9001])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[9001],
+                    help="one default world per seed, and an evasive world with seed + 1")
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "_cache")
     ap.add_argument("--no-validation", action="store_true")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
     worlds = []
-    for seed in args.seeds:
+    for seed in args.seeds:  # each seed: a default world, and an evasive one (seed + 1)
         d, _ = ensure_world(args.cache / "default", args.scale, seed)
         worlds.append((f"generated, scale {args.scale:g}, seed {seed}", d))
-    d, _ = ensure_world(args.cache / "evasive", args.scale, args.seeds[0] + 1, preset="evasive")
-    worlds.append((f"generated with every evasion knob on (evasive), scale {args.scale:g}, seed {args.seeds[0] + 1}", d))
+        d, _ = ensure_world(args.cache / "evasive", args.scale, seed + 1, preset="evasive")
+        worlds.append((f"generated with every evasion knob on (evasive), scale {args.scale:g}, seed {seed + 1}", d))
     worlds.append(("committed sample (data/samples)", acctgraph.SAMPLE_DIR))
     if not args.no_validation and (VALIDATION / "labels.parquet").is_file():
         worlds.append(("independent validation world (../shared/validation)", VALIDATION))
     results = []
     for name, data in worlds:
-        work = args.cache / "quality-ws" / name.split(",")[0].replace(" ", "-").replace("/", "-")[:40]
+        work = args.cache / "quality-ws" / workspace_name(name)
         r = run_world(name, data, data / "labels.parquet", work)
         results.append(r)
         print("\n".join(lines(r)), flush=True)
