@@ -111,6 +111,12 @@ class PaymentsConfig:
 
     bin_factor: float = _opt(0.3, "weight of the same-BIN-in-a-burst tier relative to a shared instrument")
     burst_hours: int = _opt(24, "instruments of one BIN first used within this window form a burst")
+    burst_sigmas: float = _opt(3.0, "a window's cards count as a burst only beyond the count chance gives (the "
+                                    "BIN's recent rate times the day's factor) plus this many Poisson standard "
+                                    "deviations (see acctgraph/layers/payments.py)")
+    burst_baseline_windows: int = _opt(14, "... the BIN's recent rate measured over this many windows on either side")
+    burst_min_cards: int = _opt(5, "... and only windows with at least this many cards (chance pairs and triples of "
+                                   "one BIN on one day are common; bulk purchases are tens to thousands)")
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ class LayerStats:
 
 def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: int = 10,
                      factor: float = 1.0, entity: str = "key", member_weight: str = "1.0",
-                     k_max: int | None = None) -> dict[str, int]:
+                     k_max: int | None = None, budget_sql: str = BUDGET_SQL) -> dict[str, int]:
     """Create temp table ``out(src, dst, weight, evidence)`` from view ``members(key, node, ...)``.
 
     ``members`` may repeat (key, node); duplicates are ignored. ``key`` may be
@@ -130,6 +130,10 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
     in [0, 1]) scales each member's participation: a pair's weight is
     multiplied by the smaller of its two members' weights (e.g. how much of
     each account's traffic uses a template). Requires ``cap >= 2k + 1``.
+
+    ``budget_sql`` is the per-member budget s(N) as an SQL expression of ``{n}``
+    (the entity's member count); a tier whose keys carry their own evidence
+    strength in ``member_weight`` passes ``"1.0"``.
 
     ``k_max`` (optional, >= k) lets a member that sits on few rings look further
     along each: a member on ``m`` rings links to ``clamp(ceil(k * k_max / m), k,
@@ -146,7 +150,7 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
     if cap < 2 * k + 1:
         raise ValueError(f"cap ({cap}) must be at least 2k+1 ({2 * k + 1})")
     reach = max(k, k_max or k)
-    b = BUDGET_SQL.format(n="e.big_n")
+    b = budget_sql.format(n="e.big_n")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _m AS
         SELECT key, node, min({entity}) AS ent, CAST(max({member_weight}) AS DOUBLE) AS mw
@@ -176,9 +180,9 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
             # (never past half the ring, where successors would come round to the member's predecessors)
             mk = (f"least({reach}, CAST(floor((g.n - 1) / 2.0) AS BIGINT), greatest({k}, "
                   f"CAST(ceil(CAST({k * reach} AS DOUBLE) / count(*) OVER (PARTITION BY m.node)) AS BIGINT)))")
-            per_link = f"{BUDGET_SQL.format(n='a.big_n')} / (2 * a.mk)"
+            per_link = f"{budget_sql.format(n='a.big_n')} / (2 * a.mk)"
         else:
-            mk, per_link = str(k), f"{BUDGET_SQL.format(n='a.big_n')} / {2 * k}"
+            mk, per_link = str(k), f"{budget_sql.format(n='a.big_n')} / {2 * k}"
         # the successor position is computed before the join so that it is an equi-join on (key, position):
         # written as ON b.r = (a.r + j) % a.n, DuckDB joined on the key alone and filtered the product
         # (261M rows for 275k ring members: 9 s instead of 0.1 s)
