@@ -441,13 +441,12 @@ def attach_sleepers(edges: pd.DataFrame, idle: np.ndarray, memb: np.ndarray, cor
     """The flagged community each idle, lone account joins as a *sleeper* (-1: none).
 
     A campaign creates accounts it has not used yet; their only trace is a
-    payment instrument, e.g. one virtual card each from a BIN burst. A burst of
-    thousands of cards is one huge shared key, so each of its links is far
-    too weak for detection (``min_weight``) and these accounts end up alone.
-    Measured at seed scale: 199 of agent-distill's 7,000 accounts, each with
-    about 20 such links, 98% of them to the campaign's flagged core (one
-    BIN's burst day: 3,343 cards, 99.8% the campaign's; its other 612 days
-    about 2 cards each).
+    payment instrument, e.g. one virtual card each from a BIN burst. Links of
+    a burst that barely stands out from its BIN's rate are too weak for
+    detection (``min_weight``) and such accounts end up alone. (Before bursts
+    were weighted by their surprise, every burst's links were: measured then
+    at seed scale, 199 of agent-distill's 7,000 accounts, each with about 20
+    such links, 98% of them to the campaign's flagged core.)
 
     An account that sent no request and is alone in its community joins the
     flagged community whose core members hold at least ``min_share`` of its
