@@ -39,7 +39,7 @@ FEATURE_COLUMNS = ["created_at", "country", "email_domain", "first_ts", "last_ts
 
 PE_SCHEMA = pa.schema([("cid", pa.int64()), ("node", pa.int32()), ("instrument_id", pa.string()),
                        ("bin", pa.string()), ("first_ts", pa.timestamp("us", tz="UTC")),
-                       ("accounts_total", pa.int64())])
+                       ("accounts_total", pa.int64()), ("in_burst", pa.bool_())])
 
 
 @dataclass
@@ -143,7 +143,7 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
                                                 preserve_index=False))
 
         # payments: instruments of exported accounts, with how many accounts hold them anywhere
-        inst = _stage_instruments(eng, ws)
+        inst = _stage_instruments(eng, ws, burst)
         if pseudonymiser is not None:
             inst["instrument_id"] = pseudonymiser.series("instrument", inst["instrument_id"])
         eng.register("pe", pa.Table.from_pandas(inst, schema=PE_SCHEMA, preserve_index=False))
@@ -212,17 +212,26 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
                     pseudonymised=pseudonymiser is not None)
 
 
-def _stage_instruments(eng: Engine, ws: Workspace) -> pd.DataFrame:
-    """Instruments of the accounts in temp table ``sel`` (node, cid), with how many accounts hold each anywhere."""
+def _stage_instruments(eng: Engine, ws: Workspace, burst: int) -> pd.DataFrame:
+    """Instruments of the accounts in temp table ``sel`` (node, cid), with how many accounts hold each anywhere.
+
+    ``in_burst``: the card's BIN and first-use window (``burst`` seconds) is one of the bursts the payments
+    layer linked (``evidence/bursts.parquet``; every card of a BIN and window, for a workspace built before
+    bursts were recorded), so packets only call a burst what the graph counted as one.
+    """
     pay_path = ws.evidence_path("payments")
     if not pay_path.is_file():
         return PE_SCHEMA.empty_table().to_pandas()
+    bursts = ws.evidence_path("bursts")
+    in_burst = (f"EXISTS (SELECT 1 FROM read_parquet('{_q(bursts)}') b WHERE b.bin = m.bin "
+                f"AND b.win = epoch_us(m.first_ts) // {burst * 1_000_000})" if bursts.is_file() else "TRUE")
     return _df(eng, f"""
         WITH p AS (SELECT * FROM read_parquet('{_q(pay_path)}')),
              mine AS (SELECT p.*, s.cid FROM p JOIN sel s USING (node)),
              tot AS (SELECT instrument_id, count(DISTINCT node)::BIGINT AS accounts_total FROM p
                      SEMI JOIN mine USING (instrument_id) GROUP BY 1)
-        SELECT m.cid, m.node, m.instrument_id, m.bin, m.first_ts, t.accounts_total
+        SELECT m.cid, m.node, m.instrument_id, m.bin, m.first_ts, t.accounts_total,
+               coalesce({in_burst}, FALSE) AS in_burst
         FROM mine m JOIN tot t USING (instrument_id) ORDER BY m.cid, m.instrument_id, m.node""")
 
 
@@ -271,7 +280,7 @@ def pair_evidence(ws: Workspace, pairs: pd.DataFrame, cfg: Config | None = None)
         # hold, then joins every pair to the keys both of its accounts hold
         eng.register("sel", pa.table({"node": pa.array(nodes, pa.int32()),
                                       "cid": pa.array(np.zeros(len(nodes), np.int64))}))
-        inst = _stage_instruments(eng, ws)
+        inst = _stage_instruments(eng, ws, burst)
         eng.register("pe", pa.Table.from_pandas(inst, schema=PE_SCHEMA, preserve_index=False))
         _stage(eng, ws, "ns", "te", "ce")
         eng.register("ew", pa.Table.from_pandas(
@@ -317,7 +326,7 @@ def _link_evidence(eng: Engine, ws: Workspace, burst: int, min_req: int) -> list
         _df(eng, f"""
             WITH y AS MATERIALIZED (
                 SELECT node, instrument_id, bin, epoch(first_ts)::BIGINT // {burst} AS burst FROM pe
-                WHERE bin IS NOT NULL AND first_ts IS NOT NULL
+                WHERE bin IS NOT NULL AND first_ts IS NOT NULL AND in_burst
                 QUALIFY count(DISTINCT instrument_id) OVER (PARTITION BY cid, bin, burst) >= 2),
             x AS MATERIALIZED (SELECT e.src, e.dst, a.instrument_id, a.bin, a.burst
                                FROM ew e JOIN y a ON a.node = e.src)

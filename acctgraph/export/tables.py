@@ -191,7 +191,11 @@ def links_table(e: pd.DataFrame, label: pd.Series, combine: CombineConfig | None
 
 
 def shared_instruments_table(inst: pd.DataFrame, label: pd.Series, burst_s: int) -> pd.DataFrame:
-    """Instruments held by two or more accounts of the cluster, and same-BIN bursts of distinct instruments."""
+    """Instruments held by two or more accounts of the cluster, and same-BIN bursts of distinct instruments.
+
+    A burst is two or more distinct cards of the cluster in one of the BIN windows the payments layer
+    linked (``in_burst``, see :func:`acctgraph.export.gather._stage_instruments`).
+    """
     cols = ["kind", "instrument_id", "bin", "first_seen", "instruments", "accounts", "accounts_total",
             "accounts_outside", "account_ids"]
     if inst.empty:
@@ -207,7 +211,8 @@ def shared_instruments_table(inst: pd.DataFrame, label: pd.Series, burst_s: int)
                            "accounts_total": per["accounts_total"],
                            "accounts_outside": per["accounts_total"] - per["accounts"],
                            "account_ids": per["account_ids"]})
-    b = i[i["bin"].notna() & i["first_ts"].notna()].copy()
+    b = i[i["bin"].notna() & i["first_ts"].notna()]
+    b = b[b["in_burst"].fillna(True).astype(bool)].copy() if "in_burst" in b else b.copy()
     b["burst"] = (b["first_ts"].astype("int64") // 10**6 // burst_s) * burst_s
     gb = b.groupby(["bin", "burst"], sort=False)
     bursts = pd.DataFrame({"instruments": gb["instrument_id"].nunique(), "accounts": gb["node"].nunique()})

@@ -45,7 +45,10 @@ Two tiers, each through :func:`~acctgraph.layers.base.shared_key_pairs`:
    the hub budget each link weighed 0.001 (below ``min_weight``) and the
    campaign fell apart whenever its templates were not counted.
 
-Evidence (``evidence/payments.parquet``): node, instrument_id, bin, first_ts.
+Evidence: ``evidence/payments.parquet`` (node, instrument_id, bin, first_ts)
+and ``evidence/bursts.parquet`` (bin, win, window_start, cards, expected,
+surprise: the windows the burst tier links, ``win`` counted in ``burst_hours``
+since the epoch).
 """
 
 from __future__ import annotations
@@ -67,7 +70,9 @@ POPULAR_RATE, POPULAR_BINS = 2.0, 5
 
 
 def burst_surprise(windows: pa.Table, *, around: int, sigmas: float, min_cards: int) -> pa.Table:
-    """Surprise of each (bin, win) window with ``n >= min_cards`` cards and a surprise above 0.
+    """The bursts: (bin, win) windows with ``n >= min_cards`` cards and a surprise above 0.
+
+    Returns ``bin, win, cards, expected, surprise`` (``expected`` is ``lam``).
 
     ``windows``: ``bin, win, n`` (cards first used per BIN and window), sorted by
     bin and win. The count chance gives is ``lam = own * max(1, day)``: ``own``
@@ -81,10 +86,11 @@ def burst_surprise(windows: pa.Table, *, around: int, sigmas: float, min_cards: 
 
     >>> w = pa.table({"bin": ["4"] * 3 + ["5"], "win": [0, 10, 20, 10], "n": [1, 40, 1, 6]})
     >>> burst_surprise(w, around=14, sigmas=3.0, min_cards=5).to_pydict()   # doctest: +NORMALIZE_WHITESPACE
-    {'bin': ['4', '5'], 'win': [10, 10], 'surprise': [0.973783, 1.0]}
+    {'bin': ['4', '5'], 'win': [10, 10], 'cards': [40, 6], 'expected': [0.1, 0.0], 'surprise': [0.973783, 1.0]}
     """
     d = windows.to_pandas()
-    out = pa.schema([("bin", pa.string()), ("win", pa.int64()), ("surprise", pa.float64())])
+    out = pa.schema([("bin", pa.string()), ("win", pa.int64()), ("cards", pa.int64()), ("expected", pa.float64()),
+                     ("surprise", pa.float64())])
     if not len(d):
         return out.empty_table()
     code = pd.factorize(d["bin"], sort=True)[0].astype(np.int64)
@@ -107,6 +113,7 @@ def burst_surprise(windows: pa.Table, *, around: int, sigmas: float, min_cards: 
     keep = (n >= min_cards) & (surprise > 0)
     bins = d["bin"].to_numpy(object)[order]
     return pa.table({"bin": pa.array(bins[keep], pa.string()), "win": pa.array(win[keep], pa.int64()),
+                     "cards": pa.array(n[keep].astype(np.int64)), "expected": pa.array(np.round(lam[keep], 6)),
                      "surprise": pa.array(surprise[keep], pa.float64())}, schema=out)
 
 
@@ -147,6 +154,10 @@ def build(ctx: BuildContext) -> LayerStats:
     s2 = shared_key_pairs(eng, "_pay_bin", "_pay_b", cap=cap, k=k, factor=cfg.payments.bin_factor,
                           member_weight="surprise", budget_sql="1.0")
     eng.execute("DROP VIEW _pay_bin; DROP TABLE _pay_first")
+    # the bursts behind the tier's links, for the evidence packets (which cards of a cluster share one)
+    ctx.eng.copy_to_parquet(f"""SELECT bin, win, {eng.timestamp_s(f"win * {burst}")} AS window_start, cards,
+                                       expected, surprise FROM _pay_burst ORDER BY bin, win""",
+                            ctx.ws.evidence_path("bursts"))
     eng.unregister("_pay_burst")
     union_tiers(eng, "layer_payments", ["_pay_a", "_pay_b"])
     ctx.eng.copy_to_parquet("SELECT * FROM pay_ev ORDER BY node, instrument_id", ctx.ws.evidence_path(NAME))

@@ -148,3 +148,25 @@ def test_templates_without_examples_have_empty_example_cells():
         t = templates_table(use, templates, examples, n_examples=2)
     assert t["template_id"].tolist() == [7, 8]
     assert t["example_1"].tolist() == ["hi there", ""] and t["example_2"].tolist() == ["", ""]
+
+
+def test_a_burst_in_a_packet_is_a_burst_the_graph_counted(sample_ws, sample_export):
+    """shared_instruments.csv calls a BIN window a burst only when the payments layer linked it (its cards beyond
+    chance, evidence/bursts.parquet): two cards of a popular BIN on an ordinary day are not one."""
+    bursts = pq.read_table(sample_ws / "evidence" / "bursts.parquet").to_pandas()
+    assert len(bursts) and (bursts["surprise"] > 0).all() and (bursts["cards"] >= 5).all()
+    recorded = set(zip(bursts["bin"].astype(str), pd.to_datetime(bursts["window_start"], utc=True)))
+    pay = pq.read_table(sample_ws / "evidence" / "payments.parquet").to_pandas()
+    day = pay.assign(w=pay["first_ts"].dt.floor("24h")).groupby(["bin", "w"])["instrument_id"].nunique()
+    ordinary = {k for k, n in day.items() if n >= 2} - recorded
+    assert ordinary  # the sample has same-BIN, same-day cards that are no burst
+    seen = 0
+    for p in sample_export.packets:
+        inst = pd.read_csv(Path(p.path) / "shared_instruments.csv", dtype={"bin": str})
+        rows = inst[inst["kind"] == "bin_burst"]
+        got = set(zip(rows["bin"].astype(str), pd.to_datetime(rows["first_seen"], utc=True)))
+        assert got <= recorded
+        seen += len(got)
+        links = pd.read_csv(Path(p.path) / "links.csv", dtype={"shared_bin_burst": str}, low_memory=False)
+        assert set(links["shared_bin_burst"].dropna()) <= {b for b, _ in recorded}
+    assert seen
