@@ -92,7 +92,10 @@ def markdown(results: list[dict], mach: dict) -> str:
                   f"{min((c['largest_share'] for c in camps), default=0.0):.3f} | {ev['precision']:.3f} | "
                   f"{min((a['min_recall'] for a in r['ablation'].values()), default=0.0):.3f} | "
                   f"{'met' if verdict(r)[1] else '**missed**'} |")
-    md.append("")
+    md += ["", "The evasive worlds' campaigns leave no payment, network or co-activity trace by design, so their "
+           "templates-off ablation measures a campaign that evades every layer at once. Why evasive recall sits "
+           "at 0.9 and what was tried: docs/communities.md (known limit). The validation world's payments-off "
+           "figure is V3, which scores under `flag_score` without its shared cards.", ""]
     for r in results:
         ev = r["evaluation"]
         md += [f"## {r['world']}", "",
