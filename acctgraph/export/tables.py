@@ -211,8 +211,7 @@ def shared_instruments_table(inst: pd.DataFrame, label: pd.Series, burst_s: int)
                            "accounts_total": per["accounts_total"],
                            "accounts_outside": per["accounts_total"] - per["accounts"],
                            "account_ids": per["account_ids"]})
-    b = i[i["bin"].notna() & i["first_ts"].notna()]
-    b = b[b["in_burst"].fillna(True).astype(bool)].copy() if "in_burst" in b else b.copy()
+    b = i[i["bin"].notna() & i["first_ts"].notna() & i["in_burst"].astype(bool)].copy()
     b["burst"] = (b["first_ts"].astype("int64") // 10**6 // burst_s) * burst_s
     gb = b.groupby(["bin", "burst"], sort=False)
     bursts = pd.DataFrame({"instruments": gb["instrument_id"].nunique(), "accounts": gb["node"].nunique()})

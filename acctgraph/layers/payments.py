@@ -74,8 +74,8 @@ def burst_surprise(windows: pa.Table, *, around: int, sigmas: float, min_cards: 
 
     Returns ``bin, win, cards, expected, surprise`` (``expected`` is ``lam``).
 
-    ``windows``: ``bin, win, n`` (cards first used per BIN and window), sorted by
-    bin and win. The count chance gives is ``lam = own * max(1, day)``: ``own``
+    ``windows``: ``bin, win, n`` (cards first used per BIN and window, in any
+    order). The count chance gives is ``lam = own * max(1, day)``: ``own``
     is the BIN's mean per window over the ``around`` windows on either side
     (clipped to the data's span); ``day`` is the median of ``n / own`` over
     the window's popular BINs (``own >= 2``; at least 5 of them, else 1), so a
@@ -100,7 +100,7 @@ def burst_surprise(windows: pa.Table, *, around: int, sigmas: float, min_cards: 
     stride = hi - lo + 2 * around + 1                       # composite key bin * stride + window, sorted
     key = code * stride + (win - lo + around)
     order = np.argsort(key, kind="stable")
-    key, code, win, n = key[order], code[order], win[order], n[order]
+    key, win, n = key[order], win[order], n[order]
     cum = np.concatenate([[0.0], np.cumsum(n)])
     near = cum[np.searchsorted(key, key + around, "right")] - cum[np.searchsorted(key, key - around, "left")] - n
     others = np.maximum(np.minimum(win + around, hi) - np.maximum(win - around, lo), 1)
@@ -143,14 +143,14 @@ def build(ctx: BuildContext) -> LayerStats:
                {eng.idiv(eng.epoch_us("min(first_ts)"), str(burst * 1_000_000))} AS win
         FROM pay_ev WHERE bin IS NOT NULL AND first_ts IS NOT NULL GROUP BY instrument_id;
     """)
-    windows = eng.sql("SELECT bin, win, count(*) AS n FROM _pay_first GROUP BY bin, win ORDER BY bin, win")
-    eng.register("_pay_burst", burst_surprise(windows, around=around, sigmas=sigmas, min_cards=min_cards))
+    windows = eng.sql("SELECT bin, win, count(*) AS n FROM _pay_first GROUP BY bin, win")
+    bursts = burst_surprise(windows, around=around, sigmas=sigmas, min_cards=min_cards)
+    eng.register("_pay_burst", bursts)
     eng.execute(f"""
         CREATE OR REPLACE TEMP VIEW _pay_bin AS
         SELECT f.bin || '|' || CAST(f.win AS STRING) AS key, f.node, b.surprise
         FROM _pay_first f JOIN _pay_burst b ON b.bin = f.bin AND b.win = f.win;
     """)
-    bursts = int(eng.scalar("SELECT count(*) FROM _pay_burst") or 0)
     s2 = shared_key_pairs(eng, "_pay_bin", "_pay_b", cap=cap, k=k, factor=cfg.payments.bin_factor,
                           member_weight="surprise", budget_sql="1.0")
     eng.execute("DROP VIEW _pay_bin; DROP TABLE _pay_first")
@@ -164,7 +164,7 @@ def build(ctx: BuildContext) -> LayerStats:
     stats = LayerStats(NAME, keys=s1["keys"] + s2["keys"],
                        largest_group=max(s1["largest_group"], s2["largest_group"]),
                        sparsified_groups=s1["sparsified_groups"] + s2["sparsified_groups"],
-                       extra={"shared_instruments": s1["keys"], "bin_bursts": bursts})
+                       extra={"shared_instruments": s1["keys"], "bin_bursts": bursts.num_rows})
     stats = ctx.finish_layer(NAME, "layer_payments", stats)
     stats.seconds = time.perf_counter() - t0
     return stats
