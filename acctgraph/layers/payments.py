@@ -18,7 +18,9 @@ Two tiers, each through :func:`~acctgraph.layers.base.shared_key_pairs`:
    BINs, at least 1). Each card's *surprise* is ``max(0, 1 - (lam +
    burst_sigmas * sqrt(lam)) / n)`` (the share of the window above the
    Poisson upper bound). The baseline is local and the day factor robust
-   because rates are neither stationary nor the same every day. In the
+   because rates are neither stationary nor the same every day (the counts
+   below are one-off measurements of the rejected variants, made while
+   designing the tier). In the
    generated worlds accounts (and their first card use) crowd into the logged
    weeks, so a popular BIN's mean over three years (1.8 a day) made its
    ordinary logged days (10-19 cards) look like bursts and tied 56
