@@ -5,9 +5,11 @@ Every query runs over all exported clusters at once and groups by cluster
 clusters: the requests table is scanned twice (the exported accounts'
 activity, and every model's first appearance), the network evidence twice
 (the exported accounts' IP windows, and the fan-in of their shared IPs).
-Concrete per-link evidence is found by joining each within-cluster edge to
-the evidence both of its accounts hold (instruments, (IP, window)s,
-templates), never by expanding groups into pairs.
+Concrete per-link evidence is found from each within-cluster edge and the
+evidence both of its accounts hold (instruments and bursts joined in SQL;
+(IP, window)s, subnets and templates by a compiled merge of the two accounts'
+sorted keys, :mod:`acctgraph.export.shared_keys`), never by expanding groups
+into pairs.
 
 When pseudonymising, account ids, e-mail domains and instrument ids are
 replaced right after they are read, before any join or text is built, so
@@ -23,12 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from acctgraph.config import CombineConfig, Config
 from acctgraph.engine import SPILL_DIR, Engine
 from acctgraph.export.examples import find_examples
 from acctgraph.export.pseudonymise import Pseudonymiser
+from acctgraph.export.shared_keys import joined_names, shared_keys
 from acctgraph.graph import LAYERS, combine_weights
 from acctgraph.io.workspace import Workspace
 
@@ -48,7 +52,7 @@ class Gathered:
 
     clusters: pd.DataFrame      # rows of clusters.csv for the exported clusters, in export order
     members: pd.DataFrame       # node, cid, account_id, communities columns, features, top_user_agent
-    edges: pd.DataFrame         # within-cluster edges: cid, src, dst, per-layer weights, concrete evidence
+    edges: pd.DataFrame         # within-cluster edges by (cid, src, dst): per-layer weights, concrete evidence
     between: pd.DataFrame       # cid_a < cid_b: links between exported clusters (for the overview)
     instruments: pd.DataFrame   # cid, node, instrument_id, bin, first_ts, accounts_total
     ip_windows: pd.DataFrame    # cid, node, ip, subnet, window_start, requests, first_ts, last_ts
@@ -132,13 +136,15 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
         e = _df(eng, f"""
             SELECT e.src, e.dst, a.cid AS cid_a, b.cid AS cid_b, {wcols}
             FROM read_parquet('{_q(ws.edges_path)}') e JOIN sel a ON a.node = e.src JOIN sel b ON b.node = e.dst
-        """)
+            ORDER BY a.cid, e.src, e.dst
+        """)  # in the order of Gathered.edges: the links keep it
         e["weight"] = combine_weights(e, combine)
         on = [l for l in LAYERS if getattr(combine, l)]
-        e["layers"] = sum((e[f"w_{l}"] > 0).astype(np.int64) for l in on) if on else 0
-        e = e[e["weight"] > 0]
-        within = e[e["cid_a"] == e["cid_b"]].drop(columns=["cid_b"]).rename(columns={"cid_a": "cid"})
-        between = _between(e[e["cid_a"] != e["cid_b"]])
+        e["layers"] = sum((e[f"w_{l}"].to_numpy() > 0).astype(np.int64) for l in on) if on else 0
+        same = e["cid_a"].to_numpy() == e["cid_b"].to_numpy()
+        linked = e["weight"].to_numpy() > 0
+        within = e.take(np.flatnonzero(linked & same)).drop(columns=["cid_b"]).rename(columns={"cid_a": "cid"})
+        between = _between(e.take(np.flatnonzero(linked & ~same)))
         eng.register("ew", pa.Table.from_pandas(within[["src", "dst", "cid"]].reset_index(drop=True),
                                                 preserve_index=False))
 
@@ -196,15 +202,13 @@ def gather(ws: Workspace, cluster_ids: list[int], clusters: pd.DataFrame, cfg: C
                                  templates, per_template=cfg.export.examples, chars=cfg.export.example_chars)
 
         # concrete evidence of each within-cluster link
-        links = within.reset_index(drop=True)
-        for part in _link_evidence(eng, ws, burst, min_req):
-            links = links.merge(part, on=["src", "dst"], how="left")
+        links = _link_evidence(eng, ws, burst, min_req, within)
 
     members = members.merge(top_ua, on="node", how="left").sort_values(["cid", "node"]).reset_index(drop=True)
     ip_info = _read(ws.table_path("ip_info"), empty={"network": pa.string(), "asn": pa.int64(), "org": pa.string(),
                                                       "kind": pa.string()})
     return Gathered(clusters=clusters.reset_index(drop=True), members=members,
-                    edges=links.sort_values(["cid", "src", "dst"]).reset_index(drop=True), between=between,
+                    edges=links, between=between,
                     instruments=inst, ip_windows=ip_windows, ip_totals=ip_totals, ip_info=ip_info,
                     template_use=template_use, templates=templates, activity=activity, models=models,
                     examples=examples,
@@ -286,8 +290,8 @@ def pair_evidence(ws: Workspace, pairs: pd.DataFrame, cfg: Config | None = None)
         eng.register("ew", pa.Table.from_pandas(
             pd.DataFrame({"src": out["src"].astype(np.int32), "dst": out["dst"].astype(np.int32),
                           "cid": np.zeros(len(out), dtype=np.int64)}), preserve_index=False))
-        for part in _link_evidence(eng, ws, burst, min_req) + [_clause_evidence(eng)]:
-            out = out.merge(part, on=["src", "dst"], how="left")
+        out = _link_evidence(eng, ws, burst, min_req, out)
+        _Rows(out).attach(_clause_evidence(eng))
     return out
 
 
@@ -304,17 +308,19 @@ def _clause_evidence(eng: Engine) -> pd.DataFrame:
         GROUP BY x.src, x.dst""")
 
 
-def _link_evidence(eng: Engine, ws: Workspace, burst: int, min_req: int) -> list[pd.DataFrame]:
-    """Per within-cluster edge: the instruments, BIN bursts, (IP, window)s, templates and co-activity behind it.
+def _link_evidence(eng: Engine, ws: Workspace, burst: int, min_req: int, links: pd.DataFrame) -> pd.DataFrame:
+    """``links`` (within-cluster edges ``src, dst``; also registered as ``ew``) with the instruments, BIN
+    bursts, (IP, window)s, subnets, templates and co-activity behind each.
 
     Only keys held by two or more accounts of the cluster can explain a link, so the evidence is cut
-    to those first. Each query then joins the edges to the evidence of their ``src`` account
-    (materialised) and looks the ``dst`` account's evidence up by (account, key). Left to itself the
-    optimiser may join the evidence with itself on the key first, which grows as the square of a
-    key's users (every pair of a campaign's 14,000 accounts sharing a template); edge-first, the
-    work is bounded by links times the shared keys one account holds.
+    to those first. Instruments and bursts (few per account) are joined in SQL, edge first: the edges
+    join the evidence of their ``src`` account (materialised) and look the ``dst`` account's evidence
+    up by (account, key); left to itself the optimiser may join the evidence with itself on the key
+    first, which grows as the square of a key's users. IPs, subnets and templates (tens per account,
+    millions of links at seed scale) go through :func:`acctgraph.export.shared_keys.shared_keys`,
+    which walks both accounts' sorted keys per link without materialising links x keys rows.
     """
-    return [
+    parts = [
         _df(eng, """
             WITH p AS MATERIALIZED (SELECT node, instrument_id FROM pe
                                     QUALIFY count(*) OVER (PARTITION BY cid, instrument_id) >= 2),
@@ -334,41 +340,85 @@ def _link_evidence(eng: Engine, ws: Workspace, burst: int, min_req: int) -> list
             FROM x JOIN y b ON b.node = x.dst AND b.bin = x.bin AND b.burst = x.burst
             WHERE b.instrument_id <> x.instrument_id
             GROUP BY x.src, x.dst"""),
-        _df(eng, """
-            WITH n AS MATERIALIZED (SELECT node, ip, window_start FROM ns
-                                    QUALIFY count(*) OVER (PARTITION BY cid, ip, window_start) >= 2),
-            x AS MATERIALIZED (SELECT e.src, e.dst, a.ip, a.window_start FROM ew e JOIN n a ON a.node = e.src),
-            y AS (
-                SELECT x.src, x.dst, x.ip, count(*) AS windows, min(x.window_start) AS first_w,
-                       max(x.window_start) AS last_w
-                FROM x JOIN n b ON b.node = x.dst AND b.ip = x.ip AND b.window_start = x.window_start
-                GROUP BY x.src, x.dst, x.ip)
-            SELECT src, dst, sum(windows)::BIGINT AS shared_ip_windows, count(*)::BIGINT AS shared_ip_count,
-                   array_to_string(list(ip ORDER BY windows DESC, ip)[1:3], '; ') AS shared_ips,
-                   min(first_w) AS first_shared_window, max(last_w) AS last_shared_window
-            FROM y GROUP BY src, dst"""),
-        _df(eng, """
-            WITH sn AS MATERIALIZED (
-                SELECT node, subnet, window_start FROM (SELECT DISTINCT node, cid, subnet, window_start FROM ns)
-                QUALIFY count(*) OVER (PARTITION BY cid, subnet, window_start) >= 2),
-            x AS MATERIALIZED (SELECT e.src, e.dst, a.subnet, a.window_start FROM ew e JOIN sn a ON a.node = e.src),
-            y AS (SELECT x.src, x.dst, x.subnet, count(*) AS windows
-                  FROM x JOIN sn b ON b.node = x.dst AND b.subnet = x.subnet AND b.window_start = x.window_start
-                  GROUP BY x.src, x.dst, x.subnet)
-            SELECT src, dst, sum(windows)::BIGINT AS shared_subnet_windows,
-                   array_to_string(list(subnet ORDER BY windows DESC, subnet)[1:3], '; ') AS shared_subnets
-            FROM y GROUP BY src, dst"""),
-        _df(eng, f"""
-            WITH t AS MATERIALIZED (
-                SELECT node, template_id, share FROM te WHERE requests >= {min_req}
-                QUALIFY count(*) OVER (PARTITION BY cid, template_id) >= 2),
-            x AS MATERIALIZED (SELECT e.src, e.dst, a.template_id, a.share FROM ew e JOIN t a ON a.node = e.src)
-            SELECT x.src, x.dst, count(*)::BIGINT AS shared_template_count,
-                   array_to_string(list(x.template_id::VARCHAR ORDER BY least(x.share, b.share) DESC,
-                                        x.template_id)[1:5], '; ') AS shared_templates
-            FROM x JOIN t b ON b.node = x.dst AND b.template_id = x.template_id
-            GROUP BY x.src, x.dst"""),
-    ] + [_coactivity(eng, ws)]
+        *_key_evidence(eng, min_req, links),
+        _coactivity(eng, ws),
+    ]
+    out = links.reset_index(drop=True)
+    rows = _Rows(out)
+    for part in parts:
+        rows.attach(part)
+    return out
+
+
+def _key_evidence(eng: Engine, min_req: int, links: pd.DataFrame) -> list[pd.DataFrame]:
+    """The IPs, subnets and templates behind each link of ``links``, from the staged ``ns`` and ``te``
+    (see :func:`_link_evidence`); one frame per kind, rows only for links that share something."""
+    return [
+        _shared(eng.sql("""SELECT node, ip AS key, epoch_us(window_start) AS sub, 0.0::DOUBLE AS value FROM ns
+                           WHERE ip IS NOT NULL AND window_start IS NOT NULL
+                           QUALIFY count(*) OVER (PARTITION BY cid, ip, window_start) >= 2"""),
+                links, top=3, by_count=True, groups="shared_ip_count", matches="shared_ip_windows",
+                names="shared_ips", first="first_shared_window", last="last_shared_window"),
+        _shared(eng.sql("""SELECT node, subnet AS key, epoch_us(window_start) AS sub, 0.0::DOUBLE AS value
+                           FROM (SELECT DISTINCT node, cid, subnet, window_start FROM ns
+                                 WHERE subnet IS NOT NULL AND window_start IS NOT NULL)
+                           QUALIFY count(*) OVER (PARTITION BY cid, subnet, window_start) >= 2"""),
+                links, top=3, by_count=True, matches="shared_subnet_windows", names="shared_subnets"),
+        _shared(eng.sql(f"""SELECT node, template_id AS key, 0::BIGINT AS sub,
+                                   coalesce(share, '-inf'::DOUBLE) AS value FROM te
+                            WHERE requests >= {min_req} AND template_id IS NOT NULL
+                            QUALIFY count(*) OVER (PARTITION BY cid, template_id) >= 2"""),
+                links, top=5, by_count=False, groups="shared_template_count", names="shared_templates"),
+    ]
+
+
+def _shared(keys: pa.Table, links: pd.DataFrame, top: int, by_count: bool, names: str, groups: str | None = None,
+            matches: str | None = None, first: str | None = None, last: str | None = None) -> pd.DataFrame:
+    """Per link of ``links`` sharing a key of ``keys`` (``node, key, sub, value``): the columns named.
+
+    ``groups``: distinct keys shared; ``matches``: (key, sub) pairs shared; ``names``: the ``top`` best
+    keys joined with '; ' (most matches first if ``by_count``, else the highest value both accounts
+    have, then the smaller key); ``first``/``last``: the earliest and latest shared ``sub``, a timestamp.
+    """
+    key = keys.column("key").combine_chunks() if keys.num_rows else pa.array([], keys.schema.field("key").type)
+    distinct = pc.unique(key)
+    distinct = distinct.take(pc.sort_indices(distinct))          # rank = order of the key, as SQL sorts it
+    rank = pc.index_in(key, value_set=distinct).to_numpy(zero_copy_only=False)
+    r = shared_keys(keys.column("node").to_numpy(), rank, keys.column("sub").to_numpy(),
+                    keys.column("value").to_numpy(), links["src"].to_numpy(), links["dst"].to_numpy(),
+                    top=top, by_count=by_count)
+    hit = r.groups > 0
+    out = {"src": links["src"].to_numpy()[hit], "dst": links["dst"].to_numpy()[hit]}
+    if groups:
+        out[groups] = r.groups[hit]
+    if matches:
+        out[matches] = r.matches[hit]
+    out[names] = joined_names(r.top[hit], distinct.cast(pa.string())).to_pandas()
+    for col, sub in ((first, r.sub_min), (last, r.sub_max)):
+        if col:
+            out[col] = pd.Series(sub[hit].astype("datetime64[us]")).dt.tz_localize("UTC")
+    return pd.DataFrame(out)
+
+
+class _Rows:
+    """Left-joins evidence onto ``links`` (a RangeIndex, unique (src, dst)) in place, without copying it."""
+
+    def __init__(self, links: pd.DataFrame) -> None:
+        self.links = links
+        self.index = pd.Index(self._pair(links))
+
+    @staticmethod
+    def _pair(f: pd.DataFrame) -> np.ndarray:
+        return (f["src"].to_numpy(np.int64) << 32) | f["dst"].to_numpy(np.int64)
+
+    def attach(self, part: pd.DataFrame) -> None:
+        """Add the columns of ``part`` (unique (src, dst)); links without a row get NaN / NaT."""
+        row = np.full(len(self.links), -1, np.int64)      # links row -> its part row (-1: none)
+        at = self.index.get_indexer(self._pair(part))
+        row[at[at >= 0]] = np.flatnonzero(at >= 0)
+        for c in part.columns.drop(["src", "dst"]):
+            self.links[c] = pd.Series(pd.api.extensions.take(part[c].array, row, allow_fill=True),
+                                      index=self.links.index)
 
 
 def _coactivity(eng: Engine, ws: Workspace) -> pd.DataFrame:

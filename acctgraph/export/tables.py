@@ -62,8 +62,9 @@ def iso(ts: pd.Series) -> pd.Series:
     if not len(ts):
         return pd.Series([], dtype=object, index=ts.index)
     s = pd.to_datetime(ts, utc=True).dt.tz_localize(None).to_numpy("datetime64[s]")
-    text = getattr(np, "strings", np.char).add(np.datetime_as_string(s, unit="s"), "Z")  # faster than strftime
-    return pd.Series(np.where(np.isnat(s), "", text), index=ts.index, dtype=object)
+    codes, distinct = pd.factorize(s)           # format each distinct second once (links repeat windows)
+    text = getattr(np, "strings", np.char).add(np.datetime_as_string(distinct, unit="s"), "Z").astype(object)
+    return pd.Series(np.append(text, "")[codes], index=ts.index, dtype=object)  # code -1 (NaT): the last, empty
 
 
 def _join(values: pd.Series, by: list[pd.Series] | pd.Series, cap: int = LIST_CAP) -> pd.Series:
@@ -185,9 +186,19 @@ def links_table(e: pd.DataFrame, label: pd.Series, combine: CombineConfig | None
     out["shared_template_count"] = count("shared_template_count")
     out["co_bins"] = e["co_bins"].round(2) if "co_bins" in e else np.nan
     out["coactivity_z"] = e["coactivity_z"].round(3) if "coactivity_z" in e else np.nan
-    order = np.lexsort((out["dst_account"].astype(str).to_numpy(), out["src_account"].astype(str).to_numpy(),
-                        -out["weight"].to_numpy()))
-    return out.iloc[order].reset_index(drop=True)
+    rank = _text_rank(label)  # the accounts' order as text, so sorting links needs no string comparisons
+    order = np.lexsort((e["dst"].map(rank).to_numpy(), e["src"].map(rank).to_numpy(), -out["weight"].to_numpy()))
+    return out.take(order).reset_index(drop=True)
+
+
+def _text_rank(label: pd.Series) -> pd.Series:
+    """Each index entry's rank (0, 1, ...; equal texts tie) when ``label`` is sorted as text.
+
+    >>> _text_rank(pd.Series(["b", "a", "b"], index=[7, 8, 9])).tolist()
+    [1, 0, 1]
+    """
+    codes, _ = pd.factorize(label.astype(str).to_numpy(), sort=True)
+    return pd.Series(codes, index=label.index)
 
 
 def shared_instruments_table(inst: pd.DataFrame, label: pd.Series, burst_s: int) -> pd.DataFrame:
