@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import edges_of, write_world
@@ -10,7 +13,7 @@ from conftest import edges_of, write_world
 import acctgraph
 from acctgraph.config import Config
 from acctgraph.layers.base import budget
-from acctgraph.layers.network import subnet_of
+from acctgraph.layers.network import subnet_of, subnets
 
 CFG = Config.from_dict({"build": {"layers": ["network"]}})
 
@@ -61,3 +64,14 @@ def test_subnet_of():
     assert subnet_of("10.1.2.3") == "10.1.2.0/24"
     assert subnet_of("2001:db8:1:2::5") == "2001:db8:1::/48"
     assert subnet_of("10.1.2.3", v4=16) == "10.1.0.0/16"
+
+
+@pytest.mark.parametrize("v4", [8, 16, 20, 24, 31, 32])
+def test_vectorised_subnets_equal_subnet_of(v4):
+    rng = np.random.default_rng(v4)
+    v4s = [".".join(str(x) for x in row) for row in rng.integers(0, 256, (300, 4))]
+    v6s = [str(ipaddress.IPv6Address(int(x) << 64 | 5)) for x in rng.integers(0, 1 << 62, 50)] + ["::1", "::"]
+    ips = v4s + v6s + ["0.0.0.0", "255.255.255.255"]
+    rng.shuffle(ips)
+    assert subnets(pa.array(ips), v4=v4, v6=40).to_pylist() == [subnet_of(ip, v4, 40) for ip in ips]
+    assert subnets(pa.array([], pa.string())).to_pylist() == []
