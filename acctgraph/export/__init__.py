@@ -3,7 +3,8 @@
 :func:`export` writes one packet per cluster (see :mod:`acctgraph.export.packet`
 and docs/packets.md); :func:`verify` checks a packet against its manifest.
 
-Modules, one job each: ``gather`` (read the workspace once), ``tables`` (the
+Modules, one job each: ``gather`` (read the workspace once; ``shared_keys``
+finds the keys both accounts of each link hold), ``tables`` (the
 CSV tables), ``examples`` (template examples), ``summary`` (summary.md),
 ``plots`` (PNG), ``sampling`` + ``html`` (graph.html, index.html), ``stix``
 (STIX 2.1 bundle), ``pseudonymise`` (keyed HMACs), ``manifest`` (manifest.json,
