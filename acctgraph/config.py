@@ -204,7 +204,7 @@ class CommunitiesConfig:
 class ScoringConfig:
     """Cluster scores (see acctgraph/scoring.py) and the flagging rule."""
 
-    flag_score: float = _opt(0.45, "clusters scoring at least this are flagged ...")
+    flag_score: float = _opt(0.36, "clusters scoring at least this are flagged ...")
     flag_min_size: int = _opt(10, "... when at least this many of their accounts are core members")
     extraction_flag: float = _opt(0.5, "... or when at least this share of their requests are capability-extraction "
                                   "prompts ...")

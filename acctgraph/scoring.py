@@ -108,6 +108,16 @@ def night_share(hour_counts: np.ndarray, countries: pd.Series) -> np.ndarray:
     return out
 
 
+def epoch_seconds(ts: pd.Series) -> np.ndarray:
+    """Timestamps as float seconds since 1970 (NaN if missing), whatever their unit (s, ms, us, ns).
+
+    >>> epoch_seconds(pd.Series(pd.to_datetime(["1970-01-02", None], utc=True)).astype("datetime64[us, UTC]"))
+    array([86400.,    nan])
+    """
+    t = pd.to_datetime(ts, utc=True)
+    return ((t - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def batch_share(cluster: np.ndarray, created: np.ndarray, window_s: float = 86400.0) -> pd.Series:
     """Per cluster, the largest share of members created within one window (vectorised)."""
     ok = ~np.isnan(created)
@@ -185,10 +195,7 @@ def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFra
     rotation = active["distinct_ips"] / active["requests"]
     out["ip_rotation"] = rotation.groupby(active["community_id"]).median().reindex(clusters).fillna(0)
 
-    created = m["created_at"]
-    created_s = (created.astype("int64") / 1e9 if created.notna().any() else pd.Series(np.nan, index=m.index))
-    created_s = np.where(created.isna(), np.nan, created_s)
-    out["batch_creation"] = batch_share(m["community_id"].to_numpy(), created_s).reindex(clusters)
+    out["batch_creation"] = batch_share(m["community_id"].to_numpy(), epoch_seconds(m["created_at"])).reindex(clusters)
 
     hc = np.stack(m["hour_counts"].to_numpy()) if len(m) else np.zeros((0, 24))
     ns = night_share(hc.astype(np.float64), m["country"].reset_index(drop=True))

@@ -55,7 +55,7 @@ def test_campaign_like_cluster_outscores_university_like_cluster():
         "homework <n> summarise the reading for week <n>"]})
     s = score(signals_of(members, edges, tmpl, templates), {})
     assert s.loc[1, "score"] > s.loc[2, "score"] + 0.3
-    assert s.loc[1, "score"] >= 0.6 and s.loc[2, "score"] < 0.45
+    assert s.loc[1, "score"] >= 0.6 and s.loc[2, "score"] < 0.36
     assert "reasoning" in reasons(s.loc[1]) or "%" in reasons(s.loc[1])
 
 
@@ -102,3 +102,14 @@ def test_batch_share_vectorised():
     t = np.array([0.0, 3600.0, 10 * 86400.0, 0.0, 5 * 86400.0])
     got = batch_share(c, t)
     assert got[1] == pytest.approx(2 / 3) and got[2] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_batch_creation_reads_creation_times_of_any_unit(unit):
+    """account_features.parquet holds microseconds: a spread-out cluster must not look batch-created."""
+    spread, batch = cluster(1, 50, created_spread_h=2000.0), cluster(2, 50, created_spread_h=3, start=100)
+    members = pd.concat([spread, batch])
+    members["created_at"] = members["created_at"].astype(f"datetime64[{unit}, UTC]")
+    s = signals_of(members)
+    assert s.loc[1, "batch_creation"] < 0.2
+    assert s.loc[2, "batch_creation"] == 1.0
