@@ -8,7 +8,11 @@ Run from the repository root (not part of the default test run):
 
 For every world it runs build, communities and evaluate, then the layer
 ablation: communities again with each layer's weight set to 0 (edges keep
-every layer's raw weight, so no rebuild is needed), and prints per campaign
+every layer's raw weight, so no rebuild is needed), and once more with the
+second flag path (capability-extraction prompts at high volume, matched by
+English patterns on template text) switched off, so flags rest on the score
+alone: what a campaign that words its prompts differently would leave. It
+prints per campaign
 recall and the largest share in one community, flagged precision and the
 hard negatives flagged. The worlds use seeds that were never used while
 developing (``--seeds``), a world with every evasion knob on, the committed
@@ -57,6 +61,12 @@ def run_world(name: str, data: Path, labels: Path, work: Path, quiet: bool = Tru
         out["ablation"][layer] = {"min_recall": min((c["recall"] for c in a.campaigns.values()), default=0.0),
                                   "precision": a.precision,
                                   "recall": {k: c["recall"] for k, c in a.campaigns.items()}}
+    cfg = dataclasses.replace(quick, scoring=dataclasses.replace(base.scoring, extraction_flag=2.0))
+    acctgraph.communities(work, config=cfg, quiet=True)
+    a = acctgraph.evaluate(work, labels)
+    out["score_alone"] = {"min_recall": min((c["recall"] for c in a.campaigns.values()), default=0.0),
+                          "precision": a.precision, "flagged": a.flagged_accounts,
+                          "recall": {k: c["recall"] for k, c in a.campaigns.items()}}
     acctgraph.communities(work, config=base, quiet=True)  # leave the workspace as the default run made it
     acctgraph.evaluate(work, labels)
     return out
@@ -73,6 +83,9 @@ def lines(r: dict) -> list[str]:
                f"ARI {ev['ari']:.3f} NMI {ev['nmi']:.3f}")
     abl = ", ".join(f"{k} off: min recall {v['min_recall']:.3f}" for k, v in r["ablation"].items())
     out.append(f"ablation: {abl}")
+    if "score_alone" in r:
+        out.append(f"flags on the score alone (extraction-prompt path off): min recall "
+                   f"{r['score_alone']['min_recall']:.3f}, {_precision(r['score_alone'])}")
     return out
 
 
@@ -84,18 +97,25 @@ def markdown(results: list[dict], mach: dict) -> str:
           "precision ≥ 0.98 and no hard-negative group flagged; with every evasion knob on recall ≥ 0.9 and "
           "precision ≥ 0.95; with any single layer switched off every campaign recall ≥ 0.8.", "",
           "| world | min campaign recall | min share in one community | precision | ablation min recall | "
-          "all targets |", "|---|---|---|---|---|---|"]
+          "all targets | score alone: min recall |", "|---|---|---|---|---|---|---|"]
     for r in results:
         ev = r["evaluation"]
         camps = ev["campaigns"].values()
         md.append(f"| {r['world']} | {min((c['recall'] for c in camps), default=0.0):.3f} | "
                   f"{min((c['largest_share'] for c in camps), default=0.0):.3f} | {ev['precision']:.3f} | "
                   f"{min((a['min_recall'] for a in r['ablation'].values()), default=0.0):.3f} | "
-                  f"{'met' if verdict(r)[1] else '**missed**'} |")
+                  f"{'met' if verdict(r)[1] else '**missed**'} | "
+                  f"{r['score_alone']['min_recall'] if 'score_alone' in r else float('nan'):.3f} |")
     md += ["", "The evasive worlds' campaigns leave no payment, network or co-activity trace by design, so their "
            "templates-off ablation measures a campaign that evades every layer at once. Why evasive recall sits "
            "at 0.9 and what was tried: docs/communities.md (known limit). The validation world's payments-off "
-           "figure is V3, which scores under `flag_score` without its shared cards.", ""]
+           "figure is V3, which scores under `flag_score` without its shared cards.", "",
+           "*Score alone* (not a target): the minimum campaign recall when the second flag path "
+           "(capability-extraction prompts at high volume, found by English patterns on template text) is "
+           "switched off, so flags rest on the score. The evasive worlds' campaigns are flagged by that path "
+           "only: a campaign that evades every layer and also words its extraction prompts so that the "
+           "patterns miss them would not be flagged. This is the main known risk on unseen worlds "
+           "(docs/communities.md).", ""]
     for r in results:
         ev = r["evaluation"]
         md += [f"## {r['world']}", "",
@@ -110,9 +130,23 @@ def markdown(results: list[dict], mach: dict) -> str:
                "| layer switched off | min campaign recall | precision |", "|---|---|---|"]
         for layer, a in r["ablation"].items():
             md.append(f"| {layer} | {a['min_recall']:.3f} | {a['precision']:.3f} |")
+        if "score_alone" in r:
+            md.append(f"| none, but the extraction-prompt flag path off (score alone) | "
+                      f"{r['score_alone']['min_recall']:.3f} | {_precision(r['score_alone'])} |")
         text, _ = verdict(r)
         md += ["", f"Targets: {text}.", ""]
     return "\n".join(md) + "\n"
+
+
+def _precision(run: dict) -> str:
+    """Precision of a run's flags as text; 'nothing flagged' when no account was flagged.
+
+    >>> _precision({"precision": 0.0, "flagged": 0}), _precision({"precision": 0.98, "flagged": 50})
+    ('nothing flagged', 'precision 0.980 of 50 flagged')
+    """
+    if not run.get("flagged", 1):
+        return "nothing flagged"
+    return f"precision {run['precision']:.3f}" + (f" of {run['flagged']:,} flagged" if "flagged" in run else "")
 
 
 def workspace_name(world: str) -> str:
