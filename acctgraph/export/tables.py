@@ -17,7 +17,7 @@ import pandas as pd
 from acctgraph.config import CombineConfig
 from acctgraph.export.gather import Gathered
 from acctgraph.graph import LAYERS
-from acctgraph.scoring import EXTRACTION_PATTERNS
+from acctgraph.scoring import EXTRACTION_PATTERNS, epoch_seconds
 
 #: list cells (accounts of an IP or instrument, ...) name at most this many values
 LIST_CAP = 10
@@ -223,7 +223,7 @@ def shared_instruments_table(inst: pd.DataFrame, label: pd.Series, burst_s: int)
                            "accounts_outside": per["accounts_total"] - per["accounts"],
                            "account_ids": per["account_ids"]})
     b = i[i["bin"].notna() & i["first_ts"].notna() & i["in_burst"].astype(bool)].copy()
-    b["burst"] = (pd.to_datetime(b["first_ts"], utc=True).dt.as_unit("s").astype("int64") // burst_s) * burst_s
+    b["burst"] = (epoch_seconds(b["first_ts"]) // burst_s).astype(np.int64) * burst_s
     gb = b.groupby(["bin", "burst"], sort=False)
     bursts = pd.DataFrame({"instruments": gb["instrument_id"].nunique(), "accounts": gb["node"].nunique()})
     bursts["account_ids"] = _join(b["account"], [b["bin"], b["burst"]])
