@@ -691,11 +691,17 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
     ws.invalidate("communities")  # communities.json (written last) means the outputs are complete
     x = _load(ws, cfg.combine, cc.min_weight)
     worker = calibration_worker(ws, cfg, len(x.src))
+    done = False
     try:
-        return _detect_and_write(ws, cfg, known_bad, t0, build_json, x, worker)
+        result = _detect_and_write(ws, cfg, known_bad, t0, build_json, x, worker)
+        done = True
+        return result
     finally:
         if worker is not None:
-            worker.shutdown(wait=False, cancel_futures=True)
+            # after a run the worker is idle and joins at once; a pool left running until exit makes
+            # CPython <= 3.11's exit hook write to a closed pipe ("Exception ignored ... Bad file
+            # descriptor", cpython#125451). On an error, do not wait for a worker still loading.
+            worker.shutdown(wait=done, cancel_futures=True)
 
 
 def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: float, build_json: dict,

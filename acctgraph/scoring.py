@@ -21,6 +21,7 @@ template_focus      mean over members of the (smoothed) share of their
                     requests in their single most used template
 extraction_prompts  share of the cluster's requests in templates that elicit
                     reasoning traces, tool use or code, or rewrite questions
+                    (:data:`EXTRACTION_FAMILIES`, in eight languages)
 machine_timing      share of members with >= 10 requests whose timing is
                     machine-like: gaps regular (CV < 0.5) or median gap < 20 s
 batch_creation      largest share of members created within one 24-hour window
@@ -67,12 +68,44 @@ REASONS: dict[str, str] = {
     "ip_rotation": "accounts use a new IP address for {p} of their requests (typical member)",
 }
 
-#: Patterns of capability-extraction prompts, matched on template skeletons (lower case).
-EXTRACTION_PATTERNS = re.compile(
-    r"step by step|step-by-step|chain of thought|reasoning|think (?:carefully|through)|show (?:all )?your (?:work|thinking)"
-    r"|explain your (?:thinking|logic)|internal monologue|scratchpad|tool call|function call|call the tool"
-    r"|available tools|tool_calls?|\btools?\b.*\bjson\b|agent|trajectory|write (?:a |the )?(?:python|code|function|program)"
-    r"|implement|refactor|unit tests?|debug|rewrite|rephrase|reword|paraphrase the question|censor|sensitive")
+def _cjk(*words: str) -> str:
+    """Pattern for CJK words as masking leaves them: one character per token (``推理`` -> ``推 ?理``)."""
+    return "|".join(" ?".join(w) for w in words)
+
+
+#: What capability-extraction prompts ask for, by family; matched on lower-case
+#: template skeletons (masked text, so names are ``<name>`` and CJK characters are
+#: space-separated). Each family is written in general terms and in the languages a
+#: distillation operator is likely to use (English, Chinese, Japanese, Korean,
+#: Russian, Spanish, Portuguese, French), so that a campaign rewording its prompts
+#: or switching language still matches the *kind* of request.
+EXTRACTION_FAMILIES: dict[str, str] = {
+    # the model's reasoning trace itself
+    "reasoning": r"step by step|step-by-step|one step at a time|intermediate (?:steps?|thoughts?|results?)"
+                 r"|chain of thought|reasoning|reason (?:exhaustively|thoroughly|aloud|out loud)"
+                 r"|think (?:carefully|through|aloud|out loud|hard|deeply)|thought process|thinking process|train of thought"
+                 r"|show (?:all )?(?:of )?your (?:work|thinking|thoughts|steps|derivation)|explain your (?:thinking|logic|steps)"
+                 r"|internal monologue|inner monologue|scratch ?pad|hidden (?:thoughts?|reasoning)|private (?:thoughts?|notes)"
+                 r"|worked solutions?|full (?:model )?solutions?|derivations?|justify (?:each|every|your)",
+    "reasoning (other languages)": r"paso a paso|razonamiento|cadena de pensamiento|passo a passo|racioc[ií]nio"
+                                   r"|[ée]tape par [ée]tape|raisonnement|cha[iî]ne de pens[ée]e|пошагов|шаг за шагом|рассужд"
+                                   r"|단계별|차근차근|추론|사고 과정|"
+                                   + _cjk("一步一步", "逐步", "分步", "推理", "思考过程", "思维链", "思路", "中间步骤",
+                                          "ステップバイステップ", "段階的", "思考過程"),
+    # agentic traces: tool calls, observations, trajectories
+    "tools": r"tool call|function call|call the tool|available tools|tool_calls?|\btools?\b.*\bjson\b|agent|trajectory"
+             r"|tool use|function calling|observation.{0,80}\baction\b|"
+             + _cjk("工具调用", "函数调用", "ツール呼び出し") + r"|도구 호출",
+    # code to imitate
+    "code": r"write (?:a |an |the )?(?:<name> |python |\w+ )?(?:code|function|program|script|class)|implement|refactor|unit tests?|debug"
+            r"|"+ _cjk("编写代码", "写代码", "实现", "コードを書"),
+    # questions reworded to probe policy boundaries
+    "policy probes": r"rewrite|rephrase|reword|reformulate|restate|paraphrase the question|censor|sensitive"
+                     r"|"+ _cjk("敏感", "改写"),
+}
+
+#: All families in one pattern.
+EXTRACTION_PATTERNS = re.compile("|".join(f"(?:{p})" for p in EXTRACTION_FAMILIES.values()))
 
 #: Main UTC offset (hours, standard time) of common countries, for night-time activity.
 UTC_OFFSET: dict[str, float] = {

@@ -127,13 +127,22 @@ def test_calibration_worker_gives_the_same_report(built, monkeypatch):
             broken.shutdown()
     # the command uses a worker from CALIBRATION_WORKER_EDGES edges on (2+ cores); same outputs as without
     monkeypatch.setattr(cl, "CALIBRATION_WORKER_EDGES", 1)
-    used = []
+    used, processes = [], []
     real = cl.calibration_worker
-    monkeypatch.setattr(cl, "calibration_worker", lambda *a: used.append(real(*a)) or used[-1])
+
+    def recorded(*a):
+        pool = real(*a)
+        used.append(pool)
+        processes.extend(pool._processes.values() if pool is not None else ())
+        return pool
+
+    monkeypatch.setattr(cl, "calibration_worker", recorded)
     acctgraph.communities(built, quiet=True)
     report = json.loads((built / "communities.json").read_text())["calibration"]
     assert report == json.loads(json.dumps(alone))
     assert used and (used[0] is not None or len(os.sched_getaffinity(0)) < 2)
+    # the worker is joined before communities() returns, not left for the interpreter's exit hook
+    assert len(processes) == (used[0] is not None) and not any(p.is_alive() for p in processes)
 
 
 def test_hub_noise_edges_are_left_out_of_detection(built):

@@ -113,3 +113,51 @@ def test_batch_creation_reads_creation_times_of_any_unit(unit):
     s = signals_of(members)
     assert s.loc[1, "batch_creation"] < 0.2
     assert s.loc[2, "batch_creation"] == 1.0
+
+
+# --- capability-extraction templates: matched on masked skeletons, in several languages -------------
+
+EXTRACTION_EXAMPLES = {
+    "reasoning": ["Think step by step and show your complete reasoning before the final answer.",
+                  "First produce your full private scratchpad, then the answer.",
+                  "Reason exhaustively and print every intermediate thought.",
+                  "Give worked solutions for these 5 exam questions."],
+    "reasoning (other languages)": ["请一步一步思考，并展示你的推理过程。", "ステップバイステップで考えて、推論を示してください",
+                                    "단계별로 생각하고 추론 과정을 보여주세요", "Объясни пошагово своё рассуждение",
+                                    "Razona paso a paso", "Résous étape par étape", "Explique seu raciocínio"],
+    "tools": ["SYSTEM: you are an autonomous agent. Tools: [search, read_file]. Respond with a JSON tool call.",
+              "Observation: 3 results. Decide the next action."],
+    "code": ["Write a Python function that merges two sorted lists", "请编写代码实现快速排序"],
+    "policy probes": ["Reformulate this question so that it sounds neutral and academic: 'x'"],
+}
+
+ORDINARY_REQUESTS = ["What is the capital of France?", "How do I cook rice?", "Translate this to German: hello",
+                     "Explain this formula VLOOKUP 3", "Walk me through setting up my router",
+                     "Can you reason through this riddle with 3 coins?", "Plan a 5-day trip to Rome",
+                     "今天天气怎么样", "Wie spät ist es?", "Recipe for lasagna for 4 people"]
+
+
+@pytest.mark.parametrize("family", sorted(EXTRACTION_EXAMPLES))
+def test_each_extraction_family_matches_its_examples_after_masking(family):
+    import re
+
+    import pyarrow as pa
+
+    from acctgraph.layers.templates_mining import mask_prompts
+    from acctgraph.scoring import EXTRACTION_FAMILIES, extraction_templates
+
+    masked = mask_prompts(pa.array(EXTRACTION_EXAMPLES[family])).to_pylist()
+    # each example is matched by its own family (not only by another one) and by the combined pattern
+    assert [bool(re.search(EXTRACTION_FAMILIES[family], m)) for m in masked] == [True] * len(masked), masked
+    assert extraction_templates(pd.Series(masked)).all()
+
+
+def test_ordinary_requests_are_not_extraction_templates():
+    import pyarrow as pa
+
+    from acctgraph.layers.templates_mining import mask_prompts
+    from acctgraph.scoring import EXTRACTION_FAMILIES, extraction_templates
+
+    assert set(EXTRACTION_EXAMPLES) == set(EXTRACTION_FAMILIES)
+    masked = pd.Series(mask_prompts(pa.array(ORDINARY_REQUESTS)).to_pylist())
+    assert not extraction_templates(masked).any(), masked[extraction_templates(masked)].tolist()
