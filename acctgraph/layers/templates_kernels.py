@@ -578,31 +578,165 @@ def minhash(a, b, h, local, starts, n):
 
 
 @njit(cache=True, nogil=True)
-def components(n, lo, hi):
-    """Connected-component label per node (int64): the smallest node index of its component.
+def _find(parent, a):
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
 
-    Union-find over the edges (``lo[i]``, ``hi[i]``, int64 node indices < n) with path
-    halving; a root is always linked under the smaller root, so every node's parent is at
-    most the node itself and each root is its tree's smallest index. A final pass in
-    increasing order then resolves every node to its root. Same labels as the former
-    vectorised hooking + pointer jumping (``tests/layers/test_templates_kernels.py``)."""
-    parent = np.arange(n, dtype=np.int64)
-    for i in range(len(lo)):
-        a = lo[i]
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        b = hi[i]
-        while parent[b] != b:
-            parent[b] = parent[parent[b]]
-            b = parent[b]
-        if a < b:
-            parent[b] = a
-        elif b < a:
-            parent[a] = b
-    for i in range(n):
-        parent[i] = parent[parent[i]]
-    return parent
+
+@njit(cache=True, nogil=True)
+def _close_enough(sig, a, b, threshold):
+    """Estimated Jaccard of nodes a and b (share of equal signature entries) >= threshold, in
+    float32 like ``templates_mining._similarity``."""
+    k = sig.shape[1]
+    same = 0
+    for j in range(k):
+        if sig[a, j] == sig[b, j]:
+            same += 1
+    return np.float32(same) / np.float32(k) >= threshold
+
+
+@njit(cache=True, nogil=True)
+def guard_rounds(sig, lo, hi, pref, rank, rounds, threshold):
+    """The component rounds of ``TemplateMiner._guarded_components``, compiled.
+
+    Each round, over the edges whose ends are both still active: connected
+    components; each component's anchor is its node of smallest ``pref``;
+    members whose signature is within ``threshold`` of their anchor's (and
+    the anchor) take its label and leave; nodes without active edges leave
+    with their own label. Returns (label, active, the edges left between
+    active nodes, as one compacted copy of ``lo`` and ``hi``). Same result as
+    the former numpy rounds (kept in ``tests/layers/test_templates_kernels.py``),
+    without gathering every edge array several times per round.
+    """
+    n = len(pref)
+    label = np.arange(n)
+    active = np.ones(n, np.bool_)
+    lo = lo.copy()
+    hi = hi.copy()
+    m = len(lo)
+    parent = np.arange(n)
+    touched = np.zeros(n, np.bool_)
+    best = np.empty(n, np.int64)
+    big = np.iinfo(np.int64).max
+    thr = np.float32(threshold)
+    for _ in range(rounds):
+        # keep the edges between active nodes (compacted in place)
+        w = 0
+        for i in range(m):
+            if active[lo[i]] and active[hi[i]]:
+                lo[w] = lo[i]
+                hi[w] = hi[i]
+                w += 1
+        m = w
+        if m == 0:
+            break
+        for v in range(n):
+            touched[v] = False
+        for i in range(m):
+            touched[lo[i]] = True
+            touched[hi[i]] = True
+        for v in range(n):
+            if touched[v]:
+                parent[v] = v
+                best[v] = big
+        for i in range(m):
+            a = _find(parent, lo[i])
+            b = _find(parent, hi[i])
+            if a < b:
+                parent[b] = a
+            elif b < a:
+                parent[a] = b
+        for v in range(n):
+            if touched[v]:
+                r = _find(parent, v)
+                if pref[v] < best[r]:
+                    best[r] = pref[v]
+        for v in range(n):
+            if touched[v]:
+                anc = rank[best[_find(parent, v)]]
+                if anc == v or _close_enough(sig, v, anc, thr):
+                    label[v] = anc
+                    active[v] = False
+            elif active[v]:
+                active[v] = False  # isolated: its own anchor
+    w = 0
+    for i in range(m):
+        if active[lo[i]] and active[hi[i]]:
+            lo[w] = lo[i]
+            hi[w] = hi[i]
+            w += 1
+    return label, active, lo[:w].copy(), hi[:w].copy()
+
+
+@njit(cache=True, nogil=True)
+def star_rounds(sig, lo, hi, pref, rank, label, active, threshold):
+    """The star rounds of ``TemplateMiner._guarded_components``, compiled (``label`` and ``active`` in place).
+
+    Each round, over the edges left (both ends active): every active node
+    that outranks (smaller ``pref``) all its neighbours is an anchor; a
+    neighbour of anchors joins the best one; an active node linked to a node
+    that just joined takes the best such anchor it is within ``threshold`` of
+    (two hops). Same result as the former numpy rounds (kept in
+    ``tests/layers/test_templates_kernels.py``).
+    """
+    n = len(pref)
+    big = np.iinfo(np.int64).max
+    thr = np.float32(threshold)
+    lo = lo.copy()
+    hi = hi.copy()
+    m = len(lo)
+    best = np.empty(n, np.int64)
+    joined = np.empty(n, np.int64)
+    second = np.empty(n, np.int64)
+    anchor = np.zeros(n, np.bool_)
+    first = np.zeros(n, np.bool_)
+    while m > 0:
+        best[:] = big
+        for i in range(m):
+            a, b = lo[i], hi[i]
+            if pref[b] < best[a]:
+                best[a] = pref[b]
+            if pref[a] < best[b]:
+                best[b] = pref[a]
+        for v in range(n):
+            anchor[v] = active[v] and pref[v] < best[v]
+        joined[:] = big
+        for i in range(m):
+            a, b = lo[i], hi[i]
+            if anchor[a] and not anchor[b] and pref[a] < joined[b]:
+                joined[b] = pref[a]
+            if anchor[b] and not anchor[a] and pref[b] < joined[a]:
+                joined[a] = pref[b]
+        for v in range(n):
+            first[v] = joined[v] < big
+            if anchor[v]:
+                label[v] = v
+                active[v] = False
+            elif first[v]:
+                label[v] = rank[joined[v]]
+                active[v] = False
+        # two hops: an active node linked to a new member, close enough to the member's anchor
+        second[:] = big
+        for i in range(m):
+            for t in range(2):
+                s_, d = (lo[i], hi[i]) if t == 0 else (hi[i], lo[i])
+                if first[s_] and active[d]:
+                    anc = label[s_]
+                    if pref[anc] < second[d] and _close_enough(sig, d, anc, thr):
+                        second[d] = pref[anc]
+        for v in range(n):
+            if second[v] < big:
+                label[v] = rank[second[v]]
+                active[v] = False
+        w = 0
+        for i in range(m):
+            if active[lo[i]] and active[hi[i]]:
+                lo[w] = lo[i]
+                hi[w] = hi[i]
+                w += 1
+        m = w
 
 
 # ---------------------------------------------------------------------------
