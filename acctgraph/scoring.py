@@ -81,27 +81,33 @@ def _cjk(*words: str) -> str:
 #: or switching language still matches the *kind* of request.
 EXTRACTION_FAMILIES: dict[str, str] = {
     # the model's reasoning trace itself
-    "reasoning": r"step by step|step-by-step|one step at a time|intermediate (?:steps?|thoughts?|results?)"
-                 r"|chain of thought|reasoning|reason (?:exhaustively|thoroughly|aloud|out loud)"
-                 r"|think (?:carefully|through|aloud|out loud|hard|deeply)|thought process|thinking process|train of thought"
-                 r"|show (?:all )?(?:of )?your (?:work|thinking|thoughts|steps|derivation)|explain your (?:thinking|logic|steps)"
-                 r"|internal monologue|inner monologue|scratch ?pad|hidden (?:thoughts?|reasoning)|private (?:thoughts?|notes)"
-                 r"|worked solutions?|full (?:model )?solutions?|derivations?|justify (?:each|every|your)",
-    "reasoning (other languages)": r"paso a paso|razonamiento|cadena de pensamiento|passo a passo|racioc[ií]nio"
-                                   r"|[ée]tape par [ée]tape|raisonnement|cha[iî]ne de pens[ée]e|пошагов|шаг за шагом|рассужд"
-                                   r"|단계별|차근차근|추론|사고 과정|"
-                                   + _cjk("一步一步", "逐步", "分步", "推理", "思考过程", "思维链", "思路", "中间步骤",
-                                          "ステップバイステップ", "段階的", "思考過程"),
+    "reasoning": (
+        r"step by step|step-by-step|one step at a time|intermediate (?:steps?|thoughts?|results?)"
+        r"|chain of thought|reasoning|reason (?:exhaustively|thoroughly|aloud|out loud)"
+        r"|think (?:carefully|through|aloud|out loud|hard|deeply)|thought process|thinking process"
+        r"|train of thought|show (?:all )?(?:of )?your (?:work|thinking|thoughts|steps|derivation)"
+        r"|explain your (?:thinking|logic|steps)|internal monologue|inner monologue|scratch ?pad"
+        r"|hidden (?:thoughts?|reasoning)|private (?:thoughts?|notes)|worked solutions?"
+        r"|full (?:model )?solutions?|derivations?|justify (?:each|every|your)"),
+    "reasoning (other languages)": (
+        r"paso a paso|razonamiento|cadena de pensamiento|passo a passo|racioc[ií]nio"
+        r"|[ée]tape par [ée]tape|raisonnement|cha[iî]ne de pens[ée]e|пошагов|шаг за шагом|рассужд"
+        r"|단계별|차근차근|추론|사고 과정|"
+        + _cjk("一步一步", "逐步", "分步", "推理", "思考过程", "思维链", "思路", "中间步骤",
+               "ステップバイステップ", "段階的", "思考過程")),
     # agentic traces: tool calls, observations, trajectories
-    "tools": r"tool call|function call|call the tool|available tools|tool_calls?|\btools?\b.*\bjson\b|agent|trajectory"
-             r"|tool use|function calling|observation.{0,80}\baction\b|"
-             + _cjk("工具调用", "函数调用", "ツール呼び出し") + r"|도구 호출",
+    "tools": (
+        r"tool call|function call|call the tool|available tools|tool_calls?|\btools?\b.*\bjson\b|agent"
+        r"|trajectory|tool use|function calling|observation.{0,80}\baction\b|"
+        + _cjk("工具调用", "函数调用", "ツール呼び出し") + r"|도구 호출"),
     # code to imitate
-    "code": r"write (?:a |an |the )?(?:<name> |python |\w+ )?(?:code|function|program|script|class)|implement|refactor|unit tests?|debug"
-            r"|"+ _cjk("编写代码", "写代码", "实现", "コードを書"),
+    "code": (
+        r"write (?:a |an |the )?(?:<name> |python |\w+ )?(?:code|function|program|script|class)"
+        r"|implement|refactor|unit tests?|debug|" + _cjk("编写代码", "写代码", "实现", "コードを書")),
     # questions reworded to probe policy boundaries
-    "policy probes": r"rewrite|rephrase|reword|reformulate|restate|paraphrase the question|censor|sensitive"
-                     r"|"+ _cjk("敏感", "改写"),
+    "policy probes": (
+        r"rewrite|rephrase|reword|reformulate|restate|paraphrase the question|censor|sensitive|"
+        + _cjk("敏感", "改写")),
 }
 
 #: All families in one pattern.

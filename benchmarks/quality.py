@@ -10,10 +10,9 @@ For every world it runs build, communities and evaluate, then the layer
 ablation: communities again with each layer's weight set to 0 (edges keep
 every layer's raw weight, so no rebuild is needed), and once more with the
 second flag path (capability-extraction prompts at high volume, matched by
-English patterns on template text) switched off, so flags rest on the score
-alone: what a campaign that words its prompts differently would leave. It
-prints per campaign
-recall and the largest share in one community, flagged precision and the
+patterns on template text, scoring.EXTRACTION_FAMILIES) switched off, so flags
+rest on the score alone: what a campaign that words its prompts differently
+would leave. It prints per campaign recall and the largest share in one community, flagged precision and the
 hard negatives flagged. The worlds use seeds that were never used while
 developing (``--seeds``), a world with every evasion knob on, the committed
 sample, and ``../shared/validation`` (another team's generator), whose
@@ -111,9 +110,9 @@ def markdown(results: list[dict], mach: dict) -> str:
            "at 0.9 and what was tried: docs/communities.md (known limit). The validation world's payments-off "
            "figure is V3, which scores under `flag_score` without its shared cards.", "",
            "*Score alone* (not a target): the minimum campaign recall when the second flag path "
-           "(capability-extraction prompts at high volume, found by English patterns on template text) is "
-           "switched off, so flags rest on the score. The evasive worlds' campaigns are flagged by that path "
-           "only: a campaign that evades every layer and also words its extraction prompts so that the "
+           "(capability-extraction prompts at high volume, found by patterns on template text in eight "
+           "languages, `scoring.EXTRACTION_FAMILIES`) is switched off, so flags rest on the score. The "
+           "evasive worlds' campaigns are flagged by that path only: a campaign that evades every layer and also words its extraction prompts so that the "
            "patterns miss them would not be flagged. This is the main known risk on unseen worlds "
            "(docs/communities.md).", ""]
     for r in results:
