@@ -578,6 +578,107 @@ def minhash(a, b, h, local, starts, n):
 
 
 @njit(cache=True, nogil=True)
+def _splitmix(z):
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z
+
+
+@njit(cache=True, nogil=True)
+def mix64(x):
+    """splitmix64 finaliser of every value of a 1-d uint64 array (wrapping arithmetic)."""
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        out[i] = _splitmix(x[i])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def band_keys(sig, bands):
+    """LSH band keys (bands x n, uint64) of 32-bit MinHash signatures (num_perm x n): per band,
+    starting from ``(band + 1) * 0x9E3779B97F4A7C15``, each of its rows is folded in with
+    ``key = mix64(key ^ value)``."""
+    k, n = sig.shape
+    r = k // bands
+    keys = np.empty((bands, n), np.uint64)
+    for band in range(bands):
+        start = np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15)
+        for i in range(n):
+            keys[band, i] = start
+        for j in range(band * r, band * r + r):
+            for i in range(n):
+                keys[band, i] = _splitmix(keys[band, i] ^ np.uint64(sig[j, i]))
+    return keys
+
+
+@njit(cache=True, nogil=True)
+def _verified(sig, nset, a, b, threshold, min_shared):
+    """Whether candidate pair (a, b) is an edge: estimated Jaccard >= threshold and estimated shared
+    tokens >= min_shared, in float32 as the former numpy verification computed them."""
+    k = sig.shape[1]
+    same = 0
+    for j in range(k):
+        if sig[a, j] == sig[b, j]:
+            same += 1
+    jac = np.float32(same) / np.float32(k)
+    shared = jac / (np.float32(1.0) + jac) * (nset[a] + nset[b])
+    return jac >= threshold and shared >= min_shared
+
+
+@njit(cache=True, nogil=True)
+def band_edges(order, sorted_keys, sig, nset, max_bucket, threshold, min_shared):
+    """Verified LSH edges of one band, as ``lo << 32 | hi`` (lo < hi: sorted, they sort by (lo, hi)).
+
+    ``order`` is a stable argsort of the band's keys and ``sorted_keys`` the keys in that order.
+    Nodes with equal keys are candidates: every pair of a bucket of at most ``max_bucket``
+    members, and a ring (consecutive members, in node order, and the last with the first) of a
+    larger bucket. A candidate is kept when :func:`_verified`. Candidates are verified as they
+    are made, so the band's candidate list never exists as arrays.
+    """
+    m = len(sorted_keys)
+    thr = np.float32(threshold)
+    msh = np.float32(min_shared)
+    count = 0
+    i = 0
+    while i < m:
+        j = i + 1
+        while j < m and sorted_keys[j] == sorted_keys[i]:
+            j += 1
+        size = j - i
+        if size >= 2:
+            count += size * (size - 1) // 2 if size <= max_bucket else size
+        i = j
+    out = np.empty(count, np.int64)
+    w = 0
+    i = 0
+    while i < m:
+        j = i + 1
+        while j < m and sorted_keys[j] == sorted_keys[i]:
+            j += 1
+        size = j - i
+        if size >= 2:
+            if size <= max_bucket:
+                for p in range(i, j):
+                    for q in range(p + 1, j):
+                        a, b = min(order[p], order[q]), max(order[p], order[q])
+                        if _verified(sig, nset, a, b, thr, msh):
+                            out[w] = (a << 32) | b
+                            w += 1
+            else:
+                for p in range(i, j):
+                    q = p + 1 if p + 1 < j else i  # the last member closes the ring
+                    a, b = min(order[p], order[q]), max(order[p], order[q])
+                    if _verified(sig, nset, a, b, thr, msh):
+                        out[w] = (a << 32) | b
+                        w += 1
+        i = j
+    return out[:w].copy()
+
+
+@njit(cache=True, nogil=True)
 def _find(parent, a):
     while parent[a] != a:
         parent[a] = parent[parent[a]]
@@ -588,7 +689,7 @@ def _find(parent, a):
 @njit(cache=True, nogil=True)
 def _close_enough(sig, a, b, threshold):
     """Estimated Jaccard of nodes a and b (share of equal signature entries) >= threshold, in
-    float32 like ``templates_mining._similarity``."""
+    float32 as the former numpy comparison did."""
     k = sig.shape[1]
     same = 0
     for j in range(k):

@@ -743,89 +743,15 @@ class TemplateModel:
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser (uint64 -> uint64, wraps)."""
-    x = x.astype(np.uint64, copy=True)
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
+    """splitmix64 finaliser (uint64 -> uint64, wraps), compiled (:func:`~acctgraph.layers.templates_kernels.mix64`).
 
-
-def _sorted_unique(x: np.ndarray) -> np.ndarray:
-    """``np.unique(x)`` for a 1-d array, by sorting a copy: numpy 2.4's ``np.unique`` (hash
-    table, then a sort) took 1.0 s for 851k int64 where this takes 0.05 s."""
-    x = np.sort(x)
-    if len(x) > 1:
-        x = x[np.r_[True, x[1:] != x[:-1]]]
-    return x
-
-
-def _band_pairs(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate pairs (lo < hi) of nodes with equal band ``keys``; large buckets become rings.
-
-    ``keys[i]`` is node i's key; a ring links a large bucket's members in node (= hash) order.
+    >>> _mix64(np.array([0, 1], np.uint64)).tolist()
+    [0, 6238072747940578789]
     """
-    if len(keys) < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = np.argsort(keys, kind="stable")
-    k = keys[order]
-    same = k[1:] == k[:-1]
-    if not same.any():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    # keep members of multi-member buckets only
-    inb = np.zeros(len(k), bool)
-    inb[1:] = same
-    inb[:-1] |= same
-    sel = np.flatnonzero(inb)
-    k = k[sel]
-    nd = order[sel].astype(np.int64)
-    start = np.ones(len(k), bool)
-    start[1:] = k[1:] != k[:-1]
-    bstart = np.flatnonzero(start)
-    size = np.diff(np.append(bstart, len(k)))
-    bid = np.cumsum(start) - 1
-    msize = size[bid]
-    q = np.arange(len(k)) - bstart[bid]  # position in bucket
-    outs_lo, outs_hi = [], []
-    small = msize <= max_bucket
-    if small.any():
-        idx = np.flatnonzero(small)
-        cnt = (msize[idx] - 1 - q[idx]).astype(np.int64)
-        tot = int(cnt.sum())
-        left = np.repeat(idx, cnt)
-        first = np.repeat(np.cumsum(cnt) - cnt, cnt)
-        right = left + 1 + (np.arange(tot, dtype=np.int64) - first)
-        outs_lo.append(nd[left])
-        outs_hi.append(nd[right])
-    big = msize > max_bucket
-    if big.any():
-        # members of a bucket are in node order (stable sort): link consecutive ones, close the ring
-        idx = np.flatnonzero(big & (q < msize - 1))
-        outs_lo.append(nd[idx])
-        outs_hi.append(nd[idx + 1])
-        heads = bstart[size > max_bucket]
-        outs_lo.append(nd[heads])
-        outs_hi.append(nd[heads + size[size > max_bucket] - 1])
-    a = np.concatenate(outs_lo)
-    b = np.concatenate(outs_hi)
-    return np.minimum(a, b), np.maximum(a, b)
+    from acctgraph.layers.templates_kernels import mix64
 
-
-def _similarity(sig: np.ndarray, lo: np.ndarray, hi: np.ndarray, chunk: int = 1 << 12) -> np.ndarray:
-    """Estimated Jaccard similarity (share of equal signature entries) of each pair.
-
-    Small chunks keep the gathered rows in cache; ``np.take`` along axis 0 is
-    about twice as fast as fancy indexing here.
-    """
-    out = np.empty(len(lo), np.float32)
-    k = sig.shape[1]
-    for s in range(0, len(lo), chunk):
-        e = s + chunk
-        out[s:e] = (np.take(sig, lo[s:e], axis=0) == np.take(sig, hi[s:e], axis=0)).sum(axis=1, dtype=np.int32)
-    out /= np.float32(k)
-    return out
+    x = np.asarray(x)
+    return mix64(np.ascontiguousarray(x.ravel(), np.uint64)).reshape(x.shape)
 
 
 #: English function words, ignored when comparing skeletons: shared by every
@@ -1219,15 +1145,11 @@ class TemplateMiner:
         """LSH band keys (bands x n, uint64) from the full 32-bit signatures (num_perm x n),
         and 16-bit signatures, one row per node, for the comparisons (a false match has
         probability 2**-16, and pairs move half the bytes)."""
+        from acctgraph.layers.templates_kernels import band_keys
+
         cfg = self.config
         k, n = sig.shape
-        r = k // cfg.bands
-        keys = np.empty((cfg.bands, n), np.uint64)
-        for band in range(cfg.bands):
-            kb = np.full(n, np.uint64(((band + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF), np.uint64)
-            for j in range(band * r, band * r + r):
-                kb = _mix64(kb ^ sig[j].astype(np.uint64))
-            keys[band] = kb
+        keys = band_keys(np.ascontiguousarray(sig), int(cfg.bands))
         sig16 = np.empty((n, k), np.uint16)
         for j in range(k):
             sig16[:, j] = sig[j] >> np.uint32(16)
@@ -1236,20 +1158,20 @@ class TemplateMiner:
     def _cluster(self, keys: np.ndarray, sig: np.ndarray, nset: np.ndarray, weight: np.ndarray,
                  prio: np.ndarray) -> np.ndarray:
         """Label (index of the anchor node) per node of distinct token sets."""
+        from acctgraph.layers.templates_kernels import band_edges
+
         cfg = self.config
-        n = sig.shape[0]
-        # candidate pairs band by band, verified at once (only edges are kept): a band's
-        # sort is cache-sized and the candidate list never exists as a whole
+        if sig.shape[0] >= 1 << 31:
+            raise ValueError("more than 2**31 distinct skeletons: edges are packed as lo << 32 | hi")
+        # candidate pairs band by band, compiled: made and verified bucket by bucket (estimated
+        # Jaccard >= threshold, estimated shared tokens >= min_tokens - 0.5, i.e. rounded), so no
+        # band's candidate list exists as arrays; only edges are kept
+        sig, nset = np.ascontiguousarray(sig), _readonly(nset, np.float32)
         edges = []
         for band in range(cfg.bands):
-            lo, hi = _band_pairs(keys[band], cfg.max_bucket)
-            if not len(lo):
-                continue
-            # verify: estimated Jaccard and estimated shared tokens
-            jac = _similarity(sig, lo, hi)
-            shared = jac / (1 + jac) * (nset[lo] + nset[hi])
-            ok = (jac >= cfg.threshold) & (shared >= cfg.min_tokens - 0.5)  # estimate, rounded
-            edges.append(lo[ok] * n + hi[ok])
+            order = np.argsort(keys[band], kind="stable")
+            edges.append(band_edges(_readonly(order, np.int64), _readonly(keys[band][order], np.uint64), sig, nset,
+                                    int(cfg.max_bucket), float(cfg.threshold), float(cfg.min_tokens) - 0.5))
         del keys
         pk = np.concatenate(edges) if edges else np.zeros(0, np.int64)
         del edges
@@ -1257,7 +1179,7 @@ class TemplateMiner:
         first = np.ones(len(pk), bool)
         first[1:] = pk[1:] != pk[:-1]
         pk = pk[first]
-        lo, hi = pk // n, pk % n
+        lo, hi = pk >> 32, pk & 0xFFFFFFFF
         del pk, first
         return self._guarded_components(sig, lo, hi, weight, prio)
 

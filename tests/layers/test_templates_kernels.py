@@ -207,3 +207,115 @@ def test_encode_many_distinct_values():
     codes, _, dictionary = _encode(arr)
     want_codes, want_dict = _dictionary_encode(arr)
     assert np.array_equal(codes, want_codes) and dictionary.equals(want_dict)
+
+
+# --- LSH bands: keys, candidate pairs and their verification -------------------------------------
+
+def _mix64_numpy(x: np.ndarray) -> np.ndarray:
+    """The former ``_mix64``: splitmix64 finaliser with numpy's wrapping uint64 arithmetic."""
+    x = x.astype(np.uint64, copy=True)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def _band_keys_numpy(sig: np.ndarray, bands: int) -> np.ndarray:
+    k, n = sig.shape
+    r = k // bands
+    keys = np.empty((bands, n), np.uint64)
+    for band in range(bands):
+        kb = np.full(n, np.uint64(((band + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF), np.uint64)
+        for j in range(band * r, band * r + r):
+            kb = _mix64_numpy(kb ^ sig[j].astype(np.uint64))
+        keys[band] = kb
+    return keys
+
+
+def _band_pairs_numpy(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
+    """The former ``_band_pairs``: candidate pairs (lo < hi) of equal keys; large buckets become rings."""
+    if len(keys) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    same = k[1:] == k[:-1]
+    if not same.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    inb = np.zeros(len(k), bool)
+    inb[1:] = same
+    inb[:-1] |= same
+    sel = np.flatnonzero(inb)
+    k = k[sel]
+    nd = order[sel].astype(np.int64)
+    start = np.ones(len(k), bool)
+    start[1:] = k[1:] != k[:-1]
+    bstart = np.flatnonzero(start)
+    size = np.diff(np.append(bstart, len(k)))
+    bid = np.cumsum(start) - 1
+    msize = size[bid]
+    q = np.arange(len(k)) - bstart[bid]
+    outs_lo, outs_hi = [], []
+    small = msize <= max_bucket
+    if small.any():
+        idx = np.flatnonzero(small)
+        cnt = (msize[idx] - 1 - q[idx]).astype(np.int64)
+        tot = int(cnt.sum())
+        left = np.repeat(idx, cnt)
+        first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+        right = left + 1 + (np.arange(tot, dtype=np.int64) - first)
+        outs_lo.append(nd[left])
+        outs_hi.append(nd[right])
+    big = msize > max_bucket
+    if big.any():
+        idx = np.flatnonzero(big & (q < msize - 1))
+        outs_lo.append(nd[idx])
+        outs_hi.append(nd[idx + 1])
+        heads = bstart[size > max_bucket]
+        outs_lo.append(nd[heads])
+        outs_hi.append(nd[heads + size[size > max_bucket] - 1])
+    a = np.concatenate(outs_lo)
+    b = np.concatenate(outs_hi)
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+def _band_edges_numpy(keys, sig, nset, max_bucket, threshold, min_tokens):
+    """The former verification of one band's candidates, as sorted (lo, hi) pairs."""
+    lo, hi = _band_pairs_numpy(keys, max_bucket)
+    jac = _similarity_numpy(sig, lo, hi)
+    shared = jac / (1 + jac) * (nset[lo] + nset[hi])
+    ok = (jac >= threshold) & (shared >= min_tokens - 0.5)
+    return sorted(zip(lo[ok].tolist(), hi[ok].tolist()))
+
+
+def test_mix64_and_band_keys_equal_former_numpy_versions():
+    from acctgraph.layers.templates_kernels import band_keys
+    from acctgraph.layers.templates_mining import _mix64
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 1 << 63, 5000, dtype=np.uint64) * np.uint64(2) + np.uint64(rng.integers(0, 2))
+    x[:3] = [0, 1, np.iinfo(np.uint64).max]
+    assert np.array_equal(_mix64(x), _mix64_numpy(x))
+    assert np.array_equal(_mix64(x.reshape(50, 100)), _mix64_numpy(x).reshape(50, 100))
+    sig = rng.integers(0, 1 << 32, (64, 700), dtype=np.uint64).astype(np.uint32)
+    assert np.array_equal(band_keys(sig, 16), _band_keys_numpy(sig, 16))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_band_edges_equal_former_candidates_and_verification(seed):
+    from acctgraph.layers.templates_kernels import band_edges
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 4000))
+    # few distinct keys: buckets of every size, small ones paired, large ones (> max_bucket) as rings
+    keys = rng.integers(0, max(1, n // int(rng.integers(2, 30))), n).astype(np.uint64)
+    base = rng.integers(0, 3, (1, 16))
+    sig = np.where(rng.random((n, 16)) < rng.random((n, 1)), rng.integers(0, 3, (n, 16)), base).astype(np.uint16)
+    nset = rng.integers(1, 12, n).astype(np.float32)
+    max_bucket, threshold, min_tokens = int(rng.integers(2, 12)), (0.375, 0.5)[seed % 2], 3
+    want = _band_edges_numpy(keys, sig, nset, max_bucket, threshold, min_tokens)
+    order = np.argsort(keys, kind="stable")
+    got = band_edges(order.astype(np.int64), keys[order], sig, nset, max_bucket, threshold, min_tokens - 0.5)
+    assert sorted(zip((got >> 32).tolist(), (got & 0xFFFFFFFF).tolist())) == want
+    assert want and len(want) < len(_band_pairs_numpy(keys, max_bucket)[0])  # some kept, some rejected
