@@ -120,7 +120,8 @@ class LayerStats:
 
 def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: int = 10,
                      factor: float = 1.0, entity: str = "key", member_weight: str = "1.0",
-                     k_max: int | None = None, budget_sql: str = BUDGET_SQL) -> dict[str, int]:
+                     k_max: int | None = None, budget_sql: str = BUDGET_SQL,
+                     min_evidence: int = 1) -> dict[str, int]:
     """Create temp table ``out(src, dst, weight, evidence)`` from view ``members(key, node, ...)``.
 
     ``members`` may repeat (key, node); duplicates are ignored. ``key`` may be
@@ -143,6 +144,10 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
     that keeps only pairs meeting on several rings needs this: with a fixed
     ``k`` a quiet member on a handful of rings rarely meets anyone twice, while a
     busy member on hundreds of rings meets its peers many times over.
+
+    ``min_evidence`` keeps only the pairs that meet on at least that many keys
+    (rings, for large groups): a tier where one shared key is chance drops the
+    rest while aggregating, instead of writing every pair first.
 
     Returns counts: keys with at least two members, the largest key group,
     and how many groups were sparsified.
@@ -205,7 +210,7 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE {out} AS
         SELECT src, dst, {eng.fsum("w")} AS weight, CAST(count(*) AS BIGINT) AS evidence
-        FROM _small GROUP BY src, dst;
+        FROM _small GROUP BY src, dst{f" HAVING count(*) >= {int(min_evidence)}" if min_evidence > 1 else ""};
         DROP TABLE _small; DROP TABLE _m; DROP TABLE _g; DROP TABLE _e;
     """)
     return {"keys": int(stats["keys"]), "largest_group": int(stats["largest"]),

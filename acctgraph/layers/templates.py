@@ -149,8 +149,7 @@ def build(ctx: BuildContext) -> LayerStats:
         eng.unregister(view)
     ck = int(cfg.clause_ring_k)
     s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k, k_max=ck,
-                          factor=cfg.clause_factor)
-    eng.execute(f"DELETE FROM _tmpl_b WHERE evidence < {int(cfg.clause_min_shared)}")
+                          factor=cfg.clause_factor, min_evidence=int(cfg.clause_min_shared))
     union_tiers(eng, "layer_templates", ["_tmpl_a", "_tmpl_b"])
     eng.copy_to_parquet("""
         SELECT t.template_id, t.canonical, t.example, CAST(coalesce(u.accounts, 0) AS BIGINT) AS accounts,

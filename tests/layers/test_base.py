@@ -31,6 +31,17 @@ def test_small_groups_exact_weights():
     assert stats == {"keys": 2, "largest_group": 3, "sparsified_groups": 0}
 
 
+def test_min_evidence_keeps_pairs_meeting_on_enough_keys():
+    members = {"a": [1, 2, 3], "b": [1, 2], "c": [1, 2, 3], "d": [3, 4]}
+    every, _ = pairs(members)
+    kept, stats = pairs(members, min_evidence=2)
+    # 1-2 share a, b, c; 1-3 and 2-3 share a, c; 3-4 only d
+    assert sorted(kept) == [(1, 2), (1, 3), (2, 3)] and (3, 4) in every
+    assert kept == {p: w for p, w in every.items() if p != (3, 4)}  # same weights for the pairs kept
+    assert stats == pairs(members)[1]  # key statistics do not depend on it
+    assert sorted(pairs(members, min_evidence=3)[0]) == [(1, 2)]
+
+
 def test_duplicate_membership_counts_once():
     got, _ = pairs({"card": [1, 2, 2, 1]})
     assert got == {(1, 2): 1.0}
