@@ -846,21 +846,21 @@ def star_rounds(sig, lo, hi, pref, rank, label, active, threshold):
 
 
 @njit(cache=True, nogil=True)
-def _row_hash(data, s, e):
-    """64-bit hash of data[s:e] (8 bytes at a time, splitmix64 finaliser); for the hash table
-    only: rows with equal hashes are compared byte for byte."""
+def _row_hash(data, s, e, tr):
+    """64-bit hash of tr[data[s:e]] (8 bytes at a time, splitmix64 finaliser); for the hash table
+    only: rows with equal hashes are compared byte for byte (through ``tr`` too)."""
     h = np.uint64(e - s) * np.uint64(0x9E3779B97F4A7C15)
     i = s
     while i + 8 <= e:
         w = np.uint64(0)
         for j in range(8):
-            w |= np.uint64(data[i + j]) << np.uint64(8 * j)
+            w |= np.uint64(tr[data[i + j]]) << np.uint64(8 * j)
         h = (h ^ w) * np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(31)
         i += 8
     w = np.uint64(0)
     for j in range(e - i):
-        w |= np.uint64(data[i + j]) << np.uint64(8 * j)
+        w |= np.uint64(tr[data[i + j]]) << np.uint64(8 * j)
     h = (h ^ w) * np.uint64(0x94D049BB133111EB)
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
@@ -871,11 +871,13 @@ def _row_hash(data, s, e):
 
 
 @njit(cache=True, nogil=True)
-def encode_rows(off, data, valid):
+def encode_rows(off, data, valid, tr):
     """Dictionary-encode the rows of a string array given as (offsets, bytes, validity):
     (code per row, -1 for null rows; first row of each code), codes numbered in order of
     first occurrence, like ``pyarrow.compute.dictionary_encode``. An open-addressing hash
-    table of codes; a row joins a code only if its bytes equal the code's first row."""
+    table of codes; a row joins a code only if its bytes equal the code's first row. Bytes are
+    read through the translation table ``tr`` (256 entries; identity: rows as they are), so
+    rows equal once translated share a code without a translated copy being made."""
     n = len(off) - 1
     cap = 16
     while cap < 2 * n:
@@ -892,7 +894,7 @@ def encode_rows(off, data, valid):
             continue
         s = off[r]
         e = off[r + 1]
-        h = _row_hash(data, s, e)
+        h = _row_hash(data, s, e, tr)
         slot = h & mask
         while True:
             c = table[slot]
@@ -909,7 +911,7 @@ def encode_rows(off, data, valid):
                 same = off[f + 1] - fs == e - s
                 if same:
                     for j in range(e - s):
-                        if data[fs + j] != data[s + j]:
+                        if tr[data[fs + j]] != tr[data[s + j]]:
                             same = False
                             break
                 if same:

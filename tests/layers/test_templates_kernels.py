@@ -191,6 +191,19 @@ def test_encode_equals_dictionary_encode(seed):
     assert np.array_equal(first, np.array([codes.tolist().index(c) for c in range(len(dictionary))], np.int64))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_encode_breaks_as_spaces_equals_encoding_a_replaced_copy(seed):
+    rng = np.random.default_rng(seed)
+    pool = ["a b", "a\x07b", "a\x07\x07b", "a  b", "\x07", " ", "", "ab", "a\x07b c\x07d", "a b\x07c d" * 5]
+    values = [pool[i] if i < len(pool) else None for i in rng.integers(0, len(pool) + 2, 500)]
+    arr = pa.array(values, pa.large_string())
+    codes, first, dist = _encode(arr, breaks_as_spaces=True)
+    want_codes, want_first, want_dist = _encode(pc.replace_substring(arr, "\x07", " "))
+    assert np.array_equal(codes, want_codes) and np.array_equal(first, want_first)
+    assert dist.to_pylist() == want_dist.to_pylist()
+    assert len(dist) < len(_encode(arr)[2])  # rows that differ only by breaks share a code
+
+
 def test_encode_edge_cases():
     codes, first, d = _encode(pa.array([], pa.large_string()))
     assert codes.tolist() == [] and first.tolist() == [] and d.to_pylist() == []
