@@ -861,13 +861,7 @@ def _row_hash(data, s, e, tr):
     w = np.uint64(0)
     for j in range(e - i):
         w |= np.uint64(tr[data[i + j]]) << np.uint64(8 * j)
-    h = (h ^ w) * np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(31)
-    return h
+    return _splitmix((h ^ w) * np.uint64(0x94D049BB133111EB))
 
 
 @njit(cache=True, nogil=True)
