@@ -618,14 +618,18 @@ def band_keys(sig, bands):
 def _verified(sig, nset, a, b, threshold, min_shared):
     """Whether candidate pair (a, b) is an edge: estimated Jaccard >= threshold and estimated shared
     tokens >= min_shared, in float32 as the former numpy verification computed them."""
-    k = sig.shape[1]
-    same = 0
-    for j in range(k):
-        if sig[a, j] == sig[b, j]:
-            same += 1
-    jac = np.float32(same) / np.float32(k)
+    jac = _jaccard(sig, a, b)
     shared = jac / (np.float32(1.0) + jac) * (nset[a] + nset[b])
     return jac >= threshold and shared >= min_shared
+
+
+@njit(cache=True, nogil=True)
+def _bucket_end(sorted_keys, i):
+    """End (exclusive) of the run of keys equal to ``sorted_keys[i]``."""
+    j = i + 1
+    while j < len(sorted_keys) and sorted_keys[j] == sorted_keys[i]:
+        j += 1
+    return j
 
 
 @njit(cache=True, nogil=True)
@@ -644,9 +648,7 @@ def band_edges(order, sorted_keys, sig, nset, max_bucket, threshold, min_shared)
     count = 0
     i = 0
     while i < m:
-        j = i + 1
-        while j < m and sorted_keys[j] == sorted_keys[i]:
-            j += 1
+        j = _bucket_end(sorted_keys, i)
         size = j - i
         if size >= 2:
             count += size * (size - 1) // 2 if size <= max_bucket else size
@@ -655,9 +657,7 @@ def band_edges(order, sorted_keys, sig, nset, max_bucket, threshold, min_shared)
     w = 0
     i = 0
     while i < m:
-        j = i + 1
-        while j < m and sorted_keys[j] == sorted_keys[i]:
-            j += 1
+        j = _bucket_end(sorted_keys, i)
         size = j - i
         if size >= 2:
             if size <= max_bucket:
@@ -687,15 +687,33 @@ def _find(parent, a):
 
 
 @njit(cache=True, nogil=True)
-def _close_enough(sig, a, b, threshold):
-    """Estimated Jaccard of nodes a and b (share of equal signature entries) >= threshold, in
-    float32 as the former numpy comparison did."""
+def _jaccard(sig, a, b):
+    """Estimated Jaccard of nodes a and b: the share of equal signature entries, in float32 like
+    the former numpy comparison."""
     k = sig.shape[1]
     same = 0
     for j in range(k):
         if sig[a, j] == sig[b, j]:
             same += 1
-    return np.float32(same) / np.float32(k) >= threshold
+    return np.float32(same) / np.float32(k)
+
+
+@njit(cache=True, nogil=True)
+def _close_enough(sig, a, b, threshold):
+    """Estimated Jaccard of nodes a and b >= threshold."""
+    return _jaccard(sig, a, b) >= threshold
+
+
+@njit(cache=True, nogil=True)
+def _compact_edges(lo, hi, m, active):
+    """Keep the first ``m`` edges whose ends are both active, in order, at the front of lo/hi; their number."""
+    w = 0
+    for i in range(m):
+        if active[lo[i]] and active[hi[i]]:
+            lo[w] = lo[i]
+            hi[w] = hi[i]
+            w += 1
+    return w
 
 
 @njit(cache=True, nogil=True)
@@ -723,14 +741,7 @@ def guard_rounds(sig, lo, hi, pref, rank, rounds, threshold):
     big = np.iinfo(np.int64).max
     thr = np.float32(threshold)
     for _ in range(rounds):
-        # keep the edges between active nodes (compacted in place)
-        w = 0
-        for i in range(m):
-            if active[lo[i]] and active[hi[i]]:
-                lo[w] = lo[i]
-                hi[w] = hi[i]
-                w += 1
-        m = w
+        m = _compact_edges(lo, hi, m, active)
         if m == 0:
             break
         for v in range(n):
@@ -762,13 +773,8 @@ def guard_rounds(sig, lo, hi, pref, rank, rounds, threshold):
                     active[v] = False
             elif active[v]:
                 active[v] = False  # isolated: its own anchor
-    w = 0
-    for i in range(m):
-        if active[lo[i]] and active[hi[i]]:
-            lo[w] = lo[i]
-            hi[w] = hi[i]
-            w += 1
-    return label, active, lo[:w].copy(), hi[:w].copy()
+    m = _compact_edges(lo, hi, m, active)
+    return label, active, lo[:m].copy(), hi[:m].copy()
 
 
 @njit(cache=True, nogil=True)
@@ -831,13 +837,7 @@ def star_rounds(sig, lo, hi, pref, rank, label, active, threshold):
             if second[v] < big:
                 label[v] = rank[second[v]]
                 active[v] = False
-        w = 0
-        for i in range(m):
-            if active[lo[i]] and active[hi[i]]:
-                lo[w] = lo[i]
-                hi[w] = hi[i]
-                w += 1
-        m = w
+        m = _compact_edges(lo, hi, m, active)
 
 
 # ---------------------------------------------------------------------------
