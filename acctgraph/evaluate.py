@@ -8,7 +8,13 @@ Metrics (written to ``evaluation.json`` and printed by ``acctgraph evaluate``):
 - legitimate accounts flagged, in total and by population (the generator's
   group names, e.g. ``company-0``), so flagged hard negatives are visible;
 - ``ari`` and ``nmi`` between communities and the truth (each campaign one
-  group, every legitimate account its own group).
+  group, every legitimate account its own group);
+- per campaign, when the workspace has its graph: ``unlinked``, its accounts
+  with no link at all (no shared instrument, address, template or time bin
+  with anyone: nothing in the logs ties them to the campaign, e.g. accounts
+  created and never used, paid with an ordinary card), and ``recall_linked``,
+  the recall among the others. ``recall`` stays the figure the targets are
+  judged on; the pair says how much of a miss no graph method could recover.
 
 Example:
     >>> import acctgraph, tempfile
@@ -53,9 +59,15 @@ class Evaluation:
         return asdict(self)
 
     def lines(self) -> list[str]:
-        out = [f"{'campaign':<16} {'accounts':>8} {'recall':>7} {'in one community':>17}"]
+        linked = any("unlinked" in c for c in self.campaigns.values())
+        extra = f" {'unlinked':>9} {'recall of linked':>17}" if linked else ""
+        out = [f"{'campaign':<16} {'accounts':>8} {'recall':>7} {'in one community':>17}{extra}"]
         for name, c in self.campaigns.items():
-            out.append(f"{name:<16} {c['accounts']:>8,} {c['recall']:>7.3f} {c['largest_share']:>17.3f}")
+            row = f"{name:<16} {c['accounts']:>8,} {c['recall']:>7.3f} {c['largest_share']:>17.3f}"
+            if linked:
+                rl = c.get("recall_linked")
+                row += f" {c.get('unlinked', 0):>9,} {'-' if rl is None else f'{rl:.3f}':>17}"
+            out.append(row)
         out.append(f"flagged accounts {self.flagged_accounts:,}, precision {self.precision:.3f}, "
                    f"legitimate flagged {self.legit_flagged:,}")
         for pop, n in list(self.legit_flagged_by_population.items())[:10]:
@@ -87,15 +99,18 @@ def evaluate(workspace: str | os.PathLike[str] | Workspace, labels: str | os.Pat
 def _evaluate(ws: Workspace, labels: str | os.PathLike[str]) -> Evaluation:
     ws.read_marker("communities")
     lab = read_labels(labels, ws.path / ".eval")
-    m = pq.read_table(ws.communities_path, columns=["account_id", "community_id", "flagged"]).to_pandas()
-    ev = evaluate_partition(m, lab)
+    m = pq.read_table(ws.communities_path, columns=["node", "account_id", "community_id", "flagged"]).to_pandas()
+    if ws.edges_path.exists():  # which accounts the graph ties to anyone at all
+        e = pq.read_table(ws.edges_path, columns=["src", "dst"])
+        m["linked"] = np.isin(m["node"].to_numpy(), np.concatenate([e["src"].to_numpy(), e["dst"].to_numpy()]))
+    ev = evaluate_partition(m.drop(columns="node"), lab)
     write_json_atomic(ws.path / "evaluation.json", ev.to_dict())
     return ev
 
 
 def evaluate_partition(m: pd.DataFrame, lab: pd.DataFrame) -> Evaluation:
-    """Evaluation of any partition: ``m`` has ``account_id``, ``community_id``, ``flagged``;
-    ``lab`` has ``account_id``, ``campaign`` (null or "" = legitimate), ``population``.
+    """Evaluation of any partition: ``m`` has ``account_id``, ``community_id``, ``flagged`` (and
+    optionally ``linked``: the account has a link in the graph); ``lab`` has ``account_id``, ``campaign`` (null or "" = legitimate), ``population``.
 
     Campaign recall (share flagged) and largest share in one community, flagged precision,
     legitimate flagged by population, ARI and NMI against the truth (each campaign one group,
@@ -113,6 +128,11 @@ def evaluate_partition(m: pd.DataFrame, lab: pd.DataFrame) -> Evaluation:
                                 "largest_community": top,
                                 "largest_community_size": int((m["community_id"] == top).sum()),
                                 "communities": int(len(counts))}
+        if "linked" in g:
+            linked = g["linked"].to_numpy(dtype=bool)
+            campaigns[str(name)]["unlinked"] = int((~linked).sum())
+            campaigns[str(name)]["recall_linked"] = (round(float(g["flagged"].to_numpy()[linked].mean()), 6)
+                                                     if linked.any() else None)
     flagged = m[m["flagged"]]
     legit = flagged[flagged["campaign"] == ""]
     by_pop = legit["population"].replace("", "(unlabelled)").value_counts()

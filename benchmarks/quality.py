@@ -74,9 +74,11 @@ def run_world(name: str, data: Path, labels: Path, work: Path, quiet: bool = Tru
 def lines(r: dict) -> list[str]:
     ev = r["evaluation"]
     out = [f"== {r['world']}  (build {r['build_s']} s, communities {r['communities_s']} s)",
-           f"{'campaign':<16} {'accounts':>8} {'recall':>7} {'in one community':>17}"]
+           f"{'campaign':<16} {'accounts':>8} {'recall':>7} {'in one community':>17} {'unlinked':>9} "
+           f"{'recall of linked':>17}"]
     for name, c in ev["campaigns"].items():
-        out.append(f"{name:<16} {c['accounts']:>8,} {c['recall']:>7.3f} {c['largest_share']:>17.3f}")
+        out.append(f"{name:<16} {c['accounts']:>8,} {c['recall']:>7.3f} {c['largest_share']:>17.3f} "
+                   f"{c.get('unlinked', 0):>9,} {_linked(c):>17}")
     out.append(f"precision {ev['precision']:.3f} of {ev['flagged_accounts']:,} flagged; legitimate flagged "
                f"{ev['legit_flagged']:,} {dict(list(ev['legit_flagged_by_population'].items())[:6])}; "
                f"ARI {ev['ari']:.3f} NMI {ev['nmi']:.3f}")
@@ -86,6 +88,11 @@ def lines(r: dict) -> list[str]:
         out.append(f"flags on the score alone (extraction-prompt path off): min recall "
                    f"{r['score_alone']['min_recall']:.3f}, {_precision(r['score_alone'])}")
     return out
+
+
+def _linked(c: dict) -> str:
+    """Recall among a campaign's accounts that have a link in the graph ("-" if none or not measured)."""
+    return "-" if c.get("recall_linked") is None else f"{c['recall_linked']:.3f}"
 
 
 def markdown(results: list[dict], mach: dict) -> str:
@@ -109,6 +116,11 @@ def markdown(results: list[dict], mach: dict) -> str:
            "templates-off ablation measures a campaign that evades every layer at once. Why evasive recall sits "
            "at 0.9 and what was tried: docs/communities.md (known limit). The validation world's payments-off "
            "figure is V3, which scores under `flag_score` without its shared cards.", "",
+           "*Unlinked accounts* (per campaign, below): accounts with no link in the graph at all, no shared "
+           "instrument, address, template or time bin with anyone (in the evasive worlds, accounts created and "
+           "never used, each paid with an ordinary card). Nothing in the logs ties them to their campaign, so no "
+           "graph method can flag them; *recall of linked accounts* is the recall among the others. The targets "
+           "are judged on the plain recall.", "",
            "*Score alone* (not a target): the minimum campaign recall when the second flag path "
            "(capability-extraction prompts at high volume, found by patterns on template text in eight "
            "languages, `scoring.EXTRACTION_FAMILIES`) is switched off, so flags rest on the score. The "
@@ -118,9 +130,11 @@ def markdown(results: list[dict], mach: dict) -> str:
     for r in results:
         ev = r["evaluation"]
         md += [f"## {r['world']}", "",
-               "| campaign | accounts | recall | largest share in one community |", "|---|---|---|---|"]
+               "| campaign | accounts | recall | largest share in one community | unlinked accounts | "
+               "recall of linked accounts |", "|---|---|---|---|---|---|"]
         for name, c in ev["campaigns"].items():
-            md.append(f"| {name} | {c['accounts']:,} | {c['recall']:.3f} | {c['largest_share']:.3f} |")
+            md.append(f"| {name} | {c['accounts']:,} | {c['recall']:.3f} | {c['largest_share']:.3f} | "
+                      f"{c.get('unlinked', 0):,} | {_linked(c)} |")
         pops = ", ".join(f"{k}: {v}" for k, v in ev["legit_flagged_by_population"].items()) or "none"
         md += ["", f"Flagged accounts {ev['flagged_accounts']:,}, precision **{ev['precision']:.3f}**; "
                f"legitimate accounts flagged: {pops}. ARI {ev['ari']:.3f}, NMI {ev['nmi']:.3f}. "

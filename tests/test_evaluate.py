@@ -16,6 +16,7 @@ from acctgraph.io.workspace import ARTIFACT_VERSION, Workspace
 def test_metrics(tmp_path):
     ws = Workspace(tmp_path / "ws")
     members = pd.DataFrame({
+        "node": range(20),
         "account_id": [f"c{i}" for i in range(10)] + [f"l{i}" for i in range(10)],
         # campaign A: c0-c7 in community 0 (c7 fringe, unflagged), c8-c9 elsewhere
         "community_id": [0] * 8 + [5, 6] + [0, 0] + [1] * 8,
@@ -36,3 +37,29 @@ def test_metrics(tmp_path):
     saved = json.loads((ws.path / "evaluation.json").read_text())
     assert saved["precision"] == pytest.approx(7 / 8)
     assert -1.0 <= ev.ari <= 1.0 and 0.0 <= ev.nmi <= 1.0
+    assert "unlinked" not in a  # no graph in this workspace: nothing to say about links
+
+
+def test_unlinked_accounts_reported_beside_recall(tmp_path):
+    """Campaign accounts the graph ties to nobody are counted, and recall among the others is given."""
+    ws = Workspace(tmp_path / "ws")
+    members = pd.DataFrame({
+        "node": range(8),
+        "account_id": [f"c{i}" for i in range(6)] + ["l0", "l1"],
+        "community_id": [0, 0, 0, 0, 4, 5, 1, 1],
+        # c0-c3 linked and flagged but c3; c4 linked (to a legitimate account) and missed; c5 alone
+        "flagged": [True, True, True, False, False, False, False, False],
+    })
+    write_parquet_atomic(ws.communities_path, pa.Table.from_pandas(members, preserve_index=False))
+    write_parquet_atomic(ws.edges_path, pa.table({"src": pa.array([0, 0, 1, 4], pa.int32()),
+                                                  "dst": pa.array([1, 2, 3, 6], pa.int32())}))
+    write_json_atomic(ws.marker("communities"), {"artifact_version": ARTIFACT_VERSION})
+    pd.DataFrame({"account_id": members["account_id"], "campaign": ["A"] * 6 + ["", ""],
+                  "population": [""] * 6 + ["individual"] * 2}).to_csv(tmp_path / "labels.csv", index=False)
+    ev = evaluate(ws, tmp_path / "labels.csv")
+    a = ev.campaigns["A"]
+    assert a["recall"] == pytest.approx(3 / 6)
+    assert a["unlinked"] == 1 and a["recall_linked"] == pytest.approx(3 / 5)
+    assert json.loads((ws.path / "evaluation.json").read_text())["campaigns"]["A"]["unlinked"] == 1
+    header, row = ev.lines()[:2]
+    assert "recall of linked" in header and row.split()[-2:] == ["1", "0.600"]
