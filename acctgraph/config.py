@@ -216,6 +216,11 @@ class ScoringConfig:
                                      "that holds at least this share of its link weight, counting links too weak "
                                      "for detection (a card of a campaign's BIN burst); above 1 switches it off")
     sleeper_links: int = _opt(5, "... through at least this many links to the cluster's core members")
+    sleeper_domain_accounts: int = _opt(5, "an account that sent no request, left alone, also joins a flagged cluster "
+                                           "whose own e-mail domain it uses: at least this many of the domain's "
+                                           "active accounts are core members of that cluster ...")
+    sleeper_domain_share: float = _opt(0.8, "... and they are at least this share of the domain's active accounts; "
+                                            "above 1 switches the domain rule off")
     shared_payment: float = _opt(1.0, "weight of the shared_payment signal")
     multi_layer: float = _opt(1.0, "weight of the multi_layer signal")
     template_focus: float = _opt(1.0, "weight of the template_focus signal")

@@ -77,6 +77,8 @@ class Explanation:
     shown: int = field(default=0)
     weak_links: int = 0         # links below min_weight, which community detection ignores (not in degree)
     min_weight: float = 0.0
+    # sleepers: (core members of its cluster on its e-mail domain, active accounts on that domain)
+    domain_use: tuple[int, int] | None = None
 
     @property
     def home(self) -> int | None:
@@ -98,6 +100,11 @@ class Explanation:
             return (f"{a} hung on {desc} by weak links and was detached as fringe (not flagged): "
                     f"{share:.0%} of its link weight goes to that cluster")
         if self.role == "sleeper":
+            k, n = self.domain_use or (0, 0)
+            if k and k >= 0.5 * n and not self.strength_home:
+                return (f"{a} sent no request and is a sleeper of {desc}: its e-mail domain "
+                        f"{clean(self.profile.get('email_domain'), 60)} is that cluster's own: {k:,} of the "
+                        f"{n:,} active accounts on it are the cluster's core members")
             return (f"{a} sent no request and is a sleeper of {desc}: {share:.0%} of its link weight goes to that "
                     "cluster's core, through links too weak for community detection (e.g. cards of one BIN burst)")
         what = "a flagged core member of" if self.flagged else "a member of"
@@ -240,12 +247,25 @@ def explain(workspace: str | os.PathLike[str] | Workspace, account_id: str, *, t
     feats = pq.read_table(ws.features_path, columns=["node"] + PROFILE_COLUMNS,
                           filters=[("node", "=", node)]).to_pandas()
     profile = {k: feats.iloc[0][k] for k in PROFILE_COLUMNS} if len(feats) else {}
+    domain_use = _domain_use(ws, profile.get("email_domain"), home_id) if row["role"] == "sleeper" else None
     return Explanation(
         account_id=account_id, community_id=int(row["community_id"]), role=str(row["role"] or ""),
         flagged=bool(row["flagged"]), attached_to=attached, known_bad=bool(row["known_bad"]),
         cluster=crow.iloc[0] if len(crow) else None, profile=profile, links=links,
         templates=_named_templates(ws, links), degree=int(len(e)), strength=strength, strength_home=strength_home,
-        workspace=str(ws.path), shown=len(links), weak_links=weak, min_weight=min_weight)
+        workspace=str(ws.path), shown=len(links), weak_links=weak, min_weight=min_weight, domain_use=domain_use)
+
+
+def _domain_use(ws: Workspace, domain: Any, cluster: int) -> tuple[int, int] | None:
+    """(core members of ``cluster`` on ``domain``, active accounts on it): the evidence of a domain sleeper
+    (:func:`acctgraph.clusters.attach_domain_sleepers`)."""
+    if missing(domain) or not str(domain).strip():
+        return None
+    f = pq.read_table(ws.features_path, columns=["node", "email_domain", "requests"]).to_pandas()
+    f = f[(f["email_domain"].astype("string").str.lower() == str(domain).lower()) & (f["requests"] > 0)]
+    c = pq.read_table(ws.communities_path, columns=["node", "community_id", "role"],
+                      filters=[("node", "in", f["node"].tolist() or [-1])]).to_pandas()
+    return int(((c["community_id"] == cluster) & (c["role"] == "core")).sum()), int(len(f))
 
 
 def _named_templates(ws: Workspace, links: pd.DataFrame) -> pd.DataFrame:

@@ -352,3 +352,71 @@ def test_sleepers_are_flagged_members_outside_the_signals(built, labels):
         assert why.role == "sleeper" and "sent no request and is a sleeper of cluster" in why.verdict()
     finally:
         acctgraph.communities(built, quiet=True)  # other tests read the default run's outputs
+
+
+def test_idle_accounts_on_a_flagged_clusters_own_email_domain_join_it():
+    """Owned domain: enough active accounts on it, nearly all core members of one flagged cluster."""
+    import numpy as np
+
+    from acctgraph.clusters import attach_domain_sleepers, domain_owners
+
+    # community 0 (nodes 0-9) is flagged, community 1 (10-29) is not; 30-36 are idle, each alone
+    memb = np.concatenate([np.zeros(10, int), np.ones(20, int), np.arange(2, 9)])
+    core, idle, flagged = np.ones(37, bool), np.arange(37) >= 30, np.array([0])
+    active = ["ring.example"] * 8 + ["gmail.com"] * 16 + ["corp.example"] * 6  # nodes 0-29
+    idle_doms = ["ring.example", "RING.example", "gmail.com", "corp.example", "x.example", None, ""]
+    d = pd.Series(active + idle_doms, dtype=object)
+    assert domain_owners(d, ~idle, memb, core, flagged, 5, 0.8).to_dict() == {"ring.example": 0}
+    to = attach_domain_sleepers(d, idle, memb, core, flagged, 5, 0.8)
+    assert to[30] == 0 and to[31] == 0  # domains compare case-insensitively
+    assert (to[32:] == -1).all() and (to[:30] == -1).all()  # webmail, a company's domain, unknown, missing
+    # a shared domain is not owned: 8 core members of 0 and 3 active accounts of community 1 (8/11 < 0.8)
+    shared = pd.Series(active[:10] + ["ring.example"] * 3 + active[13:] + idle_doms, dtype=object)
+    assert attach_domain_sleepers(shared, idle, memb, core, flagged, 5, 0.8)[30] == -1
+    assert attach_domain_sleepers(shared, idle, memb, core, flagged, 5, 0.7)[30] == 0
+    # too few accounts on the domain; members that are not core; an idle account that is not alone; off
+    assert (attach_domain_sleepers(d, idle, memb, core, flagged, 9, 0.8) == -1).all()
+    not_core = core.copy()
+    not_core[:10] = False
+    assert (attach_domain_sleepers(d, idle, memb, not_core, flagged, 5, 0.8) == -1).all()
+    together = memb.copy()
+    together[31] = together[30]
+    assert attach_domain_sleepers(d, idle, together, core, flagged, 5, 0.8)[30] == -1
+    assert (attach_domain_sleepers(d, idle, memb, core, flagged, 5, 1.5) == -1).all()
+
+
+def test_unused_accounts_on_a_campaigns_own_domain_are_flagged_as_sleepers(tmp_path):
+    """End to end: accounts with no request, card or link, registered on the domain a flagged campaign's
+    accounts use, join it as sleepers (and explain says why); one on webmail does not."""
+    import shutil
+
+    import pyarrow as pa
+
+    data = tmp_path / "data"
+    shutil.copytree(acctgraph.SAMPLE_DIR, data)
+    ws = tmp_path / "ws"
+    acctgraph.build(data, ws, quiet=True)
+    first = acctgraph.communities(ws, quiet=True)
+    feats = pq.read_table(ws / "account_features.parquet", columns=["account_id", "email_domain"]).to_pandas()
+    m = first.members.merge(feats, on="account_id")
+    top = first.clusters[first.clusters["flagged"]].iloc[0]
+    own = m[(m["community_id"] == top["community_id"]) & (m["role"] == "core")]["email_domain"].value_counts()
+    outside = m[m["role"] != "core"]["email_domain"].value_counts()
+    domain = next(d for d in own.index if d not in outside.index)  # used by this cluster's core only
+    accounts = pq.read_table(data / "accounts.parquet")
+    extra = pd.DataFrame({"account_id": ["zz-unused-1", "zz-unused-2", "zz-webmail"],
+                          "created_at": pd.Timestamp("2026-01-20", tz="UTC"), "country": "US",
+                          "email_domain": [domain, domain.upper(), "gmail.com"]})
+    extra = pa.Table.from_pandas(extra, preserve_index=False).cast(accounts.schema)
+    pq.write_table(pa.concat_tables([accounts, extra]), data / "accounts.parquet")
+    acctgraph.build(data, ws, quiet=True)
+    r = acctgraph.communities(ws, quiet=True)
+    new = r.members.set_index("account_id").loc[["zz-unused-1", "zz-unused-2", "zz-webmail"]]
+    assert new["role"].tolist() == ["sleeper", "sleeper", ""] and new["flagged"].tolist() == [True, True, False]
+    assert r.stats["sleeper_accounts"] == first.stats["sleeper_accounts"] + 2
+    assert r.stats["flagged_accounts"] == first.stats["flagged_accounts"] + 2
+    why = acctgraph.open_workspace(ws).explain("zz-unused-1").verdict()
+    assert "is that cluster's own" in why and domain in why
+    off = acctgraph.Config.from_dict({"scoring": {"sleeper_domain_share": 2.0}})
+    r = acctgraph.communities(ws, config=off, quiet=True)
+    assert not r.members.set_index("account_id").loc[["zz-unused-1", "zz-unused-2"], "flagged"].any()
