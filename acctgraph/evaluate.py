@@ -11,10 +11,11 @@ Metrics (written to ``evaluation.json`` and printed by ``acctgraph evaluate``):
   group, every legitimate account its own group);
 - per campaign, when the workspace has its graph: ``unlinked``, its accounts
   with no link at all (no shared instrument, address, template or time bin
-  with anyone: nothing in the logs ties them to the campaign, e.g. accounts
-  created and never used, paid with an ordinary card), and ``recall_linked``,
-  the recall among the others. ``recall`` stays the figure the targets are
-  judged on; the pair says how much of a miss no graph method could recover.
+  with anyone, e.g. accounts created and never used, paid with an ordinary
+  card; only the e-mail domain rule for sleepers can place them), and
+  ``recall_linked``, the recall among the others. ``recall`` stays the figure
+  the targets are judged on; the pair says how much of a miss the graph
+  could not have seen.
 
 Example:
     >>> import acctgraph, tempfile

@@ -118,9 +118,9 @@ def markdown(results: list[dict], mach: dict) -> str:
            "figure is V3, which scores under `flag_score` without its shared cards.", "",
            "*Unlinked accounts* (per campaign, below): accounts with no link in the graph at all, no shared "
            "instrument, address, template or time bin with anyone (in the evasive worlds, accounts created and "
-           "never used, each paid with an ordinary card). Nothing in the logs ties them to their campaign, so no "
-           "graph method can flag them; *recall of linked accounts* is the recall among the others. The targets "
-           "are judged on the plain recall.", "",
+           "never used, each paid with an ordinary card). The graph cannot place them; only the e-mail domain "
+           "rule for sleepers (docs/communities.md) flags those registered on a campaign's own domain. *Recall "
+           "of linked accounts* is the recall among the others. The targets are judged on the plain recall.", "",
            "*Score alone* (not a target): the minimum campaign recall when the second flag path "
            "(capability-extraction prompts at high volume, found by patterns on template text in eight "
            "languages, `scoring.EXTRACTION_FAMILIES`) is switched off, so flags rest on the score. The "
