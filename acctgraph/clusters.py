@@ -500,7 +500,17 @@ def domain_owners(domains: pd.Series, active: np.ndarray, memb: np.ndarray, core
     >>> domain_owners(d, np.ones(9, bool), memb, core, np.array([0]), 3, 0.7).to_dict()
     {'x.io': 0}
     """
-    dom = domains.astype("string").fillna("").str.lower().to_numpy(dtype=object)
+    return _owners(_domain_keys(domains), active, memb, core, flagged, min_accounts, min_share)
+
+
+def _domain_keys(domains: pd.Series) -> np.ndarray:
+    """E-mail domains compared case-insensitively ("" when missing)."""
+    return domains.astype("string").fillna("").str.lower().to_numpy(dtype=object)
+
+
+def _owners(dom: np.ndarray, active: np.ndarray, memb: np.ndarray, core: np.ndarray, flagged: np.ndarray,
+            min_accounts: int, min_share: float) -> pd.Series:
+    """:func:`domain_owners` on domain keys (:func:`_domain_keys`)."""
     ok = active & (dom != "")
     if not ok.any() or not len(flagged) or min_share > 1:
         return pd.Series({}, dtype=np.int64)
@@ -532,14 +542,14 @@ def attach_domain_sleepers(domains: pd.Series, idle: np.ndarray, memb: np.ndarra
     [-1, -1, -1, -1, -1, 0, -1]
     """
     out = np.full(len(memb), -1, np.int64)
-    owners = domain_owners(domains, ~idle, memb, core, flagged, min_accounts, min_share)
+    dom = _domain_keys(domains)
+    owners = _owners(dom, ~idle, memb, core, flagged, min_accounts, min_share)
     if not len(owners):
         return out
     alone = idle & (np.bincount(memb, minlength=int(memb.max()) + 1)[memb] == 1)
-    dom = domains.astype("string").fillna("").str.lower()
-    to = dom.map(owners).to_numpy(dtype=np.float64, na_value=np.nan)
-    pick = alone & ~np.isnan(to)
-    out[pick] = to[pick].astype(np.int64)
+    at = pd.Index(owners.index).get_indexer(dom)
+    pick = alone & (at >= 0)
+    out[pick] = owners.to_numpy()[at[pick]]
     return out
 
 

@@ -79,6 +79,7 @@ class Explanation:
     min_weight: float = 0.0
     # sleepers: (core members of its cluster on its e-mail domain, active accounts on that domain)
     domain_use: tuple[int, int] | None = None
+    domain_owned: bool = False  # domain_use meets [scoring] sleeper_domain_accounts and sleeper_domain_share
 
     @property
     def home(self) -> int | None:
@@ -101,7 +102,7 @@ class Explanation:
                     f"{share:.0%} of its link weight goes to that cluster")
         if self.role == "sleeper":
             k, n = self.domain_use or (0, 0)
-            if k and k >= 0.5 * n and not self.strength_home:
+            if self.domain_owned and not self.strength_home:
                 return (f"{a} sent no request and is a sleeper of {desc}: its e-mail domain "
                         f"{clean(self.profile.get('email_domain'), 60)} is that cluster's own: {k:,} of the "
                         f"{n:,} active accounts on it are the cluster's core members")
@@ -248,12 +249,16 @@ def explain(workspace: str | os.PathLike[str] | Workspace, account_id: str, *, t
                           filters=[("node", "=", node)]).to_pandas()
     profile = {k: feats.iloc[0][k] for k in PROFILE_COLUMNS} if len(feats) else {}
     domain_use = _domain_use(ws, profile.get("email_domain"), home_id) if row["role"] == "sleeper" else None
+    sc = cfg.scoring
+    owned = bool(domain_use) and domain_use[0] >= sc.sleeper_domain_accounts and \
+        domain_use[0] >= sc.sleeper_domain_share * domain_use[1]
     return Explanation(
         account_id=account_id, community_id=int(row["community_id"]), role=str(row["role"] or ""),
         flagged=bool(row["flagged"]), attached_to=attached, known_bad=bool(row["known_bad"]),
         cluster=crow.iloc[0] if len(crow) else None, profile=profile, links=links,
         templates=_named_templates(ws, links), degree=int(len(e)), strength=strength, strength_home=strength_home,
-        workspace=str(ws.path), shown=len(links), weak_links=weak, min_weight=min_weight, domain_use=domain_use)
+        workspace=str(ws.path), shown=len(links), weak_links=weak, min_weight=min_weight, domain_use=domain_use,
+        domain_owned=owned)
 
 
 def _domain_use(ws: Workspace, domain: Any, cluster: int) -> tuple[int, int] | None:
