@@ -264,10 +264,13 @@ def explain(workspace: str | os.PathLike[str] | Workspace, account_id: str, *, t
 def _domain_use(ws: Workspace, domain: Any, cluster: int) -> tuple[int, int] | None:
     """(core members of ``cluster`` on ``domain``, active accounts on it): the evidence of a domain sleeper
     (:func:`acctgraph.clusters.attach_domain_sleepers`)."""
+    from acctgraph.clusters import domain_keys
+
     if missing(domain) or not str(domain).strip():
         return None
     f = pq.read_table(ws.features_path, columns=["node", "email_domain", "requests"]).to_pandas()
-    f = f[(f["email_domain"].astype("string").str.lower() == str(domain).lower()) & (f["requests"] > 0)]
+    keys = domain_keys(pd.concat([pd.Series([domain]), f["email_domain"]], ignore_index=True))
+    f = f[(keys[1:] == keys[0]) & (f["requests"] > 0).to_numpy()]
     c = pq.read_table(ws.communities_path, columns=["node", "community_id", "role"],
                       filters=[("node", "in", f["node"].tolist() or [-1])]).to_pandas()
     return int(((c["community_id"] == cluster) & (c["role"] == "core")).sum()), int(len(f))
