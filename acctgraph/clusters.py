@@ -31,7 +31,7 @@ from acctgraph.graph import LAYERS, combine_weights
 from acctgraph.io.atomic import write_json_atomic, write_parquet_atomic
 from acctgraph.io.csvsafe import write_csv_safe
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
-from acctgraph.procs import spawn_pool
+from acctgraph.procs import spawn_pool, usable_cores
 from acctgraph.scoring import SIGNALS, cluster_signals, extraction_templates, reasons, score, typical_volume
 from acctgraph.seeds import personalised_pagerank
 
@@ -641,8 +641,7 @@ def calibration_worker(ws: Workspace, cfg: Config, edges: int) -> ProcessPoolExe
     cost more than it saves), the process may use only one core, or no
     process can start. The caller shuts it down.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if not cfg.communities.calibration or edges < CALIBRATION_WORKER_EDGES or cores < 2:
+    if not cfg.communities.calibration or edges < CALIBRATION_WORKER_EDGES or usable_cores() < 2:
         return None
     return spawn_pool(1, _worker_load, (str(ws.path), cfg), wait=False)
 

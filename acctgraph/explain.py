@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from acctgraph.config import CombineConfig, Config
-from acctgraph.display import clean, count, esc, html_table, jsonable, link_evidence, missing, num, pct
+from acctgraph.display import clean, count, esc, html_table, jsonable, link_evidence, missing, pct
 from acctgraph.errors import UsageError
 from acctgraph.graph import LAYERS, combine_weights
 from acctgraph.io.workspace import Workspace

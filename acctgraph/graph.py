@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -50,7 +51,7 @@ def combine_sql(layers: list[str], combine, fsum: str = "fsum") -> str:
         ORDER BY p.src, p.dst"""
 
 
-def combine_weights(edges, combine) -> "np.ndarray":
+def combine_weights(edges, combine) -> np.ndarray:
     """The combined weight of each edge from its per-layer weights (same formula as the build).
 
     Lets ``communities`` re-weight or switch off layers (ablation) without rebuilding.
@@ -61,8 +62,6 @@ def combine_weights(edges, combine) -> "np.ndarray":
     >>> round(float(combine_weights(e, CombineConfig(payments_scale=1.0))[0]), 4)
     0.6321
     """
-    import numpy as np
-
     total = np.zeros(len(edges))
     for l in LAYERS:
         lam, scale = getattr(combine, l), getattr(combine, f"{l}_scale")
@@ -104,8 +103,6 @@ def to_igraph(workspace: str | os.PathLike[str] | Workspace, weight: str = "weig
     e = load_edges(ws, ["src", "dst", weight])
     g = ig.Graph(n=len(nodes), directed=False)
     if e.num_rows:
-        import numpy as np
-
         g.add_edges(np.column_stack([e.column("src").to_numpy(), e.column("dst").to_numpy()]))
         g.es["weight"] = e.column(weight).to_numpy()
     g.vs["name"] = nodes.to_pylist()

@@ -61,6 +61,7 @@ import pyarrow.parquet as pq
 from acctgraph.engine import round_sql
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
+from acctgraph.procs import prefetch
 from acctgraph.progress import progress
 
 NAME = "templates"
@@ -85,7 +86,8 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
     # (its tables wait on disk). Rows are counted per (account, skeleton) batch by batch.
     with ctx.eng.lend_memory(), progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows",
                                          quiet=ctx.quiet) as bar:
-        for batch in src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"]):
+        # the next batch is read and decoded on a thread while this one is masked
+        for batch in prefetch(src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"])):
             parts.append(skeleton_counts(batch.column("account_id"), miner.add(batch.column("prompt"))))
             bar.update(batch.num_rows)
         model = miner.finish()

@@ -81,7 +81,9 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
      skeletons cannot match on two words).
    * Candidates are generated and verified band by band (a band's sort is
      cache-sized and the whole candidate list never exists; only edges are
-     kept and deduplicated). Comparisons use the top 16 bits of each
+     kept and deduplicated), the bands on one thread per core
+     (:func:`acctgraph.procs.threaded_map`; seed-scale skeletons: 4.5 s -> 3.4 s
+     for 12 of the 39 batches' skeletons, same edges). Comparisons use the top 16 bits of each
      signature entry (a false match has probability 2**-16; half the bytes
      moved) and ``np.take`` on small chunks of pairs (about 3x faster than
      fancy indexing over large chunks).
@@ -162,17 +164,15 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import os
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from acctgraph.procs import WorkerPool, spawn_pool
+from acctgraph.procs import WorkerPool, spawn_pool, threaded_map, usable_cores
 
 __all__ = ["EXAMPLE_CHARS", "MAX_CHARS", "STOP_WORDS", "TemplateConfig", "TemplateMiner", "TemplateModel",
            "mask_prompts"]
@@ -946,7 +946,7 @@ class TemplateMiner:
             return 1
         w = self.config.workers
         if w <= 0:
-            w = min(os.cpu_count() or 1, 4)
+            w = min(usable_cores(), 4)
         return w
 
     def start_workers(self) -> None:
@@ -1182,11 +1182,15 @@ class TemplateMiner:
         # Jaccard >= threshold, estimated shared tokens >= min_tokens - 0.5, i.e. rounded), so no
         # band's candidate list exists as arrays; only edges are kept
         sig, nset = np.ascontiguousarray(sig), _readonly(nset, np.float32)
-        edges = []
-        for band in range(cfg.bands):
-            order = np.argsort(keys[band], kind="stable")
-            edges.append(band_edges(_readonly(order, np.int64), _readonly(keys[band][order], np.uint64), sig, nset,
-                                    int(cfg.max_bucket), float(cfg.threshold), float(cfg.min_tokens) - 0.5))
+
+        def one_band(band_keys: np.ndarray) -> np.ndarray:
+            order = np.argsort(band_keys, kind="stable")
+            return band_edges(_readonly(order, np.int64), _readonly(band_keys[order], np.uint64), sig, nset,
+                              int(cfg.max_bucket), float(cfg.threshold), float(cfg.min_tokens) - 0.5)
+
+        # bands are independent and both steps release the GIL (numpy's sort, the nogil kernel): one
+        # thread per core; edges are collected in band order, so the result does not depend on them
+        edges = threaded_map(one_band, keys, items=keys.shape[1])
         del keys
         pk = np.concatenate(edges) if edges else np.zeros(0, np.int64)
         del edges

@@ -581,3 +581,24 @@ def test_incremental_merges_equal_one_merge_in_hash_order(seed):
         assert isinstance(a, pa.Array) and a.equals(b)
     # merge order: every row where its hash first occurred
     assert tm._take(merged[0][2], perm).equals(want[2])
+
+
+def test_lsh_bands_on_threads_group_exactly_as_inline(monkeypatch):
+    from acctgraph import procs
+
+    rows, _ = _popular_prompts()
+    cot = [t.format(p=p) for t in COT for p in PROBLEMS]
+    data = (rows + cot) * 2
+    random.Random(3).shuffle(data)
+    monkeypatch.setattr(procs, "THREAD_MIN_ITEMS", 1 << 62)  # inline
+    m1, h1, ids1 = mine(data)
+    calls = []
+    real = procs.ThreadPoolExecutor
+    monkeypatch.setattr(procs, "ThreadPoolExecutor", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(procs, "THREAD_MIN_ITEMS", 0)  # every band on the threads
+    monkeypatch.setattr(procs, "usable_cores", lambda: 2)
+    m2, h2, ids2 = mine(data)
+    assert calls  # the bands did run on threads
+    assert m2.skeletons.equals(m1.skeletons) and m2.templates.equals(m1.templates)
+    assert m2.clauses.equals(m1.clauses) and ids2 == ids1
+    assert len(set(ids1)) > 3  # there was something to group
