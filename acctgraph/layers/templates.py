@@ -53,8 +53,11 @@ for the clause groups that link two or more accounts.
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -75,6 +78,30 @@ def skeleton_counts(account_id: pa.Array | pa.ChunkedArray, skeleton_hash: pa.Ar
     """Rows per (account, skeleton hash) of one batch (null hashes, i.e. null or empty prompts, included)."""
     return (pa.table({"account_id": account_id, "skeleton_hash": skeleton_hash})
             .group_by(["account_id", "skeleton_hash"]).aggregate([([], "count_all")]))
+
+
+def prompts_at(path: str | os.PathLike[str], rows: np.ndarray) -> pa.Array:
+    """The ``prompt`` of each row number in ``rows`` (any order; rows counted from 0) of a Parquet file.
+
+    Only the row groups holding a wanted row are read, one at a time: the templates' raw
+    examples are fetched this way at the end of mining instead of being kept for every skeleton.
+    """
+    f = pq.ParquetFile(path)
+    order = np.argsort(rows, kind="stable")
+    wanted = np.asarray(rows, np.int64)[order]
+    if len(wanted) and (wanted[0] < 0 or wanted[-1] >= f.metadata.num_rows):
+        raise IndexError(f"{path}: row numbers outside 0..{f.metadata.num_rows - 1}")
+    starts = np.cumsum([0] + [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)])
+    found: list[pa.Array] = []
+    for g in range(f.num_row_groups):
+        lo, hi = np.searchsorted(wanted, [starts[g], starts[g + 1]])
+        if hi > lo:
+            col = f.read_row_group(g, columns=["prompt"]).column("prompt").combine_chunks()
+            found.append(col.take(pa.array(wanted[lo:hi] - starts[g])).cast(pa.large_string()))
+    texts = pa.concat_arrays(found) if found else pa.array([], pa.large_string())
+    back = np.empty(len(order), np.int64)
+    back[order] = np.arange(len(order))
+    return texts.take(pa.array(back))
 
 
 def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
@@ -100,7 +127,10 @@ def build(ctx: BuildContext) -> LayerStats:
     eng, cfg = ctx.eng, ctx.config.templates
     # one batch only: masked here (worker processes would not have started before it is done)
     one_batch = eng.name != "spark" and pq.ParquetFile(ctx.ws.table_path("requests")).metadata.num_rows <= BATCH_ROWS
-    miner = TemplateMiner(TemplateConfig(clause_words=int(cfg.clause_words), workers=1 if one_batch else 0))
+    # raw examples are kept as row numbers and read back at the end (see TemplateMiner), except on Spark
+    fetch = None if eng.name == "spark" else functools.partial(prompts_at, ctx.ws.table_path("requests"))
+    miner = TemplateMiner(TemplateConfig(clause_words=int(cfg.clause_words), workers=1 if one_batch else 0),
+                          example_rows=fetch)
     if eng.name == "spark":  # masking and hashing on the executors, grouping here
         from acctgraph.layers.templates_spark import mine_on_spark
 

@@ -166,6 +166,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -484,10 +485,10 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     """Mask and hash one piece of a batch.
 
     Returns (code per row, -1 for null prompts and empty skeletons; blake2b hash,
-    row count, skeleton text and raw example per distinct skeleton, in order of
-    first occurrence; clause offsets and clause hashes per distinct skeleton
-    and the distinct clauses (hash, rows, text), see :func:`_clauses`).
-    Identical raw prompts are masked once.
+    row count, skeleton text and the row of its first raw prompt (its example, see
+    :func:`example_texts`) per distinct skeleton, in order of first occurrence;
+    clause offsets and clause hashes per distinct skeleton and the distinct clauses
+    (hash, rows, text), see :func:`_clauses`). Identical raw prompts are masked once.
     """
     n = len(raw)
     ridx, first_row_raw, rdict = _encode(raw)  # first row of each distinct raw prompt
@@ -505,12 +506,16 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     ok = ridx >= 0
     codes[ok] = scode[ridx[ok]]
     if nd == 0:
-        return (codes, np.zeros(0, np.uint64), np.zeros(0, np.int64), dist, dist, np.zeros(1, np.int64),
-                np.zeros(0, np.uint64), (np.zeros(0, np.uint64), np.zeros(0, np.int64), dist))
+        return (codes, np.zeros(0, np.uint64), np.zeros(0, np.int64), dist, np.zeros(0, np.int64),
+                np.zeros(1, np.int64), np.zeros(0, np.uint64), (np.zeros(0, np.uint64), np.zeros(0, np.int64), dist))
     counts = np.bincount(codes[codes >= 0], minlength=nd).astype(np.int64)
-    examples = pc.utf8_slice_codeunits(raw.take(pa.array(first_row_raw[first_raw_of_skel])), 0, EXAMPLE_CHARS)
     c_off, c_hash, c_dist = _clauses(skel_b.take(pa.array(first_raw_of_skel)), clause_words, counts)
-    return codes, _hash_strings(dist), counts, dist, examples, c_off, c_hash, c_dist
+    return codes, _hash_strings(dist), counts, dist, first_row_raw[first_raw_of_skel], c_off, c_hash, c_dist
+
+
+def example_texts(raw: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """The raw prompts at ``rows`` cut to :data:`EXAMPLE_CHARS` characters: templates' examples."""
+    return pc.utf8_slice_codeunits(_as_large_string(raw).take(pa.array(rows, pa.int64())), 0, EXAMPLE_CHARS)
 
 
 _WARM = False
@@ -535,13 +540,13 @@ def _pack(arr: pa.Array) -> tuple:
 
 def _mask_hash_packed(packed: tuple, clause_words: int = 3) -> tuple:
     codes, h, counts, dist, ex, c_off, c_hash, (ch, cw, ctext) = _mask_hash(_from_buffers(*packed), clause_words)
-    return (codes.astype(np.int32), h, counts, _pack(dist.cast(pa.large_string())),
-            _pack(ex.cast(pa.large_string())), c_off, c_hash, (ch, cw, _pack(ctext)))
+    return (codes.astype(np.int32), h, counts, _pack(dist.cast(pa.large_string())), ex, c_off, c_hash,
+            (ch, cw, _pack(ctext)))
 
 
 def _unpack_result(res: tuple) -> tuple:
     codes, h, counts, dist, ex, c_off, c_hash, (ch, cw, ctext) = res
-    return (codes.astype(np.int64), h, counts, _from_buffers(*dist), _from_buffers(*ex), c_off, c_hash,
+    return (codes.astype(np.int64), h, counts, _from_buffers(*dist), ex, c_off, c_hash,
             (ch, cw, _from_buffers(*ctext)))
 
 
@@ -828,10 +833,22 @@ class TemplateMiner:
     Memory is bounded by the number of *distinct* skeletons (each kept once
     with its hash, request count, text and a 300-character raw example), not
     by the number of rows.
+
+    With ``example_rows`` the raw examples are kept as row numbers instead (rows
+    counted over every :meth:`add` call, from 0) and :meth:`finish` fetches the
+    canonical skeletons' examples with ``example_rows(rows)`` (an int64 array, any
+    order; it returns the raw prompts at those rows, in that order). When paraphrased
+    campaigns make almost every prompt a skeleton of its own, that is most of the memory:
+    measured on a seed-scale world with every evasion knob on (12.5M distinct skeletons),
+    the examples held about 3 GB. The templates layer reads them back from the requests
+    file (:func:`acctgraph.layers.templates.prompts_at`).
     """
 
-    def __init__(self, config: TemplateConfig = TemplateConfig()) -> None:
+    def __init__(self, config: TemplateConfig = TemplateConfig(),
+                 example_rows: Callable[[np.ndarray], pa.Array | pa.ChunkedArray] | None = None) -> None:
         self.config = config
+        self._example_rows = example_rows
+        self._rows_seen = 0  # rows of earlier add() calls: row numbers of the examples
         # distinct skeletons: (hash, requests, text, raw example, clause list); earliest part first
         # (after a merge, see _merge_distinct, its arrays are chunked and its rows in merge order)
         self._parts: list[tuple[np.ndarray, np.ndarray, pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray,
@@ -885,8 +902,10 @@ class TemplateMiner:
         for i, (s, e) in enumerate(pieces):
             if results[i] is None:
                 results[i] = _mask_hash(raw.slice(s, e - s), cw)
-            codes, h, counts, dist, examples, c_off, c_hash, (ch, c_counts, ctext) = results[i]
+            codes, h, counts, dist, ex_rows, c_off, c_hash, (ch, c_counts, ctext) = results[i]
             if len(h):
+                examples = (pa.array(ex_rows + (self._rows_seen + s), pa.int64()) if self._example_rows is not None
+                            else example_texts(raw, ex_rows + s))
                 self._parts.append((h, counts, dist, examples, pa.LargeListArray.from_arrays(
                     pa.array(c_off, pa.int64()), pa.array(c_hash, pa.uint64()))))
                 self._pending += len(h)
@@ -901,6 +920,7 @@ class TemplateMiner:
             lo, hi = c_off[codes[rows]], c_off[codes[rows] + 1]
             c_rows.append(np.repeat(rows + s, hi - lo))
             c_vals.append(c_hash[_ranges(lo, hi)])
+        self._rows_seen += n
         if self._pending > max(1 << 20, 2 * self._compacted):
             self._compact()
         hashes = pa.array(out, pa.uint64()) if valid.all() else pa.array(out, pa.uint64(), mask=~valid)
@@ -919,6 +939,8 @@ class TemplateMiner:
         first addition and the sum of its requests.
         """
         n = len(hashes)
+        if self._example_rows is not None:
+            raise ValueError("add_distinct takes example texts: use a TemplateMiner without example_rows")
         if not (len(requests) == len(skeletons) == len(examples) == len(clauses) == n) \
                 or len(clause_hashes) != len(clause_texts):
             raise ValueError("add_distinct: the per-skeleton arrays (and the clause arrays) must have equal lengths")
@@ -1013,7 +1035,7 @@ class TemplateMiner:
         templates = pa.table({
             "template_id": pa.array(np.arange(len(canon)), pa.int64()),
             "canonical": skel.take(ct).cast(pa.string()),
-            "example": _take(examples, perm[canon[t_order]]).cast(pa.string()),
+            "example": self._examples(_take(examples, perm[canon[t_order]])).cast(pa.string()),
             "skeletons": pa.array(g_n[t_order], pa.int64()),
             "requests": pa.array(g_req[t_order], pa.int64()),
         }, schema=_TMPL_SCHEMA)
@@ -1024,6 +1046,15 @@ class TemplateMiner:
         skel_clauses = pa.table({"skeleton_hash": pa.array(hashes[owner], pa.uint64()),
                                  "clause_hash": pa.array(c_hash, pa.uint64())}, schema=_SKEL_CLAUSE_SCHEMA)
         return TemplateModel(skeletons, templates, *self._clause_groups(c_hash, requests[owner]), skel_clauses)
+
+    def _examples(self, examples: pa.Array) -> pa.Array:
+        """Example texts: as they are, or fetched (``example_rows``) when they are row numbers."""
+        if not pa.types.is_integer(examples.type):
+            return examples
+        if not len(examples):
+            return pa.array([], pa.large_string())
+        texts = self._example_rows(np.asarray(examples, np.int64))
+        return pc.utf8_slice_codeunits(_as_large_string(texts), 0, EXAMPLE_CHARS)
 
     def _numbered_groups(self, text: pa.Array, requests: np.ndarray) -> tuple[np.ndarray, ...]:
         """Group distinct texts and number the groups.

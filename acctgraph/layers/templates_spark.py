@@ -29,7 +29,7 @@ import pyarrow as pa
 from acctgraph.layers.base import BuildContext
 from acctgraph.layers.templates import skeleton_counts
 from acctgraph.layers.templates_mining import (CLAUSE_LIST, TemplateMiner, TemplateModel, _as_large_string, _mask_hash,
-                                              _warm_kernels)
+                                              _warm_kernels, example_texts)
 from acctgraph.spark import checkpoint, read_parquet_with_row
 
 _U64 = pa.decimal128(20, 0)  # uint64 hashes travel through Spark as DECIMAL(20,0), as SparkEngine registers them
@@ -60,8 +60,9 @@ def mask_batch(account_id: pa.Array, prompt: pa.Array, row: np.ndarray, clause_w
     if (order != np.arange(len(row))).any():
         idx = pa.array(order)
         account_id, prompt, row = account_id.take(idx), prompt.take(idx), row[order]
-    codes, h, counts, dist, examples, c_off, c_hash, (ch, _, ctext) = _mask_hash(_as_large_string(prompt),
-                                                                                 clause_words)
+    codes, h, counts, dist, ex_rows, c_off, c_hash, (ch, _, ctext) = _mask_hash(_as_large_string(prompt),
+                                                                                clause_words)
+    examples = example_texts(prompt, ex_rows)
     ok = codes >= 0
     per_row = np.zeros(len(codes), np.uint64)
     per_row[ok] = h[codes[ok]]

@@ -171,3 +171,56 @@ def test_low_volume_members_of_a_large_campaign_meet_on_enough_clause_rings(tmp_
     # and the hub weighting keeps them well below the campaign
     users = [s for x, s in strength.items() if x.startswith("user")]
     assert max(users) < 0.5 * float(np.median([strength[a] for a in camp]))
+
+
+def test_prompts_at_reads_rows_in_any_order_across_row_groups(tmp_path):
+    from acctgraph.layers.templates import prompts_at
+
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"prompt": [f"p{i}" for i in range(25)]}), path, row_group_size=7)
+    assert pq.ParquetFile(path).num_row_groups == 4
+    rows = np.array([24, 0, 7, 6, 13, 14, 3])
+    assert prompts_at(path, rows).to_pylist() == [f"p{i}" for i in rows]
+    assert prompts_at(path, np.zeros(0, np.int64)).to_pylist() == []
+    import pytest
+
+    with pytest.raises(IndexError, match="outside 0..24"):
+        prompts_at(path, np.array([25]))
+
+
+def test_examples_kept_as_row_numbers_give_the_same_templates(tmp_path):
+    from acctgraph.layers.templates import prompts_at
+    from acctgraph.layers.templates_mining import EXAMPLE_CHARS
+
+    rng = np.random.default_rng(5)
+    prompts = [_campaign_prompt(rng) + " " + "x" * int(rng.integers(0, 400)) for _ in range(300)]
+    prompts += ["Act as a Linux terminal and reply with the output of: ls", None, ""] * 20
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"prompt": prompts}), path, row_group_size=50)
+
+    def mined(miner):
+        for b in pq.ParquetFile(path).iter_batches(batch_size=64, columns=["prompt"]):
+            miner.add(b.column("prompt"))
+        return miner.finish()
+
+    fetched = []
+
+    def fetch(rows):
+        fetched.append(rows)
+        return prompts_at(path, rows)
+
+    as_text = mined(TemplateMiner())
+    as_rows = mined(TemplateMiner(example_rows=fetch))
+    assert as_rows.templates.equals(as_text.templates)
+    assert as_rows.skeletons.equals(as_text.skeletons)
+    assert len(fetched) == 1 and len(fetched[0]) == as_text.templates.num_rows  # one read, canonical rows only
+    ex = as_text.templates.column("example").to_pylist()
+    assert max(len(e) for e in ex) == EXAMPLE_CHARS  # long prompts are cut
+    assert all(any(p is not None and p.startswith(e) for p in prompts) for e in ex)  # each is a prompt's start
+    import pytest
+
+    with pytest.raises(ValueError, match="without example_rows"):
+        TemplateMiner(example_rows=fetch).add_distinct(np.zeros(0, np.uint64), np.zeros(0, np.int64),
+                                                       pa.array([], pa.string()), pa.array([], pa.string()),
+                                                       pa.array([], pa.list_(pa.uint64())), np.zeros(0, np.uint64),
+                                                       pa.array([], pa.string()))
