@@ -420,3 +420,28 @@ def test_unused_accounts_on_a_campaigns_own_domain_are_flagged_as_sleepers(tmp_p
     off = acctgraph.Config.from_dict({"scoring": {"sleeper_domain_share": 2.0}})
     r = acctgraph.communities(ws, config=off, quiet=True)
     assert not r.members.set_index("account_id").loc[["zz-unused-1", "zz-unused-2"], "flagged"].any()
+
+
+def test_similar_pairs_match_brute_force_cosines_within_operations(monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from acctgraph import clusters as C
+
+    monkeypatch.setattr(C, "_PAIR_KEY_BLOCK", 7)  # several key blocks
+    monkeypatch.setattr(C, "_PAIR_CELLS", 200)  # and several row blocks (of 6 communities)
+    rng = np.random.default_rng(8)
+    rows = []
+    for c in range(60):
+        base = c % 3  # three content mixes: communities of one mix are alike
+        for k in rng.choice(40, 12, replace=False):
+            rows.append((c, int(k), float(rng.random() * 0.2 + (1.0 if k % 3 == base else 0.05))))
+    v = pd.Series([r[2] for r in rows], index=pd.MultiIndex.from_tuples([(r[0], r[1]) for r in rows],
+                                                                          names=["c", "clause"]))
+    ops = np.where(np.arange(60) < 30, 0, 1)
+    got = C._similar_pairs(v, ops, 0.3)
+    prof = {c: g.droplevel(0) for c, g in v.groupby(level=0)}
+    want = {(a, b): C._cosine(prof[a], prof[b]) for a in range(60) for b in range(a + 1, 60)
+            if ops[a] == ops[b] and C._cosine(prof[a], prof[b]) >= 0.3}
+    assert len(want) > 50 and set(got.index) == set(want)  # no pair across operations, none missed
+    assert np.allclose([got[p] for p in want], list(want.values()))
