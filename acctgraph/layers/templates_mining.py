@@ -788,39 +788,59 @@ most other such own same s t m d ll re ve
 
 
 class _Tokens:
-    """Token sets of the distinct skeletons: sorted (row, vocabulary id) pairs, deduplicated."""
+    """Token sets of the distinct skeletons: sorted (row, vocabulary id) pairs, deduplicated.
+
+    Vocabulary ids are numbered in order of first occurrence (as ``dictionary_encode`` of all
+    the words would number them), ``vocab_hash`` is each token's blake2b-64 hash. Skeletons are
+    split :data:`_TOKEN_CHUNK` at a time, so the words of every skeleton never exist as strings
+    at once: on the seed-scale world with every evasion knob on (12.5M distinct skeletons, 2.6 GB
+    of text) splitting them all at once took several GB more than the result.
+    """
 
     def __init__(self, skeletons: pa.Array) -> None:
         # Memory matters here (tens of millions of words at seed scale): 32-bit row and word ids,
         # and every intermediate dropped as soon as it is used.
-        lists = pc.split_pattern(skeletons, " ")
-        loff = lists.offsets.to_numpy()
-        self.n_words = np.diff(loff).astype(np.int64)
-        enc = pc.dictionary_encode(lists.flatten())
-        del lists
-        ids = enc.indices.to_numpy()  # int32
-        vocab = enc.dictionary
-        del enc
-        self.vocab_hash = _hash_strings(vocab)
-        stop = np.asarray(pc.is_in(vocab, value_set=pa.array(sorted(STOP_WORDS), vocab.type)))
-        v = max(1, len(vocab))
-        del vocab
-        m = ~stop[ids]
-        row = np.repeat(np.arange(len(loff) - 1, dtype=np.int32), self.n_words)[m]
-        ids = ids[m]
-        del m
-        key = row.astype(np.int64)
-        del row
-        key *= v
-        key += ids
-        del ids
-        key.sort()  # rows are already in order: this dedupes within each row
-        keep = np.ones(len(key), bool)
-        keep[1:] = key[1:] != key[:-1]
-        key = key[keep]
-        del keep
-        self.row = (key // v).astype(np.int32)
-        self.ids = (key % v).astype(np.int32)
+        n = len(skeletons)
+        self.n_words = np.zeros(n, np.int64)
+        stop_hashes = _hash_strings(pa.array(sorted(STOP_WORDS), pa.large_string()))
+        index: dict[int, int] = {}  # token hash -> vocabulary id
+        hashes: list[int] = []
+        rows, ids = [], []
+        for lo in range(0, n, _TOKEN_CHUNK):
+            part = skeletons.slice(lo, _TOKEN_CHUNK)
+            lists = pc.split_pattern(part, " ")
+            self.n_words[lo:lo + len(part)] = np.diff(lists.offsets.to_numpy())
+            enc = pc.dictionary_encode(lists.flatten())
+            del lists
+            local = enc.indices.to_numpy()
+            local_hash = _hash_strings(enc.dictionary)
+            del enc
+            to_global = np.empty(len(local_hash), np.int64)
+            for j, hv in enumerate(local_hash.tolist()):  # the chunk's vocabulary, in first-occurrence order
+                g = index.get(hv)
+                if g is None:
+                    g = index[hv] = len(hashes)
+                    hashes.append(hv)
+                to_global[j] = g
+            keep = ~np.isin(local_hash, stop_hashes)[local]
+            row = np.repeat(np.arange(len(part), dtype=np.int64), self.n_words[lo:lo + len(part)])[keep]
+            key = row * max(1, len(hashes)) + to_global[local[keep]]
+            del row, keep, local
+            key.sort()  # rows are already in order: this dedupes within each row
+            first = np.ones(len(key), bool)
+            first[1:] = key[1:] != key[:-1]
+            key = key[first]
+            v = max(1, len(hashes))
+            rows.append((key // v + lo).astype(np.int32))
+            ids.append((key % v).astype(np.int32))
+            del key, first
+        self.vocab_hash = np.array(hashes, np.uint64)
+        self.row = np.concatenate(rows) if rows else np.zeros(0, np.int32)
+        self.ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+
+
+#: Skeletons split into words at a time by :class:`_Tokens`.
+_TOKEN_CHUNK = 1 << 20
 
 
 # ---------------------------------------------------------------------------
@@ -1125,21 +1145,27 @@ class TemplateMiner:
         """Group label per distinct skeleton (a skeleton index of the same group)."""
         cfg = self.config
         s = len(skel)
+        # Token-sized arrays (250M entries for 12.5M skeletons) are dropped as soon as they are
+        # used: each is 1-2 GB at seed scale with paraphrased campaigns.
         tok = _Tokens(skel)
+        vocab_hash, n_words = tok.vocab_hash, tok.n_words
         # drop tokens found in one skeleton only: never shared, they only dilute similarity
-        df = np.bincount(tok.ids, minlength=len(tok.vocab_hash))
+        df = np.bincount(tok.ids, minlength=len(vocab_hash))
         keep = df[tok.ids] >= 2
         row, ids = tok.row[keep], tok.ids[keep]
+        del tok, keep, df
         nset = np.bincount(row, minlength=s)
-        elig = (tok.n_words >= cfg.min_tokens) & (nset >= cfg.min_tokens)
+        elig = (n_words >= cfg.min_tokens) & (nset >= cfg.min_tokens)
         group = np.arange(s, dtype=np.int64)
         if elig.sum() < 2:
             return group
         m = elig[row]
         row, ids = row[m], ids[m]
+        del m
         # identical token sets: one representative each (the first in hash order)
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        set_key = np.add.reduceat(_mix64(tok.vocab_hash[ids]), starts)
+        set_key = _mix64(vocab_hash[ids])
+        set_key = np.add.reduceat(set_key, starts)
         set_key = _mix64(set_key ^ nset[row[starts]].astype(np.uint64))
         nodes = row[starts]  # eligible skeletons, in hash order
         order = np.lexsort((nodes, set_key))
@@ -1151,8 +1177,10 @@ class TemplateMiner:
         is_rep = np.zeros(s, bool)
         is_rep[nodes[reps]] = True
         mr = is_rep[row]
-        sig = self._signatures(row[mr], ids[mr], tok.vocab_hash, len(reps))
-        del tok, row, ids, mr, keep, df, m
+        row, ids = row[mr], ids[mr]
+        del mr, is_rep, starts, set_key, sk, order, first
+        sig = self._signatures(row, ids, vocab_hash, len(reps))
+        del row, ids
         keys, sig = self._band_keys(sig)  # the 32-bit signatures are freed here
         # per representative: weight and anchor priority of the skeletons it stands for
         ridx = np.searchsorted(reps, rep_of_node)
