@@ -212,6 +212,10 @@ class ScoringConfig:
                                     "account at 0.5); set either above 1 to flag on the score alone")
     fringe_ratio: float = _opt(0.05, "members whose link weight inside their community is below this share of the "
                                     "community's median are fringe: left out of its signals and never flagged")
+    core_reference: str = _opt("median", "what fringe_ratio is a share of: 'median' (the community's median "
+                                         "member) or 'weighted' (the strength below which half of its link "
+                                         "weight lies: robust when weakly tied accounts outnumber the members, "
+                                         "use with a lower fringe_ratio such as 0.025; docs/communities.md)")
     sleeper_share: float = _opt(0.5, "an account that sent no request and was left alone joins the flagged cluster "
                                      "that holds at least this share of its link weight, counting links too weak "
                                      "for detection (a card of a campaign's BIN burst); above 1 switches it off")

@@ -445,3 +445,38 @@ def test_similar_pairs_match_brute_force_cosines_within_operations(monkeypatch):
             if ops[a] == ops[b] and C._cosine(prof[a], prof[b]) >= 0.3}
     assert len(want) > 50 and set(got.index) == set(want)  # no pair across operations, none missed
     assert np.allclose([got[p] for p in want], list(want.values()))
+
+
+def test_weighted_core_reference_keeps_hangers_on_out_when_they_outnumber_the_members(tmp_path):
+    import numpy as np
+
+    from acctgraph.clusters import core_members, weighted_median
+
+    # community 0: members 0-9 all linked to each other (weight 1 each); hangers-on 10-29 each share an
+    # address with two members (weight 0.02 per link): twice as many as the members
+    mem = [(a, b, 1.0) for a in range(10) for b in range(a + 1, 10)]
+    hang = [(10 + i, i % 10, 0.02) for i in range(20)] + [(10 + i, (i + 3) % 10, 0.02) for i in range(20)]
+    src, dst, w = (np.array(c) for c in zip(*(mem + hang)))
+    memb = np.zeros(30, int)
+    by_median, strength = core_members(src, dst, w, np.zeros(len(w)), memb, 0.05)
+    by_weight, _ = core_members(src, dst, w, np.zeros(len(w)), memb, 0.025, reference="weighted")
+    assert by_median.all()  # the median member is a hanger-on (0.04): 5% of it admits everyone
+    assert by_weight[:10].all() and not by_weight[10:].any()
+    assert np.median(strength) < 0.1 < weighted_median(strength, memb)[0]
+    # brute force: the smallest value whose cumulative share reaches half the group's total
+    rng = np.random.default_rng(2)
+    v, g = rng.random(500) * rng.integers(1, 9, 500), rng.integers(0, 12, 500)
+    got = weighted_median(v, g)
+    for k in range(12):
+        x = np.sort(v[g == k])
+        assert got[g == k][0] == x[np.searchsorted(np.cumsum(x), x.sum() / 2)]
+    # an unknown reference is a configuration error, before any work
+    import dataclasses
+
+    from acctgraph.config import Config
+    from acctgraph.errors import ConfigError
+
+    cfg = Config()
+    bad = dataclasses.replace(cfg, scoring=dataclasses.replace(cfg.scoring, core_reference="mean"))
+    with pytest.raises(ConfigError, match="core_reference 'mean'; valid: median, weighted"):
+        acctgraph.communities(tmp_path / "nowhere", config=bad)
