@@ -825,6 +825,10 @@ def render(run: dict, png_name: str | None) -> str:
     missed = missed_lines(results)
     lines += ((["Missed, and where the time goes:", ""] + missed + [""]) if missed
               else ["Every target judged is met.", ""])
+    lines += ["The worlds measured here are the default preset. With every evasion knob on, paraphrased "
+              "campaigns make almost every prompt a template skeleton of its own, and the seed-scale build "
+              "needed 18.3 GB (one-off, 12.5M distinct skeletons; [communities](communities.md), known limit "
+              "at seed scale).", ""]
     lines += ["## Detection quality", "",
               "Per campaign: recall (share of its accounts flagged) / largest share of it in one community "
               "(its accounts); precision = share of flagged accounts that belong to a campaign; ARI/NMI of the",
