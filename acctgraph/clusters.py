@@ -423,10 +423,11 @@ def _similar_pairs(v: pd.Series, ops: np.ndarray, min_overlap: float) -> pd.Seri
 
     Per operation, the normalised profiles are a dense (communities x shared keys) matrix and the
     similarities its Gram matrix, accumulated over blocks of keys (keys used by one community
-    only add nothing) for a block of rows at a time. A join on keys would list every pair of communities per shared key:
-    1,103 flagged pieces of one operation sharing a campaign's clauses, as in a layer-off run of
-    the calibration report on a seed-scale world with every evasion knob on, made 786M rows and
-    ran out of memory; the Gram matrix of 1,103 communities is 10 MB.
+    only add nothing) for a block of rows at a time. A join on keys would list every pair of
+    communities per shared key: 1,103 flagged pieces of one operation sharing a campaign's
+    clauses, as in a layer-off run of the calibration report on a seed-scale world with every
+    evasion knob on, made 786M rows and ran out of memory; the Gram matrix of 1,103 communities
+    is 10 MB.
 
     >>> idx = pd.MultiIndex.from_tuples([(0, "a"), (0, "b"), (1, "a"), (1, "b"), (2, "c")], names=["c", "k"])
     >>> _similar_pairs(pd.Series([1.0, 1.0, 2.0, 2.1, 1.0], index=idx), np.zeros(3, int), 0.9).round(4).to_dict()

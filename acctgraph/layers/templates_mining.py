@@ -513,9 +513,10 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     return codes, _hash_strings(dist), counts, dist, first_row_raw[first_raw_of_skel], c_off, c_hash, c_dist
 
 
-def example_texts(raw: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
-    """The raw prompts at ``rows`` cut to :data:`EXAMPLE_CHARS` characters: templates' examples."""
-    return pc.utf8_slice_codeunits(_as_large_string(raw).take(pa.array(rows, pa.int64())), 0, EXAMPLE_CHARS)
+def example_texts(raw: pa.Array | pa.ChunkedArray, rows: np.ndarray | None = None) -> pa.Array:
+    """The raw prompts (at ``rows``, if given) cut to :data:`EXAMPLE_CHARS` characters: templates' examples."""
+    raw = _as_large_string(raw)
+    return pc.utf8_slice_codeunits(raw if rows is None else raw.take(pa.array(rows, pa.int64())), 0, EXAMPLE_CHARS)
 
 
 _WARM = False
@@ -1073,8 +1074,7 @@ class TemplateMiner:
             return examples
         if not len(examples):
             return pa.array([], pa.large_string())
-        texts = self._example_rows(np.asarray(examples, np.int64))
-        return pc.utf8_slice_codeunits(_as_large_string(texts), 0, EXAMPLE_CHARS)
+        return example_texts(self._example_rows(np.asarray(examples, np.int64)))
 
     def _numbered_groups(self, text: pa.Array, requests: np.ndarray) -> tuple[np.ndarray, ...]:
         """Group distinct texts and number the groups.
