@@ -145,6 +145,15 @@ class TemplatesConfig:
                               "clause_ring_k / m) successors on each, between ring_k and this: quiet accounts, on "
                               "few rings, look further, so that accounts sharing a stock of clauses meet on "
                               "clause_min_shared rings")
+    clause_min_jaccard: float = _opt(0.3, "when clause_partners > 0, a pair that met on fewer rings is still linked "
+                                     "when the Jaccard similarity of the two accounts' clause sets (MinHash "
+                                     "estimate) is at least this")
+    clause_alike_shared: int = _opt(10, "a pair linked by that similarity must also have at least this many "
+                                    "clauses in common (estimated): a few popular sentences in common are "
+                                    "chance for accounts whose sets are small")
+    clause_partners: int = _opt(0, "how many such similar pairs each account keeps at most (its most similar "
+                                "ones; 0, the default: the rule is off, see docs/communities.md); the edge "
+                                "count stays linear in accounts")
 
 
 @dataclass(frozen=True)

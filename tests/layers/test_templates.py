@@ -146,10 +146,11 @@ def test_low_volume_members_of_a_large_campaign_meet_on_enough_clause_rings(tmp_
     acctgraph.build(d, tmp_path / "ws0", config=no_clauses, quiet=True)
     before = edges_of(tmp_path / "ws0", "templates")
 
-    def clause_links(k: int) -> tuple[dict, dict]:  # links (and weight) the clause tier adds, per account
-        cfg = Config.from_dict({"build": {"layers": ["templates"]}, "templates": {"clause_ring_k": k}})
-        acctgraph.build(d, tmp_path / f"ws{k}", config=cfg, quiet=True)
-        got = edges_of(tmp_path / f"ws{k}", "templates")
+    def clause_links(**opts) -> tuple[dict, dict]:  # links (and weight) the clause tier adds, per account
+        cfg = Config.from_dict({"build": {"layers": ["templates"]}, "templates": opts})
+        ws = tmp_path / ("ws-" + "-".join(map(str, opts.values())))
+        acctgraph.build(d, ws, config=cfg, quiet=True)
+        got = edges_of(ws, "templates")
         links: dict[str, int] = {}
         strength: dict[str, float] = {}
         for (a, b), w in got.items():
@@ -162,11 +163,14 @@ def test_low_volume_members_of_a_large_campaign_meet_on_enough_clause_rings(tmp_
                 strength[x] = strength.get(x, 0.0) + w
         return links, strength
 
-    sparse, _ = clause_links(10)
-    links, strength = clause_links(Config().templates.clause_ring_k)
+    sparse, _ = clause_links(clause_ring_k=10, clause_partners=0)
+    alike, _ = clause_links(clause_ring_k=10, clause_partners=5, clause_alike_shared=3)
+    links, strength = clause_links(clause_ring_k=Config().templates.clause_ring_k, clause_partners=0)
     camp = [f"camp{a:03d}" for a in range(150)]
     assert sum(sparse.get(a, 0) < 12 for a in camp) >= 30      # the old sampling left many members loose
-    assert min(links.get(a, 0) for a in camp) >= 50            # now every member has a stock of links
+    # pairs whose clause sets are alike are kept although they met on fewer rings: nobody is left loose
+    assert min(alike.get(a, 0) for a in camp) >= 10 and sum(alike.get(a, 0) < 12 for a in camp) < 30
+    assert min(links.get(a, 0) for a in camp) >= 50            # looking further: every member has a stock of links
     # the price: users of a popular four-sentence template now also meet on 3 rings by chance (p ~ 3%),
     # and the hub weighting keeps them well below the campaign
     users = [s for x, s in strength.items() if x.startswith("user")]
@@ -224,3 +228,55 @@ def test_examples_kept_as_row_numbers_give_the_same_templates(tmp_path):
                                                        pa.array([], pa.string()), pa.array([], pa.string()),
                                                        pa.array([], pa.list_(pa.uint64())), np.zeros(0, np.uint64),
                                                        pa.array([], pa.string()))
+
+
+def test_keep_stock_pairs_keeps_alike_sets_that_met_on_few_rings():
+    from acctgraph.engine import Engine
+    from acctgraph.layers.templates import keep_stock_pairs
+
+    sets = {0: "abcdef", 1: "abcdef", 2: "abcdgh", 3: "ijklmn", 4: "ab", 5: "ab", 6: "opqrst", 7: "ouvwxy"}
+    members = pa.table({"key": [ord(c) for n, s in sets.items() for c in s],
+                        "node": [n for n, s in sets.items() for _ in s]})
+    pairs = pa.table({"src": pa.array([0, 0, 0, 4, 6, 3], pa.int32()), "dst": pa.array([1, 2, 3, 5, 7, 6], pa.int32()),
+                      "weight": [1.0] * 6, "evidence": pa.array([1, 1, 1, 1, 1, 3], pa.int64())})
+    with Engine() as eng:
+        eng.register("_members", members)
+        eng.register("_p", pairs)
+        eng.execute("CREATE TEMP TABLE p AS SELECT * FROM _p")
+        kept = keep_stock_pairs(eng, "p", "_members", min_shared=3, min_jaccard=0.3, partners=5)
+        got = sorted(map(tuple, eng.sql("SELECT src, dst FROM p").to_pandas()[["src", "dst"]].values.tolist()))
+        weight = dict(eng.sql("SELECT src * 10 + dst AS p, weight FROM p").to_pandas().values.tolist())
+    # identical six-clause sets (0, 1) and a 4-of-8 overlap (0, 2) stay; disjoint sets (0, 3), two shared
+    # clauses (4, 5), one shared of eleven (6, 7) go; a pair that met on 3 rings (3, 6) stays whatever its sets
+    assert got == [(0, 1), (0, 2), (3, 6)] and kept == 2
+    # an alike pair weighs as if it had met on every ring it shares: six for the identical sets (one link of 1.0)
+    assert weight[1] == 6.0 and 1.0 < weight[2] <= 4.0 and weight[36] == 1.0
+    with Engine() as eng:  # asking for more clauses in common than six: only the pair that met on 3 rings
+        eng.register("_members", members)
+        eng.register("_p", pairs)
+        eng.execute("CREATE TEMP TABLE p AS SELECT * FROM _p")
+        assert keep_stock_pairs(eng, "p", "_members", min_shared=3, min_jaccard=0.3, partners=5, alike_shared=7) == 0
+        assert eng.sql("SELECT src, dst FROM p").to_pylist() == [{"src": 3, "dst": 6}]
+
+
+def test_keep_stock_pairs_bounds_partners_per_account():
+    from acctgraph.engine import Engine
+    from acctgraph.layers.templates import keep_stock_pairs, similar_partners
+
+    n = 12  # identical sets: every pair is alike, each account keeps its 2 best (ties: smaller ids)
+    members = pa.table({"key": [k for _ in range(n) for k in range(5)], "node": [a for a in range(n) for _ in range(5)]})
+    src, dst = np.triu_indices(n, 1)
+    pairs = pa.table({"src": src.astype(np.int32), "dst": dst.astype(np.int32), "weight": np.ones(len(src)),
+                      "evidence": np.ones(len(src), np.int64)})
+    with Engine() as eng:
+        eng.register("_members", members)
+        eng.register("_p", pairs)
+        eng.execute("CREATE TEMP TABLE p AS SELECT * FROM _p")
+        keep_stock_pairs(eng, "p", "_members", min_shared=3, min_jaccard=0.3, partners=2)
+        got = eng.sql("SELECT src, dst FROM p ORDER BY src, dst").to_pandas()
+    degree = np.bincount(np.r_[got["src"], got["dst"]], minlength=n)
+    assert len(got) <= 2 * n and degree.min() >= 2
+    # same answer whatever the row order
+    perm = np.random.default_rng(0).permutation(len(src))
+    score = np.ones(len(src))
+    assert (similar_partners(src[perm], dst[perm], score, 2) == similar_partners(src, dst, score, 2)[perm]).all()
