@@ -38,14 +38,15 @@ me with", is nearly worthless per pair) at ``clause_factor``. A pair is
 kept only when it shares at least ``clause_min_shared`` clauses (counted
 over the rings it sits on, for large groups): one common sentence in common
 is chance, a stock of them is a campaign. Meeting on several rings gets rarer
-as a group grows, so a ring link is also kept when the two accounts' clause
+as a group grows, so with ``clause_partners`` > 0 (off by default, see
+docs/communities.md) a ring link is also kept when the two accounts' clause
 sets are alike (:func:`keep_stock_pairs`: MinHash Jaccard at least
-``clause_min_jaccard``, at least ``clause_min_shared`` clauses in common by
+``clause_min_jaccard``, at least ``clause_alike_shared`` clauses in common by
 the estimate, among each account's ``clause_partners`` most alike pairs).
 Set similarity does not depend on how many accounts share the clauses: on a
 seed-scale world a 3,000-account campaign whose clauses 16,000 others also
-used kept one pair per account by meetings alone. Each large clause group has its
-own ring order: a shared order would make every clause link the same
+used kept one pair per account by meetings alone. Each large clause group
+has its own ring order: a shared order would make every clause link the same
 neighbours along one global sequence, a lattice that community detection
 cuts into arcs of unrelated accounts (measured: identical mixes of two
 campaigns and individuals in every community).
