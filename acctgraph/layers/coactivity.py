@@ -70,6 +70,15 @@ def minhash_sets(offsets: np.ndarray, items: np.ndarray, num_perm: int, seed: in
     return sig
 
 
+def shared_from_jaccard(jac: np.ndarray, size_a: np.ndarray, size_b: np.ndarray) -> np.ndarray:
+    """Estimated size of the intersection of two sets from their Jaccard similarity and their sizes.
+
+    >>> float(shared_from_jaccard(np.array([0.5]), np.array([6]), np.array([6]))[0])
+    4.0
+    """
+    return jac * (size_a + size_b) / (1.0 + jac)
+
+
 def account_sketches(offsets: np.ndarray, bins: np.ndarray, num_perm: int,
                      width_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per account (bins ``bins[offsets[i]:offsets[i+1]]``, each bin ``width_s`` seconds): its MinHash
@@ -111,7 +120,7 @@ def score_pairs(sig_a: np.ndarray, sig_b: np.ndarray, size_a: np.ndarray, size_b
     array: the two accounts of pair i; see the module docs). Each pair's values depend on its own rows only."""
     jac = (sig_a == sig_b).mean(axis=1)
     j_lo = np.clip(jac - 2.0 * np.sqrt(jac * (1 - jac) / num_perm), 0.0, 1.0)
-    c = j_lo * (size_a + size_b) / (1.0 + j_lo)
+    c = shared_from_jaccard(j_lo, size_a, size_b)
     exp = np.einsum("ij,ij->i", prof_a / t_h, prof_b).astype(np.float64)
     return c, exp, (c - exp) / np.sqrt(exp + 1.0)
 

@@ -71,7 +71,7 @@ import pyarrow.parquet as pq
 
 from acctgraph.engine import Engine, round_sql
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
-from acctgraph.layers.coactivity import minhash_sets
+from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
 from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
 from acctgraph.procs import prefetch
 from acctgraph.progress import progress
@@ -151,14 +151,13 @@ def keep_stock_pairs(eng: Engine, pairs: str, members: str, *, min_shared: int, 
             hi = lo + _STOCK_CHUNK
             jac[lo:hi] = (sig[ia[lo:hi]] == sig[ib[lo:hi]]).sum(axis=1) / num_perm
         del sig, ia, ib
-        size = cand.column("da").to_numpy() + cand.column("db").to_numpy()
-        alike = (jac >= min_jaccard) & (jac * size >= max(min_shared, alike_shared or 0) * (1.0 + jac))
-        sel = np.flatnonzero(alike)
+        da, db = cand.column("da").to_numpy(), cand.column("db").to_numpy()
+        est = shared_from_jaccard(jac, da, db)
+        sel = np.flatnonzero((jac >= min_jaccard) & (est >= max(min_shared, alike_shared or 0)))
+        shared = np.minimum(est, np.minimum(da, db))  # the pair's weight: no more rings than the smaller set
         sel = sel[similar_partners(src[sel], dst[sel], jac[sel], partners)]
         kept = len(sel)
-        shared = np.minimum(jac[sel] * size[sel] / (1.0 + jac[sel]),
-                            np.minimum(cand.column("da").to_numpy()[sel], cand.column("db").to_numpy()[sel]))
-        eng.register("_alike", pa.table({"src": src[sel], "dst": dst[sel], "shared": np.round(shared, 6)}))
+        eng.register("_alike", pa.table({"src": src[sel], "dst": dst[sel], "shared": np.round(shared[sel], 6)}))
     else:
         eng.register("_alike", pa.table({"src": pa.array([], pa.int32()), "dst": pa.array([], pa.int32()),
                                          "shared": pa.array([], pa.float64())}))
