@@ -156,7 +156,11 @@ def _recombined(x: _Inputs, combine, min_weight: float = 0.0) -> _Inputs:
 def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
     """Which clusters are flagged: enough core members, and either path below.
 
-    1. **Score**: ``score >= flag_score`` (many signals at once).
+    1. **Score**: ``score >= flag_score`` (many signals at once) and
+       ``conduct >= flag_conduct``: the signals about what the accounts do
+       (:data:`~acctgraph.scoring.CONDUCT`) must add up to something. Ties
+       alone (one corporate card, one egress, both layers agreeing) are how a
+       company looks; they are not abuse.
     2. **Purpose**: ``extraction_prompts >= extraction_flag`` and
        ``volume >= extraction_volume``: a coordinated group whose traffic is
        mostly capability extraction at many times the typical account's
@@ -165,14 +169,16 @@ def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
        lack the volume, bots the extraction prompts, VPN users both.
 
     >>> from acctgraph.config import ScoringConfig
-    >>> c = pd.DataFrame({"score": [0.5, 0.3, 0.3], "core_size": [20, 20, 20],
-    ...                   "extraction_prompts": [0.0, 0.8, 0.8], "volume": [0.0, 0.9, 0.2]})
+    >>> c = pd.DataFrame({"score": [0.5, 0.3, 0.3, 0.4], "conduct": [0.3, 0.3, 0.3, 0.1],
+    ...                   "core_size": [20, 20, 20, 20],
+    ...                   "extraction_prompts": [0.0, 0.8, 0.8, 0.0], "volume": [0.0, 0.9, 0.2, 0.0]})
     >>> flag_rule(c, ScoringConfig()).tolist()
-    [True, True, False]
+    [True, True, False, False]
     """
     big = scored["core_size"] >= sc.flag_min_size
+    many = (scored["score"] >= sc.flag_score) & (scored["conduct"] >= sc.flag_conduct)
     purpose = (scored["extraction_prompts"] >= sc.extraction_flag) & (scored["volume"] >= sc.extraction_volume)
-    return big & ((scored["score"] >= sc.flag_score) | purpose)
+    return big & (many | purpose)
 
 
 def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndarray, memb: np.ndarray,
@@ -873,7 +879,7 @@ def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t
     clusters["seed_mass"] = np.round(mass.reindex(clusters["community_id"]).fillna(0).to_numpy(), 9)
     clusters["seeded"] = seeded.reindex(clusters["community_id"]).fillna(False).to_numpy(bool)
     clusters["sleepers"] = np.bincount(memb[sleeper], minlength=len(ops))[clusters["community_id"].to_numpy()]
-    cols = (["community_id", "operation_id", "size", "core_size", "sleepers", "score", "flagged", "seeded",
+    cols = (["community_id", "operation_id", "size", "core_size", "sleepers", "score", "conduct", "flagged", "seeded",
              "seed_mass", "reasons"] + list(SIGNALS) + [f"contrib_{s}" for s in SIGNALS])
     clusters = clusters[cols]
 

@@ -214,6 +214,9 @@ class ScoringConfig:
     """Cluster scores (see acctgraph/scoring.py) and the flagging rule."""
 
     flag_score: float = _opt(0.36, "clusters scoring at least this are flagged ...")
+    flag_conduct: float = _opt(0.2, "... and the mean of their conduct signals (what the accounts do, not how "
+                                    "they are tied: every signal but shared_payment, multi_layer and proxy_ips) "
+                                    "is at least this; 0 switches this condition off")
     flag_min_size: int = _opt(10, "... when at least this many of their accounts are core members")
     extraction_flag: float = _opt(0.5, "... or when at least this share of their requests are capability-extraction "
                                   "prompts ...")

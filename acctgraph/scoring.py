@@ -40,6 +40,14 @@ ip_rotation         median, over members with >= 10 requests, of distinct IP
 
 Evading one layer lights another: a campaign that stops sharing exits (so the
 network layer and ``proxy_ips`` go quiet) must rotate addresses instead.
+
+The signals fall in two groups. :data:`TIES` (``shared_payment``,
+``multi_layer``, ``proxy_ips``) say how firmly the accounts are tied together
+and what they hide behind; :data:`CONDUCT` (the other eight) say what the
+accounts do. A company sharing a corporate card and one egress lights every
+tie and no conduct, so the score path of the flag rule also asks for some
+conduct (``conduct``, the weighted mean of the conduct signals; see
+``clusters.flag_rule``).
 """
 
 from __future__ import annotations
@@ -52,6 +60,11 @@ import pandas as pd
 SIGNALS: tuple[str, ...] = ("shared_payment", "multi_layer", "template_focus", "extraction_prompts",
                             "machine_timing", "batch_creation", "off_hours", "new_model_pivot", "volume",
                             "proxy_ips", "ip_rotation")
+
+#: Signals about how the accounts are tied (shared instruments, agreeing layers, proxy-like exits).
+TIES: tuple[str, ...] = ("shared_payment", "multi_layer", "proxy_ips")
+#: Signals about what the accounts do (prompts, timing, creation, adoption, volume, address use).
+CONDUCT: tuple[str, ...] = tuple(s for s in SIGNALS if s not in TIES)
 
 #: Plain-words description of each signal, filled with its value (a fraction).
 REASONS: dict[str, str] = {
@@ -262,7 +275,15 @@ def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFra
 
 
 def score(signals: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
-    """Add ``score`` and ``contrib_<signal>`` columns; weights default to 1 for unnamed signals."""
+    """Add ``score``, ``conduct`` and ``contrib_<signal>`` columns; weights default to 1 for unnamed signals.
+
+    ``conduct`` is the weighted mean of the :data:`CONDUCT` signals alone (0 when
+    their weights are all 0).
+
+    >>> s = pd.DataFrame({k: [1.0 if k in TIES else 0.0] for k in SIGNALS})   # ties only: a company
+    >>> score(s, {})[["score", "conduct"]].round(3).values.tolist()
+    [[0.273, 0.0]]
+    """
     w = np.array([float(weights.get(s, 1.0)) for s in SIGNALS])
     vals = signals[list(SIGNALS)].to_numpy()
     contrib = vals * w / w.sum()
@@ -270,6 +291,9 @@ def score(signals: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
     for i, s in enumerate(SIGNALS):
         out[f"contrib_{s}"] = np.round(contrib[:, i], 6)
     out["score"] = np.round(contrib.sum(axis=1), 6)
+    c = np.array([s in CONDUCT for s in SIGNALS])
+    wc = w[c].sum()
+    out["conduct"] = np.round((vals[:, c] * w[c]).sum(axis=1) / wc, 6) if wc > 0 else 0.0
     return out
 
 

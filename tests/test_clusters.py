@@ -184,7 +184,7 @@ def test_flag_paths_score_and_purpose():
     from acctgraph.config import ScoringConfig
 
     c = pd.DataFrame({
-        "score": [0.6, 0.3, 0.3, 0.3, 0.6],
+        "score": [0.6, 0.3, 0.3, 0.3, 0.6], "conduct": [0.4, 0.3, 0.3, 0.4, 0.4],
         "core_size": [50, 50, 50, 50, 5],
         "extraction_prompts": [0.1, 0.9, 0.9, 0.0, 0.9],   # evasive campaign, coding company, bot farm
         "volume": [0.2, 0.8, 0.3, 0.9, 0.9],

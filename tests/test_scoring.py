@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acctgraph.scoring import SIGNALS, batch_share, cluster_signals, night_share, reasons, score
+from acctgraph.clusters import flag_rule
+from acctgraph.config import ScoringConfig
+from acctgraph.scoring import CONDUCT, SIGNALS, TIES, batch_share, cluster_signals, night_share, reasons, score
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -88,6 +90,42 @@ def test_signal_weights_and_contributions():
     s = score(signals_of(cluster(1, 10, gap_cv=0.1)), {"machine_timing": 3.0})
     assert s.loc[1, "score"] == pytest.approx(sum(s.loc[1, f"contrib_{x}"] for x in SIGNALS), abs=1e-5)
     assert s.loc[1, "contrib_machine_timing"] == pytest.approx(3.0 / (len(SIGNALS) + 2.0), abs=1e-6)
+
+
+def test_conduct_is_the_mean_of_what_accounts_do_not_of_how_they_are_tied():
+    assert set(TIES) | set(CONDUCT) == set(SIGNALS) and not set(TIES) & set(CONDUCT)
+    m = cluster(1, 20)
+    nodes = m["node"].to_numpy()
+    loose = score(signals_of(m, chain_edges(nodes, 1, False)), {})
+    tied = score(signals_of(m, chain_edges(nodes, 3, True)), {})
+    assert tied.loc[1, "score"] > loose.loc[1, "score"]
+    assert tied.loc[1, "conduct"] == loose.loc[1, "conduct"]
+    busy = score(signals_of(cluster(1, 20, gap_cv=0.1), chain_edges(nodes, 1, False)), {})
+    assert busy.loc[1, "conduct"] == pytest.approx(loose.loc[1, "conduct"] + 1 / len(CONDUCT), abs=1e-5)
+    w = score(signals_of(cluster(1, 20, gap_cv=0.1)), {"machine_timing": 3.0, "shared_payment": 9.0}).loc[1]
+    expected = (sum(w[c] for c in CONDUCT) + 2.0 * w["machine_timing"]) / (len(CONDUCT) + 2.0)
+    assert w["machine_timing"] == 1.0 and w["conduct"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_company_on_a_card_and_a_proxy_exit_is_not_flagged_on_its_ties_alone():
+    """Validation's company-46: one corporate card, proxy-like egress, some night work, one tool's template.
+
+    Its ties reach the score threshold; nothing it does is abusive, so the score path does not flag it.
+    A campaign with the same ties and what campaigns do (machine timing, a fast model switch) is flagged.
+    """
+    def tied(m: pd.DataFrame) -> pd.DataFrame:
+        m = m.assign(proxy_ip_share=1.0)
+        nodes = m["node"].to_numpy()
+        tmpl = pd.DataFrame({"node": nodes, "template_id": 0, "requests": 10, "share": 0.4})
+        return score(signals_of(m, chain_edges(nodes, 2, True), tmpl), {}).assign(core_size=len(m))
+
+    company = tied(cluster(1, 45, night_hours=True))
+    campaign = tied(cluster(1, 45, night_hours=True, gap_cv=0.2, pivot_lag=3.0))
+    rule = ScoringConfig()
+    assert company.loc[1, "score"] >= rule.flag_score and company.loc[1, "conduct"] < rule.flag_conduct
+    assert flag_rule(company, rule).tolist() == [False]
+    assert flag_rule(company, ScoringConfig(flag_conduct=0.0)).tolist() == [True]
+    assert campaign.loc[1, "conduct"] >= rule.flag_conduct and flag_rule(campaign, rule).tolist() == [True]
 
 
 def test_night_share_uses_claimed_country():
