@@ -151,9 +151,9 @@ class TemplatesConfig:
     clause_alike_shared: int = _opt(10, "a pair linked by that similarity must also have at least this many "
                                     "clauses in common (estimated): a few popular sentences in common are "
                                     "chance for accounts whose sets are small")
-    clause_partners: int = _opt(0, "how many such similar pairs each account keeps at most (its most similar "
-                                "ones; 0, the default: the rule is off, see docs/communities.md); the edge "
-                                "count stays linear in accounts")
+    clause_partners: int = _opt(5, "how many such similar pairs each account keeps at most (its most similar "
+                                "ones; 0 switches the rule off, see docs/communities.md); the edge count stays "
+                                "linear in accounts")
 
 
 @dataclass(frozen=True)
@@ -222,12 +222,13 @@ class ScoringConfig:
                                   "prompts ...")
     extraction_volume: float = _opt(0.5, "... and their volume signal is at least this (median member 10x the typical "
                                     "account at 0.5); set either above 1 to flag on the score alone")
-    fringe_ratio: float = _opt(0.05, "members whose link weight inside their community is below this share of the "
-                                    "community's median are fringe: left out of its signals and never flagged")
-    core_reference: str = _opt("median", "what fringe_ratio is a share of: 'median' (the community's median "
-                                         "member) or 'weighted' (the strength below which half of its link "
-                                         "weight lies: robust when weakly tied accounts outnumber the members, "
-                                         "use with a lower fringe_ratio such as 0.025; docs/communities.md)")
+    fringe_ratio: float = _opt(0.025, "members whose link weight inside their community is below this share of "
+                                      "its core_reference are fringe: left out of its signals and never flagged")
+    core_reference: str = _opt("weighted", "what fringe_ratio is a share of: 'weighted' (the strength below which "
+                                           "half of the community's link weight lies: robust when weakly tied "
+                                           "accounts outnumber the members) or 'median' (the community's median "
+                                           "member; use with a higher fringe_ratio such as 0.05; "
+                                           "docs/communities.md)")
     sleeper_share: float = _opt(0.5, "an account that sent no request and was left alone joins the flagged cluster "
                                      "that holds at least this share of its link weight, counting links too weak "
                                      "for detection (a card of a campaign's BIN burst); above 1 switches it off")
