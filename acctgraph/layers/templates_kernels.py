@@ -725,15 +725,14 @@ def guard_rounds(sig, lo, hi, pref, rank, rounds, threshold):
     members whose signature is within ``threshold`` of their anchor's (and
     the anchor) take its label and leave; nodes without active edges leave
     with their own label. Returns (label, active, the edges left between
-    active nodes, as one compacted copy of ``lo`` and ``hi``). Same result as
+    active nodes: the front of ``lo`` and ``hi``, which are compacted in
+    place, so each edge is held once). Same result as
     the former numpy rounds (kept in ``tests/layers/test_templates_kernels.py``),
     without gathering every edge array several times per round.
     """
     n = len(pref)
     label = np.arange(n)
     active = np.ones(n, np.bool_)
-    lo = lo.copy()
-    hi = hi.copy()
     m = len(lo)
     parent = np.arange(n)
     touched = np.zeros(n, np.bool_)
@@ -774,12 +773,13 @@ def guard_rounds(sig, lo, hi, pref, rank, rounds, threshold):
             elif active[v]:
                 active[v] = False  # isolated: its own anchor
     m = _compact_edges(lo, hi, m, active)
-    return label, active, lo[:m].copy(), hi[:m].copy()
+    return label, active, lo[:m], hi[:m]
 
 
 @njit(cache=True, nogil=True)
 def star_rounds(sig, lo, hi, pref, rank, label, active, threshold):
-    """The star rounds of ``TemplateMiner._guarded_components``, compiled (``label`` and ``active`` in place).
+    """The star rounds of ``TemplateMiner._guarded_components``, compiled (``label``, ``active``, and the
+    edge lists ``lo`` and ``hi``, which it compacts, in place).
 
     Each round, over the edges left (both ends active): every active node
     that outranks (smaller ``pref``) all its neighbours is an anchor; a
@@ -791,8 +791,6 @@ def star_rounds(sig, lo, hi, pref, rank, label, active, threshold):
     n = len(pref)
     big = np.iinfo(np.int64).max
     thr = np.float32(threshold)
-    lo = lo.copy()
-    hi = hi.copy()
     m = len(lo)
     best = np.empty(n, np.int64)
     joined = np.empty(n, np.int64)

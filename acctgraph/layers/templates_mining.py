@@ -1255,10 +1255,13 @@ class TemplateMiner:
         del edges
         pk.sort()
         first = np.ones(len(pk), bool)
-        first[1:] = pk[1:] != pk[:-1]
+        np.not_equal(pk[1:], pk[:-1], out=first[1:])
         pk = pk[first]
-        lo, hi = pk >> 32, pk & 0xFFFFFFFF
-        del pk, first
+        del first
+        # int32 ends (fewer than 2**31 nodes, checked above): the edge lists are the largest arrays of
+        # grouping when paraphrase makes most skeletons distinct, and the rounds compact them in place
+        lo, hi = (pk >> 32).astype(np.int32), (pk & 0xFFFFFFFF).astype(np.int32)
+        del pk
         return self._guarded_components(sig, lo, hi, weight, prio)
 
     def _guarded_components(self, sig: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
@@ -1268,7 +1271,10 @@ class TemplateMiner:
         The anchor of a component is its node with the most requests (ties:
         the best skeleton's priority). Members below ``anchor_threshold`` are
         re-grouped among themselves in the next round. Edges with a resolved
-        end are dropped for good, so later rounds scan fewer edges.
+        end are dropped for good, so later rounds scan fewer edges. The rounds
+        compact the edge lists in place: ``lo`` and ``hi`` are used as they are
+        when they are writable int32 arrays (as :meth:`_cluster` makes them,
+        handing them over), and copied otherwise.
         """
         from acctgraph.layers.templates_kernels import guard_rounds, star_rounds
 
@@ -1282,8 +1288,8 @@ class TemplateMiner:
         # candidate edges: 25 s -> 7 s, same labels)
         sig, pref, rank = np.ascontiguousarray(sig), _readonly(pref, np.int64), _readonly(rank, np.int64)
         thr = float(cfg.anchor_threshold)
-        label, active, lo, hi = guard_rounds(sig, _readonly(lo, np.int64), _readonly(hi, np.int64), pref, rank,
-                                             int(cfg.guard_rounds), thr)
+        lo, hi = (np.require(e, np.int32, ["C", "W"]) for e in (lo, hi))
+        label, active, lo, hi = guard_rounds(sig, lo, hi, pref, rank, int(cfg.guard_rounds), thr)
         if len(lo):  # leftovers of long chains
             star_rounds(sig, lo, hi, pref, rank, label, active, thr)
         return label
