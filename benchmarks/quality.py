@@ -6,6 +6,9 @@ Run from the repository root (not part of the default test run):
     .venv/bin/python benchmarks/quality.py --scale 1.0           # seed scale (slow)
     .venv/bin/python benchmarks/quality.py --write-docs          # also rewrite docs/quality.md
 
+docs/quality.md names the command that wrote it: rerun that one (``--write-docs``
+rewrites the whole page, so worlds left out of the command leave the page).
+
 For every world it runs build, communities and evaluate, then the layer
 ablation: communities again with each layer's weight set to 0 (edges keep
 every layer's raw weight, so no rebuild is needed), and once more with the
@@ -145,9 +148,11 @@ def _linked(c: dict) -> str:
     return "-" if c.get("recall_linked") is None else f"{c['recall_linked']:.3f}"
 
 
-def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None) -> str:
+def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, command: str = "") -> str:
     md = ["# Detection quality", "",
           "Written by `benchmarks/quality.py --write-docs` from a measured run; do not edit by hand.", "",
+          *([f"Measured with `{command}`: rerun that command to refresh this page (it is rewritten whole).", ""]
+            if command else []),
           f"Machine: {mach['cores']} cores, {mach['mem_gib']:.0f} GiB, {mach['cpu']}.", "",
           "Targets (issue 5): every campaign recall ≥ 0.97 with ≥ 0.9 of it in one community, flagged "
           "precision ≥ 0.98 and no hard-negative group flagged; with every evasion knob on recall ≥ 0.9 and "
@@ -249,6 +254,9 @@ def main() -> int:
     ap.add_argument("--no-validation", action="store_true")
     ap.add_argument("--knob-seed", type=int, default=6601,
                     help="seed of the worlds with one evasion knob on (one world per knob); 0 skips them")
+    ap.add_argument("--seed-scale", type=int, nargs="*", default=[], metavar="SEED",
+                    help="also a default world at scale 1 (1,000,000 accounts) per seed and an evasive one with "
+                         "seed + 1, ablations included (slow: about 45 min per seed on 2 cores, 19 GB peak)")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
     worlds = []
@@ -257,6 +265,11 @@ def main() -> int:
         worlds.append((f"generated, scale {args.scale:g}, seed {seed}", d))
         d, _ = ensure_world(args.cache / "evasive", args.scale, seed + 1, preset="evasive")
         worlds.append((f"generated with every evasion knob on (evasive), scale {args.scale:g}, seed {seed + 1}", d))
+    for seed in args.seed_scale:
+        d, _ = ensure_world(args.cache / "default", 1.0, seed)
+        worlds.append((f"generated, scale 1, seed {seed}", d))
+        d, _ = ensure_world(args.cache / "evasive", 1.0, seed + 1, preset="evasive")
+        worlds.append((f"generated with every evasion knob on (evasive), scale 1, seed {seed + 1}", d))
     worlds.append(("committed sample (data/samples)", acctgraph.SAMPLE_DIR))
     if not args.no_validation and (VALIDATION / "labels.parquet").is_file():
         worlds.append(("independent validation world (../shared/validation)", VALIDATION))
@@ -278,7 +291,8 @@ def main() -> int:
             knobs.append({**r, "knob": knob, "scale": args.scale, "seed": args.knob_seed})
             print(knob_lines(knobs[-1]), flush=True)
     if args.write_docs:
-        (ROOT / "docs" / "quality.md").write_text(markdown(results, machine(), knobs), encoding="utf-8")
+        command = " ".join([".venv/bin/python", "benchmarks/quality.py", *sys.argv[1:]])
+        (ROOT / "docs" / "quality.md").write_text(markdown(results, machine(), knobs, command), encoding="utf-8")
         (ROOT / "docs" / "quality.json").write_text(json.dumps({"worlds": results, "one_knob": knobs}, indent=1,
                                                                sort_keys=True) + "\n")
         print("wrote docs/quality.md")

@@ -1,0 +1,56 @@
+"""benchmarks/quality.py's page and verdicts on fake results: fast (no world is built).
+
+The script itself is run by hand (see docs/quality.md, which names the command that wrote it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _quality():
+    folder = str(ROOT / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location("acctgraph_bench_quality", ROOT / "benchmarks" / "quality.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+Q = _quality()
+MACHINE = {"cores": 2, "mem_gib": 24.0, "cpu": "test CPU"}
+
+
+def result(world: str, recall: float, share: float, precision: float, ablation: float) -> dict:
+    camp = {"accounts": 100, "recall": recall, "largest_share": share, "unlinked": 0, "recall_linked": recall}
+    return {"world": world, "build_s": 1.0, "communities_s": 0.5, "calibration_s": 0.2,
+            "evaluation": {"campaigns": {"c": camp}, "precision": precision, "flagged_accounts": 100,
+                           "legit_flagged": 1, "legit_flagged_by_population": {"individual": 1},
+                           "ari": 0.5, "nmi": 0.9},
+            "ablation": {"payments": {"min_recall": ablation, "precision": precision}}}
+
+
+def test_verdict_uses_the_evasive_bar_for_evasive_worlds():
+    plain = result("generated, scale 0.1, seed 1", 0.95, 0.95, 0.99, 0.9)
+    evasive = result("generated with every evasion knob on (evasive), scale 0.1, seed 2", 0.95, 0.5, 0.96, 0.9)
+    text, ok = Q.verdict(plain)
+    assert not ok and "recall 0.950 misses 0.97" in text
+    text, ok = Q.verdict(evasive)
+    assert ok and "cohesion" not in text and "precision 0.960 meets 0.95" in text
+
+
+def test_page_names_the_command_that_wrote_it_and_every_world():
+    worlds = [result("generated, scale 0.1, seed 1", 0.99, 0.99, 0.99, 0.9),
+              result("generated, scale 1, seed 3", 0.98, 0.98, 0.99, 0.85)]
+    cmd = ".venv/bin/python benchmarks/quality.py --seeds 1 --seed-scale 3 --write-docs"
+    page = Q.markdown(worlds, MACHINE, [], command=cmd)
+    assert f"Measured with `{cmd}`" in page
+    rows = [line for line in page.splitlines() if line.startswith("| generated")]
+    assert [r.split(" | ")[0] for r in rows] == ["| generated, scale 0.1, seed 1", "| generated, scale 1, seed 3"]
+    assert all(r.rstrip().endswith("|") and " met " in r for r in rows)
+    assert "Measured with" not in Q.markdown(worlds, MACHINE, [])
