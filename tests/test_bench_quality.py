@@ -42,6 +42,14 @@ def test_verdict_uses_the_evasive_bar_for_evasive_worlds():
     assert not ok and "recall 0.950 misses 0.97" in text
     text, ok = Q.verdict(evasive)
     assert ok and "cohesion" not in text and "precision 0.960 meets 0.95" in text
+    # the evasive campaigns leave traces in templates only: that ablation is shown, not held to the target
+    evasive["ablation"]["templates"] = {"min_recall": 0.02, "precision": 0.9}
+    text, ok = Q.verdict(evasive)
+    assert ok and "(templates off not counted) 0.900 meets 0.8" in text
+    plain = result("generated, scale 0.1, seed 1", 0.99, 0.99, 0.99, 0.9)
+    plain["ablation"]["templates"] = {"min_recall": 0.02, "precision": 0.9}
+    text, ok = Q.verdict(plain)
+    assert not ok and "ablation min recall 0.020 misses 0.8" in text
 
 
 def test_page_names_the_command_that_wrote_it_and_every_world():
