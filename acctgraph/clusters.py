@@ -181,6 +181,19 @@ def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
     return big & (many | purpose)
 
 
+def flag_rule_text(sc) -> str:
+    """The flag rule of :func:`flag_rule` in words, with the configured thresholds (for evidence packets).
+
+    >>> from acctgraph.config import ScoringConfig
+    >>> flag_rule_text(ScoringConfig())[:80]
+    'flagged with at least 10 core members when the score is at least 0.36 and conduc'
+    """
+    return (f"flagged with at least {sc.flag_min_size} core members when the score is at least {sc.flag_score} "
+            f"and conduct (the mean of the signals about what the accounts do, not how they are tied) at least "
+            f"{sc.flag_conduct}, or when at least {sc.extraction_flag:.0%} of the requests are capability-"
+            f"extraction prompts and the volume signal is at least {sc.extraction_volume}")
+
+
 def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndarray, memb: np.ndarray,
                  ratio: float, w_layers: np.ndarray | None = None,
                  idle: np.ndarray | None = None, reference: str = "median") -> tuple[np.ndarray, np.ndarray]:

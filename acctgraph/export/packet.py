@@ -37,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from acctgraph.clusters import flag_rule_text
 from acctgraph.config import Config
 from acctgraph.errors import UsageError, WorkspaceError
 from acctgraph.export.archive import zip_folder
@@ -264,8 +265,7 @@ def _write_packet(t: ClusterTables, out_dir: Path, cfg: Config, records: dict[st
         files = [(f, d) for f, d in FILES.items()
                  if (ec.plots or not f.endswith(".png")) and (ec.stix or f != "stix.json")]
         text, lines = summary(t, release=release, fringe=fringe,
-                              flag_rule=f"flagged at {sc.flag_score} or more with at least {sc.flag_min_size} "
-                                        "core members",
+                              flag_rule=flag_rule_text(sc),
                               graph=graph, pseudonymised=pseudonymiser is not None, files=files)
         write_text_atomic(stage / "summary.md", text)
         if ec.stix:

@@ -96,7 +96,8 @@ def summary(t: ClusterTables, *, release: tuple[str, pd.Timestamp] | None, fring
                    f"UTC; {_pct(float((lag <= 24).mean()) if n else 0)} of the accounts used it within 24 hours "
                    f"and {_pct(float(lag.notna().mean()) if n else 0)} at all.")
     out += ["", "## Why it is flagged" if flagged else "## Score and the signals behind it", "",
-            f"Score **{score:.3f}**: the weighted mean of {len(SIGNALS)} signals, each between 0 and 1 ({flag_rule}). "
+            f"Score **{score:.3f}**: the weighted mean of {len(SIGNALS)} signals, each between 0 and 1"
+            + (f"; conduct {float(c['conduct']):.3f}" if "conduct" in c else "") + f" ({flag_rule}). "
             f"In words: {c.get('reasons', '') or 'no signal stands out'}.", "",
             "| signal | value | contribution | what it measures |", "|---|---|---|---|"]
     sig = sorted(SIGNALS, key=lambda s: (-float(c[f"contrib_{s}"]), s))

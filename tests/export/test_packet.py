@@ -114,3 +114,13 @@ def test_index_lists_the_packets(sample_export):
     html = Path(sample_export.index).read_text(encoding="utf-8")
     for p in sample_export.packets:
         assert f'href="cluster-{p.cluster_id}/graph.html"' in html and f'href="cluster-{p.cluster_id}.zip"' in html
+
+
+def test_summary_states_the_flag_rule_and_the_clusters_conduct(sample_ws, sample_export):
+    import pandas as pd
+
+    clusters = pd.read_csv(Path(sample_ws) / "clusters.csv").set_index("community_id")
+    for p in sample_export.packets:
+        text = (Path(p.path) / "summary.md").read_text(encoding="utf-8")
+        assert f"; conduct {clusters.loc[p.cluster_id, 'conduct']:.3f} (flagged with at least 10 core members" in text
+        assert "capability-extraction prompts and the volume signal is at least 0.5)" in text
