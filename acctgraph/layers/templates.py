@@ -38,8 +38,8 @@ me with", is nearly worthless per pair) at ``clause_factor``. A pair is
 kept only when it shares at least ``clause_min_shared`` clauses (counted
 over the rings it sits on, for large groups): one common sentence in common
 is chance, a stock of them is a campaign. Meeting on several rings gets rarer
-as a group grows, so with ``clause_partners`` > 0 (off by default, see
-docs/communities.md) a ring link is also kept when the two accounts' clause
+as a group grows, so with ``clause_partners`` > 0 (5 by default; 0 switches
+it off, see docs/communities.md) a ring link is also kept when the two accounts' clause
 sets are alike (:func:`keep_stock_pairs`: MinHash Jaccard at least
 ``clause_min_jaccard``, at least ``clause_alike_shared`` clauses in common by
 the estimate, among each account's ``clause_partners`` most alike pairs).
