@@ -73,7 +73,7 @@ from acctgraph.engine import Engine, round_sql
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
 from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
-from acctgraph.procs import prefetch
+from acctgraph.procs import prefetch, threaded_map, usable_cores
 from acctgraph.progress import progress
 
 NAME = "templates"
@@ -92,20 +92,24 @@ def similar_partners(src: np.ndarray, dst: np.ndarray, score: np.ndarray, partne
     """Mask of the pairs that are among the ``partners`` best-scored pairs of either endpoint.
 
     Ties go to the partner with the smaller id, so the result does not depend on row order.
+    Endpoints are ids below 2**31.
 
     >>> similar_partners(np.array([0, 0, 1]), np.array([1, 2, 2]), np.array([0.9, 0.5, 0.4]), 1).tolist()
     [True, True, False]
     """
-    end = np.concatenate([src, dst])
-    other = np.concatenate([dst, src])
-    pair = np.concatenate([np.arange(len(src))] * 2)
-    order = np.lexsort((other, -np.concatenate([score, score]), end))
-    end, pair = end[order], pair[order]
-    first = np.flatnonzero(np.r_[True, end[1:] != end[:-1]])
-    rank = np.arange(len(end)) - np.repeat(first, np.diff(np.r_[first, len(end)]))
-    keep = np.zeros(len(src), dtype=bool)
-    keep[pair[rank < partners]] = True
-    return keep
+    rank = np.unique(-np.asarray(score, np.float64), return_inverse=True)[1]  # 0 = best
+    return _top_partners(src, dst, rank, partners)
+
+
+def _top_partners(src: np.ndarray, dst: np.ndarray, rank: np.ndarray, partners: int) -> np.ndarray:
+    """:func:`similar_partners` with an integer ``rank`` per pair (smaller is better, below 2**31)."""
+    from acctgraph.layers.templates_kernels import top_partners
+
+    if not len(src) or partners <= 0:
+        return np.zeros(len(src), dtype=bool)
+    src, dst = np.ascontiguousarray(src, np.int64), np.ascontiguousarray(dst, np.int64)
+    return top_partners(src, dst, np.ascontiguousarray(rank, np.int64), int(partners),
+                        int(max(src.max(), dst.max())) + 1)
 
 
 def keep_stock_pairs(eng: Engine, pairs: str, members: str, *, min_shared: int, min_jaccard: float,
@@ -131,33 +135,48 @@ def keep_stock_pairs(eng: Engine, pairs: str, members: str, *, min_shared: int, 
         SELECT DISTINCT m.key, m.node FROM {members} m
         JOIN (SELECT key FROM {members} GROUP BY key HAVING count(DISTINCT node) >= 2) k USING (key);
         CREATE OR REPLACE TEMP TABLE _deg AS SELECT node, count(*) AS d FROM _held GROUP BY node""")
-    cand = eng.sql(f"""
-        SELECT p.src, p.dst, a.d AS da, b.d AS db FROM {pairs} p
-        JOIN _deg a ON a.node = p.src JOIN _deg b ON b.node = p.dst
-        WHERE p.evidence < {min_shared} AND least(a.d, b.d) >= {min_shared} ORDER BY p.src, p.dst""")
     kept = 0
+    cand = eng.sql(f"SELECT src, dst FROM {pairs} WHERE evidence < {min_shared}")
     if cand.num_rows:
+        from acctgraph.layers.templates_kernels import alike_matches
+
+        src, dst = cand.column("src").to_numpy(), cand.column("dst").to_numpy()
+        del cand
+        nodes = int(max(src.max(), dst.max())) + 1
+        deg_t = eng.sql("SELECT node, d FROM _deg")
+        deg = np.zeros(nodes, np.int64)
+        held = deg_t.column("node").to_numpy().astype(np.int64)
+        inside = held < nodes  # accounts on no candidate pair are never looked up
+        deg[held[inside]] = deg_t.column("d").to_numpy()[inside]
         m = eng.sql(f"SELECT node, key FROM _held WHERE node IN (SELECT src FROM {pairs} UNION "
                     f"SELECT dst FROM {pairs}) ORDER BY node, key")
         node = m.column("node").to_numpy()
         starts = np.flatnonzero(np.r_[True, node[1:] != node[:-1]])
         sig = minhash_sets(np.r_[starts, len(node)], m.column("key").to_numpy(), num_perm, seed=1)
-        ids = node[starts]
+        sig = (sig >> np.uint64(32)).astype(np.uint32)
+        row_of = np.full(max(nodes, int(node[-1]) + 1 if len(node) else 0), -1, np.int64)
+        row_of[node[starts]] = np.arange(len(starts))
         del m, node
-        src, dst = cand.column("src").to_numpy(), cand.column("dst").to_numpy()
-        ia, ib = np.searchsorted(ids, src), np.searchsorted(ids, dst)
-        jac = np.empty(len(src), dtype=np.float64)
-        for lo in range(0, len(src), _STOCK_CHUNK):
-            hi = lo + _STOCK_CHUNK
-            jac[lo:hi] = (sig[ia[lo:hi]] == sig[ib[lo:hi]]).sum(axis=1) / num_perm
-        del sig, ia, ib
-        da, db = cand.column("da").to_numpy(), cand.column("db").to_numpy()
-        est = shared_from_jaccard(jac, da, db)
-        sel = np.flatnonzero((jac >= min_jaccard) & (est >= max(min_shared, alike_shared or 0)))
-        shared = np.minimum(est, np.minimum(da, db))  # the pair's weight: no more rings than the smaller set
-        sel = sel[similar_partners(src[sel], dst[sel], jac[sel], partners)]
-        kept = len(sel)
-        eng.register("_alike", pa.table({"src": src[sel], "dst": dst[sel], "shared": np.round(shared[sel], 6)}))
+        # compiled, one pass (a thread per core over slices of the pairs: the kernel releases the GIL):
+        # equal signature entries of the alike pairs (Jaccard, estimated intersection and both sets'
+        # sizes checked inside), 255 for the others
+        cuts = np.linspace(0, len(src), usable_cores() + 1).astype(np.int64)
+        same = np.concatenate(threaded_map(
+            lambda c: alike_matches(src[c[0]:c[1]], dst[c[0]:c[1]], row_of, deg, sig, int(min_shared),
+                                    float(min_jaccard), float(max(min_shared, alike_shared or 0))),
+            zip(cuts[:-1], cuts[1:]), items=len(src)))
+        del sig, row_of
+        sel = np.flatnonzero(same != 255)
+        src, dst, same = src[sel], dst[sel], same[sel].astype(np.int64)
+        da, db = deg[src], deg[dst]
+        del deg, sel
+        jac = same / num_perm
+        shared = np.minimum(shared_from_jaccard(jac, da, db), np.minimum(da, db))  # no more rings than the smaller set
+        # among each account's most alike: more equal entries first, then the partner with the smaller id
+        keep = _top_partners(src, dst, num_perm - same, partners)
+        kept = int(keep.sum())
+        eng.register("_alike", pa.table({"src": src[keep].astype(np.int32), "dst": dst[keep].astype(np.int32),
+                                         "shared": np.round(shared[keep], 6)}))
     else:
         eng.register("_alike", pa.table({"src": pa.array([], pa.int32()), "dst": pa.array([], pa.int32()),
                                          "shared": pa.array([], pa.float64())}))

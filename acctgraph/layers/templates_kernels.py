@@ -911,3 +911,87 @@ def encode_rows(off, data, valid, tr):
                     break
             slot = (slot + np.uint64(1)) & mask
     return codes, first[:nd]
+
+
+# ---------------------------------------------------------------------------
+# alike clause sets (the clause tier's similar pairs, see templates.keep_stock_pairs)
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def alike_matches(src, dst, row_of, deg, sig, min_size, min_jaccard, min_shared):
+    """Equal MinHash entries of each pair (src[i], dst[i]) whose sets are alike, 255 for the others.
+
+    ``row_of[node]`` is the node's row of ``sig`` (n x num_perm; -1: no set), ``deg[node]`` its set's
+    size. A pair is alike when both sets have at least ``min_size`` members, its estimated Jaccard
+    (equal entries / num_perm) is at least ``min_jaccard`` and its estimated intersection
+    (``jac * (da + db) / (1 + jac)``, float64 as :func:`~acctgraph.layers.coactivity.shared_from_jaccard`
+    computes it) at least ``min_shared``. One pass, no per-pair arrays beside the result.
+    """
+    n = len(src)
+    k = sig.shape[1]
+    out = np.full(n, 255, np.uint8)
+    for i in range(n):
+        s, d = src[i], dst[i]
+        a, b = row_of[s], row_of[d]
+        if a < 0 or b < 0:
+            continue
+        da, db = deg[s], deg[d]
+        if min(da, db) < min_size:
+            continue
+        same = 0
+        for j in range(k):
+            if sig[a, j] == sig[b, j]:
+                same += 1
+        jac = same / k
+        if jac >= min_jaccard and jac * (da + db) / (1.0 + jac) >= min_shared:
+            out[i] = same
+    return out
+
+
+@njit(cache=True, nogil=True)
+def top_partners(src, dst, rank, partners, n_nodes):
+    """Mask of the pairs among the ``partners`` best of either endpoint: best = smallest ``rank``
+    (int64, < 2**31), ties to the partner with the smaller id (< 2**31). Endpoints are bucketed by a
+    counting sort and each endpoint's pairs sorted on their own, so no sort spans all pairs."""
+    n = len(src)
+    start = np.zeros(n_nodes + 1, np.int64)
+    for i in range(n):
+        start[src[i] + 1] += 1
+        start[dst[i] + 1] += 1
+    for v in range(n_nodes):
+        start[v + 1] += start[v]
+    fill = start[:-1].copy()
+    key = np.empty(2 * n, np.int64)
+    pair = np.empty(2 * n, np.int64)
+    for i in range(n):
+        for e, o in ((src[i], dst[i]), (dst[i], src[i])):
+            p = fill[e]
+            key[p] = (rank[i] << 32) | o
+            pair[p] = i
+            fill[e] += 1
+    keep = np.zeros(n, np.bool_)
+    best = np.empty(partners, np.int64)
+    for v in range(n_nodes):
+        lo, hi = start[v], start[v + 1]
+        if hi - lo <= partners:
+            for p in range(lo, hi):
+                keep[pair[p]] = True
+            continue
+        # the partners-th smallest key of the endpoint (keys are distinct: one per partner),
+        # by insertion into a sorted buffer of that length
+        for q in range(partners):
+            best[q] = key[lo + q]
+        best.sort()
+        for p in range(lo + partners, hi):
+            x = key[p]
+            if x < best[partners - 1]:
+                q = partners - 1
+                while q > 0 and best[q - 1] > x:
+                    best[q] = best[q - 1]
+                    q -= 1
+                best[q] = x
+        for p in range(lo, hi):
+            if key[p] <= best[partners - 1]:
+                keep[pair[p]] = True
+    return keep

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from conftest import edges_of, write_world
 
 import acctgraph
@@ -280,3 +281,52 @@ def test_keep_stock_pairs_bounds_partners_per_account():
     perm = np.random.default_rng(0).permutation(len(src))
     score = np.ones(len(src))
     assert (similar_partners(src[perm], dst[perm], score, 2) == similar_partners(src, dst, score, 2)[perm]).all()
+
+
+def _similar_partners_by_sorting(src, dst, score, partners):
+    """Reference: rank every endpoint's pairs with one lexsort over all of them (the former implementation)."""
+    end, other = np.r_[src, dst], np.r_[dst, src]
+    pair = np.r_[np.arange(len(src)), np.arange(len(src))]
+    order = np.lexsort((other, -np.r_[score, score], end))
+    end, pair = end[order], pair[order]
+    first = np.flatnonzero(np.r_[True, end[1:] != end[:-1]])
+    rank = np.arange(len(end)) - np.repeat(first, np.diff(np.r_[first, len(end)]))
+    keep = np.zeros(len(src), dtype=bool)
+    keep[pair[rank < partners]] = True
+    return keep
+
+
+@pytest.mark.parametrize("partners", [1, 3, 5])
+def test_similar_partners_matches_a_full_sort(partners):
+    from acctgraph.layers.templates import similar_partners
+
+    rng = np.random.default_rng(partners)
+    a, b = rng.integers(0, 300, 20_000), rng.integers(0, 300, 20_000)
+    pk = np.unique(np.minimum(a, b) * 1000 + np.maximum(a, b))
+    src, dst = pk // 1000, pk % 1000
+    src, dst = src[src != dst], dst[src != dst]
+    score = rng.integers(0, 6, len(src)) / 5  # many ties: broken by the partner's id
+    got = similar_partners(src, dst, score, partners)
+    assert got.sum() > 0 and (got == _similar_partners_by_sorting(src, dst, score, partners)).all()
+    assert not similar_partners(src, dst, score, 0).any() and len(similar_partners(src[:0], dst[:0], score[:0], 2)) == 0
+
+
+def test_alike_matches_counts_equal_entries_of_alike_pairs_only():
+    from acctgraph.layers.coactivity import shared_from_jaccard
+    from acctgraph.layers.templates_kernels import alike_matches
+
+    rng = np.random.default_rng(7)
+    nodes, perm = 50, 32
+    sig = rng.integers(0, 3, (40, perm)).astype(np.uint32)  # small alphabet: every Jaccard occurs
+    row_of = np.full(nodes, -1, np.int64)
+    row_of[:40] = rng.permutation(40)  # nodes 40.. have no set
+    deg = rng.integers(0, 30, nodes).astype(np.int64)
+    src, dst = rng.integers(0, nodes, 5000).astype(np.int32), rng.integers(0, nodes, 5000).astype(np.int32)
+    got = alike_matches(src, dst, row_of, deg, sig, 3, 0.3, 10.0)
+    has = (row_of[src] >= 0) & (row_of[dst] >= 0)
+    same = np.where(has, (sig[row_of[src]] == sig[row_of[dst]]).sum(axis=1), 0)
+    jac = same / perm
+    alike = has & (np.minimum(deg[src], deg[dst]) >= 3) & (jac >= 0.3) & \
+        (shared_from_jaccard(jac, deg[src], deg[dst]) >= 10.0)
+    assert 0 < alike.sum() < len(src)
+    assert (got[alike] == same[alike]).all() and (got[~alike] == 255).all()
