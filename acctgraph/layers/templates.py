@@ -69,7 +69,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from acctgraph.engine import Engine, round_sql
+from acctgraph.engine import SPILL_DIR, Engine, round_sql
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
 from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
@@ -246,8 +246,9 @@ def build(ctx: BuildContext) -> LayerStats:
     one_batch = eng.name != "spark" and pq.ParquetFile(ctx.ws.table_path("requests")).metadata.num_rows <= BATCH_ROWS
     # raw examples are kept as row numbers and read back at the end (see TemplateMiner), except on Spark
     fetch = None if eng.name == "spark" else functools.partial(prompts_at, ctx.ws.table_path("requests"))
+    # the skeletons' texts wait in the workspace's spill folder while they are grouped (when large)
     miner = TemplateMiner(TemplateConfig(clause_words=int(cfg.clause_words), workers=1 if one_batch else 0),
-                          example_rows=fetch)
+                          example_rows=fetch, spill_dir=ctx.ws.path / SPILL_DIR)
     if eng.name == "spark":  # masking and hashing on the executors, grouping here
         from acctgraph.layers.templates_spark import mine_on_spark
 

@@ -164,6 +164,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable
@@ -804,8 +806,10 @@ class _Tokens:
         n = len(skeletons)
         self.n_words = np.zeros(n, np.int64)
         stop_hashes = _hash_strings(pa.array(sorted(STOP_WORDS), pa.large_string()))
-        index: dict[int, int] = {}  # token hash -> vocabulary id
-        hashes: list[int] = []
+        # the vocabulary so far: its hashes sorted (and each one's id), and in id order
+        known_hash, known_id = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        hashes: list[np.ndarray] = []
+        n_vocab = 0
         rows, ids = [], []
         for lo in range(0, n, _TOKEN_CHUNK):
             part = skeletons.slice(lo, _TOKEN_CHUNK)
@@ -816,32 +820,119 @@ class _Tokens:
             local = enc.indices.to_numpy()
             local_hash = _hash_strings(enc.dictionary)
             del enc
+            # the chunk's vocabulary (distinct, in first-occurrence order): known words keep their id,
+            # new ones are numbered on in that order
+            pos = np.searchsorted(known_hash, local_hash)
+            found = np.zeros(len(local_hash), bool)
+            inside = pos < len(known_hash)
+            found[inside] = known_hash[pos[inside]] == local_hash[inside]
             to_global = np.empty(len(local_hash), np.int64)
-            for j, hv in enumerate(local_hash.tolist()):  # the chunk's vocabulary, in first-occurrence order
-                g = index.get(hv)
-                if g is None:
-                    g = index[hv] = len(hashes)
-                    hashes.append(hv)
-                to_global[j] = g
+            to_global[found] = known_id[pos[found]]
+            new = np.flatnonzero(~found)
+            to_global[new] = n_vocab + np.arange(len(new))
+            n_vocab += len(new)
+            hashes.append(local_hash[new])
+            order = np.argsort(local_hash[new])
+            at = pos[new][order]
+            known_hash = np.insert(known_hash, at, local_hash[new][order])
+            known_id = np.insert(known_id, at, to_global[new][order])
+            del pos, found, inside, new, order, at
             keep = ~np.isin(local_hash, stop_hashes)[local]
             row = np.repeat(np.arange(len(part), dtype=np.int64), self.n_words[lo:lo + len(part)])[keep]
-            key = row * max(1, len(hashes)) + to_global[local[keep]]
+            key = row * max(1, n_vocab) + to_global[local[keep]]
             del row, keep, local
             key.sort()  # rows are already in order: this dedupes within each row
             first = np.ones(len(key), bool)
             first[1:] = key[1:] != key[:-1]
             key = key[first]
-            v = max(1, len(hashes))
+            v = max(1, n_vocab)
             rows.append((key // v + lo).astype(np.int32))
             ids.append((key % v).astype(np.int32))
             del key, first
-        self.vocab_hash = np.array(hashes, np.uint64)
+        self.vocab_hash = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
         self.row = np.concatenate(rows) if rows else np.zeros(0, np.int32)
         self.ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
 
 
 #: Skeletons split into words at a time by :class:`_Tokens`.
 _TOKEN_CHUNK = 1 << 20
+
+
+#: Texts of at least this many bytes wait on disk while they are grouped (see :class:`_TextStore`).
+_SPILL_MIN_BYTES = 1 << 26
+_SPILL_BATCH = 1 << 18
+
+
+class _TextStore:
+    """The distinct texts being grouped: in memory, or in a temporary Arrow IPC file once spilled.
+
+    Grouping needs the texts twice: whole, to rank and tokenise them, and at the end for the
+    canonical texts only. In between (token sets, signatures, band keys, candidate edges: the
+    grouping's peak) :meth:`spill` moves them to ``folder`` when they are large: the 12.5M
+    distinct skeletons of a seed-scale world with paraphrased campaigns are 2.6 GB of text.
+    :meth:`take` reads back only the file batches that hold wanted rows, one at a time.
+
+    >>> st = _TextStore(pa.array(["b", "a", "c"], pa.large_string()))
+    >>> st.take(np.array([2, 0])).to_pylist()
+    ['c', 'b']
+    """
+
+    def __init__(self, text: pa.Array) -> None:
+        self.text: pa.Array | None = text
+        self._n = len(text)
+        self._path: str | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def spill(self, folder: str | os.PathLike[str] | None, min_bytes: int | None = None) -> None:
+        """Write the texts to a temporary file in ``folder`` and drop them from memory (if ``folder`` is
+        given and they take at least ``min_bytes``, default :data:`_SPILL_MIN_BYTES`)."""
+        text = self.text
+        if folder is None or text is None or text.nbytes < (_SPILL_MIN_BYTES if min_bytes is None else min_bytes):
+            return
+        os.makedirs(folder, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="texts-", suffix=".arrow", dir=folder)
+        os.close(fd)
+        self._finalizer = weakref.finalize(self, _remove_quietly, path)
+        schema = pa.schema([("text", text.type)])
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            for lo in range(0, len(text), _SPILL_BATCH):
+                writer.write_batch(pa.record_batch([text.slice(lo, _SPILL_BATCH)], schema=schema))
+        self._path, self.text = path, None
+
+    def take(self, idx: np.ndarray) -> pa.Array:
+        """The texts at rows ``idx`` (any order)."""
+        idx = np.asarray(idx, np.int64)
+        if self.text is not None:
+            return self.text.take(pa.array(idx))
+        order = np.argsort(idx, kind="stable")
+        wanted = idx[order]
+        found: list[pa.Array] = []
+        with pa.OSFile(self._path, "rb") as src:
+            reader = pa.ipc.open_file(src)
+            for b in range(reader.num_record_batches):
+                lo, hi = np.searchsorted(wanted, [b * _SPILL_BATCH, (b + 1) * _SPILL_BATCH])
+                if hi > lo:
+                    col = reader.get_batch(b).column(0)
+                    found.append(col.take(pa.array(wanted[lo:hi] - b * _SPILL_BATCH)))
+        texts = pa.concat_arrays(found) if found else pa.array([], pa.large_string())
+        back = np.empty(len(order), np.int64)
+        back[order] = np.arange(len(order))
+        return texts.take(pa.array(back))
+
+    def close(self) -> None:
+        """Remove the temporary file (if any); also done when the store is garbage-collected."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------------------
@@ -863,12 +954,17 @@ class TemplateMiner:
     measured on a seed-scale world with every evasion knob on (12.5M distinct skeletons),
     the examples held about 3 GB. The templates layer reads them back from the requests
     file (:func:`acctgraph.layers.templates.prompts_at`).
+
+    With ``spill_dir``, :meth:`finish` keeps the distinct skeletons' texts in a temporary
+    file there while it groups them (see :class:`_TextStore`), when they are large.
     """
 
     def __init__(self, config: TemplateConfig = TemplateConfig(),
-                 example_rows: Callable[[np.ndarray], pa.Array | pa.ChunkedArray] | None = None) -> None:
+                 example_rows: Callable[[np.ndarray], pa.Array | pa.ChunkedArray] | None = None,
+                 spill_dir: str | os.PathLike[str] | None = None) -> None:
         self.config = config
         self._example_rows = example_rows
+        self._spill_dir = spill_dir
         self._rows_seen = 0  # rows of earlier add() calls: row numbers of the examples
         # distinct skeletons: (hash, requests, text, raw example, clause list); earliest part first
         # (after a merge, see _merge_distinct, its arrays are chunked and its rows in merge order)
@@ -1046,27 +1142,33 @@ class TemplateMiner:
         h, counts, skel, examples, clause_lists = self._parts[0]
         self._parts = []
         # hash order; the raw examples stay in merge order (only the canonical ones are taken)
-        perm, (hashes, requests, skel, clause_lists) = _by_hash((h, counts, skel, clause_lists))
-        del h, counts
-        tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(skel, requests)
+        perm, (hashes, requests, clause_lists) = _by_hash((h, counts, clause_lists))
+        # each skeleton's clauses (those of its first prompt) and the requests of every clause; the
+        # clauses are grouped first, so their texts and lists are freed before the skeletons' grouping
+        # (its peak: token sets, signatures, band keys and candidate edges of every distinct skeleton)
+        n_clauses = np.asarray(clause_lists.value_lengths(), np.int64)
+        c_hash = np.asarray(clause_lists.flatten(), np.uint64)
+        del clause_lists
+        clause_tables = self._clause_groups(c_hash, np.repeat(requests, n_clauses))
+        store = _TextStore(_take(skel, perm))  # the only reference: it may spill the texts (see _group)
+        del h, counts, skel
+        tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(store, requests, spill=True)
         skeletons = pa.table({"skeleton_hash": pa.array(hashes, pa.uint64()),
                               "template_id": pa.array(tid, pa.int64()),
                               "requests": pa.array(requests, pa.int64())}, schema=_SKEL_SCHEMA)
         ct = pa.array(canon[t_order])
         templates = pa.table({
             "template_id": pa.array(np.arange(len(canon)), pa.int64()),
-            "canonical": skel.take(ct).cast(pa.string()),
+            "canonical": store.take(canon[t_order]).cast(pa.string()),
             "example": self._examples(_take(examples, perm[canon[t_order]])).cast(pa.string()),
             "skeletons": pa.array(g_n[t_order], pa.int64()),
             "requests": pa.array(g_req[t_order], pa.int64()),
         }, schema=_TMPL_SCHEMA)
-        del skel, examples, text_rank
-        # each skeleton's clauses (those of its first prompt) and the requests of every clause
-        owner = np.repeat(np.arange(len(hashes)), np.asarray(clause_lists.value_lengths(), np.int64))
-        c_hash = np.asarray(clause_lists.flatten(), np.uint64)
-        skel_clauses = pa.table({"skeleton_hash": pa.array(hashes[owner], pa.uint64()),
+        store.close()
+        del store, examples, text_rank
+        skel_clauses = pa.table({"skeleton_hash": pa.array(np.repeat(hashes, n_clauses), pa.uint64()),
                                  "clause_hash": pa.array(c_hash, pa.uint64())}, schema=_SKEL_CLAUSE_SCHEMA)
-        return TemplateModel(skeletons, templates, *self._clause_groups(c_hash, requests[owner]), skel_clauses)
+        return TemplateModel(skeletons, templates, *clause_tables, skel_clauses)
 
     def _examples(self, examples: pa.Array) -> pa.Array:
         """Example texts: as they are, or fetched (``example_rows``) when they are row numbers."""
@@ -1076,18 +1178,20 @@ class TemplateMiner:
             return pa.array([], pa.large_string())
         return example_texts(self._example_rows(np.asarray(examples, np.int64)))
 
-    def _numbered_groups(self, text: pa.Array, requests: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _numbered_groups(self, store: _TextStore, requests: np.ndarray,
+                         spill: bool = False) -> tuple[np.ndarray, ...]:
         """Group distinct texts and number the groups.
 
         Returns (group id per text, numbered by (-requests, canonical text);
         canonical member per group, most requested (ties: text); requests and
-        members per group; group order by id; text rank).
+        members per group; group order by id; text rank). With ``spill``, the texts
+        wait in the miner's ``spill_dir`` once tokenised (:meth:`_TextStore.spill`).
         """
-        s = len(text)
+        s = len(store)
         # text rank: ties of request counts are broken by skeleton text
         text_rank = np.empty(s, np.int64)
-        text_rank[np.asarray(pc.sort_indices(text))] = np.arange(s)
-        group = self._group(text, requests, text_rank)
+        text_rank[np.asarray(pc.sort_indices(store.text))] = np.arange(s)
+        group = self._group(store, requests, text_rank, spill)
         # canonical = most requested skeleton of each group (ties: text)
         order = np.lexsort((text_rank, -requests, group))
         gs = group[order]
@@ -1129,7 +1233,7 @@ class TemplateMiner:
         used = np.bincount(pos, minlength=len(hashes)) > 0
         hashes, requests, text = hashes[used], requests[used], _take(text_merged, perm[used])
         del text_merged
-        gid, canon, g_req, g_n, t_order, _ = self._numbered_groups(text, requests)
+        gid, canon, g_req, g_n, t_order, _ = self._numbered_groups(_TextStore(text), requests)
         key = hashes[canon[t_order]]  # group key by id: the canonical clause's hash
         clauses = pa.table({"clause_hash": pa.array(hashes, pa.uint64()),
                             "clause_group": pa.array(key[gid], pa.uint64()),
@@ -1141,13 +1245,16 @@ class TemplateMiner:
                            "requests": pa.array(g_req[t_order], pa.int64())}, schema=_CGROUP_SCHEMA)
         return clauses, groups
 
-    def _group(self, skel: pa.Array, requests: np.ndarray, text_rank: np.ndarray) -> np.ndarray:
+    def _group(self, store: _TextStore, requests: np.ndarray, text_rank: np.ndarray,
+               spill: bool = False) -> np.ndarray:
         """Group label per distinct skeleton (a skeleton index of the same group)."""
         cfg = self.config
-        s = len(skel)
+        s = len(store)
         # Token-sized arrays (250M entries for 12.5M skeletons) are dropped as soon as they are
         # used: each is 1-2 GB at seed scale with paraphrased campaigns.
-        tok = _Tokens(skel)
+        tok = _Tokens(store.text)
+        if spill:  # the texts are not needed again until the canonical ones are taken
+            store.spill(self._spill_dir)
         vocab_hash, n_words = tok.vocab_hash, tok.n_words
         # drop tokens found in one skeleton only: never shared, they only dilute similarity
         df = np.bincount(tok.ids, minlength=len(vocab_hash))

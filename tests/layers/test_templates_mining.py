@@ -602,3 +602,47 @@ def test_lsh_bands_on_threads_group_exactly_as_inline(monkeypatch):
     assert m2.skeletons.equals(m1.skeletons) and m2.templates.equals(m1.templates)
     assert m2.clauses.equals(m1.clauses) and ids2 == ids1
     assert len(set(ids1)) > 3  # there was something to group
+
+
+def test_texts_spilled_during_grouping_give_the_same_model(monkeypatch, tmp_path):
+    rows, _ = _popular_prompts()
+    cot = [t.format(p=p) for t in COT for p in PROBLEMS]
+    data = pa.array((rows + cot) * 2)
+    kept = TemplateMiner()
+    kept.add(data)
+    m1 = kept.finish()
+    written = []
+    real_spill = tm._TextStore.spill
+
+    def spill(self, folder, min_bytes=None):
+        real_spill(self, folder, min_bytes)
+        written.append((self.text is None, list(tmp_path.iterdir())))
+
+    monkeypatch.setattr(tm, "_SPILL_MIN_BYTES", 0)
+    monkeypatch.setattr(tm, "_SPILL_BATCH", 7)  # canonical texts come back from several file batches
+    monkeypatch.setattr(tm._TextStore, "spill", spill)
+    spilled = TemplateMiner(spill_dir=tmp_path)
+    spilled.add(data)
+    m2 = spilled.finish()
+    assert written and written[0][0] and len(written[0][1]) == 1  # the texts left memory for a file
+    assert list(tmp_path.iterdir()) == []  # which is gone once the model is made
+    for name in ("skeletons", "templates", "clauses", "clause_groups", "skeleton_clauses"):
+        assert getattr(m2, name).equals(getattr(m1, name)), name
+    assert m1.templates.num_rows > 3
+
+
+def test_text_store_takes_rows_in_any_order_from_memory_or_file(tmp_path):
+    text = pa.array([f"text {i}" for i in range(50)] + [None], pa.large_string())
+    idx = np.array([50, 3, 49, 3, 0, 17])
+    st = tm._TextStore(text)
+    assert st.take(idx).to_pylist() == [None, "text 3", "text 49", "text 3", "text 0", "text 17"]
+    st.spill(None, min_bytes=0)  # no folder: stays in memory
+    assert st.text is not None
+    st.spill(tmp_path, min_bytes=1 << 40)  # too small to spill
+    assert st.text is not None
+    st.spill(tmp_path, min_bytes=0)
+    assert st.text is None and len(list(tmp_path.iterdir())) == 1
+    assert st.take(idx).to_pylist() == [None, "text 3", "text 49", "text 3", "text 0", "text 17"]
+    assert len(st.take(np.zeros(0, np.int64))) == 0
+    st.close()
+    assert list(tmp_path.iterdir()) == []
