@@ -1156,7 +1156,6 @@ class TemplateMiner:
         skeletons = pa.table({"skeleton_hash": pa.array(hashes, pa.uint64()),
                               "template_id": pa.array(tid, pa.int64()),
                               "requests": pa.array(requests, pa.int64())}, schema=_SKEL_SCHEMA)
-        ct = pa.array(canon[t_order])
         templates = pa.table({
             "template_id": pa.array(np.arange(len(canon)), pa.int64()),
             "canonical": store.take(canon[t_order]).cast(pa.string()),
