@@ -37,6 +37,7 @@ from acctgraph.io.atomic import write_json_atomic
 from acctgraph.io import remote
 from acctgraph.io.load import LoadReport, embedded_refuses, load
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
+from acctgraph.memory import release_unused
 from acctgraph.layers.base import BuildContext, LayerStats
 from acctgraph.progress import progress
 
@@ -80,6 +81,7 @@ def _stage(stages: dict[str, dict[str, float]], name: str, bar: Any) -> Iterator
     bar.set_description(f"build: {name}")
     t0, c0 = time.perf_counter(), time.process_time()
     yield
+    release_unused()  # what the stage freed, back to the system before the next one allocates
     stages[name] = {"seconds": round(time.perf_counter() - t0, 3),
                     "cpu_seconds": round(time.process_time() - c0, 3),
                     "peak_rss_mb": round(_peak_rss_mb(), 1)}

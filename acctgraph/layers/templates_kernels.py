@@ -528,17 +528,18 @@ _PERM_BLOCK = 8
 
 
 @njit(cache=True, nogil=True)
-def minhash(a, b, h, local, starts, n):
+def minhash(a, b, h, remap, ids, starts, n):
     """MinHash signatures (len(a) x n, uint32): for permutation k, the minimum over each node's
-    tokens (``local[starts[i]:starts[i+1]]``, indices into ``h``) of the top 32 bits of
-    splitmix64(a[k]*h + b[k]) (uint64, wrapping). Same values as the numpy version.
+    tokens (``remap[ids[starts[i]:starts[i+1]]]``, indices into ``h``: no token-sized array of
+    them is made) of the top 32 bits of splitmix64(a[k]*h + b[k]) (uint64, wrapping). Same
+    values as the numpy version.
 
     Permutations go in blocks of 8: the block's hash values are a (vocabulary x 8) table,
     so each token's 8 values are one contiguous 32-byte read. (Blocks of 16 were no faster
     on the 0.1 world and cost 300 MB more peak RSS there; blocks of 4 were slower.)"""
     num_perm = len(a)
     nv = len(h)
-    m = len(local)
+    m = len(ids)
     sig = np.empty((num_perm, n), np.uint32)
     blk = _PERM_BLOCK
     hv = np.empty((nv, blk), np.uint32)
@@ -558,11 +559,11 @@ def minhash(a, b, h, local, starts, n):
         for i in range(n):
             s = starts[i]
             e = starts[i + 1] if i + 1 < n else m
-            t0 = local[s]
+            t0 = remap[ids[s]]
             for q in range(kn):
                 best[q] = hv[t0, q]
             for j in range(s + 1, e):
-                t = local[j]
+                t = remap[ids[j]]
                 for q in range(kn):
                     v = hv[t, q]
                     if v < best[q]:
@@ -995,3 +996,21 @@ def top_partners(src, dst, rank, partners, n_nodes):
             if key[p] <= best[partners - 1]:
                 keep[pair[p]] = True
     return keep
+
+
+@njit(cache=True, nogil=True)
+def set_keys(starts, ids, vocab_hash, nset):
+    """Order-free key of each node's token set: splitmix64 of (the wrapping sum of splitmix64 of its
+    tokens' hashes, xor its set size). Node i's tokens are ``ids[starts[i]:starts[i+1]]`` (the last
+    runs to the end); the same values as ``_mix64(np.add.reduceat(_mix64(vocab_hash[ids]), starts)
+    ^ nset)``, without a token-sized array."""
+    n = len(starts)
+    m = len(ids)
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        e = starts[i + 1] if i + 1 < n else m
+        acc = np.uint64(0)
+        for j in range(starts[i], e):
+            acc += _splitmix(vocab_hash[ids[j]])
+        out[i] = _splitmix(acc ^ np.uint64(nset[i]))
+    return out

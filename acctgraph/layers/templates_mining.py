@@ -163,18 +163,20 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 import weakref
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from acctgraph.memory import release_unused
 from acctgraph.procs import WorkerPool, spawn_pool, threaded_map, usable_cores
 
 __all__ = ["EXAMPLE_CHARS", "MAX_CHARS", "STOP_WORDS", "TemplateConfig", "TemplateMiner", "TemplateModel",
@@ -797,22 +799,25 @@ class _Tokens:
     the words would number them), ``vocab_hash`` is each token's blake2b-64 hash. Skeletons are
     split :data:`_TOKEN_CHUNK` at a time, so the words of every skeleton never exist as strings
     at once: on the seed-scale world with every evasion knob on (12.5M distinct skeletons, 2.6 GB
-    of text) splitting them all at once took several GB more than the result.
+    of text) splitting them all at once took several GB more than the result. ``skeletons`` is an
+    array, or its consecutive slices (``n`` rows in all; :meth:`_TextStore.parts`).
     """
 
-    def __init__(self, skeletons: pa.Array) -> None:
+    def __init__(self, skeletons: pa.Array | Iterable[pa.Array], n: int | None = None) -> None:
         # Memory matters here (tens of millions of words at seed scale): 32-bit row and word ids,
         # and every intermediate dropped as soon as it is used.
-        n = len(skeletons)
+        if isinstance(skeletons, (pa.Array, pa.ChunkedArray)):
+            n = len(skeletons)
+            skeletons = _TextStore(skeletons).parts()
         self.n_words = np.zeros(n, np.int64)
+        lo = 0
         stop_hashes = _hash_strings(pa.array(sorted(STOP_WORDS), pa.large_string()))
         # the vocabulary so far: its hashes sorted (and each one's id), and in id order
         known_hash, known_id = np.zeros(0, np.uint64), np.zeros(0, np.int64)
         hashes: list[np.ndarray] = []
         n_vocab = 0
         rows, ids = [], []
-        for lo in range(0, n, _TOKEN_CHUNK):
-            part = skeletons.slice(lo, _TOKEN_CHUNK)
+        for part in skeletons:
             lists = pc.split_pattern(part, " ")
             self.n_words[lo:lo + len(part)] = np.diff(lists.offsets.to_numpy())
             enc = pc.dictionary_encode(lists.flatten())
@@ -849,6 +854,7 @@ class _Tokens:
             rows.append((key // v + lo).astype(np.int32))
             ids.append((key % v).astype(np.int32))
             del key, first
+            lo += len(part)
         self.vocab_hash = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
         self.row = np.concatenate(rows) if rows else np.zeros(0, np.int32)
         self.ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
@@ -860,63 +866,105 @@ _TOKEN_CHUNK = 1 << 20
 
 #: Texts of at least this many bytes wait on disk while they are grouped (see :class:`_TextStore`).
 _SPILL_MIN_BYTES = 1 << 26
-_SPILL_BATCH = 1 << 18
 
 
 class _TextStore:
-    """The distinct texts being grouped: in memory, or in a temporary Arrow IPC file once spilled.
+    """The distinct texts being grouped, in grouping order, without a second copy of them.
 
-    Grouping needs the texts twice: whole, to rank and tokenise them, and at the end for the
-    canonical texts only. In between (token sets, signatures, band keys, candidate edges: the
-    grouping's peak) :meth:`spill` moves them to ``folder`` when they are large: the 12.5M
+    ``text`` (an array or chunked array) holds them in any order and ``order`` (optional)
+    says which of its rows is the i-th text to group: the skeletons arrive merged batch by
+    batch and are grouped in hash order. Grouping needs the texts twice: whole, to rank
+    (:meth:`rank`) and tokenise them (:meth:`parts`, slices in grouping order), and at the
+    end for the canonical texts only (:meth:`take`). Taking every text into grouping order
+    at once would hold two or three copies (a chunked take concatenates first): the 12.5M
     distinct skeletons of a seed-scale world with paraphrased campaigns are 2.6 GB of text.
-    :meth:`take` reads back only the file batches that hold wanted rows, one at a time.
+    So :meth:`parts` gathers one slice at a time and keeps the slices, or, with a spill
+    folder and texts of at least ``min_bytes``, writes them to a temporary Arrow IPC file
+    there; either way the input ``text`` is released once the last slice is out, before the
+    grouping's own peak (token sets, signatures, band keys, candidate edges).
 
-    >>> st = _TextStore(pa.array(["b", "a", "c"], pa.large_string()))
-    >>> st.take(np.array([2, 0])).to_pylist()
-    ['c', 'b']
+    >>> st = _TextStore(pa.chunked_array([["b", "a"], ["c"]]), order=np.array([2, 0, 1]))
+    >>> [p.to_pylist() for p in st.parts()], st.take(np.array([2, 0])).to_pylist()
+    ([['c', 'b', 'a']], ['a', 'c'])
     """
 
-    def __init__(self, text: pa.Array) -> None:
-        self.text: pa.Array | None = text
-        self._n = len(text)
-        self._path: str | None = None
+    def __init__(self, text: pa.Array | pa.ChunkedArray, order: np.ndarray | None = None) -> None:
+        self._src: pa.Array | pa.ChunkedArray | None = text
+        self._order = None if order is None else np.asarray(order, np.int64)
+        self._n = len(text) if order is None else len(self._order)
+        self._slices: list[pa.Array] | None = None  # kept in memory, each _TOKEN_CHUNK long
+        self._path: str | None = None  # or spilled, in batches of _TOKEN_CHUNK rows
         self._finalizer: weakref.finalize | None = None
 
     def __len__(self) -> int:
         return self._n
 
-    def spill(self, folder: str | os.PathLike[str] | None, min_bytes: int | None = None) -> None:
-        """Write the texts to a temporary file in ``folder`` and drop them from memory (if ``folder`` is
-        given and they take at least ``min_bytes``, default :data:`_SPILL_MIN_BYTES`)."""
-        text = self.text
-        if folder is None or text is None or text.nbytes < (_SPILL_MIN_BYTES if min_bytes is None else min_bytes):
-            return
-        os.makedirs(folder, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix="texts-", suffix=".arrow", dir=folder)
-        os.close(fd)
-        self._finalizer = weakref.finalize(self, _remove_quietly, path)
-        schema = pa.schema([("text", text.type)])
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            for lo in range(0, len(text), _SPILL_BATCH):
-                writer.write_batch(pa.record_batch([text.slice(lo, _SPILL_BATCH)], schema=schema))
-        self._path, self.text = path, None
+    def rank(self) -> np.ndarray:
+        """Rank of each text (grouping order) among all of them, by text (texts must be distinct)."""
+        if self._src is None:
+            raise RuntimeError("rank() after parts(): the texts were released")
+        r = np.empty(len(self._src), np.int64)
+        r[np.asarray(pc.sort_indices(self._src))] = np.arange(len(self._src))
+        return r if self._order is None else r[self._order]
+
+    def parts(self, spill_dir: str | os.PathLike[str] | None = None,
+              min_bytes: int | None = None) -> Iterator[pa.Array]:
+        """The texts in grouping order, :data:`_TOKEN_CHUNK` at a time (each slice kept, or written to
+        ``spill_dir`` when the texts take at least ``min_bytes``, default :data:`_SPILL_MIN_BYTES`);
+        the input text is released at the end. Once only."""
+        if self._src is None:
+            raise RuntimeError("parts() once only: the texts were released")
+        limit = _SPILL_MIN_BYTES if min_bytes is None else min_bytes
+        writer = sink = None
+        if spill_dir is not None and self._src.nbytes >= limit:
+            os.makedirs(spill_dir, exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix="texts-", suffix=".arrow", dir=spill_dir)
+            os.close(fd)
+            self._path = path
+            self._finalizer = weakref.finalize(self, _remove_quietly, path)
+            schema = pa.schema([("text", pa.large_string())])
+            sink = pa.OSFile(path, "wb")
+            writer = pa.ipc.new_file(sink, schema)
+        kept: list[pa.Array] = []
+        try:
+            for lo in range(0, self._n, _TOKEN_CHUNK):
+                hi = min(lo + _TOKEN_CHUNK, self._n)
+                if self._order is None:  # a slice (copied out of a chunked array: one slice long)
+                    part = self._src.slice(lo, hi - lo)
+                    part = _widen(part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part)
+                else:
+                    part = _widen(_take_rows(self._src, self._order[lo:hi]))
+                if writer is not None:
+                    writer.write_batch(pa.record_batch([part], schema=schema))
+                else:
+                    kept.append(part)
+                yield part
+        finally:
+            if writer is not None:
+                writer.close()
+                sink.close()
+        self._slices = None if writer is not None else kept
+        self._src = self._order = None
+        release_unused()  # the input texts' buffers: back to the system before the grouping's peak
 
     def take(self, idx: np.ndarray) -> pa.Array:
-        """The texts at rows ``idx`` (any order)."""
+        """The texts at positions ``idx`` of the grouping order (any order; after :meth:`parts`
+        they come from its slices or its file, reading only the slices that hold wanted rows)."""
         idx = np.asarray(idx, np.int64)
-        if self.text is not None:
-            return self.text.take(pa.array(idx))
+        if self._src is not None:
+            return _take_rows(self._src, idx if self._order is None else self._order[idx])
         order = np.argsort(idx, kind="stable")
         wanted = idx[order]
         found: list[pa.Array] = []
-        with pa.OSFile(self._path, "rb") as src:
-            reader = pa.ipc.open_file(src)
-            for b in range(reader.num_record_batches):
-                lo, hi = np.searchsorted(wanted, [b * _SPILL_BATCH, (b + 1) * _SPILL_BATCH])
+        reader = None
+        with (pa.OSFile(self._path, "rb") if self._path is not None else _nothing()) as src:
+            if src is not None:
+                reader = pa.ipc.open_file(src)
+            for b in range(-(-self._n // _TOKEN_CHUNK)):
+                lo, hi = np.searchsorted(wanted, [b * _TOKEN_CHUNK, (b + 1) * _TOKEN_CHUNK])
                 if hi > lo:
-                    col = reader.get_batch(b).column(0)
-                    found.append(col.take(pa.array(wanted[lo:hi] - b * _SPILL_BATCH)))
+                    col = reader.get_batch(b).column(0) if reader is not None else self._slices[b]
+                    found.append(col.take(pa.array(wanted[lo:hi] - b * _TOKEN_CHUNK)))
         texts = pa.concat_arrays(found) if found else pa.array([], pa.large_string())
         back = np.empty(len(order), np.int64)
         back[order] = np.arange(len(order))
@@ -926,6 +974,30 @@ class _TextStore:
         """Remove the temporary file (if any); also done when the store is garbage-collected."""
         if self._finalizer is not None:
             self._finalizer()
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+def _take_rows(arr: pa.Array | pa.ChunkedArray, idx: np.ndarray) -> pa.Array:
+    """Rows ``idx`` (any order) of a (chunked) array as one array, taken chunk by chunk: a chunked
+    array's own ``take`` concatenates every chunk first (a copy of the whole array)."""
+    chunks = _chunks(arr)
+    if len(chunks) == 1:
+        return chunks[0].take(pa.array(idx, pa.int64()))
+    starts = np.cumsum([0] + [len(c) for c in chunks])
+    cid = np.searchsorted(starts, idx, side="right") - 1
+    order = np.argsort(cid, kind="stable")
+    bounds = np.searchsorted(cid[order], np.arange(len(chunks) + 1))
+    pieces = [_widen(chunks[c].take(pa.array(idx[order[bounds[c]:bounds[c + 1]]] - starts[c])))
+              for c in range(len(chunks)) if bounds[c + 1] > bounds[c]]
+    if not pieces:
+        return _widen(chunks[0].slice(0, 0))
+    back = np.empty(len(order), np.int64)
+    back[order] = np.arange(len(order))
+    return pa.concat_arrays(pieces).take(pa.array(back))
 
 
 def _remove_quietly(path: str) -> None:
@@ -1130,6 +1202,7 @@ class TemplateMiner:
             self._pending = self._compacted = len(self._parts[0][0])
         if self._clause_parts:
             self._clause_parts = [_merge_distinct(self._clause_parts)]
+        release_unused()  # the merged parts' filtered-out rows
 
     # -- grouping ----------------------------------------------------------
     def finish(self) -> TemplateModel:
@@ -1150,7 +1223,8 @@ class TemplateMiner:
         c_hash = np.asarray(clause_lists.flatten(), np.uint64)
         del clause_lists
         clause_tables = self._clause_groups(c_hash, np.repeat(requests, n_clauses))
-        store = _TextStore(_take(skel, perm))  # the only reference: it may spill the texts (see _group)
+        release_unused()  # the clauses' texts and lists
+        store = _TextStore(skel, order=perm)  # the only reference: it releases the texts (see _group)
         del h, counts, skel
         tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(store, requests, spill=True)
         skeletons = pa.table({"skeleton_hash": pa.array(hashes, pa.uint64()),
@@ -1184,12 +1258,11 @@ class TemplateMiner:
         Returns (group id per text, numbered by (-requests, canonical text);
         canonical member per group, most requested (ties: text); requests and
         members per group; group order by id; text rank). With ``spill``, the texts
-        wait in the miner's ``spill_dir`` once tokenised (:meth:`_TextStore.spill`).
+        wait in the miner's ``spill_dir`` once tokenised (:meth:`_TextStore.parts`).
         """
         s = len(store)
         # text rank: ties of request counts are broken by skeleton text
-        text_rank = np.empty(s, np.int64)
-        text_rank[np.asarray(pc.sort_indices(store.text))] = np.arange(s)
+        text_rank = store.rank()
         group = self._group(store, requests, text_rank, spill)
         # canonical = most requested skeleton of each group (ties: text)
         order = np.lexsort((text_rank, -requests, group))
@@ -1251,13 +1324,13 @@ class TemplateMiner:
         s = len(store)
         # Token-sized arrays (250M entries for 12.5M skeletons) are dropped as soon as they are
         # used: each is 1-2 GB at seed scale with paraphrased campaigns.
-        tok = _Tokens(store.text)
-        if spill:  # the texts are not needed again until the canonical ones are taken
-            store.spill(self._spill_dir)
+        # tokenised a slice at a time; the texts are not needed again until the canonical ones are
+        # taken, so they are released here (written to the spill folder when large, see _TextStore)
+        tok = _Tokens(store.parts(self._spill_dir if spill else None), s)
         vocab_hash, n_words = tok.vocab_hash, tok.n_words
         # drop tokens found in one skeleton only: never shared, they only dilute similarity
         df = np.bincount(tok.ids, minlength=len(vocab_hash))
-        keep = df[tok.ids] >= 2
+        keep = (df >= 2)[tok.ids]  # a bool gather (an int64 one is 8 bytes per token)
         row, ids = tok.row[keep], tok.ids[keep]
         del tok, keep, df
         nset = np.bincount(row, minlength=s)
@@ -1270,9 +1343,10 @@ class TemplateMiner:
         del m
         # identical token sets: one representative each (the first in hash order)
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        set_key = _mix64(vocab_hash[ids])
-        set_key = np.add.reduceat(set_key, starts)
-        set_key = _mix64(set_key ^ nset[row[starts]].astype(np.uint64))
+        from acctgraph.layers.templates_kernels import set_keys
+
+        set_key = set_keys(_readonly(starts, np.int64), _readonly(ids, np.int32), _readonly(vocab_hash, np.uint64),
+                           _readonly(nset[row[starts]], np.int64))
         nodes = row[starts]  # eligible skeletons, in hash order
         order = np.lexsort((nodes, set_key))
         sk = set_key[order]
@@ -1309,7 +1383,6 @@ class TemplateMiner:
         used = np.flatnonzero(np.bincount(ids, minlength=len(vocab_hash)))
         remap = np.zeros(len(vocab_hash), np.int32)
         remap[used] = np.arange(len(used), dtype=np.int32)
-        local = remap[ids]
         h = vocab_hash[used]
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
         # a*h + b (mod 2**64, a odd) is a bijection; splitmix64 makes it a random-looking
@@ -1318,7 +1391,7 @@ class TemplateMiner:
         # Compiled: per permutation one pass over the vocabulary and one over the tokens.
         from acctgraph.layers.templates_kernels import minhash
 
-        return minhash(a, b, _readonly(h, np.uint64), _readonly(local, np.int32),
+        return minhash(a, b, _readonly(h, np.uint64), _readonly(remap, np.int32), _readonly(ids, np.int32),
                        _readonly(starts, np.int64), n)
 
     def _band_keys(self, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -117,4 +117,5 @@ def test_minhash_kernel_matches_numpy():
         for k in range(len(a)):
             hv = (_mix64(a[k] * h + b[k]) >> np.uint64(32)).astype(np.uint32)
             want[k] = np.minimum.reduceat(hv[local], starts)
-    assert np.array_equal(minhash(a, b, h, local, starts, len(starts)), want)
+    ident = np.arange(len(h), dtype=np.int32)
+    assert np.array_equal(minhash(a, b, h, ident, local, starts, len(starts)), want)

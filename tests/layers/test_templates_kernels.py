@@ -332,3 +332,22 @@ def test_band_edges_equal_former_candidates_and_verification(seed):
     got = band_edges(order.astype(np.int64), keys[order], sig, nset, max_bucket, threshold, min_tokens - 0.5)
     assert sorted(zip((got >> 32).tolist(), (got & 0xFFFFFFFF).tolist())) == want
     assert want and len(want) < len(_band_pairs_numpy(keys, max_bucket)[0])  # some kept, some rejected
+
+
+def test_set_keys_equal_the_numpy_expression():
+    from acctgraph.layers.templates_kernels import set_keys
+    from acctgraph.layers.templates_mining import _mix64
+
+    rng = np.random.default_rng(5)
+    vocab_hash = rng.integers(0, 1 << 63, 500, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    sizes = rng.integers(1, 40, 300)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+    ids = rng.integers(0, 500, sizes.sum()).astype(np.int32)
+    nset = sizes.astype(np.int64)
+    want = _mix64(np.add.reduceat(_mix64(vocab_hash[ids]), starts) ^ nset.astype(np.uint64))
+    got = set_keys(starts, ids, vocab_hash, nset)
+    assert (got == want).all()
+    # the same tokens in another order give the same key; one token more does not
+    perm = np.concatenate([rng.permutation(np.arange(s, s + n)) for s, n in zip(starts, sizes)])
+    assert (set_keys(starts, ids[perm], vocab_hash, nset) == got).all()
+    assert set_keys(starts[:1], ids[:sizes[0] + 1], vocab_hash, nset[:1] + 1)[0] != got[0]

@@ -609,40 +609,48 @@ def test_texts_spilled_during_grouping_give_the_same_model(monkeypatch, tmp_path
     cot = [t.format(p=p) for t in COT for p in PROBLEMS]
     data = pa.array((rows + cot) * 2)
     kept = TemplateMiner()
-    kept.add(data)
+    for lo in range(0, len(data), 40):  # merged parts: the texts arrive chunked, grouped in hash order
+        kept.add(data.slice(lo, 40))
     m1 = kept.finish()
-    written = []
-    real_spill = tm._TextStore.spill
+    files = []
+    real_parts = tm._TextStore.parts
 
-    def spill(self, folder, min_bytes=None):
-        real_spill(self, folder, min_bytes)
-        written.append((self.text is None, list(tmp_path.iterdir())))
+    def parts(self, spill_dir=None, min_bytes=None):
+        for p in real_parts(self, spill_dir, min_bytes):
+            files.append(list(tmp_path.iterdir()))
+            yield p
 
     monkeypatch.setattr(tm, "_SPILL_MIN_BYTES", 0)
-    monkeypatch.setattr(tm, "_SPILL_BATCH", 7)  # canonical texts come back from several file batches
-    monkeypatch.setattr(tm._TextStore, "spill", spill)
+    monkeypatch.setattr(tm, "_TOKEN_CHUNK", 7)  # several slices: canonical texts come from several file batches
+    monkeypatch.setattr(tm._TextStore, "parts", parts)
     spilled = TemplateMiner(spill_dir=tmp_path)
-    spilled.add(data)
+    for lo in range(0, len(data), 40):
+        spilled.add(data.slice(lo, 40))
     m2 = spilled.finish()
-    assert written and written[0][0] and len(written[0][1]) == 1  # the texts left memory for a file
+    assert files and all(len(f) == 1 for f in files if f)  # the skeletons' texts went to one file
     assert list(tmp_path.iterdir()) == []  # which is gone once the model is made
     for name in ("skeletons", "templates", "clauses", "clause_groups", "skeleton_clauses"):
         assert getattr(m2, name).equals(getattr(m1, name)), name
     assert m1.templates.num_rows > 3
 
 
-def test_text_store_takes_rows_in_any_order_from_memory_or_file(tmp_path):
-    text = pa.array([f"text {i}" for i in range(50)] + [None], pa.large_string())
-    idx = np.array([50, 3, 49, 3, 0, 17])
-    st = tm._TextStore(text)
-    assert st.take(idx).to_pylist() == [None, "text 3", "text 49", "text 3", "text 0", "text 17"]
-    st.spill(None, min_bytes=0)  # no folder: stays in memory
-    assert st.text is not None
-    st.spill(tmp_path, min_bytes=1 << 40)  # too small to spill
-    assert st.text is not None
-    st.spill(tmp_path, min_bytes=0)
-    assert st.text is None and len(list(tmp_path.iterdir())) == 1
-    assert st.take(idx).to_pylist() == [None, "text 3", "text 49", "text 3", "text 0", "text 17"]
+@pytest.mark.parametrize("spill", [False, True])
+def test_text_store_gives_texts_in_grouping_order(monkeypatch, tmp_path, spill):
+    monkeypatch.setattr(tm, "_TOKEN_CHUNK", 4)
+    text = pa.chunked_array([[f"text {i}" for i in range(30)], [f"text {i}" for i in range(30, 50)]],
+                            pa.large_string())
+    order = np.random.default_rng(1).permutation(50)
+    st = tm._TextStore(text, order=order)
+    want = [f"text {i}" for i in order]
+    assert (np.argsort(st.rank()) == np.argsort([w for w in want])).all()  # rank by text
+    idx = np.array([49, 3, 0, 3, 17])
+    assert st.take(idx).to_pylist() == [want[i] for i in idx]  # before parts(): from the input
+    got = [p.to_pylist() for p in st.parts(tmp_path if spill else None, min_bytes=0)]
+    assert sum(got, []) == want and max(len(g) for g in got) == 4
+    assert len(list(tmp_path.iterdir())) == (1 if spill else 0)
+    assert st.take(idx).to_pylist() == [want[i] for i in idx]  # after: from the slices or the file
     assert len(st.take(np.zeros(0, np.int64))) == 0
+    with pytest.raises(RuntimeError):
+        st.rank()
     st.close()
     assert list(tmp_path.iterdir()) == []
