@@ -1014,3 +1014,34 @@ def set_keys(starts, ids, vocab_hash, nset):
             acc += _splitmix(vocab_hash[ids[j]])
         out[i] = _splitmix(acc ^ np.uint64(nset[i]))
     return out
+
+
+@njit(cache=True, nogil=True)
+def _merge_pass(a, b, out):
+    """Walk two sorted int64 arrays in order, counting (and, if ``out`` is long enough, writing)
+    each distinct value once."""
+    na, nb = len(a), len(b)
+    i = j = n = 0
+    last = 0
+    for _ in range(na + nb):
+        if j >= nb or (i < na and a[i] <= b[j]):
+            v = a[i]
+            i += 1
+        else:
+            v = b[j]
+            j += 1
+        if n == 0 or v != last:
+            if n < len(out):
+                out[n] = v
+            n += 1
+            last = v
+    return n
+
+
+@njit(cache=True, nogil=True)
+def merge_unique(a, b):
+    """Sorted distinct values of two sorted int64 arrays (repeats allowed in either), in one
+    exact-size array: counted first, then filled, so no over-sized buffer is made."""
+    out = np.empty(_merge_pass(a, b, np.empty(0, np.int64)), np.int64)
+    _merge_pass(a, b, out)
+    return out

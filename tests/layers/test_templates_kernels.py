@@ -351,3 +351,12 @@ def test_set_keys_equal_the_numpy_expression():
     perm = np.concatenate([rng.permutation(np.arange(s, s + n)) for s, n in zip(starts, sizes)])
     assert (set_keys(starts, ids[perm], vocab_hash, nset) == got).all()
     assert set_keys(starts[:1], ids[:sizes[0] + 1], vocab_hash, nset[:1] + 1)[0] != got[0]
+
+
+def test_merge_unique_is_the_sorted_union():
+    from acctgraph.layers.templates_kernels import merge_unique
+
+    rng = np.random.default_rng(11)
+    for na, nb in [(0, 0), (0, 5), (7, 0), (300, 200), (1000, 1000)]:
+        a, b = np.sort(rng.integers(0, 400, na)), np.sort(rng.integers(0, 400, nb))  # repeats inside each
+        assert np.array_equal(merge_unique(a, b), np.union1d(a, b))
