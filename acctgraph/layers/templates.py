@@ -85,7 +85,6 @@ _SKEL_ROWS = pa.schema([("account_id", pa.string()), ("skeleton_hash", pa.uint64
 
 #: MinHash permutations of the accounts' clause sets (similar pairs of the clause tier)
 STOCK_PERM = 32
-_STOCK_CHUNK = 1 << 20
 
 
 def similar_partners(src: np.ndarray, dst: np.ndarray, score: np.ndarray, partners: int) -> np.ndarray:
@@ -153,7 +152,7 @@ def keep_stock_pairs(eng: Engine, pairs: str, members: str, *, min_shared: int, 
         node = m.column("node").to_numpy()
         starts = np.flatnonzero(np.r_[True, node[1:] != node[:-1]])
         sig = minhash_sets(np.r_[starts, len(node)], m.column("key").to_numpy(), num_perm, seed=1)
-        sig = (sig >> np.uint64(32)).astype(np.uint32)
+        sig = (sig >> np.uint64(32)).astype(np.uint32)  # half the bytes per lookup; false match 2**-32
         row_of = np.full(max(nodes, int(node[-1]) + 1 if len(node) else 0), -1, np.int64)
         row_of[node[starts]] = np.arange(len(starts))
         del m, node
