@@ -37,8 +37,8 @@ from acctgraph.io.atomic import write_json_atomic
 from acctgraph.io import remote
 from acctgraph.io.load import LoadReport, embedded_refuses, load
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
-from acctgraph.memory import release_unused
 from acctgraph.layers.base import BuildContext, LayerStats
+from acctgraph.memory import release_unused
 from acctgraph.progress import progress
 
 #: Build order: co-activity last, since it also scores pairs found by the other layers.

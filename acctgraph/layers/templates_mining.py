@@ -966,7 +966,7 @@ class _TextStore:
         wanted = idx[order]
         found: list[pa.Array] = []
         reader = None
-        with (pa.OSFile(self._path, "rb") if self._path is not None else _nothing()) as src:
+        with (pa.OSFile(self._path, "rb") if self._path is not None else contextlib.nullcontext()) as src:
             if src is not None:
                 reader = pa.ipc.open_file(src)
             for b in range(-(-self._n // _TOKEN_CHUNK)):
@@ -983,11 +983,6 @@ class _TextStore:
         """Remove the temporary file (if any); also done when the store is garbage-collected."""
         if self._finalizer is not None:
             self._finalizer()
-
-
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield None
 
 
 def _take(arr: pa.Array | pa.ChunkedArray, idx: np.ndarray) -> pa.Array:
