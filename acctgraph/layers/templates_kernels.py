@@ -528,19 +528,32 @@ _PERM_BLOCK = 8
 
 
 @njit(cache=True, nogil=True)
-def minhash(a, b, h, remap, ids, starts, n):
-    """MinHash signatures (len(a) x n, uint32): for permutation k, the minimum over each node's
-    tokens (``remap[ids[starts[i]:starts[i+1]]]``, indices into ``h``: no token-sized array of
-    them is made) of the top 32 bits of splitmix64(a[k]*h + b[k]) (uint64, wrapping). Same
-    values as the numpy version.
+def minhash_bands(a, b, h, remap, ids, starts, n, bands):
+    """MinHash of every node, kept only as what grouping uses: LSH band keys (bands x n, uint64)
+    and 16-bit signatures (n x len(a), uint16: the top 16 bits of each entry).
+
+    Entry k of node i is the minimum over its tokens (``remap[ids[starts[i]:starts[i+1]]]``,
+    indices into ``h``: no token-sized array of them is made) of the top 32 bits of
+    splitmix64(a[k]*h + b[k]) (uint64, wrapping). Band ``band`` covers entries
+    ``band*r .. band*r + r - 1`` (``r = len(a) // bands``); its key starts from
+    ``(band + 1) * 0x9E3779B97F4A7C15`` and folds each entry in with ``key = mix64(key ^ entry)``.
+    The full 32-bit signature matrix (4 bytes per node and permutation: 3.2 GB for 12.5M
+    skeletons) never exists: each entry is folded into its band key and cut to 16 bits as it is
+    found.
 
     Permutations go in blocks of 8: the block's hash values are a (vocabulary x 8) table,
     so each token's 8 values are one contiguous 32-byte read. (Blocks of 16 were no faster
     on the 0.1 world and cost 300 MB more peak RSS there; blocks of 4 were slower.)"""
     num_perm = len(a)
+    r = num_perm // bands
     nv = len(h)
     m = len(ids)
-    sig = np.empty((num_perm, n), np.uint32)
+    keys = np.empty((bands, n), np.uint64)
+    for band in range(bands):
+        start = np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15)
+        for i in range(n):
+            keys[band, i] = start
+    sig16 = np.empty((n, num_perm), np.uint16)
     blk = _PERM_BLOCK
     hv = np.empty((nv, blk), np.uint32)
     best = np.empty(blk, np.uint32)
@@ -549,13 +562,7 @@ def minhash(a, b, h, remap, ids, starts, n):
         for t in range(nv):
             ht = h[t]
             for q in range(kn):
-                x = a[k0 + q] * ht + b[k0 + q]
-                x ^= x >> np.uint64(30)
-                x *= np.uint64(0xBF58476D1CE4E5B9)
-                x ^= x >> np.uint64(27)
-                x *= np.uint64(0x94D049BB133111EB)
-                x ^= x >> np.uint64(31)
-                hv[t, q] = np.uint32(x >> np.uint64(32))
+                hv[t, q] = np.uint32(_splitmix(a[k0 + q] * ht + b[k0 + q]) >> np.uint64(32))
         for i in range(n):
             s = starts[i]
             e = starts[i + 1] if i + 1 < n else m
@@ -569,8 +576,12 @@ def minhash(a, b, h, remap, ids, starts, n):
                     if v < best[q]:
                         best[q] = v
             for q in range(kn):
-                sig[k0 + q, i] = best[q]
-    return sig
+                k = k0 + q
+                sig16[i, k] = np.uint16(best[q] >> np.uint32(16))
+                band = k // r
+                if band < bands:
+                    keys[band, i] = _splitmix(keys[band, i] ^ np.uint64(best[q]))
+    return keys, sig16
 
 
 # ---------------------------------------------------------------------------
@@ -595,24 +606,6 @@ def mix64(x):
     for i in range(len(x)):
         out[i] = _splitmix(x[i])
     return out
-
-
-@njit(cache=True, nogil=True)
-def band_keys(sig, bands):
-    """LSH band keys (bands x n, uint64) of 32-bit MinHash signatures (num_perm x n): per band,
-    starting from ``(band + 1) * 0x9E3779B97F4A7C15``, each of its rows is folded in with
-    ``key = mix64(key ^ value)``."""
-    k, n = sig.shape
-    r = k // bands
-    keys = np.empty((bands, n), np.uint64)
-    for band in range(bands):
-        start = np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15)
-        for i in range(n):
-            keys[band, i] = start
-        for j in range(band * r, band * r + r):
-            for i in range(n):
-                keys[band, i] = _splitmix(keys[band, i] ^ np.uint64(sig[j, i]))
-    return keys
 
 
 @njit(cache=True, nogil=True)

@@ -65,9 +65,10 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
      uint64 (``a`` odd, so a bijection) followed by the splitmix64
      finaliser, top 32 bits, computed once per vocabulary token and reduced
      per skeleton to its minimum (compiled kernel
-     :func:`~acctgraph.layers.templates_kernels.minhash`, 8 permutations at a
+     :func:`~acctgraph.layers.templates_kernels.minhash_bands`, 8 permutations at a
      time; same values as the former numpy gathers + ``np.minimum.reduceat``,
-     about twice as fast). (The
+     about twice as fast; each entry goes straight into its band key and its
+     16-bit copy, so the 32-bit signatures are never held). (The
      ``(a*h + b) mod (2**61 - 1)`` family with 31-bit ``a`` and 32-bit ``h``
      is almost monotone in ``h``, so all "permutations" pick the same minimum;
      measured, it merged unrelated templates.) Like datasketch, LSH then cuts
@@ -1366,9 +1367,8 @@ class TemplateMiner:
         mr = is_rep[row]
         row, ids = row[mr], ids[mr]
         del mr, is_rep, starts, set_key, sk, order, first
-        sig = self._signatures(row, ids, vocab_hash, len(reps))
+        keys, sig = self._signatures(row, ids, vocab_hash, len(reps))
         del row, ids
-        keys, sig = self._band_keys(sig)  # the 32-bit signatures are freed here
         # per representative: weight and anchor priority of the skeletons it stands for
         ridx = np.searchsorted(reps, rep_of_node)
         rreq = np.bincount(ridx, weights=requests[nodes], minlength=len(reps))
@@ -1380,9 +1380,15 @@ class TemplateMiner:
         group[nodes] = nodes[reps[lab[ridx]]]
         return group
 
-    def _signatures(self, row: np.ndarray, ids: np.ndarray, vocab_hash: np.ndarray, n: int) -> np.ndarray:
-        """MinHash signatures (num_perm x n, uint32: one contiguous row per permutation);
-        ``row`` sorted, n distinct values."""
+    def _signatures(self, row: np.ndarray, ids: np.ndarray, vocab_hash: np.ndarray,
+                    n: int) -> tuple[np.ndarray, np.ndarray]:
+        """MinHash as grouping uses it: LSH band keys (bands x n, uint64) and 16-bit signatures,
+        one row per node, for the comparisons (a false match has probability 2**-16, and pairs
+        move half the bytes); ``row`` sorted, n distinct values.
+
+        The 32-bit signatures (num_perm x n) are never held: each entry is folded into its band
+        key and cut to 16 bits as it is found (12.5M paraphrased skeletons: 3.2 GB less at the
+        peak of the build, see :func:`~acctgraph.layers.templates_kernels.minhash_bands`)."""
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
         a = rng.integers(0, 1 << 63, cfg.num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # odd
@@ -1396,24 +1402,10 @@ class TemplateMiner:
         # permutation. Plain (a*h + b) mod (2**61 - 1) with small a, h is nearly monotone in h,
         # so every "permutation" picks the same minimum: measured, it merged unrelated templates.
         # Compiled: per permutation one pass over the vocabulary and one over the tokens.
-        from acctgraph.layers.templates_kernels import minhash
+        from acctgraph.layers.templates_kernels import minhash_bands
 
-        return minhash(a, b, _readonly(h, np.uint64), _readonly(remap, np.int32), _readonly(ids, np.int32),
-                       _readonly(starts, np.int64), n)
-
-    def _band_keys(self, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """LSH band keys (bands x n, uint64) from the full 32-bit signatures (num_perm x n),
-        and 16-bit signatures, one row per node, for the comparisons (a false match has
-        probability 2**-16, and pairs move half the bytes)."""
-        from acctgraph.layers.templates_kernels import band_keys
-
-        cfg = self.config
-        k, n = sig.shape
-        keys = band_keys(np.ascontiguousarray(sig), int(cfg.bands))
-        sig16 = np.empty((n, k), np.uint16)
-        for j in range(k):
-            sig16[:, j] = sig[j] >> np.uint32(16)
-        return keys, sig16
+        return minhash_bands(a, b, _readonly(h, np.uint64), _readonly(remap, np.int32), _readonly(ids, np.int32),
+                             _readonly(starts, np.int64), n, int(cfg.bands))
 
     def _cluster(self, keys: np.ndarray, sig: np.ndarray, nset: np.ndarray, weight: np.ndarray,
                  prio: np.ndarray) -> np.ndarray:

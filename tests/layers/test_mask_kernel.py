@@ -98,24 +98,3 @@ def test_buffer_wraparound_identical():
     assert_same(["abc", " Bob", "a ", "Bob x", "a,", " Jane", "12", "34", "x\"", ": 1", "x\"", " :", "don", "'t'",
                  "<n>", " 5", "end.", " x", "1 ", "2"])
 
-
-def test_minhash_kernel_matches_numpy():
-    import numpy as np
-
-    from acctgraph.layers.templates_kernels import minhash
-    from acctgraph.layers.templates_mining import _mix64
-
-    rng = np.random.default_rng(3)
-    h = rng.integers(0, 1 << 63, 500, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    lens = rng.integers(1, 12, 700)
-    local = rng.integers(0, len(h), int(lens.sum())).astype(np.int32)
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-    a = rng.integers(0, 1 << 63, 20, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # 20: a partial block
-    b = rng.integers(0, 1 << 63, 20, dtype=np.uint64)
-    want = np.empty((len(a), len(starts)), np.uint32)
-    with np.errstate(over="ignore"):
-        for k in range(len(a)):
-            hv = (_mix64(a[k] * h + b[k]) >> np.uint64(32)).astype(np.uint32)
-            want[k] = np.minimum.reduceat(hv[local], starts)
-    ident = np.arange(len(h), dtype=np.int32)
-    assert np.array_equal(minhash(a, b, h, ident, local, starts, len(starts)), want)

@@ -302,8 +302,34 @@ def _band_edges_numpy(keys, sig, nset, max_bucket, threshold, min_tokens):
     return sorted(zip(lo[ok].tolist(), hi[ok].tolist()))
 
 
-def test_mix64_and_band_keys_equal_former_numpy_versions():
-    from acctgraph.layers.templates_kernels import band_keys
+@pytest.mark.parametrize("num_perm, bands", [(64, 16), (20, 5), (24, 4)])  # 20: a partial block of 8
+def test_minhash_bands_equal_numpy_signatures_cut_into_bands(num_perm, bands):
+    from acctgraph.layers.templates_kernels import minhash_bands
+    from acctgraph.layers.templates_mining import _mix64
+
+    rng = np.random.default_rng(3)
+    h = rng.integers(0, 1 << 63, 500, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    lens = rng.integers(1, 12, 700)
+    local = rng.integers(0, len(h), int(lens.sum())).astype(np.int32)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    a = rng.integers(0, 1 << 63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 1 << 63, num_perm, dtype=np.uint64)
+    sig = np.empty((num_perm, len(starts)), np.uint32)  # the full 32-bit signatures, numpy
+    with np.errstate(over="ignore"):
+        for k in range(num_perm):
+            hv = (_mix64(a[k] * h + b[k]) >> np.uint64(32)).astype(np.uint32)
+            sig[k] = np.minimum.reduceat(hv[local], starts)
+    ident = np.arange(len(h), dtype=np.int32)
+    keys, sig16 = minhash_bands(a, b, h, ident, local, starts, len(starts), bands)
+    assert np.array_equal(keys, _band_keys_numpy(sig, bands))
+    assert sig16.shape == (len(starts), num_perm) and sig16.dtype == np.uint16
+    assert np.array_equal(sig16, (sig >> np.uint32(16)).astype(np.uint16).T)
+    # a node's keys depend on its own tokens only
+    alone, _ = minhash_bands(a, b, h, ident, local[:lens[0]], starts[:1], 1, bands)
+    assert np.array_equal(alone[:, 0], keys[:, 0])
+
+
+def test_mix64_equals_former_numpy_version():
     from acctgraph.layers.templates_mining import _mix64
 
     rng = np.random.default_rng(3)
@@ -311,8 +337,6 @@ def test_mix64_and_band_keys_equal_former_numpy_versions():
     x[:3] = [0, 1, np.iinfo(np.uint64).max]
     assert np.array_equal(_mix64(x), _mix64_numpy(x))
     assert np.array_equal(_mix64(x.reshape(50, 100)), _mix64_numpy(x).reshape(50, 100))
-    sig = rng.integers(0, 1 << 32, (64, 700), dtype=np.uint64).astype(np.uint32)
-    assert np.array_equal(band_keys(sig, 16), _band_keys_numpy(sig, 16))
 
 
 @pytest.mark.parametrize("seed", range(8))
