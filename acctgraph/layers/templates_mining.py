@@ -453,6 +453,9 @@ def _hash_strings(arr: pa.Array) -> np.ndarray:
 #: add() splits a batch over worker processes only if each piece gets at least
 #: this many rows (below that, process start-up and transfer cost more).
 _PAR_MIN_ROWS = 1 << 16
+#: add() cuts a batch into up to this many pieces per process (the processes share them out as
+#: they go, so one that is slowed down, e.g. by reading the next batch, takes fewer).
+_PIECES_PER_WORKER = 4
 
 
 def _clauses(skel_b: pa.Array, min_words: int,
@@ -1086,10 +1089,20 @@ class TemplateMiner:
         pool = self._ready_pool() if len(pieces) > 1 else None
         if pool is not None:
             try:
-                futs = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s)), cw) for s, e in pieces[1:]]
-                results[0] = _mask_hash(raw.slice(pieces[0][0], pieces[0][1] - pieces[0][0]), cw)
-                for i, f in enumerate(futs, 1):
-                    results[i] = _unpack_result(f.result())
+                # work sharing: every piece is queued for the workers, which take them from the front,
+                # while this process takes them from the back as long as it can cancel them (the piece
+                # is not started). This process also reads the next batch and merges results, so an
+                # even split left the workers idle for about a third of the masking (seed scale).
+                # Pieces are merged in input order whoever masked them: the same output either way.
+                futs = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s)), cw) for s, e in pieces]
+                for i in range(len(pieces) - 1, -1, -1):
+                    if not futs[i].cancel():
+                        break
+                    s, e = pieces[i]
+                    results[i] = _mask_hash(raw.slice(s, e - s), cw)
+                for i, f in enumerate(futs):
+                    if results[i] is None:
+                        results[i] = _unpack_result(f.result())
             except (BrokenProcessPool, OSError, RuntimeError):  # no worker processes here: do it inline
                 self._close_pool(broken=True)
                 results = [None] * len(pieces)
@@ -1156,7 +1169,7 @@ class TemplateMiner:
         w = self._workers()
         if w <= 1 or n < 2 * _PAR_MIN_ROWS:
             return [(0, n)]
-        k = min(w, n // _PAR_MIN_ROWS)
+        k = min(_PIECES_PER_WORKER * w, n // _PAR_MIN_ROWS)  # several per process: see _add's work sharing
         cuts = [n * i // k for i in range(k + 1)]
         return list(zip(cuts[:-1], cuts[1:]))
 
