@@ -38,7 +38,7 @@ from acctgraph.io import remote
 from acctgraph.io.load import LoadReport, embedded_refuses, load
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
 from acctgraph.layers.base import BuildContext, LayerStats
-from acctgraph.memory import release_unused
+from acctgraph.memory import map_large_allocations, release_unused
 from acctgraph.progress import progress
 
 #: Build order: co-activity last, since it also scores pairs found by the other layers.
@@ -173,6 +173,7 @@ def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str]
             return build(data, Workspace(staging, remote=uri), paths=paths, config=cfg, quiet=quiet, engine="spark")
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     engine = _engine_name(cfg, engine)  # fails fast (e.g. Spark without Java) before touching the workspace
+    map_large_allocations()  # freed arrays go back to the system (acctgraph.memory)
     with ws.lock("acctgraph build"):
         return _build(data, ws, paths, cfg, layers, quiet, engine)
 

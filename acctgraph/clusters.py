@@ -32,6 +32,7 @@ from acctgraph.graph import LAYERS, combine_weights
 from acctgraph.io.atomic import write_json_atomic, write_parquet_atomic
 from acctgraph.io.csvsafe import write_csv_safe
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
+from acctgraph.memory import map_large_allocations
 from acctgraph.procs import spawn_pool, usable_cores
 from acctgraph.scoring import SIGNALS, cluster_signals, extraction_templates, reasons, score, typical_volume
 from acctgraph.seeds import personalised_pagerank
@@ -856,6 +857,7 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     if not ws.path.is_dir():
         ws.read_marker("build")  # says which command to run first
+    map_large_allocations()  # freed arrays go back to the system (acctgraph.memory)
     with ws.lock("acctgraph communities"):
         return _communities(ws, cfg, known_bad, t0)
 
