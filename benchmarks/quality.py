@@ -50,6 +50,15 @@ TARGETS = {"recall": 0.97, "cohesion": 0.9, "precision": 0.98, "evasive_recall":
 EVASIVE_ONLY_LAYER = "templates"
 
 
+def is_evasive(r: dict) -> bool:
+    """Whether a result is from a world generated with every evasion knob on (its own targets).
+
+    >>> is_evasive({"world": "generated with every evasion knob on (evasive), scale 1, seed 4"})
+    True
+    """
+    return "evasive" in r["world"]
+
+
 def ablation_min(r: dict) -> float:
     """Minimum campaign recall over the layer ablations that the ablation target applies to.
 
@@ -58,7 +67,7 @@ def ablation_min(r: dict) -> float:
     >>> ablation_min(r), ablation_min({**r, "world": "generated, scale 0.1, seed 1"})
     (0.94, 0.02)
     """
-    skip = EVASIVE_ONLY_LAYER if "evasive" in r["world"] else None
+    skip = EVASIVE_ONLY_LAYER if is_evasive(r) else None
     return min((a["min_recall"] for k, a in r["ablation"].items() if k != skip), default=0.0)
 
 
@@ -180,7 +189,7 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
         camps = ev["campaigns"].values()
         md.append(f"| {r['world']} | {min((c['recall'] for c in camps), default=0.0):.3f} | "
                   f"{min((c['largest_share'] for c in camps), default=0.0):.3f} | {ev['precision']:.3f} | "
-                  f"{ablation_min(r):.3f}{'*' if 'evasive' in r['world'] else ''} | "
+                  f"{ablation_min(r):.3f}{'*' if is_evasive(r) else ''} | "
                   f"{'met' if verdict(r)[1] else '**missed**'} | "
                   f"{r['score_alone']['min_recall'] if 'score_alone' in r else float('nan'):.3f} |")
     md += ["", "\\* The evasive worlds' campaigns leave no payment, network or co-activity trace by design, so "
@@ -254,13 +263,13 @@ def verdict(r: dict) -> tuple[str, bool]:
     rmin = min((c["recall"] for c in ev["campaigns"].values()), default=0.0)
     cmin = min((c["largest_share"] for c in ev["campaigns"].values()), default=0.0)
     amin = ablation_min(r)
-    if "evasive" in r["world"]:
+    evasive = is_evasive(r)
+    if evasive:
         checks = [("recall", rmin, TARGETS["evasive_recall"]), ("precision", ev["precision"], TARGETS["evasive_precision"])]
     else:
         checks = [("recall", rmin, TARGETS["recall"]), ("cohesion", cmin, TARGETS["cohesion"]),
                   ("precision", ev["precision"], TARGETS["precision"])]
-    label = f"ablation min recall ({EVASIVE_ONLY_LAYER} off not counted)" if "evasive" in r["world"] \
-        else "ablation min recall"
+    label = f"ablation min recall ({EVASIVE_ONLY_LAYER} off not counted)" if evasive else "ablation min recall"
     checks.append((label, amin, TARGETS["ablation_recall"]))
     text = "; ".join(f"{k} {v:.3f} {'meets' if v >= t else 'misses'} {t:g}" for k, v, t in checks)
     return text, all(v >= t for _, v, t in checks)

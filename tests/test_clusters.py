@@ -194,6 +194,25 @@ def test_flag_paths_score_and_purpose():
     assert flag_rule(c, off).tolist() == [True, False, False, False, False]
 
 
+def test_flag_rule_text_words_the_thresholds_flag_rule_applies():
+    # the packets quote flag_rule_text; it must say what flag_rule computes: every threshold, "at least"
+    from acctgraph.clusters import flag_rule, flag_rule_text
+    from acctgraph.config import ScoringConfig
+
+    sc = ScoringConfig(flag_score=0.41, flag_conduct=0.23, flag_min_size=7, extraction_flag=0.55,
+                       extraction_volume=0.62)
+    text = flag_rule_text(sc)
+    for words in ("at least 7 core members", "score is at least 0.41", "at least 0.23", "at least 55%",
+                  "volume signal is at least 0.62"):
+        assert words in text
+    at = {"score": 0.41, "conduct": 0.23, "core_size": 7, "extraction_prompts": 0.0, "volume": 0.0}
+    purpose = {"score": 0.0, "conduct": 0.0, "core_size": 7, "extraction_prompts": 0.55, "volume": 0.62}
+    rows = [at, {**at, "score": 0.4099}, {**at, "conduct": 0.2299}, {**at, "core_size": 6},
+            purpose, {**purpose, "extraction_prompts": 0.5499}, {**purpose, "volume": 0.6199},
+            {**purpose, "core_size": 6}]
+    assert flag_rule(pd.DataFrame(rows), sc).tolist() == [True, False, False, False, True, False, False, False]
+
+
 def test_an_account_tied_to_one_member_is_attached_not_core():
     import numpy as np
 
