@@ -453,6 +453,8 @@ def _hash_strings(arr: pa.Array) -> np.ndarray:
 #: add() splits a batch over worker processes only if each piece gets at least
 #: this many rows (below that, process start-up and transfer cost more).
 _PAR_MIN_ROWS = 1 << 16
+#: clause listings looked up this many at a time when the clauses are grouped (TemplateMiner._clause_groups)
+_LISTING_CHUNK = 1 << 22
 #: add() cuts a batch into up to this many pieces per process (the processes share them out as
 #: they go, so one that is slowed down, e.g. by reading the next batch, takes fewer).
 _PIECES_PER_WORKER = 4
@@ -1243,7 +1245,7 @@ class TemplateMiner:
         n_clauses = np.asarray(clause_lists.value_lengths(), np.int64)
         c_hash = np.asarray(clause_lists.flatten(), np.uint64)
         del clause_lists
-        clause_tables = self._clause_groups(c_hash, np.repeat(requests, n_clauses))
+        clause_tables = self._clause_groups(c_hash, requests, n_clauses)
         release_unused()  # the clauses' texts and lists
         store = _TextStore(skel, order=perm)  # the only reference: it releases the texts (see _group)
         del h, counts, skel
@@ -1303,13 +1305,14 @@ class TemplateMiner:
         tid[order] = tid_of_group[gidx]
         return tid, canon, g_req, g_n, t_order, text_rank
 
-    def _clause_groups(self, listed: np.ndarray, weights: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    def _clause_groups(self, listed: np.ndarray, skel_requests: np.ndarray,
+                       n_clauses: np.ndarray) -> tuple[pa.Table, pa.Table]:
         """Group the distinct clauses like skeletons: (clause hash -> group; groups with canonical text).
 
-        ``listed``: the clause hashes of the skeletons' clause lists, ``weights`` their skeletons'
-        requests. Only listed clauses are grouped, each with the summed requests of its listings.
-        A group is keyed by the hash of its canonical clause, so keys do not
-        depend on which other clauses were seen.
+        ``listed``: the clause hashes of the skeletons' clause lists, one list after another
+        (``n_clauses`` per skeleton), ``skel_requests`` the skeletons' requests. Only listed clauses
+        are grouped, each with the summed requests of its listings. A group is keyed by the hash of
+        its canonical clause, so keys do not depend on which other clauses were seen.
         """
         if not self._clause_parts or not len(listed):
             self._clause_parts = []
@@ -1319,11 +1322,20 @@ class TemplateMiner:
         perm = np.argsort(h, kind="stable")  # hash order (hashes are distinct)
         hashes = h[perm]
         del h
-        pos = np.searchsorted(hashes, listed)
-        if (pos >= len(hashes)).any() or (hashes[np.minimum(pos, len(hashes) - 1)] != listed).any():
-            raise ValueError("a skeleton lists a clause whose text was never added")
-        requests = np.bincount(pos, weights=weights, minlength=len(hashes)).astype(np.int64)
-        used = np.bincount(pos, minlength=len(hashes)) > 0
+        m = len(hashes)
+        requests = np.zeros(m, np.int64)
+        used = np.zeros(m, bool)
+        ends = np.cumsum(n_clauses)
+        # the listings a slice at a time: whole-length lookups, checks and weights were five
+        # listing-sized temporaries (60M listings, 2.4 GB, with paraphrased campaigns at seed scale)
+        for a in range(0, len(listed), _LISTING_CHUNK):
+            part = listed[a:a + _LISTING_CHUNK]
+            pos = np.searchsorted(hashes, part)
+            if (pos >= m).any() or (hashes[np.minimum(pos, m - 1)] != part).any():
+                raise ValueError("a skeleton lists a clause whose text was never added")
+            skel = np.searchsorted(ends, np.arange(a, a + len(part)), side="right")  # each listing's skeleton
+            requests += np.bincount(pos, weights=skel_requests[skel], minlength=m).astype(np.int64)
+            used[pos] = True
         hashes, requests, text = hashes[used], requests[used], _take(text_merged, perm[used])
         del text_merged
         gid, canon, g_req, g_n, t_order, _ = self._numbered_groups(_TextStore(text), requests)

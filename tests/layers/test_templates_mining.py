@@ -449,6 +449,21 @@ def test_paraphrased_clauses_share_a_clause_group():
     assert sum(g["clauses"]) == model.clauses.num_rows
 
 
+def test_clause_requests_do_not_depend_on_the_lookup_slices(monkeypatch):
+    # clause listings are looked up a slice at a time; slices of 3 give the tables one slice gives
+    import acctgraph.layers.templates_mining as tm
+
+    rows = [f"Think step by step about case {i}. Then explain your design decisions. Use tools if needed. "
+            f"Cite {i % 4} sources please." for i in range(60)]
+    rows += ["Give the answer only. Do not explain anything at all. Keep it short."] * 7
+    want, _, _ = mine(rows)
+    monkeypatch.setattr(tm, "_LISTING_CHUNK", 3)
+    got, _, _ = mine(rows)
+    assert want.clauses.num_rows >= 5 and sum(want.clauses["requests"].to_pylist()) > len(rows)
+    for name in ("clauses", "clause_groups", "skeleton_clauses"):
+        assert getattr(got, name).equals(getattr(want, name)), name
+
+
 def _clause_text(model: TemplateModel, group: int) -> str:
     g = model.clause_groups.to_pydict()
     return g["canonical"][g["clause_group"].index(group)]
