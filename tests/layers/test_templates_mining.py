@@ -660,7 +660,11 @@ def test_text_store_gives_texts_in_grouping_order(monkeypatch, tmp_path, spill):
     assert (np.argsort(st.rank()) == np.argsort([w for w in want])).all()  # rank by text
     idx = np.array([49, 3, 0, 3, 17])
     assert st.take(idx).to_pylist() == [want[i] for i in idx]  # before parts(): from the input
-    got = [p.to_pylist() for p in st.parts(tmp_path if spill else None, min_bytes=0)]
+    slices = st.parts(tmp_path if spill else None, min_bytes=0)
+    first = next(slices)
+    assert (st._src is None) == spill  # spilled: the input is released before the first slice comes back
+    got = [first.to_pylist()] + [p.to_pylist() for p in slices]
+    assert st._src is None
     assert sum(got, []) == want and max(len(g) for g in got) == 4
     assert len(list(tmp_path.iterdir())) == (1 if spill else 0)
     assert st.take(idx).to_pylist() == [want[i] for i in idx]  # after: from the slices or the file
