@@ -828,9 +828,10 @@ def render(run: dict, png_name: str | None) -> str:
     lines += ["The worlds measured here are the default preset. With every evasion knob on, paraphrased "
               "campaigns make almost every prompt a template skeleton of its own: the seed-scale evasive "
               "world of [quality](quality.md) (`acctgraph generate --preset evasive --scale 1 --seed 4244`, "
-              "12.5M distinct skeletons) peaked at 10,080 MiB in `acctgraph build`, 8.5 min (its build.json, "
-              "2026-12-04; 10,547 MiB before the MinHash entries went straight into their band keys and "
-              "glibc's heap was made to return freed arrays, 14,421 MiB before Arrow's pool was made to return "
+              "12.5M distinct skeletons) peaked at 9,828 MiB in `acctgraph build`, 8.0 min (its build.json, "
+              "2026-12-04; 10,547 MiB before the MinHash entries went straight into their band keys, "
+              "glibc's heap was made to return freed arrays and the spilled texts were released before "
+              "tokenising, 14,421 MiB before Arrow's pool was made to return "
               "freed buffers and the skeletons' texts were spilled while grouped, 18.3 GB before the candidate "
               "edges were held once, as int32 ends), above the 8 GB target: the grouping of 12.5M distinct "
               "skeletons at once ([communities](communities.md)).",
