@@ -35,7 +35,7 @@ from acctgraph.display import (WIDTH, clean, count, esc, html_table, iframe, jso
                                pct, table)
 from acctgraph.export.tables import ClusterTables, PacketTables
 from acctgraph.io.workspace import Workspace
-from acctgraph.scoring import REASONS, SIGNALS
+from acctgraph.scoring import SIGNALS, meaning
 
 if TYPE_CHECKING:  # pragma: no cover
     import igraph
@@ -87,7 +87,7 @@ class Cluster(PacketTables):
     def signals(self) -> pd.DataFrame:
         """Every scoring signal: ``signal``, ``value`` in [0, 1], ``contribution`` to the score, ``meaning``."""
         rows = [{"signal": s, "value": float(self.summary[s]), "contribution": float(self.summary[f"contrib_{s}"]),
-                 "meaning": REASONS[s].format(p=f"{float(self.summary[s]):.0%}")} for s in SIGNALS]
+                 "meaning": meaning(self.summary, s)} for s in SIGNALS]
         out = pd.DataFrame(rows).sort_values(["contribution", "signal"], ascending=[False, True])
         return out.reset_index(drop=True)
 

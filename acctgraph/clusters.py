@@ -112,8 +112,8 @@ def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
     e = pq.read_table(ws.edges_path, columns=EDGE_COLUMNS).to_pandas()
     tmpl = (pq.read_table(ws.evidence_path("templates")).to_pandas() if ws.evidence_path("templates").is_file()
             else pd.DataFrame({"node": [], "template_id": [], "requests": [], "share": []}))
-    templates = (pq.read_table(ws.templates_path, columns=["template_id", "canonical"]).to_pandas()
-                 if ws.templates_path.is_file() else pd.DataFrame({"template_id": [], "canonical": []}))
+    templates = (pq.read_table(ws.templates_path, columns=["template_id", "canonical", "accounts"]).to_pandas()
+                 if ws.templates_path.is_file() else pd.DataFrame({"template_id": [], "canonical": [], "accounts": []}))
     # matched once here, not in every scoring pass (the evasive world has 1.5M templates)
     templates["extraction"] = extraction_templates(templates["canonical"])
     clauses = (pq.read_table(ws.evidence_path("clauses"), columns=["node", "clause", "requests"]).to_pandas()
@@ -895,7 +895,7 @@ def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t
     clusters["seeded"] = seeded.reindex(clusters["community_id"]).fillna(False).to_numpy(bool)
     clusters["sleepers"] = np.bincount(memb[sleeper], minlength=len(ops))[clusters["community_id"].to_numpy()]
     cols = (["community_id", "operation_id", "size", "core_size", "sleepers", "score", "conduct", "flagged", "seeded",
-             "seed_mass", "reasons"] + list(SIGNALS) + [f"contrib_{s}" for s in SIGNALS])
+             "seed_mass", "reasons"] + list(SIGNALS) + ["extraction_own"] + [f"contrib_{s}" for s in SIGNALS])
     clusters = clusters[cols]
 
     # Fringe accounts of flagged communities (attached by a shared exit or a public template, with a

@@ -21,7 +21,11 @@ template_focus      mean over members of the (smoothed) share of their
                     requests in their single most used template
 extraction_prompts  share of the cluster's requests in templates that elicit
                     reasoning traces, tool use or code, or rewrite questions
-                    (:data:`EXTRACTION_FAMILIES`, in eight languages)
+                    (:data:`EXTRACTION_FAMILIES`, in eight languages); or,
+                    when higher, the share of members who send an extraction
+                    template of the cluster's own (:func:`private_coverage`):
+                    cover traffic in public prompts dilutes the first, not
+                    the second
 machine_timing      share of members with >= 10 requests whose timing is
                     machine-like: gaps regular (CV < 0.5) or median gap < 20 s
 batch_creation      largest share of members created within one 24-hour window
@@ -80,6 +84,8 @@ REASONS: dict[str, str] = {
     "proxy_ips": "{p} of requests come from proxy-like IPs shared across countries",
     "ip_rotation": "accounts use a new IP address for {p} of their requests (typical member)",
 }
+#: How ``extraction_prompts`` reads when the members' own extraction template is what sets it.
+OWN_EXTRACTION_REASON = "{p} of accounts send a capability-extraction template of their own (sent mostly inside the cluster)"
 
 def _cjk(*words: str) -> str:
     """Pattern for CJK words as masking leaves them: one character per token (``推理`` -> ``推 ?理``)."""
@@ -196,6 +202,35 @@ def extraction_templates(canonical: pd.Series) -> pd.Series:
     return canonical.astype("string").fillna("").str.contains(EXTRACTION_PATTERNS).astype(bool)
 
 
+#: A template is a cluster's own when at least this share of the accounts that send it are members.
+OWN_TEMPLATE_SHARE = 0.5
+
+
+def private_coverage(tmpl: pd.DataFrame, users: pd.Series, size: pd.Series) -> pd.Series:
+    """Per cluster, the share of members who send a template that is the cluster's own.
+
+    ``tmpl``: ``node, template_id, community_id`` (one row per account and
+    template, as the template evidence), already cut to the templates of
+    interest; ``users``: accounts sending each template (all accounts, not
+    only members; indexed by template id); ``size``: members per cluster. A
+    template is the cluster's own when two or more members send it and they
+    are at least :data:`OWN_TEMPLATE_SHARE` of its users. Public prompts sent
+    as cover traffic do not lower this share, and paraphrases split over
+    several own templates still count each member once.
+
+    >>> t = pd.DataFrame({"node": [1, 2, 3, 4], "template_id": [7, 7, 7, 8], "community_id": [0, 0, 0, 1]})
+    >>> private_coverage(t, pd.Series({7: 4, 8: 900}), pd.Series({0: 4, 1: 10})).tolist()
+    [0.75, 0.0]
+    """
+    if not len(tmpl):
+        return pd.Series(0.0, index=size.index)
+    k = tmpl.groupby(["template_id", "community_id"])["node"].transform("size").to_numpy()
+    n_users = users.reindex(tmpl["template_id"]).fillna(0).to_numpy()
+    own = (k >= 2) & (k >= OWN_TEMPLATE_SHARE * n_users)
+    covered = tmpl.loc[own, ["community_id", "node"]].drop_duplicates().groupby("community_id").size()
+    return (covered.reindex(size.index).fillna(0) / size).astype(np.float64)
+
+
 def typical_volume(members: pd.DataFrame) -> float:
     """Median requests of the accounts with any (at least 1): the yardstick of the ``volume`` signal."""
     active = members["requests"] > 0
@@ -209,7 +244,9 @@ def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFra
     ``members``: one row per (core) account (``node``, ``community_id`` and the
     account features); ``edges``: ``src, dst, weight, layers, w_payments``;
     ``tmpl``: template evidence (``node, template_id, requests, share``);
-    ``templates``: ``template_id, canonical``; ``typical``: the volume
+    ``templates``: ``template_id, canonical`` and ``accounts`` (accounts
+    sending the template; without it they are counted in ``tmpl``, which then
+    must hold every account, not only members); ``typical``: the volume
     yardstick (default :func:`typical_volume` of ``members``; pass it when
     ``members`` holds only the accounts of multi-account clusters).
     """
@@ -235,11 +272,15 @@ def cluster_signals(members: pd.DataFrame, edges: pd.DataFrame, tmpl: pd.DataFra
     out["template_focus"] = mf.groupby("community_id")["focus"].mean().reindex(clusters)
     x = templates["extraction"] if "extraction" in templates else extraction_templates(templates["canonical"])
     t = tmpl.assign(community_id=comm.reindex(tmpl["node"]).to_numpy(),
-                    x=tmpl["template_id"].map(pd.Series(x.to_numpy(), index=templates["template_id"]))
-                    .fillna(False).astype(bool))
+                    x=tmpl["template_id"].map(pd.Series(x.to_numpy(), index=templates["template_id"])).eq(True))
     req_all = t.groupby("community_id")["requests"].sum()
     req_x = t[t["x"]].groupby("community_id")["requests"].sum()
-    out["extraction_prompts"] = (req_x.reindex(clusters).fillna(0) / req_all.reindex(clusters)).fillna(0)
+    share_x = (req_x.reindex(clusters).fillna(0) / req_all.reindex(clusters)).fillna(0)
+    users = (pd.Series(templates["accounts"].to_numpy(), index=templates["template_id"]) if "accounts" in templates
+             else tmpl.groupby("template_id").size())
+    own_x = private_coverage(t.loc[t["x"], ["node", "template_id", "community_id"]], users, out["size"])
+    out["extraction_prompts"] = np.maximum(share_x, own_x)
+    out["extraction_own"] = _clip(own_x).round(6)
 
     active = m[m["requests"] >= 10]
     machine = (active["gap_cv"] < 0.5) | (active["gap_median_s"] < 20)
@@ -297,7 +338,18 @@ def score(signals: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
     return out
 
 
+def meaning(row: pd.Series, signal: str) -> str:
+    """One signal of a cluster (a row of clusters.csv) in words.
+
+    >>> meaning(pd.Series({"extraction_prompts": 0.9, "extraction_own": 0.9}), "extraction_prompts")
+    '90% of accounts send a capability-extraction template of their own (sent mostly inside the cluster)'
+    """
+    value = float(row[signal])
+    own = signal == "extraction_prompts" and float(row.get("extraction_own", 0.0)) >= value > 0
+    return (OWN_EXTRACTION_REASON if own else REASONS[signal]).format(p=f"{value:.0%}")
+
+
 def reasons(row: pd.Series, top: int = 3) -> str:
     """The strongest signals of a cluster, in words."""
     items = sorted(((row[f"contrib_{s}"], s) for s in SIGNALS), reverse=True)[:top]
-    return "; ".join(REASONS[s].format(p=f"{row[s]:.0%}") for c, s in items if c > 0)
+    return "; ".join(meaning(row, s) for c, s in items if c > 0)

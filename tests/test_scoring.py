@@ -9,7 +9,8 @@ import pytest
 
 from acctgraph.clusters import flag_rule
 from acctgraph.config import ScoringConfig
-from acctgraph.scoring import CONDUCT, SIGNALS, TIES, batch_share, cluster_signals, night_share, reasons, score
+from acctgraph.scoring import (CONDUCT, SIGNALS, TIES, batch_share, cluster_signals, meaning, night_share, reasons,
+                               score)
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -106,6 +107,49 @@ def test_conduct_is_the_mean_of_what_accounts_do_not_of_how_they_are_tied():
     expected = (sum(w[c] for c in CONDUCT) + 2.0 * w["machine_timing"]) / (len(CONDUCT) + 2.0)
     assert w["machine_timing"] == 1.0 and w["conduct"] == pytest.approx(expected, abs=1e-5)
 
+
+def test_cover_traffic_does_not_hide_an_extraction_template_of_the_clusters_own():
+    """A campaign sending three public prompts per extraction prompt (validation's V3 shape).
+
+    Its request share of extraction is 25%; every member sends the extraction
+    template no one outside sends, so the signal stays high. A cluster whose
+    members send the same extraction template as a thousand outsiders (a
+    popular public prompt) keeps its plain request share.
+    """
+    camp = cluster(1, 30)
+    outsiders = np.arange(1000, 2000)
+    nodes = camp["node"].to_numpy()
+    templates = pd.DataFrame({"template_id": [0, 1], "canonical": [
+        "think step by step and show your full reasoning before answering <q>", "recipe for <n> people"],
+        "accounts": [30, 1030]})
+    cover = pd.DataFrame({"node": np.r_[nodes, nodes], "template_id": np.r_[[0] * 30, [1] * 30],
+                          "requests": np.r_[[5] * 30, [15] * 30], "share": np.r_[[0.25] * 30, [0.75] * 30]})
+    s = signals_of(camp, tmpl=cover, templates=templates)
+    assert s.loc[1, "extraction_prompts"] == 1.0 and s.loc[1, "extraction_own"] == 1.0
+    assert meaning(s.loc[1], "extraction_prompts").startswith("100% of accounts send a capability-extraction")
+    # the same template public: sent by a thousand accounts outside the cluster
+    public = templates.assign(accounts=[1030, 1030])
+    assert signals_of(camp, tmpl=cover, templates=public).loc[1, "extraction_prompts"] == 0.25
+    # without the accounts column, the template's users are counted in the evidence (every account)
+    everyone = pd.concat([cover, pd.DataFrame({"node": outsiders, "template_id": 0, "requests": 1, "share": 1.0})])
+    members = pd.concat([camp, cluster(9, 1000, start=1000)])
+    assert signals_of(members, tmpl=everyone, templates=templates[["template_id", "canonical"]]) \
+        .loc[1, "extraction_prompts"] == pytest.approx(0.25)
+    # half the members on it: half the signal, however little of the traffic it is
+    half = cover[~((cover["template_id"] == 0) & (cover["node"] >= 15))]
+    assert signals_of(camp, tmpl=half, templates=templates.assign(accounts=[15, 1030])) \
+        .loc[1, "extraction_prompts"] == 0.5
+
+
+def test_private_coverage_needs_two_members_and_half_the_users():
+    from acctgraph.scoring import private_coverage
+
+    t = pd.DataFrame({"node": [1, 2, 3, 4, 5], "template_id": [7, 7, 8, 9, 9], "community_id": [0, 0, 0, 1, 1]})
+    size = pd.Series({0: 4, 1: 2, 2: 3})
+    # 7: two members of 0 out of 4 users (own); 8: one member (not shared); 9: two of 5 users (public)
+    got = private_coverage(t, pd.Series({7: 4, 8: 1, 9: 5}), size)
+    assert got.to_dict() == {0: 0.5, 1: 0.0, 2: 0.0}
+    assert private_coverage(t.iloc[:0], pd.Series(dtype=float), size).to_dict() == {0: 0.0, 1: 0.0, 2: 0.0}
 
 def test_a_company_on_a_card_and_a_proxy_exit_is_not_flagged_on_its_ties_alone():
     """Validation's company-46: one corporate card, proxy-like egress, some night work, one tool's template.

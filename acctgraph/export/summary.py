@@ -23,7 +23,8 @@ MEANING = {
     "shared_payment": "share of accounts linked to another by a shared instrument or a same-BIN card burst",
     "multi_layer": "share of the link weight backed by two or more independent layers",
     "template_focus": "mean share of an account's requests in its single most used template",
-    "extraction_prompts": "share of requests in templates that elicit reasoning, tool use or code",
+    "extraction_prompts": "share of requests in templates that elicit reasoning, tool use or code, or (when higher) "
+                          "share of accounts sending such a template of the cluster's own",
     "machine_timing": "share of active accounts with regular or sub-human gaps between requests",
     "batch_creation": "largest share of accounts created within one 24-hour window",
     "off_hours": "night-time (00-06 local) activity for the claimed countries",
