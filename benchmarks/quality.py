@@ -196,9 +196,7 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
            "their templates-off ablation measures a campaign that evades every layer at once: no evidence is "
            "left, and no tool could find it. Their ablation column is the minimum over the other three layers; "
            "the templates-off figure is in each world's section below. How the evasive campaigns are held "
-           "together at seed scale (the clause similarity rule) and what was tried: docs/communities.md. The "
-           "validation world's payments-off figure is V3, which scores under `flag_score` without its shared "
-           "cards.", "",
+           "together at seed scale (the clause similarity rule) and what was tried: docs/communities.md.", "",
            "*Unlinked accounts* (per campaign, below): accounts with no link in the graph at all, no shared "
            "instrument, address, template or time bin with anyone (in the evasive worlds, accounts created and "
            "never used, each paid with an ordinary card). The graph cannot place them; only the e-mail domain "

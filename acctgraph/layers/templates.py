@@ -81,6 +81,8 @@ BATCH_ROWS = 1 << 19
 
 
 _SKEL_ROWS = pa.schema([("account_id", pa.string()), ("skeleton_hash", pa.uint64()), ("count_all", pa.int64())])
+#: ``_skel_rows`` waits in this file of the workspace's spill folder while the skeletons are grouped.
+_SKEL_ROWS_FILE = "skel_rows.parquet"
 
 
 #: MinHash permutations of the accounts' clause sets (similar pairs of the clause tier)
@@ -221,20 +223,30 @@ def prompts_at(path: str | os.PathLike[str], rows: np.ndarray) -> pa.Array:
 
 
 def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
-    """Mask and hash every prompt here, streaming ``tables/requests.parquet``; register ``_skel_rows``."""
+    """Mask and hash every prompt here, streaming ``tables/requests.parquet``; register ``_skel_rows``.
+
+    Rows are counted per (account, skeleton) batch by batch and written to a Parquet file in the
+    spill folder as they come (:data:`_SKEL_ROWS_FILE`; ``build`` removes it), not held while the
+    skeletons are grouped: with string account ids they were 0.6 GB of the seed-scale evasive
+    world's grouping peak.
+    """
     src = pq.ParquetFile(ctx.ws.table_path("requests"))
     miner.start_workers()  # they start while the first batch is read and masked here
-    parts: list[pa.Table] = []
+    rows_path = ctx.ws.path / SPILL_DIR / _SKEL_ROWS_FILE
+    rows_path.parent.mkdir(parents=True, exist_ok=True)
     # Mining is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
-    # (its tables wait on disk). Rows are counted per (account, skeleton) batch by batch.
+    # (its tables wait on disk).
     with ctx.eng.lend_memory(), progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows",
                                          quiet=ctx.quiet) as bar:
-        # the next batch is read and decoded on a thread while this one is masked
-        for batch in prefetch(src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"])):
-            parts.append(skeleton_counts(batch.column("account_id"), miner.add(batch.column("prompt"))))
-            bar.update(batch.num_rows)
+        with pq.ParquetWriter(rows_path, _SKEL_ROWS) as rows:
+            # the next batch is read and decoded on a thread while this one is masked
+            for batch in prefetch(src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"])):
+                counts = skeleton_counts(batch.column("account_id"), miner.add(batch.column("prompt")))
+                rows.write_table(counts.cast(_SKEL_ROWS))
+                bar.update(batch.num_rows)
+                del batch, counts  # the last batch's prompts are not kept through grouping
         model = miner.finish()
-    ctx.eng.register("_skel_rows", pa.concat_tables(parts) if parts else _SKEL_ROWS.empty_table())
+    ctx.eng.register("_skel_rows", rows_path)
     return model
 
 
@@ -296,6 +308,7 @@ def build(ctx: BuildContext) -> LayerStats:
     """)
     for view in ("_clause_rows", "_skel_clauses", "_clause_map", "_skel_rows"):
         eng.unregister(view)
+    (ctx.ws.path / SPILL_DIR / _SKEL_ROWS_FILE).unlink(missing_ok=True)
     ck = int(cfg.clause_ring_k)
     shared, partners = int(cfg.clause_min_shared), int(cfg.clause_partners)
     s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k, k_max=ck, factor=cfg.clause_factor,

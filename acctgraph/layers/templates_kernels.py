@@ -1032,6 +1032,36 @@ def _merge_pass(a, b, out):
 
 
 @njit(cache=True, nogil=True)
+def merge_unique_into(buf, na, b):
+    """Merge sorted int64 ``b`` into ``buf[:na]`` (sorted, distinct) in place; returns the new count.
+
+    ``buf`` must hold at least ``na + len(b)`` values. The merge runs from the
+    back, writing each distinct value once at the end of ``buf`` (a write never
+    overtakes an unread value of ``buf[:na]``), then slides the result to the
+    front: the union needs no second array, so merging a band's edges into
+    those found so far holds them once, not twice (repeats allowed in ``b``).
+    """
+    nb = len(b)
+    i, j, w = na - 1, nb - 1, na + nb
+    last = 0
+    for _ in range(na + nb):
+        if i < 0 or (j >= 0 and b[j] >= buf[i]):
+            v = b[j]
+            j -= 1
+        else:
+            v = buf[i]
+            i -= 1
+        if w == na + nb or v != last:
+            w -= 1
+            buf[w] = v
+            last = v
+    n = na + nb - w
+    for k in range(n):
+        buf[k] = buf[w + k]
+    return n
+
+
+@njit(cache=True, nogil=True)
 def merge_unique(a, b):
     """Sorted distinct values of two sorted int64 arrays (repeats allowed in either), in one
     exact-size array: counted first, then filled, so no over-sized buffer is made."""

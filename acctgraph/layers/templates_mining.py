@@ -83,7 +83,7 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    * Candidates are generated and verified band by band (a band's sort is
      cache-sized and the whole candidate list never exists; only edges are
      kept, and each band's distinct edges are merged into those found so
-     far, :func:`~acctgraph.layers.templates_kernels.merge_unique`), the bands on one thread per core
+     far in place, :func:`~acctgraph.layers.templates_kernels.merge_unique_into`), the bands on one thread per core
      (:func:`acctgraph.procs.threaded_map`; seed-scale skeletons: 4.5 s -> 3.4 s
      for 12 of the 39 batches' skeletons, same edges). Comparisons use the top 16 bits of each
      signature entry (a false match has probability 2**-16; half the bytes
@@ -768,18 +768,35 @@ class TemplateModel:
 
 
 
+#: Packed pairs split this many at a time by :func:`_split_pairs` (32 MB of them).
+_SPLIT_CHUNK = 1 << 22
+
+
 def _split_pairs(pk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(lo, hi) int32 arrays of pairs packed as ``lo << 32 | hi`` (both below 2**31), read through an
     int32 view of the packed array: no int64 temporaries (on a seed-scale world with paraphrase the
     edge list is the largest array of grouping, and ``(pk >> 32).astype(...)`` made two).
+
+    When ``pk`` owns its memory it is *consumed*: split from the back a slice at a time and cut
+    short behind it (``ndarray.resize``, a ``realloc`` that hands the pages back), so the packed
+    and the split edges are never held whole together. ``pk`` is empty afterwards.
 
     >>> [a.tolist() for a in _split_pairs(np.array([(3 << 32) | 5, 7], np.int64))]
     [[3, 0], [5, 7]]
     """
     if sys.byteorder != "little":
         return (pk >> 32).astype(np.int32), (pk & 0xFFFFFFFF).astype(np.int32)
-    halves = np.ascontiguousarray(pk, np.int64).view(np.int32).reshape(-1, 2)
-    return halves[:, 1].copy(), halves[:, 0].copy()
+    if not (pk.flags.owndata and pk.flags.c_contiguous and pk.dtype == np.int64 and pk.ndim == 1):
+        halves = np.ascontiguousarray(pk, np.int64).view(np.int32).reshape(-1, 2)
+        return halves[:, 1].copy(), halves[:, 0].copy()
+    n = len(pk)
+    lo, hi = np.empty(n, np.int32), np.empty(n, np.int32)
+    for s in range(max(0, n - 1) // _SPLIT_CHUNK * _SPLIT_CHUNK, -1, -_SPLIT_CHUNK):
+        halves = pk[s:].view(np.int32).reshape(-1, 2)
+        lo[s:s + len(halves)], hi[s:s + len(halves)] = halves[:, 1], halves[:, 0]
+        del halves  # no view may outlive the resize below
+        pk.resize(s, refcheck=False)
+    return lo, hi
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -1407,8 +1424,10 @@ class TemplateMiner:
         mr = is_rep[row]
         row, ids = row[mr], ids[mr]
         del mr, is_rep, starts, set_key, sk, order, first
-        keys, sig = self._signatures(row, ids, vocab_hash, len(reps))
-        del row, ids
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        del row  # the node of each token: as large as the tokens, and the signatures need only the starts
+        keys, sig = self._signatures(starts, ids, vocab_hash, len(reps))
+        del starts, ids
         # per representative: weight and anchor priority of the skeletons it stands for
         ridx = np.searchsorted(reps, rep_of_node)
         rreq = np.bincount(ridx, weights=requests[nodes], minlength=len(reps))
@@ -1416,15 +1435,18 @@ class TemplateMiner:
         prio[np.lexsort((text_rank, -requests))] = np.arange(s)
         best = np.full(len(reps), np.iinfo(np.int64).max, np.int64)
         np.minimum.at(best, ridx, prio[nodes])
-        lab = self._cluster(keys, sig, nset[nodes[reps]].astype(np.float32), rreq, best)
+        pk = self._candidates(keys, sig, nset[nodes[reps]].astype(np.float32))
+        del keys  # before the components: the band keys are as large as the signatures
+        lab = self._components(pk, sig, rreq, best)
         group[nodes] = nodes[reps[lab[ridx]]]
         return group
 
-    def _signatures(self, row: np.ndarray, ids: np.ndarray, vocab_hash: np.ndarray,
+    def _signatures(self, starts: np.ndarray, ids: np.ndarray, vocab_hash: np.ndarray,
                     n: int) -> tuple[np.ndarray, np.ndarray]:
         """MinHash as grouping uses it: LSH band keys (bands x n, uint64) and 16-bit signatures,
         one row per node, for the comparisons (a false match has probability 2**-16, and pairs
-        move half the bytes); ``row`` sorted, n distinct values.
+        move half the bytes); ``ids`` are the token ids of the n nodes one after another, node i's
+        from ``starts[i]``.
 
         The 32-bit signatures (num_perm x n) are never held: each entry is folded into its band
         key and cut to 16 bits as it is found (12.5M paraphrased skeletons: 3.2 GB less at the
@@ -1437,7 +1459,6 @@ class TemplateMiner:
         remap = np.zeros(len(vocab_hash), np.int32)
         remap[used] = np.arange(len(used), dtype=np.int32)
         h = vocab_hash[used]
-        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
         # a*h + b (mod 2**64, a odd) is a bijection; splitmix64 makes it a random-looking
         # permutation. Plain (a*h + b) mod (2**61 - 1) with small a, h is nearly monotone in h,
         # so every "permutation" picks the same minimum: measured, it merged unrelated templates.
@@ -1447,10 +1468,9 @@ class TemplateMiner:
         return minhash_bands(a, b, _readonly(h, np.uint64), _readonly(remap, np.int32), _readonly(ids, np.int32),
                              _readonly(starts, np.int64), n, int(cfg.bands))
 
-    def _cluster(self, keys: np.ndarray, sig: np.ndarray, nset: np.ndarray, weight: np.ndarray,
-                 prio: np.ndarray) -> np.ndarray:
-        """Label (index of the anchor node) per node of distinct token sets."""
-        from acctgraph.layers.templates_kernels import band_edges, merge_unique
+    def _candidates(self, keys: np.ndarray, sig: np.ndarray, nset: np.ndarray) -> np.ndarray:
+        """Candidate pairs of nodes (distinct token sets), sorted, packed as ``lo << 32 | hi``."""
+        from acctgraph.layers.templates_kernels import band_edges, merge_unique, merge_unique_into
 
         cfg = self.config
         if sig.shape[0] >= 1 << 31:
@@ -1472,17 +1492,25 @@ class TemplateMiner:
         # thread per core, a core's worth of bands at a time, each band's distinct edges merged into
         # those found so far as it comes (a pair found by many bands is held once; concatenating every
         # band's edges before deduplicating held them all, twice). The union does not depend on order.
-        pk = np.zeros(0, np.int64)
+        # The edges found so far grow in place (``resize``: a realloc, which moves the pages of a large
+        # block instead of copying them) and take the band's in from the back, so the union is never
+        # held twice (merging into a new array did: the top of grouping on paraphrasing campaigns).
+        pk, n = np.zeros(0, np.int64), 0
         step = max(1, usable_cores())
         for b0 in range(0, keys.shape[0], step):
             for edges in threaded_map(one_band, keys[b0:b0 + step], items=keys.shape[1]):
-                pk = merge_unique(pk, edges)
+                if n + len(edges) > len(pk):
+                    pk.resize(n + len(edges), refcheck=False)  # pk has no views: it never leaves here
+                n = merge_unique_into(pk, n, edges)
                 del edges
-        del keys
-        # int32 ends (fewer than 2**31 nodes, checked above): the edge lists are the largest arrays of
+        pk.resize(n, refcheck=False)
+        return pk
+
+    def _components(self, pk: np.ndarray, sig: np.ndarray, weight: np.ndarray, prio: np.ndarray) -> np.ndarray:
+        """Label (index of the anchor node) per node, from the candidate pairs ``pk`` (consumed: empty after)."""
+        # int32 ends (fewer than 2**31 nodes, checked in _candidates): the edge lists are the largest arrays of
         # grouping when paraphrase makes most skeletons distinct, and the rounds compact them in place
         lo, hi = _split_pairs(pk)
-        del pk
         return self._guarded_components(sig, lo, hi, weight, prio)
 
     def _guarded_components(self, sig: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,

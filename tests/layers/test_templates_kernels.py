@@ -377,6 +377,36 @@ def test_set_keys_equal_the_numpy_expression():
     assert set_keys(starts[:1], ids[:sizes[0] + 1], vocab_hash, nset[:1] + 1)[0] != got[0]
 
 
+def test_merge_unique_into_is_the_sorted_union_in_place():
+    from acctgraph.layers.templates_kernels import merge_unique_into
+
+    rng = np.random.default_rng(12)
+    for na, nb in [(0, 0), (0, 5), (7, 0), (300, 200), (1000, 1000), (5, 3000)]:
+        a = np.unique(rng.integers(0, 400, na))  # the union so far: distinct
+        b = np.sort(rng.integers(0, 400, nb))  # a band's edges: repeats allowed
+        buf = np.full(len(a) + nb + 3, -1, np.int64)  # room to spare is left alone
+        buf[:len(a)] = a
+        n = merge_unique_into(buf, len(a), b)
+        assert np.array_equal(buf[:n], np.union1d(a, b))
+
+
+def test_split_pairs_consumes_an_owned_array_slice_by_slice(monkeypatch):
+    from acctgraph.layers import templates_mining as tm
+
+    monkeypatch.setattr(tm, "_SPLIT_CHUNK", 3)
+    rng = np.random.default_rng(3)
+    lo_, hi_ = rng.integers(0, 2**31, 10), rng.integers(0, 2**31, 10)
+    for n in (0, 1, 3, 7, 10):
+        pk = (lo_[:n] << 32) | hi_[:n]
+        view = pk[:]  # not owning its memory: copied, left as it was
+        lo, hi = tm._split_pairs(view)
+        assert lo.tolist() == lo_[:n].tolist() and hi.tolist() == hi_[:n].tolist() and len(pk) == n
+        del view  # a view must not outlive the resize of the array it looks into
+        lo, hi = tm._split_pairs(pk)
+        assert lo.tolist() == lo_[:n].tolist() and hi.tolist() == hi_[:n].tolist()
+        assert lo.dtype == hi.dtype == np.int32 and len(pk) == 0
+
+
 def test_merge_unique_is_the_sorted_union():
     from acctgraph.layers.templates_kernels import merge_unique
 
