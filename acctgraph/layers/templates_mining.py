@@ -914,7 +914,9 @@ class _TextStore:
     folder and texts of at least ``min_bytes``, writes them all to a temporary Arrow IPC file
     there, releases the input ``text`` and then reads the slices back one by one; either way
     the input is released before the grouping's own peak (token sets, signatures, band keys,
-    candidate edges).
+    candidate edges). :meth:`spill` writes the file earlier, when the caller has other work
+    to do before grouping (the miner groups the clauses first); :meth:`rank` is kept from
+    before.
 
     >>> st = _TextStore(pa.chunked_array([["b", "a"], ["c"]]), order=np.array([2, 0, 1]))
     >>> [p.to_pylist() for p in st.parts()], st.take(np.array([2, 0])).to_pylist()
@@ -928,17 +930,46 @@ class _TextStore:
         self._slices: list[pa.Array] | None = None  # kept in memory, each _TOKEN_CHUNK long
         self._path: str | None = None  # or spilled, in batches of _TOKEN_CHUNK rows
         self._finalizer: weakref.finalize | None = None
+        self._rank: np.ndarray | None = None
+        self._read = False  # parts() was called
 
     def __len__(self) -> int:
         return self._n
 
     def rank(self) -> np.ndarray:
-        """Rank of each text (grouping order) among all of them, by text (texts must be distinct)."""
+        """Rank of each text (grouping order) among all of them, by text (texts must be distinct).
+
+        Computed once, while the texts are held (before :meth:`spill` or :meth:`parts`), then kept."""
+        if self._rank is None:
+            if self._src is None:
+                raise RuntimeError("rank() after the texts were released: call it before spill() or parts()")
+            r = np.empty(len(self._src), np.int64)
+            r[np.asarray(pc.sort_indices(self._src))] = np.arange(len(self._src))
+            self._rank = r if self._order is None else r[self._order]
+        return self._rank
+
+    def spill(self, spill_dir: str | os.PathLike[str] | None, min_bytes: int | None = None) -> bool:
+        """Write the texts, in grouping order, to a temporary Arrow IPC file in ``spill_dir`` now and
+        release them, when there is a folder and they are at least ``min_bytes`` (default
+        :data:`_SPILL_MIN_BYTES`); :meth:`parts` then reads them back. Whether they are spilled."""
+        if self._path is not None:
+            return True
         if self._src is None:
-            raise RuntimeError("rank() after parts(): the texts were released")
-        r = np.empty(len(self._src), np.int64)
-        r[np.asarray(pc.sort_indices(self._src))] = np.arange(len(self._src))
-        return r if self._order is None else r[self._order]
+            raise RuntimeError("spill() after parts(): the texts were released")
+        limit = _SPILL_MIN_BYTES if min_bytes is None else min_bytes
+        if spill_dir is None or self._src.nbytes < limit:
+            return False
+        os.makedirs(spill_dir, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="texts-", suffix=".arrow", dir=spill_dir)
+        os.close(fd)
+        self._path = path
+        self._finalizer = weakref.finalize(self, _remove_quietly, path)
+        schema = pa.schema([("text", pa.large_string())])
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            for part in self._ordered_slices():
+                writer.write_batch(pa.record_batch([part], schema=schema))
+        self._release_source()
+        return True
 
     def parts(self, spill_dir: str | os.PathLike[str] | None = None,
               min_bytes: int | None = None) -> Iterator[pa.Array]:
@@ -953,10 +984,10 @@ class _TextStore:
         Measured on the 12.5M skeletons of the seed-scale evasive world: 2.6 GB of text and 2 GB
         of tokens had been held together at the end of tokenising, one of the build's peaks.
         """
-        if self._src is None:
-            raise RuntimeError("parts() once only: the texts were released")
-        limit = _SPILL_MIN_BYTES if min_bytes is None else min_bytes
-        if spill_dir is None or self._src.nbytes < limit:
+        if self._read:
+            raise RuntimeError("parts() once only")
+        self._read = True
+        if not self.spill(spill_dir, min_bytes):
             kept: list[pa.Array] = []
             for part in self._ordered_slices():
                 kept.append(part)
@@ -964,17 +995,7 @@ class _TextStore:
             self._slices = kept
             self._release_source()
             return
-        os.makedirs(spill_dir, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix="texts-", suffix=".arrow", dir=spill_dir)
-        os.close(fd)
-        self._path = path
-        self._finalizer = weakref.finalize(self, _remove_quietly, path)
-        schema = pa.schema([("text", pa.large_string())])
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            for part in self._ordered_slices():
-                writer.write_batch(pa.record_batch([part], schema=schema))
-        self._release_source()
-        with pa.OSFile(path, "rb") as src:  # read into memory one batch at a time (not mapped)
+        with pa.OSFile(self._path, "rb") as src:  # read into memory one batch at a time (not mapped)
             reader = pa.ipc.open_file(src)
             for b in range(reader.num_record_batches):
                 yield reader.get_batch(b).column(0)
@@ -1277,10 +1298,15 @@ class TemplateMiner:
         n_clauses = np.asarray(clause_lists.value_lengths(), np.int64)
         c_hash = np.asarray(clause_lists.flatten(), np.uint64)
         del clause_lists
-        clause_tables = self._clause_groups(c_hash, requests, n_clauses)
-        release_unused()  # the clauses' texts and lists
         store = _TextStore(skel, order=perm)  # the only reference: it releases the texts (see _group)
         del h, counts, skel
+        # ranked by text while held, then (when large) written to the spill folder before the
+        # clauses are grouped: the skeletons' text (2.6 GB of 12.5M skeletons at seed scale with
+        # paraphrased campaigns) was held through the clause grouping, one of the build's peaks
+        store.rank()
+        store.spill(self._spill_dir)
+        clause_tables = self._clause_groups(c_hash, requests, n_clauses)
+        release_unused()  # the clauses' texts and lists
         tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(store, requests, spill=True)
         skeletons = pa.table({"skeleton_hash": pa.array(hashes, pa.uint64()),
                               "template_id": pa.array(tid, pa.int64()),

@@ -669,7 +669,26 @@ def test_text_store_gives_texts_in_grouping_order(monkeypatch, tmp_path, spill):
     assert len(list(tmp_path.iterdir())) == (1 if spill else 0)
     assert st.take(idx).to_pylist() == [want[i] for i in idx]  # after: from the slices or the file
     assert len(st.take(np.zeros(0, np.int64))) == 0
+    assert st.rank() is st.rank()  # ranked while the texts were held, kept
     with pytest.raises(RuntimeError):
-        st.rank()
+        next(st.parts(tmp_path if spill else None, min_bytes=0))  # once only
+    st.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_text_store_spilled_early_gives_the_same_texts(monkeypatch, tmp_path):
+    monkeypatch.setattr(tm, "_TOKEN_CHUNK", 3)
+    text = pa.chunked_array([[f"t{i:02d}" for i in range(10)]], pa.large_string())
+    order = np.random.default_rng(2).permutation(10)
+    want = [f"t{i:02d}" for i in order]
+    small = tm._TextStore(text, order=order)
+    assert not small.spill(tmp_path, min_bytes=1 << 30) and small._src is not None  # too small: kept
+    st = tm._TextStore(text, order=order)
+    rank = st.rank()
+    assert st.spill(tmp_path, min_bytes=0) and st._src is None  # written and released now, not at parts()
+    assert st.spill(tmp_path, min_bytes=0) and len(list(tmp_path.iterdir())) == 1  # once
+    assert st.rank() is rank
+    assert sum((p.to_pylist() for p in st.parts(tmp_path, min_bytes=0)), []) == want
+    assert st.take(np.array([9, 0])).to_pylist() == [want[9], want[0]]
     st.close()
     assert list(tmp_path.iterdir()) == []
