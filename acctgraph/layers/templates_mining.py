@@ -670,6 +670,11 @@ def _merge_distinct(parts: list[tuple]) -> tuple:
     earlier merges are not copied again. (Taking every merged row into hash order at every
     merge cost 16 s at seed scale, mostly random gathers over the skeleton texts.)
     :func:`_by_hash` puts a merged part into hash order once, at the end.
+
+    ``parts`` is consumed: each entry is set to None once its rows are taken, so a part's
+    arrays and their filtered copy are held together one part at a time, not all the parts'
+    (with paraphrased campaigns most rows of a part are new: the pending parts' texts were
+    held twice at the top of mining).
     """
     sizes = [len(p[0]) for p in parts]
     h = np.concatenate([p[0] for p in parts])
@@ -684,19 +689,21 @@ def _merge_distinct(parts: list[tuple]) -> tuple:
     keep[order[st]] = True  # the earliest row of each hash
     group = np.empty(len(h), np.int64)
     group[order] = np.cumsum(start) - 1
-    arrays = []
-    for i in range(2, len(parts[0])):
-        chunks = []
-        lo = 0
-        for p, n in zip(parts, sizes):
-            k = keep[lo:lo + n]
-            lo += n
+    ncols = len(parts[0])
+    types = [_widen(_chunks(parts[0][i])[0]).type for i in range(2, ncols)]
+    chunks: list[list[pa.Array]] = [[] for _ in range(2, ncols)]
+    lo = 0
+    for j, n in enumerate(sizes):
+        p, k = parts[j], keep[lo:lo + n]
+        lo += n
+        for i in range(2, ncols):
             if k.all():
-                chunks += _chunks(_widen(p[i]) if isinstance(p[i], pa.Array) else p[i])
+                chunks[i - 2] += _chunks(_widen(p[i]) if isinstance(p[i], pa.Array) else p[i])
             elif k.any():
-                chunks += _chunks(_widen(p[i].filter(pa.array(k))))
-        arrays.append(pa.chunked_array(chunks, _widen(_chunks(parts[0][i])[0]).type))
-    return (h[keep], sums[group[keep]], *arrays)
+                chunks[i - 2] += _chunks(_widen(p[i].filter(pa.array(k))))
+        parts[j] = None
+        del p
+    return (h[keep], sums[group[keep]], *[pa.chunked_array(c, t) for c, t in zip(chunks, types)])
 
 
 def _by_hash(part: tuple) -> tuple[np.ndarray, tuple]:

@@ -588,7 +588,9 @@ def test_incremental_merges_equal_one_merge_in_hash_order(seed):
     merged, rest = [], list(parts)
     while rest:
         take = int(rng.integers(1, 4))
-        merged = [tm._merge_distinct(merged + rest[:take])]
+        given = merged + rest[:take]
+        merged = [tm._merge_distinct(given)]
+        assert given == [None] * len(given)  # consumed part by part
         rest = rest[take:]
     perm, got = tm._by_hash(merged[0])
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
