@@ -168,16 +168,20 @@ def keep_stock_pairs(eng: Engine, pairs: str, members: str, *, min_shared: int, 
             zip(cuts[:-1], cuts[1:]), items=len(src)))
         del sig, row_of
         sel = np.flatnonzero(same != 255)
-        src, dst, same = src[sel], dst[sel], same[sel].astype(np.int64)
+        src, dst, same = src[sel], dst[sel], same[sel]
+        del sel
+        # among each account's most alike: more equal entries first, then the partner with the smaller id;
+        # the intersections are estimated for the pairs kept only (pair-sized float arrays otherwise)
+        keep = np.flatnonzero(_top_partners(src, dst, num_perm - same.astype(np.int64), partners))
+        src, dst, same = src[keep], dst[keep], same[keep].astype(np.int64)
+        kept = len(keep)
+        del keep
         da, db = deg[src], deg[dst]
-        del deg, sel
+        del deg
         jac = same / num_perm
         shared = np.minimum(shared_from_jaccard(jac, da, db), np.minimum(da, db))  # no more rings than the smaller set
-        # among each account's most alike: more equal entries first, then the partner with the smaller id
-        keep = _top_partners(src, dst, num_perm - same, partners)
-        kept = int(keep.sum())
-        eng.register("_alike", pa.table({"src": src[keep].astype(np.int32), "dst": dst[keep].astype(np.int32),
-                                         "shared": np.round(shared[keep], 6)}))
+        eng.register("_alike", pa.table({"src": src.astype(np.int32), "dst": dst.astype(np.int32),
+                                         "shared": np.round(shared, 6)}))
     else:
         eng.register("_alike", pa.table({"src": pa.array([], pa.int32()), "dst": pa.array([], pa.int32()),
                                          "shared": pa.array([], pa.float64())}))

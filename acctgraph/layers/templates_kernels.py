@@ -529,8 +529,18 @@ _PERM_BLOCK = 8
 
 @njit(cache=True, nogil=True)
 def minhash_bands(a, b, h, remap, ids, starts, n, bands):
-    """MinHash of every node, kept only as what grouping uses: LSH band keys (bands x n, uint64)
-    and 16-bit signatures (n x len(a), uint16: the top 16 bits of each entry).
+    """:func:`minhash_bands_into` into new arrays: (keys, sig16)."""
+    keys = np.empty((bands, n), np.uint64)
+    sig16 = np.empty((n, len(a)), np.uint16)
+    minhash_bands_into(a, b, h, remap, ids, starts, n, bands, keys, sig16)
+    return keys, sig16
+
+
+@njit(cache=True, nogil=True)
+def minhash_bands_into(a, b, h, remap, ids, starts, n, bands, keys, sig16):
+    """MinHash of every node, kept only as what grouping uses: LSH band keys (``keys``, bands x n,
+    uint64) and 16-bit signatures (``sig16``, n x len(a), uint16: the top 16 bits of each entry),
+    written into the arrays given (the caller owns them, and may shrink them as it uses them).
 
     Entry k of node i is the minimum over its tokens (``remap[ids[starts[i]:starts[i+1]]]``,
     indices into ``h``: no token-sized array of them is made) of the top 32 bits of
@@ -548,12 +558,10 @@ def minhash_bands(a, b, h, remap, ids, starts, n, bands):
     r = num_perm // bands
     nv = len(h)
     m = len(ids)
-    keys = np.empty((bands, n), np.uint64)
     for band in range(bands):
         start = np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15)
         for i in range(n):
             keys[band, i] = start
-    sig16 = np.empty((n, num_perm), np.uint16)
     blk = _PERM_BLOCK
     hv = np.empty((nv, blk), np.uint32)
     best = np.empty(blk, np.uint32)
@@ -581,7 +589,6 @@ def minhash_bands(a, b, h, remap, ids, starts, n, bands):
                 band = k // r
                 if band < bands:
                     keys[band, i] = _splitmix(keys[band, i] ^ np.uint64(best[q]))
-    return keys, sig16
 
 
 # ---------------------------------------------------------------------------

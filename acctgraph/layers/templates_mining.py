@@ -706,10 +706,11 @@ def _merge_distinct(parts: list[tuple]) -> tuple:
     return (h[keep], sums[group[keep]], *[pa.chunked_array(c, t) for c, t in zip(chunks, types)])
 
 
-def _by_hash(part: tuple) -> tuple[np.ndarray, tuple]:
+def _by_hash(part: tuple, perm: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
     """A merged part (:func:`_merge_distinct`) in hash order: (permutation from merged to hash
-    order, (hash, count, *arrays)), the arrays as single ``pa.Array`` s."""
-    perm = np.argsort(part[0], kind="stable")  # hashes are distinct
+    order, (hash, count, *arrays)), the arrays as single ``pa.Array`` s; ``perm`` when known."""
+    if perm is None:
+        perm = np.argsort(part[0], kind="stable")  # hashes are distinct
     return perm, (part[0][perm], part[1][perm], *[_take(a, perm) for a in part[2:]])
 
 
@@ -1297,21 +1298,24 @@ class TemplateMiner:
             return TemplateModel(_SKEL_SCHEMA.empty_table(), _TMPL_SCHEMA.empty_table())
         h, counts, skel, examples, clause_lists = self._parts[0]
         self._parts = []
+        perm = np.argsort(h, kind="stable")  # hash order (hashes are distinct; as _by_hash)
+        store = _TextStore(skel, order=perm)  # the only reference: it releases the texts (see _group)
+        del skel
+        # ranked by text while held, then (when large) written to the spill folder before anything
+        # else: the skeletons' text (2.6 GB of 12.5M skeletons at seed scale with paraphrased
+        # campaigns) was held while the clause lists were put in hash order and the clauses grouped,
+        # two of the build's peaks
+        store.rank()
+        store.spill(self._spill_dir)
         # hash order; the raw examples stay in merge order (only the canonical ones are taken)
-        perm, (hashes, requests, clause_lists) = _by_hash((h, counts, clause_lists))
+        _, (hashes, requests, clause_lists) = _by_hash((h, counts, clause_lists), perm)
+        del h, counts
         # each skeleton's clauses (those of its first prompt) and the requests of every clause; the
         # clauses are grouped first, so their texts and lists are freed before the skeletons' grouping
         # (its peak: token sets, signatures, band keys and candidate edges of every distinct skeleton)
         n_clauses = np.asarray(clause_lists.value_lengths(), np.int64)
         c_hash = np.asarray(clause_lists.flatten(), np.uint64)
         del clause_lists
-        store = _TextStore(skel, order=perm)  # the only reference: it releases the texts (see _group)
-        del h, counts, skel
-        # ranked by text while held, then (when large) written to the spill folder before the
-        # clauses are grouped: the skeletons' text (2.6 GB of 12.5M skeletons at seed scale with
-        # paraphrased campaigns) was held through the clause grouping, one of the build's peaks
-        store.rank()
-        store.spill(self._spill_dir)
         clause_tables = self._clause_groups(c_hash, requests, n_clauses)
         release_unused()  # the clauses' texts and lists
         tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(store, requests, spill=True)
@@ -1468,8 +1472,9 @@ class TemplateMiner:
         prio[np.lexsort((text_rank, -requests))] = np.arange(s)
         best = np.full(len(reps), np.iinfo(np.int64).max, np.int64)
         np.minimum.at(best, ridx, prio[nodes])
-        pk = self._candidates(keys, sig, nset[nodes[reps]].astype(np.float32))
-        del keys  # before the components: the band keys are as large as the signatures
+        bands = [keys]  # handed over: _candidates cuts the band keys short as it uses them
+        del keys
+        pk = self._candidates(bands, sig, nset[nodes[reps]].astype(np.float32))
         lab = self._components(pk, sig, rreq, best)
         group[nodes] = nodes[reps[lab[ridx]]]
         return group
@@ -1496,13 +1501,20 @@ class TemplateMiner:
         # permutation. Plain (a*h + b) mod (2**61 - 1) with small a, h is nearly monotone in h,
         # so every "permutation" picks the same minimum: measured, it merged unrelated templates.
         # Compiled: per permutation one pass over the vocabulary and one over the tokens.
-        from acctgraph.layers.templates_kernels import minhash_bands
+        from acctgraph.layers.templates_kernels import minhash_bands_into
 
-        return minhash_bands(a, b, _readonly(h, np.uint64), _readonly(remap, np.int32), _readonly(ids, np.int32),
-                             _readonly(starts, np.int64), n, int(cfg.bands))
+        # allocated here, so the band keys are arrays of our own that _candidates can cut short as it goes
+        keys, sig = np.empty((int(cfg.bands), n), np.uint64), np.empty((n, len(a)), np.uint16)
+        minhash_bands_into(a, b, _readonly(h, np.uint64), _readonly(remap, np.int32), _readonly(ids, np.int32),
+                           _readonly(starts, np.int64), n, int(cfg.bands), keys, sig)
+        return keys, sig
 
-    def _candidates(self, keys: np.ndarray, sig: np.ndarray, nset: np.ndarray) -> np.ndarray:
-        """Candidate pairs of nodes (distinct token sets), sorted, packed as ``lo << 32 | hi``."""
+    def _candidates(self, bands: list[np.ndarray], sig: np.ndarray, nset: np.ndarray) -> np.ndarray:
+        """Candidate pairs of nodes (distinct token sets), sorted, packed as ``lo << 32 | hi``.
+
+        ``bands`` holds the band keys (bands x n), handed over: they are taken out of it and,
+        when they own their memory, cut short band by band as they are used (last band first)."""
+        keys = bands.pop()
         from acctgraph.layers.templates_kernels import band_edges, merge_unique, merge_unique_into
 
         cfg = self.config
@@ -1528,14 +1540,24 @@ class TemplateMiner:
         # The edges found so far grow in place (``resize``: a realloc, which moves the pages of a large
         # block instead of copying them) and take the band's in from the back, so the union is never
         # held twice (merging into a new array did: the top of grouping on paraphrasing campaigns).
+        # The bands go last first and their keys are cut off the end of the array once used (a
+        # realloc: 1.6 GB of keys at seed scale with paraphrase shrink as the edges grow); each band
+        # is copied out first, so no view of the array is left when it shrinks.
         pk, n = np.zeros(0, np.int64), 0
         step = max(1, usable_cores())
-        for b0 in range(0, keys.shape[0], step):
-            for edges in threaded_map(one_band, keys[b0:b0 + step], items=keys.shape[1]):
+        shrink = keys.flags.owndata and keys.flags.c_contiguous
+        for b1 in range(keys.shape[0], 0, -step):
+            b0 = max(0, b1 - step)
+            rows = [keys[b].copy() for b in range(b0, b1)]
+            if shrink:
+                keys.resize((b0, keys.shape[1]), refcheck=False)
+            for edges in threaded_map(one_band, rows, items=keys.shape[1]):
                 if n + len(edges) > len(pk):
                     pk.resize(n + len(edges), refcheck=False)  # pk has no views: it never leaves here
                 n = merge_unique_into(pk, n, edges)
                 del edges
+            del rows
+        del keys
         pk.resize(n, refcheck=False)
         return pk
 
