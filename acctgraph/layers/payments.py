@@ -127,7 +127,7 @@ def build(ctx: BuildContext) -> LayerStats:
     sigmas = float(cfg.payments.burst_sigmas)
     around = int(cfg.payments.burst_baseline_windows)
     min_cards = max(2, int(cfg.payments.burst_min_cards))
-    eng.execute(f"""
+    eng.execute("""
         CREATE OR REPLACE TEMP TABLE pay_ev AS
         WITH inst AS (
             SELECT p.instrument_id, min(coalesce(p.ts, a.created_at)) AS first_ts
@@ -148,7 +148,7 @@ def build(ctx: BuildContext) -> LayerStats:
     windows = eng.sql("SELECT bin, win, count(*) AS n FROM _pay_first GROUP BY bin, win")
     bursts = burst_surprise(windows, around=around, sigmas=sigmas, min_cards=min_cards)
     eng.register("_pay_burst", bursts)
-    eng.execute(f"""
+    eng.execute("""
         CREATE OR REPLACE TEMP VIEW _pay_bin AS
         SELECT f.bin || '|' || CAST(f.win AS STRING) AS key, f.node, b.surprise
         FROM _pay_first f JOIN _pay_burst b ON b.bin = f.bin AND b.win = f.win;
