@@ -64,6 +64,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -83,6 +84,11 @@ BATCH_ROWS = 1 << 19
 _SKEL_ROWS = pa.schema([("account_id", pa.string()), ("skeleton_hash", pa.uint64()), ("count_all", pa.int64())])
 #: ``_skel_rows`` waits in this file of the workspace's spill folder while the skeletons are grouped.
 _SKEL_ROWS_FILE = "skel_rows.parquet"
+
+
+def _skel_rows_path(ctx: BuildContext) -> Path:
+    """Where the (account, skeleton) counts wait while the skeletons are grouped (:data:`_SKEL_ROWS_FILE`)."""
+    return ctx.ws.path / SPILL_DIR / _SKEL_ROWS_FILE
 
 
 #: MinHash permutations of the accounts' clause sets (similar pairs of the clause tier)
@@ -236,7 +242,7 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
     """
     src = pq.ParquetFile(ctx.ws.table_path("requests"))
     miner.start_workers()  # they start while the first batch is read and masked here
-    rows_path = ctx.ws.path / SPILL_DIR / _SKEL_ROWS_FILE
+    rows_path = _skel_rows_path(ctx)
     rows_path.parent.mkdir(parents=True, exist_ok=True)
     # Mining is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
     # (its tables wait on disk).
@@ -312,7 +318,7 @@ def build(ctx: BuildContext) -> LayerStats:
     """)
     for view in ("_clause_rows", "_skel_clauses", "_clause_map", "_skel_rows"):
         eng.unregister(view)
-    (ctx.ws.path / SPILL_DIR / _SKEL_ROWS_FILE).unlink(missing_ok=True)
+    _skel_rows_path(ctx).unlink(missing_ok=True)
     ck = int(cfg.clause_ring_k)
     shared, partners = int(cfg.clause_min_shared), int(cfg.clause_partners)
     s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k, k_max=ck, factor=cfg.clause_factor,
