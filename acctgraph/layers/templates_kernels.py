@@ -1075,3 +1075,26 @@ def merge_unique(a, b):
     out = np.empty(_merge_pass(a, b, np.empty(0, np.int64)), np.int64)
     _merge_pass(a, b, out)
     return out
+
+
+@njit(cache=True, nogil=True)
+def compact_tokens(row, ids, keep_row, keep_id):
+    """Keep the (row, id) token pairs whose row and id are both kept, in place; returns their count.
+
+    ``row[i]``/``ids[i]`` survive when ``keep_row[row[i]]`` and ``keep_id[ids[i]]``; the survivors
+    move to the front in their order, so the caller cuts both arrays short to the count. Filtering
+    with ``row[mask]`` held a mask and a second copy of both arrays (3 GB at the top of grouping
+    12.5M paraphrased skeletons).
+
+    >>> r, i = np.array([0, 0, 1, 2], np.int32), np.array([5, 6, 5, 7], np.int32)
+    >>> n = compact_tokens(r, i, np.array([True, False, True]), np.ones(8, np.bool_))
+    >>> r[:n].tolist(), i[:n].tolist()
+    ([0, 0, 2], [5, 6, 7])
+    """
+    k = 0
+    for j in range(len(row)):
+        if keep_row[row[j]] and keep_id[ids[j]]:
+            row[k] = row[j]
+            ids[k] = ids[j]
+            k += 1
+    return k

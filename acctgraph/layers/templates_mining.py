@@ -856,7 +856,9 @@ class _Tokens:
         known_hash, known_id = np.zeros(0, np.uint64), np.zeros(0, np.int64)
         hashes: list[np.ndarray] = []
         n_vocab = 0
-        rows, ids = [], []
+        # grown chunk by chunk in place (``resize``: a realloc, which moves a large block's pages
+        # instead of copying them), so the pairs are never held twice as a concatenation would
+        self.row, self.ids = np.zeros(0, np.int32), np.zeros(0, np.int32)
         for part in skeletons:
             lists = pc.split_pattern(part, " ")
             self.n_words[lo:lo + len(part)] = np.diff(lists.offsets.to_numpy())
@@ -891,13 +893,29 @@ class _Tokens:
             first[1:] = key[1:] != key[:-1]
             key = key[first]
             v = max(1, n_vocab)
-            rows.append((key // v + lo).astype(np.int32))
-            ids.append((key % v).astype(np.int32))
+            at, k = len(self.row), len(key)
+            self.row.resize(at + k, refcheck=False)  # the arrays are ours and nothing views them
+            self.ids.resize(at + k, refcheck=False)
+            self.row[at:] = key // v + lo
+            self.ids[at:] = key % v
             del key, first
             lo += len(part)
         self.vocab_hash = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
-        self.row = np.concatenate(rows) if rows else np.zeros(0, np.int32)
-        self.ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+
+    def keep(self, keep_row: np.ndarray | None = None, keep_id: np.ndarray | None = None) -> None:
+        """Keep only the pairs whose row (``keep_row[row]``) and id (``keep_id[id]``) are kept.
+
+        In place: the survivors move to the front and both arrays are cut short (a realloc that
+        hands the pages back), so no mask or second copy of the pairs is ever held."""
+        from acctgraph.layers.templates_kernels import compact_tokens
+
+        if keep_row is None:
+            keep_row = np.ones(len(self.n_words), bool)
+        if keep_id is None:
+            keep_id = np.ones(len(self.vocab_hash), bool)
+        n = compact_tokens(self.row, self.ids, keep_row, keep_id)
+        self.row.resize(n, refcheck=False)
+        self.ids.resize(n, refcheck=False)
 
 
 #: Skeletons split into words at a time by :class:`_Tokens`.
@@ -1431,18 +1449,15 @@ class TemplateMiner:
         tok = _Tokens(store.parts(self._spill_dir if spill else None), s)
         vocab_hash, n_words = tok.vocab_hash, tok.n_words
         # drop tokens found in one skeleton only: never shared, they only dilute similarity
-        df = np.bincount(tok.ids, minlength=len(vocab_hash))
-        keep = (df >= 2)[tok.ids]  # a bool gather (an int64 one is 8 bytes per token)
-        row, ids = tok.row[keep], tok.ids[keep]
-        del tok, keep, df
-        nset = np.bincount(row, minlength=s)
+        # (filtered in place, as every token filter below)
+        tok.keep(keep_id=np.bincount(tok.ids, minlength=len(vocab_hash)) >= 2)
+        nset = np.bincount(tok.row, minlength=s)
         elig = (n_words >= cfg.min_tokens) & (nset >= cfg.min_tokens)
         group = np.arange(s, dtype=np.int64)
         if elig.sum() < 2:
             return group
-        m = elig[row]
-        row, ids = row[m], ids[m]
-        del m
+        tok.keep(keep_row=elig)
+        row, ids = tok.row, tok.ids
         # identical token sets: one representative each (the first in hash order)
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
         from acctgraph.layers.templates_kernels import set_keys
@@ -1458,9 +1473,10 @@ class TemplateMiner:
         reps = np.sort(order[np.flatnonzero(first)])  # indices into `nodes`
         is_rep = np.zeros(s, bool)
         is_rep[nodes[reps]] = True
-        mr = is_rep[row]
-        row, ids = row[mr], ids[mr]
-        del mr, is_rep, starts, set_key, sk, order, first
+        del row, ids, starts, set_key, sk, order, first  # no view of the pairs may outlive the next filter
+        tok.keep(keep_row=is_rep)
+        row, ids = tok.row, tok.ids
+        del is_rep, tok
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
         del row  # the node of each token: as large as the tokens, and the signatures need only the starts
         keys, sig = self._signatures(starts, ids, vocab_hash, len(reps))

@@ -414,3 +414,39 @@ def test_merge_unique_is_the_sorted_union():
     for na, nb in [(0, 0), (0, 5), (7, 0), (300, 200), (1000, 1000)]:
         a, b = np.sort(rng.integers(0, 400, na)), np.sort(rng.integers(0, 400, nb))  # repeats inside each
         assert np.array_equal(merge_unique(a, b), np.union1d(a, b))
+
+
+def test_compact_tokens_equals_a_boolean_mask():
+    from acctgraph.layers.templates_kernels import compact_tokens
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 50, 2000):
+        row = np.sort(rng.integers(0, 40, n)).astype(np.int32)
+        ids = rng.integers(0, 30, n).astype(np.int32)
+        keep_row, keep_id = rng.random(40) < 0.6, rng.random(30) < 0.7
+        want = keep_row[row] & keep_id[ids]
+        r, i = row.copy(), ids.copy()
+        k = compact_tokens(r, i, keep_row, keep_id)
+        assert k == want.sum()
+        assert r[:k].tolist() == row[want].tolist() and i[:k].tolist() == ids[want].tolist()
+
+
+def test_tokens_keep_filters_in_place_and_matches_masking(monkeypatch):
+    from acctgraph.layers import templates_mining as tm
+
+    monkeypatch.setattr(tm, "_TOKEN_CHUNK", 2)  # several chunks: the pairs grow in place
+    texts = pa.array(["alpha beta gamma", "beta gamma delta", "alpha alpha zeta", "theta", "delta eta beta"],
+                     pa.large_string())
+    tok = tm._Tokens(texts)
+    row, ids = tok.row.copy(), tok.ids.copy()
+    assert row.dtype == ids.dtype == np.int32 and np.all(np.diff(row) >= 0)
+    assert np.bincount(row, minlength=5).tolist() == [3, 3, 2, 1, 3]  # distinct words per text
+    df2 = np.bincount(ids, minlength=len(tok.vocab_hash)) >= 2
+    tok.keep(keep_id=df2)
+    assert tok.row.tolist() == row[df2[ids]].tolist() and tok.ids.tolist() == ids[df2[ids]].tolist()
+    rows = np.array([True, False, True, True, True])
+    before_r, before_i = tok.row.copy(), tok.ids.copy()
+    tok.keep(keep_row=rows)
+    assert tok.row.tolist() == before_r[rows[before_r]].tolist()
+    assert tok.ids.tolist() == before_i[rows[before_r]].tolist()
+    assert 1 not in tok.row.tolist() and len(tok.row) == len(tok.ids)
