@@ -132,15 +132,30 @@ class Engine:
         rows = self.con.execute(query).fetchall()
         return rows[0][0] if rows else None
 
+    def memory_limit_bytes(self) -> int:
+        """DuckDB's memory limit now, in bytes (as DuckDB shows it: rounded down, to within 0.2 of its unit)."""
+        num, unit = str(self.scalar("SELECT current_setting('memory_limit')")).split()
+        return int(float(num) * _UNITS[unit])
+
     @contextlib.contextmanager
-    def lend_memory(self, keep: str = "256MB") -> Iterator[None]:
-        """Lend DuckDB's memory to Python-side work (template mining) for the duration of the block.
+    def lend_memory(self, keep: str = "256MB", *, lend: int | None = None) -> Iterator[None]:
+        """Lend DuckDB's memory to Python-side work for the duration of the block.
 
         DuckDB writes its temp tables out to its spill folder until it uses at
         most ``keep``, and reads them back on demand afterwards (measured on the
-        seed-scale world: about 1.9 GB of tables held while the miner peaked).
-        If it cannot shrink that far, the limit stays as it was.
+        seed-scale world: about 1.9 GB of tables held while the template miner
+        peaked). With ``lend`` (bytes) DuckDB keeps its limit less that much, at
+        least 1 GiB: for SQL that runs while Python holds ``lend`` bytes of its
+        own (the template model while the templates layer joins it), so the two
+        together stay within the limit. If DuckDB cannot shrink that far, the
+        limit stays as it was.
+
+        >>> with Engine(memory_limit="4GB") as eng, eng.lend_memory(lend=3 << 30):
+        ...     round(eng.memory_limit_bytes() / 2**30, 1)
+        1.0
         """
+        if lend is not None:
+            keep = f"{max(self.memory_limit_bytes() - int(lend), 1 << 30)}B"
         try:
             self.con.execute(f"SET memory_limit = '{_q(keep)}'")
             lent = True
@@ -223,6 +238,11 @@ def round_sql(x: str, digits: int) -> str:
     '(floor((w) * 1e3 + 0.5) / 1e3)'
     """
     return f"(floor(({x}) * 1e{int(digits)} + 0.5) / 1e{int(digits)})"
+
+
+#: Units of DuckDB's displayed sizes (``current_setting('memory_limit')``).
+_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+          "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3, "TB": 1000 ** 4}
 
 
 def _q(s: str) -> str:

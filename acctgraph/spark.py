@@ -245,7 +245,7 @@ class SparkEngine:
         return rows[0][0] if rows else None
 
     @contextlib.contextmanager
-    def lend_memory(self, keep: str = "256MB") -> Iterator[None]:
+    def lend_memory(self, keep: str = "256MB", *, lend: int | None = None) -> Iterator[None]:
         """Nothing to lend: Spark's memory lives in its own JVM processes."""
         yield
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -109,3 +110,35 @@ def test_engine_never_draws_duckdbs_own_progress_bar():
 
     with Engine() as eng:
         assert eng.scalar("SELECT current_setting('enable_progress_bar')") is False
+
+
+def test_lending_memory_lowers_duckdbs_limit_for_the_block_only():
+    from acctgraph.engine import Engine
+
+    gib = 1 << 30
+    with Engine(memory_limit="4GB") as eng:
+        full = eng.memory_limit_bytes()
+        assert abs(full - 4e9) < 0.2 * gib  # DuckDB shows it rounded down to a tenth of a GiB
+        with eng.lend_memory():
+            assert eng.memory_limit_bytes() < 0.3 * gib
+        assert eng.memory_limit_bytes() == full
+        with eng.lend_memory(lend=gib):  # Python holds 1 GiB: DuckDB keeps the rest
+            assert abs(eng.memory_limit_bytes() - (full - gib)) < 0.2 * gib
+        with eng.lend_memory(lend=10 * gib):  # never below 1 GiB
+            assert abs(eng.memory_limit_bytes() - gib) < 0.2 * gib
+        assert eng.memory_limit_bytes() == full
+    with Engine() as eng:  # no limit configured: DuckDB's default comes back
+        default = eng.memory_limit_bytes()
+        with eng.lend_memory(lend=gib):
+            assert eng.memory_limit_bytes() < default
+        assert eng.memory_limit_bytes() == default
+
+
+def test_the_template_model_reports_its_size():
+    from acctgraph.layers.templates_mining import TemplateMiner
+
+    miner = TemplateMiner()
+    miner.add(pa.array([f"Explain step by step how {w} works" for w in ("TCP", "DNS", "BGP")] * 3))
+    model = miner.finish()
+    tables = (model.skeletons, model.templates, model.clauses, model.clause_groups, model.skeleton_clauses)
+    assert model.nbytes >= sum(t.nbytes for t in tables) > 0

@@ -277,6 +277,18 @@ def build(ctx: BuildContext) -> LayerStats:
         ctx.where[NAME] = {"mask_hash": "spark", "grouping": "driver"}
     else:
         model = _mine_on_driver(ctx, miner)
+    # The model stays in Python memory while DuckDB joins it to the requests: DuckDB works in what its
+    # limit leaves beside it (the seed-scale evasive world's model is 1.3 GB, and the aggregation of
+    # clause evidence, with the full limit, was the build's peak).
+    with eng.lend_memory(lend=model.nbytes):
+        stats = _link(ctx, model)
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _link(ctx: BuildContext, model: TemplateModel) -> LayerStats:
+    """Evidence (templates and clauses per account), the layer's pairs and its outputs, from the model."""
+    eng, cfg = ctx.eng, ctx.config.templates
     # (account, clause) counts: each skeleton's rows count for every clause of its first prompt
     eng.register("_skel_clauses", model.skeleton_clauses)
     eng.execute("""
@@ -350,6 +362,4 @@ def build(ctx: BuildContext) -> LayerStats:
                        sparsified_groups=s["sparsified_groups"] + s2["sparsified_groups"],
                        extra={"templates": model.templates.num_rows, "skeletons": model.skeletons.num_rows,
                               "clause_keys": s2["keys"], "clause_alike_pairs": alike, "clause_members": int(eng.scalar("SELECT count(*) FROM clause_ev"))})
-    stats = ctx.finish_layer(NAME, "layer_templates", stats)
-    stats.seconds = time.perf_counter() - t0
-    return stats
+    return ctx.finish_layer(NAME, "layer_templates", stats)

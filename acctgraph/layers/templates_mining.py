@@ -755,6 +755,12 @@ class TemplateModel:
             object.__setattr__(self, "_keys", keys[order])
             object.__setattr__(self, "_ids", ids[order])
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes the model holds (its tables and the lookup arrays of :meth:`assign`)."""
+        tables = (self.skeletons, self.templates, self.clauses, self.clause_groups, self.skeleton_clauses)
+        return sum(t.nbytes for t in tables) + self._keys.nbytes + self._ids.nbytes
+
     def assign(self, skeleton_hash: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Template id per row (int64); null where the hash is null or unknown."""
         if isinstance(skeleton_hash, pa.ChunkedArray):
