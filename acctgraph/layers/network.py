@@ -76,6 +76,9 @@ def build(ctx: BuildContext) -> LayerStats:
         CREATE OR REPLACE TEMP VIEW _net_sub AS
             SELECT subnet || '|' || CAST(window_start AS STRING) AS key, node, subnet AS ring FROM net_ev;
     """)
+    eng.unregister("_ip_subnet")  # the engine kept the table alive for the rest of the build
+    n_ips = len(ips)
+    del ips
     cap, k = cfg.build.group_cap, cfg.build.ring_k
     s1 = shared_key_pairs(eng, "_net_ip", "_net_a", cap=cap, k=k, entity="ring")
     s2 = shared_key_pairs(eng, "_net_sub", "_net_b", cap=cap, k=k, entity="ring",
@@ -87,7 +90,7 @@ def build(ctx: BuildContext) -> LayerStats:
     stats = LayerStats(NAME, keys=s1["keys"] + s2["keys"],
                        largest_group=max(s1["largest_group"], s2["largest_group"]),
                        sparsified_groups=s1["sparsified_groups"] + s2["sparsified_groups"],
-                       extra={"ip_windows": s1["keys"], "subnet_windows": s2["keys"], "distinct_ips": len(ips)})
+                       extra={"ip_windows": s1["keys"], "subnet_windows": s2["keys"], "distinct_ips": n_ips})
     stats = ctx.finish_layer(NAME, "layer_network", stats)
     stats.seconds = time.perf_counter() - t0
     return stats

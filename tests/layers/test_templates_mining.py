@@ -644,7 +644,9 @@ def test_texts_spilled_during_grouping_give_the_same_model(monkeypatch, tmp_path
     for lo in range(0, len(data), 40):
         spilled.add(data.slice(lo, 40))
     m2 = spilled.finish()
-    assert files and all(len(f) == 1 for f in files if f)  # the skeletons' texts went to one file
+    texts = [[x for x in f if x.suffix == ".arrow"] for f in files]
+    assert files and all(len(t) == 1 for t in texts if t)  # the skeletons' texts went to one file
+    assert any(x.suffix == ".npz" for f in files for x in f)  # the clause lists waited beside them
     assert list(tmp_path.iterdir()) == []  # which is gone once the model is made
     for name in ("skeletons", "templates", "clauses", "clause_groups", "skeleton_clauses"):
         assert getattr(m2, name).equals(getattr(m1, name)), name
@@ -694,3 +696,18 @@ def test_text_store_spilled_early_gives_the_same_texts(monkeypatch, tmp_path):
     assert st.take(np.array([9, 0])).to_pylist() == [want[9], want[0]]
     st.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_park_lets_arrays_wait_on_disk_and_gives_them_back(tmp_path):
+    from acctgraph.layers.templates_mining import _park
+
+    a, b = np.arange(1000, dtype=np.int64), np.arange(500, dtype=np.uint64) * np.uint64(3)
+    back = _park(tmp_path, (a, b), min_bytes=1)
+    (parked,) = list(tmp_path.iterdir())  # one file while they wait
+    assert parked.suffix == ".npz"
+    a2, b2 = back()
+    assert a2.dtype == a.dtype and b2.dtype == b.dtype
+    assert a2.tolist() == a.tolist() and b2.tolist() == b.tolist()
+    assert not list(tmp_path.iterdir())  # removed once read back
+    small = _park(tmp_path, (a,))  # below the size worth a file: kept as it is
+    assert small()[0] is a and not list(tmp_path.iterdir())
