@@ -1117,8 +1117,7 @@ def _park(spill_dir: str | os.PathLike[str] | None, arrays: tuple[np.ndarray, ..
     fd, path = tempfile.mkstemp(prefix="parked-", suffix=".npz", dir=spill_dir)
     with os.fdopen(fd, "wb") as f:
         np.savez(f, *arrays)
-    n = len(arrays)
-    del arrays
+    n = len(arrays)  # the arrays themselves are not kept here: only the file is
 
     def back() -> tuple[np.ndarray, ...]:
         with np.load(path) as z:
