@@ -147,15 +147,16 @@ class Engine:
         peaked). With ``lend`` (bytes) DuckDB keeps its limit less that much, at
         least 1 GiB: for SQL that runs while Python holds ``lend`` bytes of its
         own (the template model while the templates layer joins it), so the two
-        together stay within the limit. If DuckDB cannot shrink that far, the
-        limit stays as it was.
+        together stay within the limit; never above the limit as it is. If
+        DuckDB cannot shrink that far, the limit stays as it was.
 
         >>> with Engine(memory_limit="4GB") as eng, eng.lend_memory(lend=3 << 30):
         ...     round(eng.memory_limit_bytes() / 2**30, 1)
         1.0
         """
-        if lend is not None:
-            keep = f"{max(self.memory_limit_bytes() - int(lend), 1 << 30)}B"
+        if lend is not None:  # never above the limit as it is (a limit below 1 GiB stays)
+            now = self.memory_limit_bytes()
+            keep = f"{min(now, max(now - int(lend), 1 << 30))}B"
         try:
             self.con.execute(f"SET memory_limit = '{_q(keep)}'")
             lent = True

@@ -127,6 +127,8 @@ def test_lending_memory_lowers_duckdbs_limit_for_the_block_only():
         with eng.lend_memory(lend=10 * gib):  # never below 1 GiB
             assert abs(eng.memory_limit_bytes() - gib) < 0.2 * gib
         assert eng.memory_limit_bytes() == full
+    with Engine(memory_limit="512MB") as eng, eng.lend_memory(lend=gib):  # a small limit is never raised
+        assert eng.memory_limit_bytes() < 0.5 * gib
     with Engine() as eng:  # no limit configured: DuckDB's default comes back
         default = eng.memory_limit_bytes()
         with eng.lend_memory(lend=gib):
