@@ -17,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # tqdm.std, not tqdm.auto: bars are only drawn on a terminal, and tqdm.auto warns inside Jupyter without ipywidgets
@@ -33,10 +35,29 @@ def set_quiet(quiet: bool) -> None:
 
 
 def progress(iterable: Any = None, *, total: float | None = None, desc: str = "",
-             unit: str = "it", quiet: bool | None = None) -> tqdm:
-    """Return a tqdm bar on stderr; disabled when quiet or not on a terminal."""
+             unit: str = "it", quiet: bool | None = None, **kw: Any) -> tqdm:
+    """Return a tqdm bar on stderr; disabled when quiet or not on a terminal (``kw``: more tqdm options)."""
     disable = _QUIET if quiet is None else quiet
     if not disable and not sys.stderr.isatty():
         disable = True
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable,
-                file=sys.stderr, dynamic_ncols=True, leave=False)
+                file=sys.stderr, dynamic_ncols=True, leave=False, **kw)
+
+
+@contextlib.contextmanager
+def steps(desc: str, *, quiet: bool | None = None) -> Iterator[Callable[[str], None]]:
+    """A progress line for work made of named steps of unknown length: yields ``say(step)``, to be
+    called as each step starts; the line shows ``desc: step`` and the time since the first one.
+
+    For long work without a count to show (grouping millions of template skeletons, the engine's
+    joins), so a terminal never sits on a finished bar for minutes.
+
+    >>> with steps("demo", quiet=True) as say:
+    ...     say("first")
+    ...     say("second")
+    """
+    with progress(total=None, desc=desc, unit="step", quiet=quiet, bar_format="{desc} [{elapsed}]") as bar:
+        def say(step: str) -> None:  # drawn at once: steps are few, and each may last minutes
+            bar.set_description_str(f"{desc}: {step}")
+
+        yield say

@@ -64,6 +64,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,7 @@ from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, un
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
 from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
 from acctgraph.procs import prefetch, threaded_map, usable_cores
-from acctgraph.progress import progress
+from acctgraph.progress import progress, steps
 
 NAME = "templates"
 BATCH_ROWS = 1 << 19
@@ -246,16 +247,19 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
     rows_path.parent.mkdir(parents=True, exist_ok=True)
     # Mining is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
     # (its tables wait on disk).
-    with ctx.eng.lend_memory(), progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows",
-                                         quiet=ctx.quiet) as bar:
-        with pq.ParquetWriter(rows_path, _SKEL_ROWS) as rows:
+    with ctx.eng.lend_memory():
+        with progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows", quiet=ctx.quiet) as bar, \
+                pq.ParquetWriter(rows_path, _SKEL_ROWS) as rows:
             # the next batch is read and decoded on a thread while this one is masked
             for batch in prefetch(src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"])):
                 counts = skeleton_counts(batch.column("account_id"), miner.add(batch.column("prompt")))
                 rows.write_table(counts.cast(_SKEL_ROWS))
                 bar.update(batch.num_rows)
                 del batch, counts  # the last batch's prompts are not kept through grouping
-        model = miner.finish()
+        with steps("templates", quiet=ctx.quiet) as say:  # grouping: minutes at seed scale with paraphrase
+            miner.on_step = say
+            model = miner.finish()
+        miner.on_step = None
     ctx.eng.register("_skel_rows", rows_path)
     return model
 
@@ -280,15 +284,16 @@ def build(ctx: BuildContext) -> LayerStats:
     # The model stays in Python memory while DuckDB joins it to the requests: DuckDB works in what its
     # limit leaves beside it (the seed-scale evasive world's model is 1.3 GB, and the aggregation of
     # clause evidence, with the full limit, was the build's peak).
-    with eng.lend_memory(lend=model.nbytes):
-        stats = _link(ctx, model)
+    with eng.lend_memory(lend=model.nbytes), steps("templates", quiet=ctx.quiet) as say:
+        stats = _link(ctx, model, say)
     stats.seconds = time.perf_counter() - t0
     return stats
 
 
-def _link(ctx: BuildContext, model: TemplateModel) -> LayerStats:
+def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = lambda step: None) -> LayerStats:
     """Evidence (templates and clauses per account), the layer's pairs and its outputs, from the model."""
     eng, cfg = ctx.eng, ctx.config.templates
+    say("templates per account")
     # (account, clause) counts: each skeleton's rows count for every clause of its first prompt
     eng.register("_skel_clauses", model.skeleton_clauses)
     eng.execute("""
@@ -313,7 +318,9 @@ def _link(ctx: BuildContext, model: TemplateModel) -> LayerStats:
         SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq};
     """)
     cap, k = ctx.config.build.group_cap, ctx.config.build.ring_k
+    say("pairs sharing templates")
     s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=cap, k=k, member_weight="share")
+    say("clauses per account")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE clause_ev AS
         WITH r AS (SELECT n.node, c.clause, g.clause_group, c.count_all
@@ -332,6 +339,7 @@ def _link(ctx: BuildContext, model: TemplateModel) -> LayerStats:
         eng.unregister(view)
     _skel_rows_path(ctx).unlink(missing_ok=True)
     ck = int(cfg.clause_ring_k)
+    say("pairs sharing clauses")
     shared, partners = int(cfg.clause_min_shared), int(cfg.clause_partners)
     s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k, k_max=ck, factor=cfg.clause_factor,
                           min_evidence=1 if partners > 0 else shared)
@@ -341,6 +349,7 @@ def _link(ctx: BuildContext, model: TemplateModel) -> LayerStats:
                                  min_jaccard=float(cfg.clause_min_jaccard), partners=partners,
                                  alike_shared=int(cfg.clause_alike_shared))
     union_tiers(eng, "layer_templates", ["_tmpl_a", "_tmpl_b"])
+    say("writing templates, clauses and evidence")
     eng.copy_to_parquet("""
         SELECT t.template_id, t.canonical, t.example, CAST(coalesce(u.accounts, 0) AS BIGINT) AS accounts,
                t.requests, t.skeletons

@@ -1161,10 +1161,13 @@ class TemplateMiner:
 
     def __init__(self, config: TemplateConfig = TemplateConfig(),
                  example_rows: Callable[[np.ndarray], pa.Array | pa.ChunkedArray] | None = None,
-                 spill_dir: str | os.PathLike[str] | None = None) -> None:
+                 spill_dir: str | os.PathLike[str] | None = None,
+                 on_step: Callable[[str], None] | None = None) -> None:
         self.config = config
         self._example_rows = example_rows
         self._spill_dir = spill_dir
+        #: called with a short description as each step of :meth:`finish` starts (a progress display)
+        self.on_step = on_step
         self._rows_seen = 0  # rows of earlier add() calls: row numbers of the examples
         # distinct skeletons: (hash, requests, text, raw example, clause list); earliest part first
         # (after a merge, see _merge_distinct, its arrays are chunked and its rows in merge order)
@@ -1343,10 +1346,15 @@ class TemplateMiner:
         release_unused()  # the merged parts' filtered-out rows
 
     # -- grouping ----------------------------------------------------------
+    def _step(self, what: str) -> None:
+        if self.on_step is not None:
+            self.on_step(what)
+
     def finish(self) -> TemplateModel:
-        """Group the distinct skeletons seen so far into templates."""
+        """Group the distinct skeletons seen so far into templates (reporting each step to ``on_step``)."""
         self._close_pool()
         self._pending = 1 << 62
+        self._step("merging mined batches")
         self._compact()
         if not self._parts:
             return TemplateModel(_SKEL_SCHEMA.empty_table(), _TMPL_SCHEMA.empty_table())
@@ -1370,13 +1378,16 @@ class TemplateMiner:
         n_clauses = np.asarray(clause_lists.value_lengths(), np.int64)
         c_hash = np.asarray(clause_lists.flatten(), np.uint64)
         del clause_lists
+        self._step("grouping clauses")
         clause_tables = self._clause_groups(c_hash, requests, n_clauses)
         # the clause lists wait on disk while the skeletons are grouped (0.5 GB at seed scale with
         # paraphrasing campaigns, held through the top of grouping), read back for the model
         clause_lists_back = _park(self._spill_dir, (n_clauses, c_hash))
         del n_clauses, c_hash
         release_unused()  # the clauses' texts and lists
-        tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(store, requests, spill=True)
+        tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(store, requests, spill=True,
+                                                                           what=f"{len(store):,} skeletons")
+        self._step("canonical texts and examples")
         n_clauses, c_hash = clause_lists_back()
         skeletons = pa.table({"skeleton_hash": pa.array(hashes, pa.uint64()),
                               "template_id": pa.array(tid, pa.int64()),
@@ -1403,18 +1414,20 @@ class TemplateMiner:
         return example_texts(self._example_rows(np.asarray(examples, np.int64)))
 
     def _numbered_groups(self, store: _TextStore, requests: np.ndarray,
-                         spill: bool = False) -> tuple[np.ndarray, ...]:
+                         spill: bool = False, what: str | None = None) -> tuple[np.ndarray, ...]:
         """Group distinct texts and number the groups.
 
         Returns (group id per text, numbered by (-requests, canonical text);
         canonical member per group, most requested (ties: text); requests and
         members per group; group order by id; text rank). With ``spill``, the texts
         wait in the miner's ``spill_dir`` once tokenised (:meth:`_TextStore.parts`).
+        With ``what`` (say "12,508,302 skeletons") the grouping's steps are reported
+        (:attr:`on_step`).
         """
         s = len(store)
         # text rank: ties of request counts are broken by skeleton text
         text_rank = store.rank()
-        group = self._group(store, requests, text_rank, spill)
+        group = self._group(store, requests, text_rank, spill, what)
         # canonical = most requested skeleton of each group (ties: text)
         order = np.lexsort((text_rank, -requests, group))
         gs = group[order]
@@ -1479,10 +1492,12 @@ class TemplateMiner:
         return clauses, groups
 
     def _group(self, store: _TextStore, requests: np.ndarray, text_rank: np.ndarray,
-               spill: bool = False) -> np.ndarray:
+               spill: bool = False, what: str | None = None) -> np.ndarray:
         """Group label per distinct skeleton (a skeleton index of the same group)."""
         cfg = self.config
         s = len(store)
+        say = (lambda step: self._step(f"grouping {what}: {step}")) if what else (lambda step: None)
+        say("words")
         # Token-sized arrays (250M entries for 12.5M skeletons) are dropped as soon as they are
         # used: each is 1-2 GB at seed scale with paraphrased campaigns.
         # tokenised a slice at a time; the texts are not needed again until the canonical ones are
@@ -1520,6 +1535,7 @@ class TemplateMiner:
         del is_rep, tok
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
         del row  # the node of each token: as large as the tokens, and the signatures need only the starts
+        say(f"MinHash of {len(reps):,} token sets")
         keys, sig = self._signatures(starts, ids, vocab_hash, len(reps))
         del starts, ids
         # per representative: weight and anchor priority of the skeletons it stands for
@@ -1531,7 +1547,8 @@ class TemplateMiner:
         np.minimum.at(best, ridx, prio[nodes])
         bands = [keys]  # handed over: _candidates cuts the band keys short as it uses them
         del keys
-        pk = self._candidates(bands, sig, nset[nodes[reps]].astype(np.float32))
+        pk = self._candidates(bands, sig, nset[nodes[reps]].astype(np.float32), say)
+        say("components")
         lab = self._components(pk, sig, rreq, best)
         group[nodes] = nodes[reps[lab[ridx]]]
         return group
@@ -1566,7 +1583,8 @@ class TemplateMiner:
                            _readonly(starts, np.int64), n, int(cfg.bands), keys, sig)
         return keys, sig
 
-    def _candidates(self, bands: list[np.ndarray], sig: np.ndarray, nset: np.ndarray) -> np.ndarray:
+    def _candidates(self, bands: list[np.ndarray], sig: np.ndarray, nset: np.ndarray,
+                    say: Callable[[str], None] = lambda step: None) -> np.ndarray:
         """Candidate pairs of nodes (distinct token sets), sorted, packed as ``lo << 32 | hi``.
 
         ``bands`` holds the band keys (bands x n), handed over: they are taken out of it and,
@@ -1603,8 +1621,10 @@ class TemplateMiner:
         pk, n = np.zeros(0, np.int64), 0
         step = max(1, usable_cores())
         shrink = keys.flags.owndata and keys.flags.c_contiguous
-        for b1 in range(keys.shape[0], 0, -step):
+        n_bands = keys.shape[0]
+        for b1 in range(n_bands, 0, -step):
             b0 = max(0, b1 - step)
+            say(f"candidate pairs, band {n_bands - b1 + 1}-{n_bands - b0} of {n_bands}")
             rows = [keys[b].copy() for b in range(b0, b1)]
             if shrink:
                 keys.resize((b0, keys.shape[1]), refcheck=False)
