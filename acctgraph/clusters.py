@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from acctgraph.io.csvsafe import write_csv_safe
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
 from acctgraph.memory import map_large_allocations
 from acctgraph.procs import spawn_pool, usable_cores
+from acctgraph.progress import steps
 from acctgraph.scoring import SIGNALS, cluster_signals, extraction_templates, reasons, score, typical_volume
 from acctgraph.seeds import personalised_pagerank
 
@@ -656,7 +658,7 @@ def attach_domain_sleepers(domains: pd.Series, idle: np.ndarray, memb: np.ndarra
 
 
 def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None,
-                      with_reasons: bool = True) -> tuple:
+                      with_reasons: bool = True, say: Callable[[str], None] = lambda step: None) -> tuple:
     """Partition, score, merge flagged pools of one operation, score again, attach sleepers.
 
     ``initial`` warm-starts the first Leiden pass (see :func:`detect`);
@@ -666,11 +668,14 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
     members of their cluster and in its ``size``, but not in its signals or ``core_size``.
     """
     cc, sc = cfg.communities, cfg.scoring
+    say(f"Leiden on {len(x.nodes):,} accounts, {len(x.src):,} links")
     part = detect(len(x.nodes), x.src, x.dst, x.w, resolution=cc.resolution, iterations=cc.iterations,
                   seed=cc.seed, split_min_size=cc.split_min_size, split_conductance=cc.split_conductance,
                   split_depth=cc.split_depth, initial=initial)
     memb = part.membership
+    say("scoring clusters")
     clusters, core, strength = _score_partition(x, memb, sc, with_reasons=with_reasons)
+    say("operations")
     ops = operations(x, memb, cc.operation_resolution, cc.seed)
     flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
     groups = _same_campaign(x, memb, core, flagged, ops, cc.operation_min_overlap)
@@ -680,6 +685,7 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
         remap[flagged] = groups
         merged = int((groups != flagged).sum())
         if merged:
+            say(f"scoring again with {merged} pools merged into their operations")
             pooled = np.isin(memb, flagged[groups != flagged]) | np.isin(memb, groups[groups != flagged])
             memb = _renumber(remap[memb])
             clusters, core, strength = _score_partition(x, memb, sc, fixed=pooled, fixed_core=core,
@@ -858,19 +864,21 @@ def communities(workspace: str | os.PathLike[str] | Workspace, *, config: Config
     if not ws.path.is_dir():
         ws.read_marker("build")  # says which command to run first
     map_large_allocations()  # freed arrays go back to the system (acctgraph.memory)
-    with ws.lock("acctgraph communities"):
-        return _communities(ws, cfg, known_bad, t0)
+    with ws.lock("acctgraph communities"), steps("communities", quiet=quiet) as say:
+        return _communities(ws, cfg, known_bad, t0, say)
 
 
-def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: float) -> CommunitiesResult:
+def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: float,
+                 say: Callable[[str], None]) -> CommunitiesResult:
     cc = cfg.communities
     build_json = ws.read_marker("build")
     ws.invalidate("communities")  # communities.json (written last) means the outputs are complete
+    say("reading the graph")
     x = _load(ws, cfg.combine, cc.min_weight)
     worker = calibration_worker(ws, cfg, len(x.src))
     done = False
     try:
-        result = _detect_and_write(ws, cfg, known_bad, t0, build_json, x, worker)
+        result = _detect_and_write(ws, cfg, known_bad, t0, build_json, x, worker, say)
         done = True
         return result
     finally:
@@ -882,12 +890,14 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
 
 
 def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: float, build_json: dict,
-                      x: _Inputs, worker: ProcessPoolExecutor | None) -> CommunitiesResult:
+                      x: _Inputs, worker: ProcessPoolExecutor | None,
+                      say: Callable[[str], None] = lambda step: None) -> CommunitiesResult:
     cc, sc = cfg.communities, cfg.scoring
-    part, memb, clusters, core, strength, ops, merged, sleeper = _detect_and_score(x, cfg)
+    part, memb, clusters, core, strength, ops, merged, sleeper = _detect_and_score(x, cfg, say=say)
     t_detect = time.perf_counter() - t0
     clusters.insert(1, "operation_id", ops[clusters["community_id"].to_numpy()])
     seeds = _seed_nodes(ws, x.nodes, known_bad)
+    say("seed expansion" if len(seeds) else "writing clusters")
     ppr = personalised_pagerank(len(x.nodes), x.src, x.dst, x.w, seeds)
     mass = pd.Series(ppr).groupby(memb).sum()
     seeded = pd.Series(np.isin(np.arange(len(memb)), seeds)).groupby(memb).any()
@@ -922,6 +932,8 @@ def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t
     sizes = np.bincount(memb) if len(memb) else np.zeros(0, dtype=np.int64)
     modularity = _modularity(x, memb)
     t_cal = time.perf_counter()
+    if cc.calibration:
+        say("calibration: the flags with each layer switched off")
     cal = (calibration(x, cfg, np.flatnonzero(m["flagged"].to_numpy()), initial=part.membership,
                        worker=worker)
            if cc.calibration else {})

@@ -47,3 +47,18 @@ def test_template_miner_reports_its_grouping_steps_in_order():
     assert any("candidate pairs, band" in s for s in grouping) and grouping[-1].endswith("components")
     assert said[-1] == "canonical texts and examples"
     assert TemplateMiner().on_step is None  # silent unless asked
+
+
+def test_communities_names_its_steps_on_a_terminal(tmp_path, monkeypatch):
+    import acctgraph
+
+    acctgraph.build(acctgraph.SAMPLE_DIR, tmp_path / "ws", quiet=True)
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    acctgraph.communities(tmp_path / "ws", quiet=False)
+    drawn = term.getvalue()
+    for step in ("reading the graph", "Leiden on ", "scoring clusters", "calibration"):
+        assert f"communities: {step}" in drawn, step
+    term.truncate(0)
+    acctgraph.communities(tmp_path / "ws", quiet=True)
+    assert term.getvalue() == ""
