@@ -256,6 +256,9 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
                 rows.write_table(counts.cast(_SKEL_ROWS))
                 bar.update(batch.num_rows)
                 del batch, counts  # the last batch's prompts are not kept through grouping
+        # a read-through ParquetFile keeps Arrow buffers until it is dropped (0.6 GB of the seed-scale
+        # evasive world's requests, held through grouping; close() does not free them)
+        del src
         with steps("templates", quiet=ctx.quiet) as say:  # grouping: minutes at seed scale with paraphrase
             miner.on_step = say
             model = miner.finish()
