@@ -115,8 +115,11 @@ def _top_partners(src: np.ndarray, dst: np.ndarray, rank: np.ndarray, partners: 
 
     if not len(src) or partners <= 0:
         return np.zeros(len(src), dtype=bool)
-    src, dst = np.ascontiguousarray(src, np.int64), np.ascontiguousarray(dst, np.int64)
-    return top_partners(src, dst, np.ascontiguousarray(rank, np.int64), int(partners),
+    if len(src) >= 1 << 31:
+        raise ValueError("more than 2**31 pairs: top_partners numbers them in int32")
+    # int32 as they come (the clause tier's candidate pairs: tens of millions), no int64 copies
+    src, dst = np.ascontiguousarray(src, np.int32), np.ascontiguousarray(dst, np.int32)
+    return top_partners(src, dst, np.ascontiguousarray(rank, np.int32), int(partners),
                         int(max(src.max(), dst.max())) + 1)
 
 
@@ -179,7 +182,7 @@ def keep_stock_pairs(eng: Engine, pairs: str, members: str, *, min_shared: int, 
         del sel
         # among each account's most alike: more equal entries first, then the partner with the smaller id;
         # the intersections are estimated for the pairs kept only (pair-sized float arrays otherwise)
-        keep = np.flatnonzero(_top_partners(src, dst, num_perm - same.astype(np.int64), partners))
+        keep = np.flatnonzero(_top_partners(src, dst, num_perm - same.astype(np.int32), partners))
         src, dst, same = src[keep], dst[keep], same[keep].astype(np.int64)
         kept = len(keep)
         del keep

@@ -953,8 +953,9 @@ def alike_matches(src, dst, row_of, deg, sig, min_size, min_jaccard, min_shared)
 @njit(cache=True, nogil=True)
 def top_partners(src, dst, rank, partners, n_nodes):
     """Mask of the pairs among the ``partners`` best of either endpoint: best = smallest ``rank``
-    (int64, < 2**31), ties to the partner with the smaller id (< 2**31). Endpoints are bucketed by a
-    counting sort and each endpoint's pairs sorted on their own, so no sort spans all pairs."""
+    (< 2**31), ties to the partner with the smaller id (< 2**31). Endpoints are bucketed by a
+    counting sort and each endpoint's pairs sorted on their own, so no sort spans all pairs. Any
+    integer types (int32 ends and ranks take half the memory of int64 copies); fewer than 2**31 pairs."""
     n = len(src)
     start = np.zeros(n_nodes + 1, np.int64)
     for i in range(n):
@@ -964,11 +965,11 @@ def top_partners(src, dst, rank, partners, n_nodes):
         start[v + 1] += start[v]
     fill = start[:-1].copy()
     key = np.empty(2 * n, np.int64)
-    pair = np.empty(2 * n, np.int64)
+    pair = np.empty(2 * n, np.int32)
     for i in range(n):
         for e, o in ((src[i], dst[i]), (dst[i], src[i])):
             p = fill[e]
-            key[p] = (rank[i] << 32) | o
+            key[p] = (np.int64(rank[i]) << 32) | np.int64(o)
             pair[p] = i
             fill[e] += 1
     keep = np.zeros(n, np.bool_)
