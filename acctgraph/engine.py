@@ -58,6 +58,7 @@ class Engine:
             pass
         self.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
         self._memory_limit = memory_limit
+        self._lent = False  # inside lend_memory, with DuckDB's limit lowered
         if memory_limit:
             self.execute(f"SET memory_limit = '{_q(memory_limit)}'")
         self._tmp = tempfile.TemporaryDirectory(prefix="acctgraph-duckdb-") if temp_dir is None else None
@@ -107,7 +108,11 @@ class Engine:
         """Run statements (e.g. CREATE TEMP TABLE ... AS ...); results are discarded."""
         try:
             self.con.execute(query).fetchall()
-        except (duckdb.IOException, duckdb.OutOfMemoryException) as e:
+        except duckdb.OutOfMemoryException as e:
+            if not self._take_back():
+                raise self._resource_error(e) from e
+            self.execute(query)  # again, with the whole limit (see lend_memory)
+        except duckdb.IOException as e:
             raise self._resource_error(e) from e
 
     def sql(self, query: str) -> pa.Table:
@@ -116,8 +121,24 @@ class Engine:
             rel = self.con.sql(query)
             to_arrow = getattr(rel, "to_arrow_table", None) or rel.arrow  # DuckDB 2.x / 1.x
             return to_arrow()
-        except (duckdb.IOException, duckdb.OutOfMemoryException) as e:
+        except duckdb.OutOfMemoryException as e:
+            if not self._take_back():
+                raise self._resource_error(e) from e
+            return self.sql(query)
+        except duckdb.IOException as e:
             raise self._resource_error(e) from e
+
+    def _take_back(self) -> bool:
+        """End a loan of memory early (DuckDB ran out of what it kept); whether there was one."""
+        if not self._lent:
+            return False
+        self._restore_limit()
+        return True
+
+    def _restore_limit(self) -> None:
+        self._lent = False  # back to the configured limit (read back, the setting is rounded for display)
+        self.con.execute(f"SET memory_limit = '{_q(self._memory_limit)}'" if self._memory_limit
+                         else "RESET memory_limit")
 
     def _resource_error(self, e: Exception) -> Exception:
         """Disk full, unwritable spill folder or memory exhausted, as one line saying what to change."""
@@ -148,7 +169,11 @@ class Engine:
         least 1 GiB: for SQL that runs while Python holds ``lend`` bytes of its
         own (the template model while the templates layer joins it), so the two
         together stay within the limit; never above the limit as it is. If
-        DuckDB cannot shrink that far, the limit stays as it was.
+        DuckDB cannot shrink that far, the limit stays as it was. Lending never
+        makes work fail: a statement that runs out of memory meanwhile runs
+        again with the whole limit (statements are atomic, and the engine's
+        multi-statement scripts repeat safely: their steps before the one that
+        allocates are CREATE OR REPLACE), which ends the loan.
 
         >>> with Engine(memory_limit="4GB") as eng, eng.lend_memory(lend=3 << 30):
         ...     round(eng.memory_limit_bytes() / 2**30, 1)
@@ -159,15 +184,14 @@ class Engine:
             keep = f"{min(now, max(now - int(lend), 1 << 30))}B"
         try:
             self.con.execute(f"SET memory_limit = '{_q(keep)}'")
-            lent = True
+            self._lent = True
         except duckdb.Error:
-            lent = False
+            self._lent = False
         try:
             yield
         finally:
-            if lent:  # back to the configured limit (read back, the setting is rounded for display)
-                self.con.execute(f"SET memory_limit = '{_q(self._memory_limit)}'" if self._memory_limit
-                                 else "RESET memory_limit")
+            if self._lent:
+                self._restore_limit()
 
     # -- dialect: the few SQL spellings that differ between engines (see acctgraph.spark) -----------
     name = "duckdb"
@@ -208,14 +232,17 @@ class Engine:
 
     def copy_to_parquet(self, query: str, dest: str | os.PathLike[str]) -> int:
         """Stream a query's result into a parquet file atomically; returns the row count."""
-        with atomic_path(dest) as tmp:
-            try:
-                self.con.execute(f"COPY ({query}) TO '{_q(str(tmp))}' "
-                                 "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)").fetchall()
-            except duckdb.IOException as e:  # a failed write: reported like any other (disk full, read-only)
-                raise _as_os_error(e) from e
-            except duckdb.OutOfMemoryException as e:
+        try:
+            with atomic_path(dest) as tmp:  # nothing reaches dest when the COPY fails
+                try:
+                    self.con.execute(f"COPY ({query}) TO '{_q(str(tmp))}' "
+                                     "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)").fetchall()
+                except duckdb.IOException as e:  # a failed write: reported like any other (disk full, read-only)
+                    raise _as_os_error(e) from e
+        except duckdb.OutOfMemoryException as e:
+            if not self._take_back():
                 raise self._resource_error(e) from e
+            return self.copy_to_parquet(query, dest)  # again, with the whole limit (see lend_memory)
         return int(self.scalar(f"SELECT count(*) FROM read_parquet('{_q(str(dest))}')"))
 
 

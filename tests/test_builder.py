@@ -144,3 +144,23 @@ def test_the_template_model_reports_its_size():
     model = miner.finish()
     tables = (model.skeletons, model.templates, model.clauses, model.clause_groups, model.skeleton_clauses)
     assert model.nbytes >= sum(t.nbytes for t in tables) > 0
+
+
+def test_work_that_outgrows_lent_memory_runs_again_with_the_whole_limit(tmp_path):
+    from acctgraph.engine import Engine
+
+    big = "SELECT list(i ORDER BY i DESC) AS l FROM range(3000000) t(i)"  # one value: cannot spill
+    with Engine(memory_limit="2GB", temp_dir=tmp_path / "spill") as eng:
+        full = eng.memory_limit_bytes()
+        with eng.lend_memory(keep="16MB"):
+            assert len(eng.sql(big).column("l")[0]) == 3_000_000  # ran out, ran again
+            assert eng.memory_limit_bytes() == full  # the loan ended there
+        with eng.lend_memory(keep="16MB"):
+            eng.execute(f"CREATE OR REPLACE TEMP TABLE t AS {big}")
+            assert eng.scalar("SELECT len(l) FROM t") == 3_000_000
+        with eng.lend_memory(keep="16MB"):
+            assert eng.copy_to_parquet(big, tmp_path / "out.parquet") == 1
+        assert pq.read_table(tmp_path / "out.parquet").num_rows == 1
+    with Engine(memory_limit="16MB", temp_dir=tmp_path / "spill") as eng:  # nothing lent: the one-line error
+        with pytest.raises(ConfigError, match="ran out of memory"):
+            eng.sql(big)
