@@ -35,7 +35,7 @@ from acctgraph.io.csvsafe import write_csv_safe
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
 from acctgraph.memory import map_large_allocations
 from acctgraph.procs import spawn_pool, usable_cores
-from acctgraph.progress import steps
+from acctgraph.progress import say_nothing, steps
 from acctgraph.scoring import SIGNALS, cluster_signals, extraction_templates, reasons, score, typical_volume
 from acctgraph.seeds import personalised_pagerank
 
@@ -658,7 +658,7 @@ def attach_domain_sleepers(domains: pd.Series, idle: np.ndarray, memb: np.ndarra
 
 
 def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None,
-                      with_reasons: bool = True, say: Callable[[str], None] = lambda step: None) -> tuple:
+                      with_reasons: bool = True, say: Callable[[str], None] = say_nothing) -> tuple:
     """Partition, score, merge flagged pools of one operation, score again, attach sleepers.
 
     ``initial`` warm-starts the first Leiden pass (see :func:`detect`);
@@ -891,7 +891,7 @@ def _communities(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: fl
 
 def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t0: float, build_json: dict,
                       x: _Inputs, worker: ProcessPoolExecutor | None,
-                      say: Callable[[str], None] = lambda step: None) -> CommunitiesResult:
+                      say: Callable[[str], None] = say_nothing) -> CommunitiesResult:
     cc, sc = cfg.communities, cfg.scoring
     part, memb, clusters, core, strength, ops, merged, sleeper = _detect_and_score(x, cfg, say=say)
     t_detect = time.perf_counter() - t0

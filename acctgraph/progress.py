@@ -44,6 +44,13 @@ def progress(iterable: Any = None, *, total: float | None = None, desc: str = ""
                 file=sys.stderr, dynamic_ncols=True, leave=False, **kw)
 
 
+def say_nothing(step: str) -> None:
+    """The ``say`` of work run without a :func:`steps` line (the default of functions that take one).
+
+    >>> say_nothing("grouping")
+    """
+
+
 @contextlib.contextmanager
 def steps(desc: str, *, quiet: bool | None = None) -> Iterator[Callable[[str], None]]:
     """A progress line for work made of named steps of unknown length: yields ``say(step)``, to be

@@ -76,7 +76,7 @@ from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, un
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
 from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
 from acctgraph.procs import prefetch, threaded_map, usable_cores
-from acctgraph.progress import progress, steps
+from acctgraph.progress import progress, say_nothing, steps
 
 NAME = "templates"
 BATCH_ROWS = 1 << 19
@@ -296,7 +296,7 @@ def build(ctx: BuildContext) -> LayerStats:
     return stats
 
 
-def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = lambda step: None) -> LayerStats:
+def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = say_nothing) -> LayerStats:
     """Evidence (templates and clauses per account), the layer's pairs and its outputs, from the model."""
     eng, cfg = ctx.eng, ctx.config.templates
     say("templates per account")

@@ -181,6 +181,7 @@ import pyarrow.compute as pc
 
 from acctgraph.memory import release_unused
 from acctgraph.procs import WorkerPool, spawn_pool, threaded_map, usable_cores
+from acctgraph.progress import say_nothing
 
 __all__ = ["EXAMPLE_CHARS", "MAX_CHARS", "STOP_WORDS", "TemplateConfig", "TemplateMiner", "TemplateModel",
            "mask_prompts"]
@@ -1496,7 +1497,7 @@ class TemplateMiner:
         """Group label per distinct skeleton (a skeleton index of the same group)."""
         cfg = self.config
         s = len(store)
-        say = (lambda step: self._step(f"grouping {what}: {step}")) if what else (lambda step: None)
+        say = (lambda step: self._step(f"grouping {what}: {step}")) if what else say_nothing
         say("words")
         # Token-sized arrays (250M entries for 12.5M skeletons) are dropped as soon as they are
         # used: each is 1-2 GB at seed scale with paraphrased campaigns.
@@ -1584,7 +1585,7 @@ class TemplateMiner:
         return keys, sig
 
     def _candidates(self, bands: list[np.ndarray], sig: np.ndarray, nset: np.ndarray,
-                    say: Callable[[str], None] = lambda step: None) -> np.ndarray:
+                    say: Callable[[str], None] = say_nothing) -> np.ndarray:
         """Candidate pairs of nodes (distinct token sets), sorted, packed as ``lo << 32 | hi``.
 
         ``bands`` holds the band keys (bands x n), handed over: they are taken out of it and,
