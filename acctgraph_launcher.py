@@ -10,8 +10,8 @@ With glibc's ``glibc.malloc.hugetlb=1`` tunable, malloc asks for transparent
 huge pages (2 MiB) for its mappings where the system allows them on request
 (``/sys/kernel/mm/transparent_hugepage/enabled`` is ``madvise``, as on
 these VMs; with ``always`` the tunable also aligns malloc's mappings to them): page faults
-halve and the seed-scale build is about 10% faster, at the same peak memory
-(docs/benchmarks.md).
+halve, and the seed-scale build was about 5% faster over eight alternating
+runs, at the same peak memory (docs/tuning.md).
 
 A glibc tunable is read when a process starts, so the command starts Python
 again, once, with it set (``GLIBC_TUNABLES``, added to any tunables already
