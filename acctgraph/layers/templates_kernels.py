@@ -50,11 +50,13 @@ def _extent(p, lo, hi, data, cls_t, kind):
 def _replace(s, e, code, v):
     # a byte is claimed (inside a replaced span) iff its value is below 7: unclaimed span
     # starts are bytes > 32, whose lowercase/punctuation value is >= 32
+    # returns 1 when it replaced (a placeholder more), else 0
     if v[s] < 7:
-        return
+        return 0
     v[s] = code
     for i in range(s + 1, e):
         v[i] = 0  # 0 = dropped
+    return 1
 
 
 @njit(cache=True, nogil=True)
@@ -72,8 +74,11 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
     if nb == 0:
         return off.copy(), data.copy()
     v = np.empty(nb, np.uint8)
+    nph = 0  # placeholders so far (an upper bound on those written: it sizes the output)
     for i in range(nb):
-        v[i] = low_t[data[i]]
+        x = low_t[data[i]]
+        v[i] = x
+        nph += np.uint8(x - 1) < 6
 
     # URLs: "x://" (a letter before the colon) or "www."; the whole whitespace-delimited word
     cs = -1
@@ -95,7 +100,7 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
                 while off[r + 1] <= p:
                     r += 1
                 cs, ce = _extent(p, off[r], off[r + 1], data, cls_t, 0)
-            _replace(cs, ce, 2, v)
+            nph += _replace(cs, ce, 2, v)
     # e-mail addresses: an "@" after the word's first byte, with a dot after it (not last) in the same word
     cs = -1
     ce = -1
@@ -110,7 +115,7 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
         if cs < p:
             for j in range(p + 1, ce - 1):
                 if data[j] == 46:
-                    _replace(cs, ce, 3, v)
+                    nph += _replace(cs, ce, 3, v)
                     break
     # numbers: runs of [A-Za-z0-9._,:/-] that contain a digit (found from each digit run's first digit)
     cs = -1
@@ -127,7 +132,7 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
             while off[r + 1] <= p:
                 r += 1
             cs, ce = _extent(p, off[r], off[r + 1], data, cls_t, 1)
-        _replace(cs, ce, 5, v)
+        nph += _replace(cs, ce, 5, v)
     # names: "Xy..." right after "<lowercase> " or ", "
     r = 0
     for p in range(2, nb - 1):
@@ -142,7 +147,7 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
         if p - 2 < off[r] or p + 1 >= off[r + 1]:
             continue
         s, e = _extent(p, off[r], off[r + 1], data, cls_t, 1)
-        _replace(p, e, 6, v)
+        nph += _replace(p, e, 6, v)
     if breaks:
         r = 0
         for i in range(nb):
@@ -151,15 +156,19 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
                     r += 1
                 if data[i] == 10 or i + 1 == off[r + 1] or data[min(i + 1, nb - 1)] <= 32:
                     v[i] = _BRK
-    # collapse whitespace (the first byte of a run stays, a break if the run holds one) and
-    # compact in place, with the new row offsets; runs may continue across rows
-    off2 = np.empty(n + 1, np.int64)
-    run = -1
+    # one pass: collapse whitespace (the first byte of a run stays, a break if the run holds one; runs
+    # may continue across rows), drop a placeholder repeated after one separator ("S S" -> "S", decided
+    # on the collapsed bytes of the row, the last two kept in p1/p2) and write placeholders' text
+    out = np.empty(nb + 6 * nph, np.uint8)  # "<email>" is the longest (7 bytes for 1)
+    off3 = np.empty(n + 1, np.int64)
+    k = 0
+    krun = -1  # where the current whitespace run's byte was written
     prev_sp = False
-    m = 0
-    nsent = 0
     for r in range(n):
-        off2[r] = m
+        off3[r] = k
+        cnt = 0  # collapsed bytes of this row so far
+        p1 = 0
+        p2 = 0
         for i in range(off[r], off[r + 1]):
             c = v[i]
             if c == 0:
@@ -168,36 +177,27 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
             if c == 32 or (breaks and c == _BRK):
                 if prev_sp:
                     if c == _BRK:
-                        v[run] = _BRK
+                        out[krun] = _BRK
+                        if cnt > 0 and krun == k - 1:
+                            p1 = _BRK
                     continue
-                run = m
                 prev_sp = True
             else:
                 prev_sp = False
-                if c <= 6:
-                    nsent += 1
-            v[m] = c
-            m += 1
-    off2[n] = m
-    # repeated placeholders "S S" -> "S" (decided on the compacted bytes) and placeholder text
-    out = np.empty(m + 6 * nsent, np.uint8)  # "<email>" is the longest (7 bytes for 1)
-    off3 = np.empty(n + 1, np.int64)
-    k = 0
-    for r in range(n):
-        off3[r] = k
-        lo = off2[r]
-        for d in range(lo, off2[r + 1]):
-            c = v[d]
             if c > 6:
+                if c == 32 or c == _BRK:
+                    krun = k
                 out[k] = c
                 k += 1
-                continue
-            if d - 2 >= lo and v[d - 2] == c and (v[d - 1] == 32 or v[d - 1] == _BRK):
-                k -= 1  # the separator before it (emitted as one byte) goes too
-                continue
-            for j in range(ph_len[c]):
-                out[k] = ph_bytes[c, j]
-                k += 1
+            elif cnt >= 2 and p2 == c and (p1 == 32 or p1 == _BRK):
+                k -= 1  # the separator before it (written as one byte) goes too
+            else:
+                for j in range(ph_len[c]):
+                    out[k] = ph_bytes[c, j]
+                    k += 1
+            p2 = p1
+            p1 = c
+            cnt += 1
     off3[n] = k
     return off3, out[:k]
 
