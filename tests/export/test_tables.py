@@ -15,7 +15,7 @@ from .export_support import H_FORMULA, H_SCRIPT, HOSTILE_ACCOUNTS, SHARED_IP
 
 
 def _csv(packet: str | Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(Path(packet) / name, keep_default_na=False, na_values=[""])
+    return pd.read_csv(Path(packet) / name, keep_default_na=False, na_values=[""], low_memory=False)
 
 
 def _members_of(ws: Path, cid: int) -> set[str]:
