@@ -166,7 +166,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sys
 import tempfile
@@ -440,15 +439,19 @@ def _encode(arr: pa.Array, breaks_as_spaces: bool = False) -> tuple[np.ndarray, 
 
 
 def _hash_strings(arr: pa.Array) -> np.ndarray:
-    """blake2b-64 of each (non-null) string, little-endian uint64."""
+    """blake2b-64 of each string (``hashlib.blake2b(s, digest_size=8)`` read little-endian, uint64;
+    a null hashes as the empty string), in one compiled loop over the Arrow buffers
+    (:func:`acctgraph.layers.templates_kernels.blake2b64`).
+
+    >>> import hashlib
+    >>> _hash_strings(pa.array(["step by step"])).tolist() == [
+    ...     int.from_bytes(hashlib.blake2b(b"step by step", digest_size=8).digest(), "little")]
+    True
+    """
+    from acctgraph.layers.templates_kernels import _B2_IV, _B2_SIGMA, blake2b64
+
     off, data = _buffers(_as_large_string(arr))
-    if len(off) <= 1:
-        return np.zeros(0, np.uint64)
-    mv = memoryview(data)
-    b2 = hashlib.blake2b
-    o = off.tolist()
-    digest = b"".join([b2(mv[o[i]:o[i + 1]], digest_size=8).digest() for i in range(len(o) - 1)])
-    return np.frombuffer(digest, "<u8").astype(np.uint64)
+    return blake2b64(_readonly(off, np.int64), _readonly(data, np.uint8), _B2_IV, _B2_SIGMA)
 
 
 #: add() splits a batch over worker processes only if each piece gets at least
@@ -540,7 +543,7 @@ def _warm_kernels() -> None:
     this takes seconds), so worker processes started afterwards load them instead of compiling."""
     global _WARM
     if not _WARM:
-        _encode(mask_prompts(pa.array(["warm `up` 'x' \"y\": \"z\" Bob 1", None]), breaks=True))
+        _mask_hash(pa.array(["warm `up` 'x' \"y\": \"z\" Bob 1. Then step by step", None]))
         _WARM = True
 
 

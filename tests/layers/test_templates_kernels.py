@@ -450,3 +450,24 @@ def test_tokens_keep_filters_in_place_and_matches_masking(monkeypatch):
     assert tok.row.tolist() == before_r[rows[before_r]].tolist()
     assert tok.ids.tolist() == before_i[rows[before_r]].tolist()
     assert 1 not in tok.row.tolist() and len(tok.row) == len(tok.ids)
+
+
+def test_blake2b64_is_hashlibs_blake2b_with_an_8_byte_digest():
+    """Every length around the 128-byte block edges (empty, one byte, exactly one and two blocks,
+    one past), random bytes and multi-byte UTF-8: the same values as ``hashlib``, which the
+    compiled loop replaced (template, clause and word hashes must not change)."""
+    import hashlib
+
+    from acctgraph.layers.templates_mining import _hash_strings
+
+    rng = np.random.default_rng(7)
+    lengths = list(range(0, 300)) + [383, 384, 385, 1000, 4096, 4097]
+    rows = [bytes(rng.integers(0, 256, n, dtype=np.uint8)) for n in lengths]
+    rows += ["step by step".encode(), "思考步骤 — ‘quoted’ «текст»".encode()]
+    got = _hash_strings(pa.array(rows, pa.large_binary()).cast(pa.large_string(), safe=False))
+    want = [int.from_bytes(hashlib.blake2b(r, digest_size=8).digest(), "little") for r in rows]
+    assert got.dtype == np.uint64 and got.tolist() == want
+    # a slice (non-zero offset) and a null (hashed as the empty string) on the way in
+    arr = pa.array(["x", None, "abc"], pa.large_string()).slice(1)
+    assert _hash_strings(arr).tolist() == [want[0], int.from_bytes(hashlib.blake2b(b"abc", digest_size=8).digest(), "little")]
+    assert _hash_strings(pa.array([], pa.string())).tolist() == []
