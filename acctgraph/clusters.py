@@ -250,6 +250,10 @@ def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndar
     return core, strength
 
 
+#: Layers whose evidence is specific to an actor (:func:`circumstantial_members`); the others are circumstance.
+SPECIFIC_LAYERS: tuple[str, ...] = ("payments", "templates")
+
+
 #: References of the core rule's strength bar (``[scoring] core_reference``).
 CORE_REFERENCES: tuple[str, ...] = ("median", "weighted")
 
@@ -303,6 +307,48 @@ def two_layer_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarray, me
     return (kinds >= 2) & _tied_to_several(src, dst, memb)
 
 
+def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarray, memb: np.ndarray,
+                           core: np.ndarray, ratio: float, specific: list[int]) -> np.ndarray:
+    """Members tied to their community only by circumstance where its core is tied by specifics.
+
+    ``specific`` are the columns of ``w_layers`` whose evidence is specific to an
+    actor (payment instruments, the prompt templates and clauses one writes);
+    the others are circumstance (shared network addresses, time bins), which a
+    campaign shares with every customer of its proxy service and everyone
+    awake at the same hours. A layer *counts* for a member when the member's
+    link weight on it inside its community is at least ``ratio`` times that
+    layer's weighted median (:func:`weighted_median`) over the members with
+    links on it, so a popular template's crumbs (1/1000 of what members
+    share) do not count. A member is circumstantial when no specific layer
+    counts for it while every one counts for the community's typical (median)
+    ``core`` member: a VPN user on the proxy exit of a campaign whose
+    accounts share cards *and* prompts is attached to it, however firmly the
+    exit ties it. Where the core lacks one kind of specific evidence (a
+    campaign that pays with unique cards, or paraphrases beyond the templates
+    layer, or an analysis with that layer switched off), a member without the
+    other may be one that evades it too, and nobody is circumstantial.
+
+    >>> src, dst = np.array([0, 0, 1, 3, 3]), np.array([1, 2, 2, 0, 1])
+    >>> layers = np.array([[1.0, 1], [1, 1], [1, 1], [0.0001, 3], [0, 3]])  # 3: proxy exit + crumbs
+    >>> circumstantial_members(src, dst, layers, np.zeros(4, int), np.ones(4, bool), 0.025, [0]).tolist()
+    [False, False, False, True]
+    """
+    n = len(memb)
+    same = memb[src] == memb[dst]
+    counts = np.zeros(n, np.int64)
+    for j in specific:
+        s = np.bincount(src[same], w_layers[same, j], n) + np.bincount(dst[same], w_layers[same, j], n)
+        has = s > 0
+        if has.any():
+            ref = np.zeros(n)
+            ref[has] = weighted_median(s[has], memb[has])
+            counts += has & (s >= ratio * ref)
+    if not core.any():
+        return np.zeros(n, bool)
+    typical = pd.Series(counts[core]).groupby(memb[core]).median().reindex(np.arange(int(memb.max()) + 1))
+    return (counts == 0) & (typical.fillna(0).to_numpy()[memb] >= len(specific))
+
+
 def _tied_to_several(src: np.ndarray, dst: np.ndarray, memb: np.ndarray) -> np.ndarray:
     """Accounts linked to two or more members of their community (any account of a community of 3 or fewer)."""
     n = len(memb)
@@ -331,6 +377,9 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
         # would push a quiet pool to the fringe), and become core when the two-layer rule, which needs
         # no medians, holds in the merged community: links to members of several pools count there
         core = np.where(fixed, fixed_core | two_layer_members(x.src, x.dst, w_layers, memb), core)
+    if sc.circumstantial_fringe:  # tied by shared addresses or hours alone, to a core tied by cards or content
+        core &= ~circumstantial_members(x.src, x.dst, w_layers, memb, core, sc.fringe_ratio,
+                                        [LAYERS.index(l) for l in SPECIFIC_LAYERS])
     members = x.feats.assign(community_id=memb)
     typical = typical_volume(members[core])
     # only accounts of communities with two or more members can be in a cluster: at seed scale

@@ -238,6 +238,53 @@ def test_an_account_tied_to_one_member_is_attached_not_core():
     assert core.all()
 
 
+def test_an_account_tied_by_circumstance_alone_to_a_core_tied_by_specifics_is_not_core():
+    import numpy as np
+
+    from acctgraph.clusters import LAYERS, SPECIFIC_LAYERS, circumstantial_members
+
+    specific = [LAYERS.index(l) for l in SPECIFIC_LAYERS]
+    # community 0: members 0-5 share cards, proxy exits and templates (a clique on all three layers);
+    # 6 shares the proxy exit with three of them, firmly, and a public template (crumbs: 1e-4);
+    # 7 shares the proxy exit and a card with two of them; 8 only the campaign's templates, with two
+    clique = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+    pairs = clique + [(6, 0), (6, 1), (6, 2), (7, 3), (7, 4), (8, 0), (8, 5)]
+    src, dst = (np.array(v) for v in zip(*pairs))
+    k = len(clique)
+    cols = {"payments": np.r_[np.ones(k), 0, 0, 0, 0.5, 0.5, 0, 0],
+            "network": np.r_[np.ones(k), 2.0, 2.0, 2.0, 1.0, 1.0, 0, 0],
+            "templates": np.r_[np.ones(k), 1e-4, 1e-4, 1e-4, 0, 0, 0.8, 0.8],
+            "coactivity": np.r_[np.zeros(k), 0.5, 0.5, 0.5, 0, 0, 0, 0]}
+    layers = np.column_stack([cols[l] for l in LAYERS])
+    memb, core = np.zeros(9, int), np.ones(9, bool)
+    assert circumstantial_members(src, dst, layers, memb, core, 0.025, specific).tolist() == [False] * 6 + [True, False, False]
+    # the crumbs grown to a real share of the members' template links: 6 writes what they write
+    grown = layers.copy()
+    grown[k:k + 3, LAYERS.index("templates")] = 0.5
+    assert not circumstantial_members(src, dst, grown, memb, core, 0.025, specific).any()
+    # a campaign that evades the templates layer (or the analysis switches it off), or cards and templates:
+    # a member without cards may be evading them too, so nobody is circumstantial
+    for evaded in (["templates"], ["payments", "templates"]):
+        evading = layers.copy()
+        evading[:, [LAYERS.index(l) for l in evaded]] = 0
+        assert not circumstantial_members(src, dst, evading, memb, core, 0.025, specific).any()
+    # the typical member is the core's: hangers-on that outnumber the members do not lower the bar
+    core_only = np.r_[np.ones(6, bool), False, False, False]
+    assert circumstantial_members(src, dst, layers, memb, core_only, 0.025, specific)[6]
+
+
+def test_circumstantial_fringe_only_ever_removes_flags(built, labels):
+    """With the rule switched off the sample's flags are a superset; with it on the campaigns keep their recall."""
+    from acctgraph.config import Config
+
+    off = acctgraph.communities(built, config=Config.from_dict({"scoring": {"circumstantial_fringe": False}}),
+                                quiet=True).members
+    on = acctgraph.communities(built, quiet=True).members
+    assert set(on.loc[on["flagged"], "account_id"]) <= set(off.loc[off["flagged"], "account_id"])
+    ev = acctgraph.evaluate(built, acctgraph.SAMPLE_DIR / "labels.parquet")  # the last run: rule on
+    assert min(c["recall"] for c in ev.campaigns.values()) >= 0.95 and ev.precision >= 0.98
+
+
 def test_two_layer_links_across_merged_pools_make_an_account_core():
     import numpy as np
 
