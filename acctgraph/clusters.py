@@ -29,7 +29,7 @@ from acctgraph._version import __version__
 from acctgraph.communities import Partition, _renumber, detect
 from acctgraph.config import Config
 from acctgraph.errors import ConfigError
-from acctgraph.graph import LAYERS, combine_weights
+from acctgraph.graph import LAYERS, SPECIFIC_LAYERS, combine_weights
 from acctgraph.io.atomic import write_json_atomic, write_parquet_atomic
 from acctgraph.io.csvsafe import write_csv_safe
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
@@ -248,10 +248,6 @@ def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndar
     if w_layers is not None:
         core |= two_layer_members(src, dst, w_layers, memb)
     return core, strength
-
-
-#: Layers whose evidence is specific to an actor (:func:`circumstantial_members`); the others are circumstance.
-SPECIFIC_LAYERS: tuple[str, ...] = ("payments", "templates")
 
 
 #: References of the core rule's strength bar (``[scoring] core_reference``).

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from acctgraph.config import CombineConfig, Config
 from acctgraph.display import clean, count, esc, html_table, jsonable, link_evidence, missing, pct
 from acctgraph.errors import UsageError
-from acctgraph.graph import LAYERS, combine_weights
+from acctgraph.graph import LAYERS, SPECIFIC_LAYERS, combine_weights
 from acctgraph.io.workspace import Workspace
 
 PROFILE_COLUMNS = ["created_at", "country", "email_domain", "requests", "active_days", "first_ts", "last_ts",
@@ -98,8 +98,13 @@ class Explanation:
                 f"{'flagged' if str(c['flagged']).lower() == 'true' else 'not flagged'})")
         share = self.strength_home / self.strength if self.strength > 0 else 0.0
         if self.role == "fringe":
-            return (f"{a} hung on {desc} by weak links and was detached as fringe (not flagged): "
-                    f"{share:.0%} of its link weight goes to that cluster")
+            home = self.links.loc[self.links["same_cluster"]] if len(self.links) else self.links
+            total = float(sum(home[f"w_{l}"].sum() for l in LAYERS)) if len(home) else 0.0
+            circ = float(sum(home[f"w_{l}"].sum() for l in LAYERS if l not in SPECIFIC_LAYERS)) if len(home) else 0.0
+            how = (f", {circ / total:.0%} of it through shared network addresses and co-active hours (circumstance: "
+                   "the cards and prompts its core members share are what makes a member)") if total > 0 and circ > 0 else ""
+            return (f"{a} hung on {desc} by weak or circumstantial links and was detached as fringe (not flagged): "
+                    f"{share:.0%} of its link weight goes to that cluster{how}")
         if self.role == "sleeper":
             k, n = self.domain_use or (0, 0)
             if self.domain_owned and not self.strength_home:

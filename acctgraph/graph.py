@@ -24,6 +24,9 @@ from acctgraph.engine import Engine, round_sql
 from acctgraph.io.workspace import Workspace
 
 LAYERS: tuple[str, ...] = ("payments", "network", "templates", "coactivity")
+#: Layers whose evidence is specific to an actor (its cards, the prompts it writes); the others are
+#: circumstance (shared addresses, hours), see :func:`acctgraph.clusters.circumstantial_members`.
+SPECIFIC_LAYERS: tuple[str, ...] = ("payments", "templates")
 
 
 def combine_sql(layers: list[str], combine, fsum: str = "fsum") -> str:

@@ -312,3 +312,21 @@ def test_import_and_build_leave_igraph_and_matplotlib_unloaded():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["[]", "[0, 0, 1]"]
+
+
+def test_a_fringe_account_on_a_proxy_exit_is_explained_as_circumstance():
+    from acctgraph.explain import Explanation
+
+    # a VPN user on a campaign's proxy exit: three address links and a public template's crumbs into cluster 2
+    links = pd.DataFrame({"same_cluster": [True, True, True, False], "weight": [0.4, 0.3, 0.3, 0.2],
+                          "w_payments": [0.0, 0, 0, 0], "w_network": [0.4, 0.3, 0.29, 0.2],
+                          "w_templates": [0.0, 0, 0.01, 0], "w_coactivity": [0.0, 0, 0, 0]})
+    why = Explanation(account_id="vpn-1", community_id=9, role="fringe", flagged=False, attached_to=2,
+                      known_bad=False, cluster=pd.Series({"community_id": 2, "size": 215, "score": 0.48, "flagged": True}),
+                      profile={}, links=links, templates=pd.DataFrame(), degree=4, strength=1.2, strength_home=1.0)
+    v = why.verdict()
+    assert "detached as fringe (not flagged)" in v and "83% of its link weight goes to that cluster" in v
+    assert "99% of it through shared network addresses and co-active hours" in v
+    # tied there by the members' cards instead: no word of circumstance
+    why.links = links.assign(w_network=0.0, w_payments=[0.4, 0.3, 0.29, 0.2])
+    assert "circumstance" not in why.verdict()

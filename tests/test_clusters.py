@@ -241,7 +241,8 @@ def test_an_account_tied_to_one_member_is_attached_not_core():
 def test_an_account_tied_by_circumstance_alone_to_a_core_tied_by_specifics_is_not_core():
     import numpy as np
 
-    from acctgraph.clusters import LAYERS, SPECIFIC_LAYERS, circumstantial_members
+    from acctgraph.clusters import circumstantial_members
+    from acctgraph.graph import LAYERS, SPECIFIC_LAYERS
 
     specific = [LAYERS.index(l) for l in SPECIFIC_LAYERS]
     # community 0: members 0-5 share cards, proxy exits and templates (a clique on all three layers);
