@@ -313,9 +313,14 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
     campaign shares with every customer of its proxy service and everyone
     awake at the same hours. A layer *counts* for a member when the member's
     link weight on it inside its community is at least ``ratio`` times that
-    layer's weighted median (:func:`weighted_median`) over the members with
-    links on it, so a popular template's crumbs (1/1000 of what members
-    share) do not count. A member is circumstantial when no specific layer
+    layer's median over the members with links on it, so a popular
+    template's crumbs (1/1000 of what members share) do not count. (The
+    plain median, not :func:`weighted_median`: a campaign's few heavy
+    senders would lift the weighted one above its quiet members.) Links are
+    those community detection sees (``[communities] min_weight``): a quiet
+    campaign member whose template links are each below it, and whose other
+    ties are shared hours, is circumstantial too (measured on the seed-scale
+    world of seed 4243: 9 of 3,000 policy-probe accounts). A member is circumstantial when no specific layer
     counts for it while every one counts for the community's typical (median)
     ``core`` member: a VPN user on the proxy exit of a campaign whose
     accounts share cards *and* prompts is attached to it, however firmly the
@@ -335,9 +340,8 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
     for j in specific:
         s = np.bincount(src[same], w_layers[same, j], n) + np.bincount(dst[same], w_layers[same, j], n)
         has = s > 0
-        if has.any():
-            ref = np.zeros(n)
-            ref[has] = weighted_median(s[has], memb[has])
+        if has.any():  # the plain median: a quiet member of a campaign with a few heavy senders still counts
+            ref = pd.Series(s[has]).groupby(memb[has]).median().reindex(memb).to_numpy()
             counts += has & (s >= ratio * ref)
     if not core.any():
         return np.zeros(n, bool)
@@ -355,8 +359,10 @@ def _tied_to_several(src: np.ndarray, dst: np.ndarray, memb: np.ndarray) -> np.n
 
 def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None = None,
                      fixed_core: np.ndarray | None = None,
-                     with_reasons: bool = True) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Scored clusters (by score), the core mask and membership strengths for one partition.
+                     with_reasons: bool = True) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Scored clusters (by score), the core mask, membership strengths and the core by ties alone
+    (before :func:`circumstantial_members` is applied: what merged pools carry into the next pass,
+    so that circumstance is judged against the whole operation's core, not one pool's).
 
     Core members (see :func:`core_members`) are linked to their community
     firmly enough, by payment instruments, or by two or more layers; a shared
@@ -373,7 +379,8 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
         # would push a quiet pool to the fringe), and become core when the two-layer rule, which needs
         # no medians, holds in the merged community: links to members of several pools count there
         core = np.where(fixed, fixed_core | two_layer_members(x.src, x.dst, w_layers, memb), core)
-    if sc.circumstantial_fringe:  # tied by shared addresses or hours alone, to a core tied by cards or content
+    tied = core.copy()
+    if sc.circumstantial_fringe:  # tied by shared addresses or hours alone, to a core tied by cards and content
         core &= ~circumstantial_members(x.src, x.dst, w_layers, memb, core, sc.fringe_ratio,
                                         [LAYERS.index(l) for l in SPECIFIC_LAYERS])
     members = x.feats.assign(community_id=memb)
@@ -392,7 +399,7 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     if with_reasons:
         scored["reasons"] = scored.apply(reasons, axis=1) if len(scored) else pd.Series(dtype=str)
     scored = scored.reset_index().sort_values(["score", "size", "community_id"], ascending=[False, False, True])
-    return scored.reset_index(drop=True), core, strength
+    return scored.reset_index(drop=True), core, strength, tied
 
 
 def operations(x: _Inputs, memb: np.ndarray, resolution: float, seed: int) -> np.ndarray:
@@ -719,7 +726,7 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
                   split_depth=cc.split_depth, initial=initial)
     memb = part.membership
     say("scoring clusters")
-    clusters, core, strength = _score_partition(x, memb, sc, with_reasons=with_reasons)
+    clusters, core, strength, tied = _score_partition(x, memb, sc, with_reasons=with_reasons)
     say("operations")
     ops = operations(x, memb, cc.operation_resolution, cc.seed)
     flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
@@ -733,8 +740,8 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
             say(f"scoring again with {merged} pools merged into their operations")
             pooled = np.isin(memb, flagged[groups != flagged]) | np.isin(memb, groups[groups != flagged])
             memb = _renumber(remap[memb])
-            clusters, core, strength = _score_partition(x, memb, sc, fixed=pooled, fixed_core=core,
-                                                        with_reasons=with_reasons)
+            clusters, core, strength, _ = _score_partition(x, memb, sc, fixed=pooled, fixed_core=tied,
+                                                           with_reasons=with_reasons)
             ops = operations(x, memb, cc.operation_resolution, cc.seed)
     idle = x.feats["requests"].to_numpy() == 0
     flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
