@@ -316,18 +316,21 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
     layer's median over the members with links on it, so a popular
     template's crumbs (1/1000 of what members share) do not count. (The
     plain median, not :func:`weighted_median`: a campaign's few heavy
-    senders would lift the weighted one above its quiet members.) Links are
-    those community detection sees (``[communities] min_weight``): a quiet
-    campaign member whose template links are each below it, and whose other
-    ties are shared hours, is circumstantial too (measured on the seed-scale
-    world of seed 4243: 9 of 3,000 policy-probe accounts). A member is circumstantial when no specific layer
-    counts for it while every one counts for the community's typical (median)
-    ``core`` member: a VPN user on the proxy exit of a campaign whose
-    accounts share cards *and* prompts is attached to it, however firmly the
-    exit ties it. Where the core lacks one kind of specific evidence (a
-    campaign that pays with unique cards, or paraphrases beyond the templates
-    layer, or an analysis with that layer switched off), a member without the
-    other may be one that evades it too, and nobody is circumstantial.
+    senders would lift the weighted one above its quiet members.)
+
+    A member is circumstantial when no specific layer counts for it while
+    every one counts for the community's typical (median) ``core`` member: a
+    VPN user on the proxy exit of a campaign whose accounts share cards *and*
+    prompts is attached to it, however firmly the exit ties it. Where the
+    core lacks one kind of specific evidence (a campaign that pays with
+    unique cards, or paraphrases beyond the templates layer, or an analysis
+    with that layer switched off), a member without the other may be one
+    that evades it too, and nobody is circumstantial.
+
+    Links are those community detection sees (``[communities] min_weight``):
+    a quiet campaign member whose template links are each below it, and
+    whose other ties are shared hours, is circumstantial too (the seed-scale
+    world of seed 4243: 9 of its 3,000 policy-probe accounts).
 
     >>> src, dst = np.array([0, 0, 1, 3, 3]), np.array([1, 2, 2, 0, 1])
     >>> layers = np.array([[1.0, 1], [1, 1], [1, 1], [0.0001, 3], [0, 3]])  # 3: proxy exit + crumbs

@@ -101,8 +101,9 @@ class Explanation:
             home = self.links.loc[self.links["same_cluster"]] if len(self.links) else self.links
             total = float(sum(home[f"w_{l}"].sum() for l in LAYERS)) if len(home) else 0.0
             circ = float(sum(home[f"w_{l}"].sum() for l in LAYERS if l not in SPECIFIC_LAYERS)) if len(home) else 0.0
-            how = (f", {circ / total:.0%} of it through shared network addresses and co-active hours (circumstance: "
-                   "the cards and prompts its core members share are what makes a member)") if total > 0 and circ > 0 else ""
+            how = "" if not (total > 0 and circ > 0) else (
+                f", {circ / total:.0%} of it through shared network addresses and co-active hours (circumstance: "
+                "the cards and prompts its core members share are what makes a member)")
             return (f"{a} hung on {desc} by weak or circumstantial links and was detached as fringe (not flagged): "
                     f"{share:.0%} of its link weight goes to that cluster{how}")
         if self.role == "sleeper":

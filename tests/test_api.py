@@ -322,7 +322,8 @@ def test_a_fringe_account_on_a_proxy_exit_is_explained_as_circumstance():
                           "w_payments": [0.0, 0, 0, 0], "w_network": [0.4, 0.3, 0.29, 0.2],
                           "w_templates": [0.0, 0, 0.01, 0], "w_coactivity": [0.0, 0, 0, 0]})
     why = Explanation(account_id="vpn-1", community_id=9, role="fringe", flagged=False, attached_to=2,
-                      known_bad=False, cluster=pd.Series({"community_id": 2, "size": 215, "score": 0.48, "flagged": True}),
+                      known_bad=False,
+                      cluster=pd.Series({"community_id": 2, "size": 215, "score": 0.48, "flagged": True}),
                       profile={}, links=links, templates=pd.DataFrame(), degree=4, strength=1.2, strength_home=1.0)
     v = why.verdict()
     assert "detached as fringe (not flagged)" in v and "83% of its link weight goes to that cluster" in v
