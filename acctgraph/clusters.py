@@ -338,10 +338,9 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
     [False, False, False, True]
     """
     n = len(memb)
-    same = memb[src] == memb[dst]
     counts = np.zeros(n, np.int64)
     for j in specific:
-        s = np.bincount(src[same], w_layers[same, j], n) + np.bincount(dst[same], w_layers[same, j], n)
+        s = _membership_strength(n, src, dst, w_layers[:, j], memb)
         has = s > 0
         if has.any():  # the plain median: a quiet member of a campaign with a few heavy senders still counts
             ref = pd.Series(s[has]).groupby(memb[has]).median().reindex(memb).to_numpy()
