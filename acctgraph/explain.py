@@ -99,8 +99,9 @@ class Explanation:
         share = self.strength_home / self.strength if self.strength > 0 else 0.0
         if self.role == "fringe":
             home = self.links.loc[self.links["same_cluster"]] if len(self.links) else self.links
-            total = float(sum(home[f"w_{l}"].sum() for l in LAYERS)) if len(home) else 0.0
-            circ = float(sum(home[f"w_{l}"].sum() for l in LAYERS if l not in SPECIFIC_LAYERS)) if len(home) else 0.0
+            by_layer = {l: float(home[f"w_{l}"].sum()) for l in LAYERS} if len(home) else {}
+            total = sum(by_layer.values())
+            circ = sum(w for l, w in by_layer.items() if l not in SPECIFIC_LAYERS)
             how = "" if not (total > 0 and circ > 0) else (
                 f", {circ / total:.0%} of it through shared network addresses and co-active hours (circumstance: "
                 "the cards and prompts its core members share are what makes a member)")
