@@ -36,7 +36,8 @@ from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
 from acctgraph.memory import map_large_allocations
 from acctgraph.procs import spawn_pool, usable_cores
 from acctgraph.progress import say_nothing, steps
-from acctgraph.scoring import SIGNALS, cluster_signals, extraction_templates, reasons, score, typical_volume
+from acctgraph.scoring import (SIGNALS, cluster_signals, extraction_templates, is_own_template, reasons, score,
+                               typical_volume)
 from acctgraph.seeds import personalised_pagerank
 
 EDGE_COLUMNS = ["src", "dst", "w_payments", "w_network", "w_templates", "w_coactivity"]
@@ -329,8 +330,9 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
 
     Links are those community detection sees (``[communities] min_weight``):
     a quiet campaign member whose template links are each below it, and
-    whose other ties are shared hours, is circumstantial too (the seed-scale
-    world of seed 4243: 9 of its 3,000 policy-probe accounts).
+    whose other ties are shared hours, is circumstantial here (the seed-scale
+    world of seed 4243: 9 of its 3,000 policy-probe accounts); the caller
+    spares those who send the core's own templates (:func:`own_template_senders`).
 
     >>> src, dst = np.array([0, 0, 1, 3, 3]), np.array([1, 2, 2, 0, 1])
     >>> layers = np.array([[1.0, 1], [1, 1], [1, 1], [0.0001, 3], [0, 3]])  # 3: proxy exit + crumbs
@@ -349,6 +351,41 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
         return np.zeros(n, bool)
     typical = pd.Series(counts[core]).groupby(memb[core]).median().reindex(np.arange(int(memb.max()) + 1))
     return (counts == 0) & (typical.fillna(0).to_numpy()[memb] >= len(specific))
+
+
+def own_template_senders(tmpl: pd.DataFrame, users: pd.Series, memb: np.ndarray, core: np.ndarray,
+                         who: np.ndarray) -> np.ndarray:
+    """Accounts of ``who`` that send a template of their community core's own.
+
+    ``tmpl``: template evidence (``node, template_id``, one row per account
+    and template); ``users``: accounts sending each template (all accounts,
+    indexed by template id). A template is the core's own when two or more
+    ``core`` members of the community send it and they are at least half of
+    its users (:func:`acctgraph.scoring.is_own_template`). A campaign's quiet
+    member sending one of the campaign's templates once has a weak link to
+    each sender, below ``[communities] min_weight`` where the campaign is
+    large, yet sends what almost nobody but the campaign sends; a VPN user
+    on the campaign's exit sends public templates, whose users are mostly
+    not the campaign's.
+
+    >>> t = pd.DataFrame({"node": [0, 1, 2, 3, 3], "template_id": [7, 7, 7, 7, 8]})
+    >>> memb, core = np.zeros(4, int), np.array([True, True, True, False])
+    >>> own_template_senders(t, pd.Series({7: 4, 8: 900}), memb, core, ~core).tolist()
+    [False, False, False, True]
+    """
+    out = np.zeros(len(memb), bool)
+    node = tmpl["node"].to_numpy(np.int64)
+    asked = who[node]
+    if not asked.any():
+        return out
+    tid = tmpl["template_id"].to_numpy()
+    near = np.isin(tid, np.unique(tid[asked]))  # only the templates the accounts asked about send
+    t = pd.DataFrame({"template_id": tid[near], "community_id": memb[node[near]], "node": node[near]})
+    senders = t[core[t["node"].to_numpy()]].groupby(["template_id", "community_id"]).size().rename("senders")
+    q = t[asked[near]].join(senders, on=["template_id", "community_id"])
+    own = is_own_template(q["senders"].fillna(0).to_numpy(), users.reindex(q["template_id"]).fillna(0).to_numpy())
+    out[q["node"].to_numpy()[own]] = True
+    return out
 
 
 def _tied_to_several(src: np.ndarray, dst: np.ndarray, memb: np.ndarray) -> np.ndarray:
@@ -383,8 +420,12 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
         core = np.where(fixed, fixed_core | two_layer_members(x.src, x.dst, w_layers, memb), core)
     tied = core.copy()
     if sc.circumstantial_fringe:  # tied by shared addresses or hours alone, to a core tied by cards and content
-        core &= ~circumstantial_members(x.src, x.dst, w_layers, memb, core, sc.fringe_ratio,
-                                        [LAYERS.index(l) for l in SPECIFIC_LAYERS])
+        circ = circumstantial_members(x.src, x.dst, w_layers, memb, core, sc.fringe_ratio,
+                                      [LAYERS.index(l) for l in SPECIFIC_LAYERS])
+        if circ.any():  # ... unless it sends the core's own templates, however quietly
+            circ &= ~own_template_senders(x.tmpl, x.templates.set_index("template_id")["accounts"], memb,
+                                          core & ~circ, circ)
+        core &= ~circ
     members = x.feats.assign(community_id=memb)
     typical = typical_volume(members[core])
     # only accounts of communities with two or more members can be in a cluster: at seed scale

@@ -206,6 +206,16 @@ def extraction_templates(canonical: pd.Series) -> pd.Series:
 OWN_TEMPLATE_SHARE = 0.5
 
 
+def is_own_template(senders: np.ndarray, users: np.ndarray) -> np.ndarray:
+    """Whether a template is a group's own: ``senders`` of the group send it (two or more) and
+    they are at least :data:`OWN_TEMPLATE_SHARE` of its ``users`` (all accounts sending it).
+
+    >>> is_own_template(np.array([3, 3, 1]), np.array([4, 900, 1])).tolist()
+    [True, False, False]
+    """
+    return (senders >= 2) & (senders >= OWN_TEMPLATE_SHARE * users)
+
+
 def private_coverage(tmpl: pd.DataFrame, users: pd.Series, size: pd.Series) -> pd.Series:
     """Per cluster, the share of members who send a template that is the cluster's own.
 
@@ -225,8 +235,7 @@ def private_coverage(tmpl: pd.DataFrame, users: pd.Series, size: pd.Series) -> p
     if not len(tmpl):
         return pd.Series(0.0, index=size.index)
     k = tmpl.groupby(["template_id", "community_id"])["node"].transform("size").to_numpy()
-    n_users = users.reindex(tmpl["template_id"]).fillna(0).to_numpy()
-    own = (k >= 2) & (k >= OWN_TEMPLATE_SHARE * n_users)
+    own = is_own_template(k, users.reindex(tmpl["template_id"]).fillna(0).to_numpy())
     covered = tmpl.loc[own, ["community_id", "node"]].drop_duplicates().groupby("community_id").size()
     return (covered.reindex(size.index).fillna(0) / size).astype(np.float64)
 

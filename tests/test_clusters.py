@@ -275,6 +275,35 @@ def test_an_account_tied_by_circumstance_alone_to_a_core_tied_by_specifics_is_no
     assert circumstantial_members(src, dst, layers, memb, core_only, 0.025, specific)[6]
 
 
+def test_a_quiet_member_sending_the_cores_own_template_is_not_circumstantial():
+    import numpy as np
+    import pandas as pd
+
+    from acctgraph.clusters import own_template_senders
+
+    # community 0: core 0-5; 6 and 7 are asked about (tied by an exit or hours alone).
+    # template 1: the campaign's own (6 core senders of its 7 users) - 6 sends it once;
+    # template 2: a public prompt (3 core senders among 900 users) - 7 sends it;
+    # template 3: half its 4 users are core (0 and 1): still the core's own - 7 sends it in community 1 below
+    ev = pd.DataFrame({"node": [0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 7, 0, 1, 7],
+                       "template_id": [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3]})
+    users = pd.Series({1: 7, 2: 900, 3: 4})
+    memb, core = np.zeros(8, int), np.r_[np.ones(6, bool), False, False]
+    asked = ~core
+    assert own_template_senders(ev, users, memb, core, asked).tolist() == [False] * 6 + [True, True]
+    # without template 3, 7 sends only the public prompt: circumstantial stays circumstantial
+    no3 = ev[ev["template_id"] != 3]
+    assert own_template_senders(no3, users, memb, core, asked).tolist() == [False] * 6 + [True, False]
+    # core senders are counted in the asked account's own community only
+    memb7 = np.r_[np.zeros(7, int), 1]
+    assert not own_template_senders(ev, users, memb7, core, asked)[7]
+    # one core sender is not a group's template, and the asked accounts themselves are not core senders
+    one = pd.DataFrame({"node": [0, 6, 7], "template_id": [5, 5, 5]})
+    assert not own_template_senders(one, pd.Series({5: 3}), memb, core, asked).any()
+    # nobody asked: nothing to look up
+    assert not own_template_senders(ev, users, memb, core, np.zeros(8, bool)).any()
+
+
 def test_circumstantial_fringe_only_ever_removes_flags(built, labels):
     """With the rule switched off the sample's flags are a superset; with it on the campaigns keep their recall."""
     from acctgraph.config import Config
