@@ -305,14 +305,15 @@ def two_layer_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarray, me
 
 
 def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarray, memb: np.ndarray,
-                           core: np.ndarray, ratio: float, specific: list[int]) -> np.ndarray:
-    """Members tied to their community only by circumstance where its core is tied by specifics.
+                           core: np.ndarray, ratio: float, specific: list[int], content: int) -> np.ndarray:
+    """Members tied to their community only by circumstance where its core is tied by what it writes.
 
     ``specific`` are the columns of ``w_layers`` whose evidence is specific to an
     actor (payment instruments, the prompt templates and clauses one writes);
     the others are circumstance (shared network addresses, time bins), which a
     campaign shares with every customer of its proxy service and everyone
-    awake at the same hours. A layer *counts* for a member when the member's
+    awake at the same hours. ``content`` (one of ``specific``) is the column of
+    what the accounts write. A layer *counts* for a member when the member's
     link weight on it inside its community is at least ``ratio`` times that
     layer's median over the members with links on it, so a popular
     template's crumbs (1/1000 of what members share) do not count. (The
@@ -320,13 +321,14 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
     senders would lift the weighted one above its quiet members.)
 
     A member is circumstantial when no specific layer counts for it while
-    every one counts for the community's typical (median) ``core`` member: a
-    VPN user on the proxy exit of a campaign whose accounts share cards *and*
-    prompts is attached to it, however firmly the exit ties it. Where the
-    core lacks one kind of specific evidence (a campaign that pays with
-    unique cards, or paraphrases beyond the templates layer, or an analysis
-    with that layer switched off), a member without the other may be one
-    that evades it too, and nobody is circumstantial.
+    content counts for at least half of the community's ``core``: a VPN user
+    on the proxy exit of a campaign whose accounts send the same prompts is
+    attached to it, however firmly the exit ties it, whether the campaign
+    shares cards or pays with unique ones. Content is what a distillation
+    campaign cannot do without; cards are not: where the core is tied by
+    cards but not by content (it paraphrases beyond the templates layer, or
+    the analysis switches that layer off), a member without cards may be one
+    that paid on its own, and nobody is circumstantial.
 
     Links are those community detection sees (``[communities] min_weight``):
     a quiet campaign member whose template links are each below it, and
@@ -336,21 +338,25 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
 
     >>> src, dst = np.array([0, 0, 1, 3, 3]), np.array([1, 2, 2, 0, 1])
     >>> layers = np.array([[1.0, 1], [1, 1], [1, 1], [0.0001, 3], [0, 3]])  # 3: proxy exit + crumbs
-    >>> circumstantial_members(src, dst, layers, np.zeros(4, int), np.ones(4, bool), 0.025, [0]).tolist()
+    >>> circumstantial_members(src, dst, layers, np.zeros(4, int), np.ones(4, bool), 0.025, [0], 0).tolist()
     [False, False, False, True]
     """
     n = len(memb)
     counts = np.zeros(n, np.int64)
+    writes = np.zeros(n, bool)
     for j in specific:
         s = _membership_strength(n, src, dst, w_layers[:, j], memb)
         has = s > 0
         if has.any():  # the plain median: a quiet member of a campaign with a few heavy senders still counts
             ref = pd.Series(s[has]).groupby(memb[has]).median().reindex(memb).to_numpy()
-            counts += has & (s >= ratio * ref)
+            ok = has & (s >= ratio * ref)
+            counts += ok
+            if j == content:
+                writes = ok
     if not core.any():
         return np.zeros(n, bool)
-    typical = pd.Series(counts[core]).groupby(memb[core]).median().reindex(np.arange(int(memb.max()) + 1))
-    return (counts == 0) & (typical.fillna(0).to_numpy()[memb] >= len(specific))
+    typical = pd.Series(writes[core]).groupby(memb[core]).mean().reindex(np.arange(int(memb.max()) + 1))
+    return (counts == 0) & (typical.fillna(0).to_numpy()[memb] >= 0.5)
 
 
 def own_template_senders(tmpl: pd.DataFrame, users: pd.Series, memb: np.ndarray, core: np.ndarray,
@@ -421,7 +427,7 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     tied = core.copy()
     if sc.circumstantial_fringe:  # tied by shared addresses or hours alone, to a core tied by cards and content
         circ = circumstantial_members(x.src, x.dst, w_layers, memb, core, sc.fringe_ratio,
-                                      [LAYERS.index(l) for l in SPECIFIC_LAYERS])
+                                      [LAYERS.index(l) for l in SPECIFIC_LAYERS], LAYERS.index("templates"))
         if circ.any():  # ... unless it sends the core's own templates, however quietly
             circ &= ~own_template_senders(x.tmpl, x.templates.set_index("template_id")["accounts"], memb,
                                           core & ~circ, circ)

@@ -104,7 +104,7 @@ class Explanation:
             circ = sum(w for l, w in by_layer.items() if l not in SPECIFIC_LAYERS)
             how = "" if not (total > 0 and circ > 0) else (
                 f", {circ / total:.0%} of it through shared network addresses and co-active hours (circumstance: "
-                "the cards and prompts its core members share are what makes a member)")
+                "the prompts and cards its core members share are what makes a member)")
             return (f"{a} hung on {desc} by weak or circumstantial links and was detached as fringe (not flagged): "
                     f"{share:.0%} of its link weight goes to that cluster{how}")
         if self.role == "sleeper":

@@ -117,7 +117,8 @@ def markdown(results: list[dict], world: str, seed: int, command: str, mach: dic
         cells = [f"{c['recall']:.3f}" for c in ev["campaigns"].values()]
         row = f"| `{r['variant']}` | " + " | ".join(cells) + f" | {ev['precision']:.3f} | {ev['legit_flagged']:,} |"
         if has_abl:
-            row += f" {ablation_min(r):.3f} | {r['score_alone']['min_recall']:.3f} |"
+            worst = min(r["ablation"], key=lambda layer: r["ablation"][layer]["min_recall"])
+            row += f" {ablation_min(r):.3f} ({worst} off) | {r['score_alone']['min_recall']:.3f} |"
         md.append(row)
     md += ["", "Legitimate accounts flagged, by population:", ""]
     for r in results:
@@ -135,7 +136,14 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", choices=["none", *TRANSFORMS, "all"], help="just these variants")
     ap.add_argument("--no-ablations", action="store_true")
     ap.add_argument("--write-docs", action="store_true", help="rewrite docs/evasions.md (and docs/evasions.json)")
+    ap.add_argument("--render", action="store_true", help="only rewrite docs/evasions.md from docs/evasions.json")
     args = ap.parse_args()
+    if args.render:
+        saved = json.loads((ROOT / "docs" / "evasions.json").read_text())
+        page = markdown(saved["variants"], saved["world"], saved["seed"], saved["command"], saved["machine"])
+        (ROOT / "docs" / "evasions.md").write_text(page, encoding="utf-8")
+        print("wrote docs/evasions.md from docs/evasions.json")
+        return 0
     if not (args.world / "requests.parquet").is_file():
         raise SystemExit(f"{args.world}: no requests.parquet; pass --world with a parquet world and its labels")
     labels = args.labels or args.world / "labels.parquet"
@@ -144,10 +152,12 @@ def main() -> int:
     if args.write_docs:
         command = ".venv/bin/python benchmarks/evasions.py " + " ".join(sys.argv[1:])
         shown = shown_path(args.world)
-        page = markdown(results, shown, args.seed, command.strip(), machine())
+        mach = machine()
+        page = markdown(results, shown, args.seed, command.strip(), mach)
         (ROOT / "docs" / "evasions.md").write_text(page, encoding="utf-8")
         (ROOT / "docs" / "evasions.json").write_text(json.dumps(
-            {"command": command.strip(), "world": shown, "seed": args.seed, "variants": results}, indent=1) + "\n")
+            {"command": command.strip(), "world": shown, "seed": args.seed, "machine": mach, "variants": results},
+            indent=1) + "\n")
         print("wrote docs/evasions.md")
     return 0
 

@@ -244,7 +244,7 @@ def test_an_account_tied_by_circumstance_alone_to_a_core_tied_by_specifics_is_no
     from acctgraph.clusters import circumstantial_members
     from acctgraph.graph import LAYERS, SPECIFIC_LAYERS
 
-    specific = [LAYERS.index(l) for l in SPECIFIC_LAYERS]
+    specific, content = [LAYERS.index(l) for l in SPECIFIC_LAYERS], LAYERS.index("templates")
     # community 0: members 0-5 share cards, proxy exits and templates (a clique on all three layers);
     # 6 shares the proxy exit with three of them, firmly, and a public template (crumbs: 1e-4);
     # 7 shares the proxy exit and a card with two of them; 8 only the campaign's templates, with two
@@ -258,21 +258,27 @@ def test_an_account_tied_by_circumstance_alone_to_a_core_tied_by_specifics_is_no
             "coactivity": np.r_[np.zeros(k), 0.5, 0.5, 0.5, 0, 0, 0, 0]}
     layers = np.column_stack([cols[l] for l in LAYERS])
     memb, core = np.zeros(9, int), np.ones(9, bool)
-    found = circumstantial_members(src, dst, layers, memb, core, 0.025, specific)
+    found = circumstantial_members(src, dst, layers, memb, core, 0.025, specific, content)
     assert found.tolist() == [False] * 6 + [True, False, False]
     # the crumbs grown to a real share of the members' template links: 6 writes what they write
     grown = layers.copy()
     grown[k:k + 3, LAYERS.index("templates")] = 0.5
-    assert not circumstantial_members(src, dst, grown, memb, core, 0.025, specific).any()
+    assert not circumstantial_members(src, dst, grown, memb, core, 0.025, specific, content).any()
     # a campaign that evades the templates layer (or the analysis switches it off), or cards and templates:
-    # a member without cards may be evading them too, so nobody is circumstantial
+    # a member without cards may be one that paid on its own, so nobody is circumstantial
     for evaded in (["templates"], ["payments", "templates"]):
         evading = layers.copy()
         evading[:, [LAYERS.index(l) for l in evaded]] = 0
-        assert not circumstantial_members(src, dst, evading, memb, core, 0.025, specific).any()
+        assert not circumstantial_members(src, dst, evading, memb, core, 0.025, specific, content).any()
+    # a campaign paying with unique cards still writes its prompts: who shares neither them nor a card is
+    # circumstantial (6, and now 7, whose card was its only specific tie)
+    unique_cards = layers.copy()
+    unique_cards[:, LAYERS.index("payments")] = 0
+    found = circumstantial_members(src, dst, unique_cards, memb, core, 0.025, specific, content)
+    assert found.tolist() == [False] * 6 + [True, True, False]
     # the typical member is the core's: hangers-on that outnumber the members do not lower the bar
     core_only = np.r_[np.ones(6, bool), False, False, False]
-    assert circumstantial_members(src, dst, layers, memb, core_only, 0.025, specific)[6]
+    assert circumstantial_members(src, dst, layers, memb, core_only, 0.025, specific, content)[6]
 
 
 def test_a_quiet_member_sending_the_cores_own_template_is_not_circumstantial():
