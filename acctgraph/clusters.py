@@ -425,7 +425,7 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
         # no medians, holds in the merged community: links to members of several pools count there
         core = np.where(fixed, fixed_core | two_layer_members(x.src, x.dst, w_layers, memb), core)
     tied = core.copy()
-    if sc.circumstantial_fringe:  # tied by shared addresses or hours alone, to a core tied by cards and content
+    if sc.circumstantial_fringe:  # tied by shared addresses or hours alone, to a core tied by what it writes
         circ = circumstantial_members(x.src, x.dst, w_layers, memb, core, sc.fringe_ratio,
                                       [LAYERS.index(l) for l in SPECIFIC_LAYERS], LAYERS.index("templates"))
         if circ.any():  # ... unless it sends the core's own templates, however quietly

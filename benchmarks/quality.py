@@ -182,6 +182,8 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
           "Targets (issue 5): every campaign recall ≥ 0.97 with ≥ 0.9 of it in one community, flagged "
           "precision ≥ 0.98 and no hard-negative group flagged; with every evasion knob on recall ≥ 0.9 and "
           "precision ≥ 0.95; with any single layer switched off every campaign recall ≥ 0.8.", "",
+          "The validation world's campaigns made to evade afterwards, one way at a time and all at once (not a "
+          "target): [evasions](evasions.md).", "",
           "| world | min campaign recall | min share in one community | precision | ablation min recall | "
           "all targets | score alone: min recall |", "|---|---|---|---|---|---|---|"]
     for r in results:

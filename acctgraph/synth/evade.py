@@ -15,7 +15,6 @@ whole: meant for worlds up to a few million requests.
 
 Example:
     >>> import tempfile
-    >>> import pyarrow.parquet as pq
     >>> from acctgraph.synth import generate_world, preset
     >>> world = tempfile.mkdtemp()
     >>> _ = generate_world(world, config=preset("default", scale=0.002), seed=1, quiet=True)
@@ -218,10 +217,12 @@ def evade_world(src: str | os.PathLike[str], out: str | os.PathLike[str], transf
     seed, campaign accounts and rows changed per table.
 
     Raises :class:`acctgraph.errors.ConfigError` for an unknown transform, a
-    missing table, ``own_exit`` together with ``fresh_exits``, or a world
-    without labels.
+    missing table, ``own_exit`` together with ``fresh_exits``, a world
+    without campaign accounts, or ``out`` the same folder as ``src``.
     """
     src, out = Path(src), Path(out)
+    if out.resolve() == src.resolve():
+        raise ConfigError(f"{out}: the evaded world must go to another folder than its source")
     unknown = [t for t in transforms if t not in TRANSFORMS]
     if unknown:
         raise ConfigError(f"unknown evasion {unknown[0]!r}: choose from {', '.join(TRANSFORMS)}")

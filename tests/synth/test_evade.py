@@ -129,6 +129,8 @@ def test_bad_requests_give_one_clear_error(tmp_path):
         evade_world(SAMPLE, tmp_path / "x", ["teleport"])
     with pytest.raises(ConfigError, match="choose one"):
         evade_world(SAMPLE, tmp_path / "x", ["fresh_exits", "own_exit"])
+    with pytest.raises(ConfigError, match="another folder than its source"):
+        evade_world(SAMPLE, SAMPLE, ["jitter"])
     with pytest.raises(ConfigError, match="accounts.parquet: missing"):
         evade_world(tmp_path, tmp_path / "x", ["jitter"])
     assert not (tmp_path / "x").exists()
