@@ -5,25 +5,15 @@ The script itself is run by hand (docs/evasions.md names the command that wrote 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
+
+from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _evasions():
-    folder = str(ROOT / "benchmarks")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location("acctgraph_bench_evasions", ROOT / "benchmarks" / "evasions.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-E = _evasions()
+E = load_benchmark("evasions")
 MACHINE = {"cores": 2, "mem_gib": 24.0, "cpu": "test CPU"}
 
 

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bp():
     """benchmarks/peers.py, imported from its path (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("acctgraph_bench_peers", ROOT / "benchmarks" / "peers.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("peers")
 
 
 def _ts(*seconds: float) -> pa.Array:

@@ -5,24 +5,10 @@ The script itself is run by hand (see docs/quality.md, which names the command t
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import load_benchmark
 
 
-def _quality():
-    folder = str(ROOT / "benchmarks")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location("acctgraph_bench_quality", ROOT / "benchmarks" / "quality.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-Q = _quality()
+Q = load_benchmark("quality")
 MACHINE = {"cores": 2, "mem_gib": 24.0, "cpu": "test CPU"}
 
 

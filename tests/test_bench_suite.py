@@ -6,29 +6,16 @@ Nothing here runs acctgraph or generates a world; the suite itself is a script (
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import load_benchmark
 
 
-def _load(name: str):
-    """A module of benchmarks/ by its path (benchmarks/ is not a package; suite.py imports common by name)."""
-    folder = str(ROOT / "benchmarks")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(f"acctgraph_bench_{name}", ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-SUITE = _load("suite")
+SUITE = load_benchmark("suite")
 
 
 @pytest.fixture(scope="module")
