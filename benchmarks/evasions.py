@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -71,7 +72,7 @@ def shown_path(p: Path) -> str:
     >>> shown_path(ROOT / "benchmarks" / "w"), shown_path(ROOT.parent / "shared" / "validation")
     ('benchmarks/w', '../shared/validation')
     """
-    p = p.resolve()
+    p = Path(os.path.normpath(p.absolute()))  # not resolve(): ../shared may be a symbolic link
     for base, prefix in ((ROOT, ""), (ROOT.parent, "../")):
         if p.is_relative_to(base):
             return prefix + str(p.relative_to(base))
