@@ -103,6 +103,8 @@ class _Inputs:
     # every edge of an idle account, however weak: src, dst, the layer weights and the combined ``weight``
     idle_edges: pd.DataFrame | None = None
     rarity: pd.Series | None = None  # per clause: log(accounts / accounts using it), see content_profiles
+    # payment evidence: node, instrument (an integer code per instrument_id); empty if the build had none
+    instruments: pd.DataFrame | None = None
 
 
 def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
@@ -123,9 +125,14 @@ def _load(ws: Workspace, combine, min_weight: float = 0.0) -> _Inputs:
                if ws.evidence_path("clauses").is_file() else
                pd.DataFrame({"node": pd.Series([], dtype=np.int32), "clause": pd.Series([], dtype=np.uint64),
                              "requests": pd.Series([], dtype=np.int64)}))
+    pay = (pq.read_table(ws.evidence_path("payments"), columns=["node", "instrument_id"]).to_pandas()
+           if ws.evidence_path("payments").is_file() else pd.DataFrame({"node": [], "instrument_id": []}))
+    instruments = pd.DataFrame({"node": pay["node"].to_numpy(np.int64),
+                                "instrument": pd.factorize(pay["instrument_id"])[0].astype(np.int64)})
     empty = np.zeros(0)
     raw = _Inputs(nodes, e, empty, empty, empty, pq.read_table(ws.features_path).to_pandas(), tmpl, templates,
-                  clauses, rarity=_rarity(clauses, "clause", len(nodes)) if len(clauses) else None)
+                  clauses, rarity=_rarity(clauses, "clause", len(nodes)) if len(clauses) else None,
+                  instruments=instruments)
     return _recombined(raw, combine, min_weight)
 
 
@@ -305,7 +312,8 @@ def two_layer_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarray, me
 
 
 def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarray, memb: np.ndarray,
-                           core: np.ndarray, ratio: float, specific: list[int], content: int) -> np.ndarray:
+                           core: np.ndarray, ratio: float, specific: list[int], content: int,
+                           may_count: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """Members tied to their community only by circumstance where its core is tied by what it writes.
 
     ``specific`` are the columns of ``w_layers`` whose evidence is specific to an
@@ -336,6 +344,13 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
     world of seed 4243: 9 of its 3,000 policy-probe accounts); the caller
     spares those who send the core's own templates (:func:`own_template_senders`).
 
+    ``may_count`` narrows a specific layer to some accounts (column -> mask):
+    the payments layer also links cards of one BIN bought in a burst, a tie
+    to whoever else bought cards of a common BIN that day, so the caller lets
+    payments count only for members sharing an instrument with another member
+    or that sent no request (a sleeper's card is all it leaves:
+    :func:`shared_instrument_members`).
+
     >>> src, dst = np.array([0, 0, 1, 3, 3]), np.array([1, 2, 2, 0, 1])
     >>> layers = np.array([[1.0, 1], [1, 1], [1, 1], [0.0001, 3], [0, 3]])  # 3: proxy exit + crumbs
     >>> circumstantial_members(src, dst, layers, np.zeros(4, int), np.ones(4, bool), 0.025, [0], 0).tolist()
@@ -350,6 +365,8 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
         if has.any():  # the plain median: a quiet member of a campaign with a few heavy senders still counts
             ref = pd.Series(s[has]).groupby(memb[has]).median().reindex(memb).to_numpy()
             ok = has & (s >= ratio * ref)
+            if may_count is not None and j in may_count:
+                ok &= may_count[j]
             counts += ok
             if j == content:
                 writes = ok
@@ -357,6 +374,26 @@ def circumstantial_members(src: np.ndarray, dst: np.ndarray, w_layers: np.ndarra
         return np.zeros(n, bool)
     typical = pd.Series(writes[core]).groupby(memb[core]).mean().reindex(np.arange(int(memb.max()) + 1))
     return (counts == 0) & (typical.fillna(0).to_numpy()[memb] >= 0.5)
+
+
+def shared_instrument_members(instruments: pd.DataFrame, memb: np.ndarray) -> np.ndarray:
+    """Accounts holding a payment instrument that another member of their community holds too.
+
+    ``instruments``: ``node, instrument`` (one row per account and instrument).
+    Payment links inside a community without this are BIN-burst links alone.
+
+    >>> ins = pd.DataFrame({"node": [0, 1, 2, 3], "instrument": [5, 5, 6, 6]})
+    >>> shared_instrument_members(ins, np.array([0, 0, 0, 1])).tolist()   # 2 and 3 share a card across
+    [True, True, False, False]
+    """
+    out = np.zeros(len(memb), bool)
+    if instruments is None or not len(instruments):
+        return out
+    node = instruments["node"].to_numpy(np.int64)
+    key = pd.DataFrame({"i": instruments["instrument"].to_numpy(np.int64), "c": memb[node]})
+    shared = key.groupby(["i", "c"])["i"].transform("size").to_numpy() >= 2
+    out[node[shared]] = True
+    return out
 
 
 def own_template_senders(tmpl: pd.DataFrame, users: pd.Series, memb: np.ndarray, core: np.ndarray,
@@ -426,8 +463,10 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
         core = np.where(fixed, fixed_core | two_layer_members(x.src, x.dst, w_layers, memb), core)
     tied = core.copy()
     if sc.circumstantial_fringe:  # tied by shared addresses or hours alone, to a core tied by what it writes
+        idle = x.feats["requests"].to_numpy() == 0
+        cards = {LAYERS.index("payments"): shared_instrument_members(x.instruments, memb) | idle}
         circ = circumstantial_members(x.src, x.dst, w_layers, memb, core, sc.fringe_ratio,
-                                      [LAYERS.index(l) for l in SPECIFIC_LAYERS], LAYERS.index("templates"))
+                                      [LAYERS.index(l) for l in SPECIFIC_LAYERS], LAYERS.index("templates"), cards)
         if circ.any():  # ... unless it sends the core's own templates, however quietly
             circ &= ~own_template_senders(x.tmpl, x.templates.set_index("template_id")["accounts"], memb,
                                           core & ~circ, circ)

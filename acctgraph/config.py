@@ -229,11 +229,11 @@ class ScoringConfig:
                                            "accounts outnumber the members) or 'median' (the community's median "
                                            "member; use with a higher fringe_ratio such as 0.05; "
                                            "docs/communities.md)")
-    circumstantial_fringe: bool = _opt(True, "members tied to their community only by shared network addresses or "
-                                             "co-active hours (no shared card, no template link that counts) are "
-                                             "fringe when at least half of its core is tied by templates, unless "
-                                             "they send one of the core's own templates "
-                                             "(clusters.circumstantial_members)")
+    circumstantial_fringe: bool = _opt(True, "members tied to their community only by shared network addresses, "
+                                             "co-active hours or (once they send requests) cards of one BIN burst "
+                                             "(no shared card, no template link that counts) are fringe when at "
+                                             "least half of its core is tied by templates, unless they send one of "
+                                             "the core's own templates (clusters.circumstantial_members)")
     sleeper_share: float = _opt(0.5, "an account that sent no request and was left alone joins the flagged cluster "
                                      "that holds at least this share of its link weight, counting links too weak "
                                      "for detection (a card of a campaign's BIN burst); above 1 switches it off")

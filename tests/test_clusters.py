@@ -279,6 +279,28 @@ def test_an_account_tied_by_circumstance_alone_to_a_core_tied_by_specifics_is_no
     # the typical member is the core's: hangers-on that outnumber the members do not lower the bar
     core_only = np.r_[np.ones(6, bool), False, False, False]
     assert circumstantial_members(src, dst, layers, memb, core_only, 0.025, specific, content)[6]
+    # 7's payment links are a BIN burst, not a shared card: payments may count only for card sharers
+    # (0-5) and accounts that sent nothing; 7 is circumstantial while active, not when idle (a sleeper)
+    pay = LAYERS.index("payments")
+    sharers = np.r_[np.ones(6, bool), False, False, False]
+    found = circumstantial_members(src, dst, layers, memb, core, 0.025, specific, content, {pay: sharers})
+    assert found.tolist() == [False] * 6 + [True, True, False]
+    idle7 = sharers | (np.arange(9) == 7)
+    found = circumstantial_members(src, dst, layers, memb, core, 0.025, specific, content, {pay: idle7})
+    assert found.tolist() == [False] * 6 + [True, False, False]
+
+
+def test_shared_instrument_members_tell_a_shared_card_from_a_burst():
+    import numpy as np
+    import pandas as pd
+
+    from acctgraph.clusters import shared_instrument_members
+
+    # card 10: accounts 0 and 1 (community 0); card 11: 2 alone; card 12: 3 (community 0) and 4 (community 1)
+    ins = pd.DataFrame({"node": [0, 1, 2, 3, 4, 0], "instrument": [10, 10, 11, 12, 12, 13]})
+    memb = np.array([0, 0, 0, 0, 1, 2])
+    assert shared_instrument_members(ins, memb).tolist() == [True, True, False, False, False, False]
+    assert not shared_instrument_members(ins.iloc[:0], memb).any()
 
 
 def test_a_quiet_member_sending_the_cores_own_template_is_not_circumstantial():
