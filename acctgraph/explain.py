@@ -102,9 +102,16 @@ class Explanation:
             by_layer = {l: float(home[f"w_{l}"].sum()) for l in LAYERS} if len(home) else {}
             total = sum(by_layer.values())
             circ = sum(w for l, w in by_layer.items() if l not in SPECIFIC_LAYERS)
+            what = "shared network addresses and co-active hours"
+            if len(home) and "shared_instrument_count" in home and self.profile.get("requests", 1):
+                # cards of one BIN burst, no card in common: circumstance too for an account that sends requests
+                burst = home["w_payments"].where(home["shared_instrument_count"].fillna(0).eq(0), 0.0).sum()
+                if burst > 0:
+                    circ += float(burst)
+                    what = "shared network addresses, co-active hours and cards of one BIN burst"
             how = "" if not (total > 0 and circ > 0) else (
-                f", {circ / total:.0%} of it through shared network addresses and co-active hours (circumstance: "
-                "the prompts and cards its core members share are what makes a member)")
+                f", {circ / total:.0%} of it through {what} (circumstance: the prompts and cards its core members "
+                "share are what makes a member)")
             return (f"{a} hung on {desc} by weak or circumstantial links and was detached as fringe (not flagged): "
                     f"{share:.0%} of its link weight goes to that cluster{how}")
         if self.role == "sleeper":

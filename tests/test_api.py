@@ -331,3 +331,9 @@ def test_a_fringe_account_on_a_proxy_exit_is_explained_as_circumstance():
     # tied there by the members' cards instead: no word of circumstance
     why.links = links.assign(w_network=0.0, w_payments=[0.4, 0.3, 0.29, 0.2])
     assert "circumstance" not in why.verdict()
+    # ... unless those cards are only of the same BIN burst (no instrument in common) and it sends requests
+    why.links = why.links.assign(shared_instrument_count=[0, 0, 0, 0])
+    why.profile = {"requests": 12}
+    assert "99% of it through shared network addresses, co-active hours and cards of one BIN burst" in why.verdict()
+    why.profile = {"requests": 0}   # an account that sent nothing: its burst card is membership, not circumstance
+    assert "circumstance" not in why.verdict()
