@@ -38,17 +38,21 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Every transform at once: a campaign that hides on every layer (``own_exit`` is the alternative to
 #: ``fresh_exits``, measured alone).
 ALL = [t for t in TRANSFORMS if t != "own_exit"]
+#: The same, but its prompts still say what they extract: what the extraction-prompt flag path can see.
+ALL_CUED = [t for t in ALL if t != "uncued"]
+#: Combined variants: name -> transforms.
+COMBINED = {"all_cued": ALL_CUED, "all": ALL}
 
 
 def variants(only: list[str] | None = None) -> dict[str, list[str]]:
-    """Name -> transforms: none, each transform alone, and all together (or just ``only``).
+    """Name -> transforms: none, each transform alone, all but ``uncued``, and all (or just ``only``).
 
     >>> list(variants())[:3], variants(["reword"])
     (['none', 'unique_cards', 'fresh_exits'], {'reword': ['reword']})
     """
     if only:
-        return {t: ([] if t == "none" else ALL if t == "all" else [t]) for t in only}
-    return {"none": [], **{t: [t] for t in TRANSFORMS}, "all": ALL}
+        return {t: ([] if t == "none" else COMBINED.get(t, [t])) for t in only}
+    return {"none": [], **{t: [t] for t in TRANSFORMS}, **COMBINED}
 
 
 def run(world: Path, labels: Path, work: Path, seed: int, names: dict[str, list[str]], ablations: bool) -> list[dict]:
@@ -107,7 +111,7 @@ def markdown(worlds: list[dict], seed: int, command: str, mach: dict) -> str:
           "(`world-0.1-9001`: `acctgraph generate --scale 0.1 --seed 9001`).", "",
           "| evasion | what changes for the campaign accounts |", "|---|---|",
           *[f"| `{t}` | {d} |" for t, d in TRANSFORMS.items()],
-          f"| `all` | {', '.join(f'`{t}`' for t in ALL)} together |", "",
+          *[f"| `{name}` | {', '.join(f'`{t}`' for t in ts)} together |" for name, ts in COMBINED.items()], "",
           "Recall per campaign (share of its accounts flagged), flagged precision and legitimate accounts "
           "flagged; *ablation min*: the lowest campaign recall with any one layer switched off, and which; "
           "*score alone*: the lowest with the extraction-prompt flag path switched off (flags rest on the "
@@ -145,7 +149,7 @@ def main() -> int:
                     help="parquet worlds, each with its labels.parquet")
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_cache" / "evasions")
     ap.add_argument("--seed", type=int, default=1, help="seed of the evasion transforms")
-    ap.add_argument("--only", nargs="+", choices=["none", *TRANSFORMS, "all"], help="just these variants")
+    ap.add_argument("--only", nargs="+", choices=["none", *TRANSFORMS, *COMBINED], help="just these variants")
     ap.add_argument("--no-ablations", action="store_true")
     ap.add_argument("--write-docs", action="store_true", help="rewrite docs/evasions.md (and docs/evasions.json)")
     ap.add_argument("--render", action="store_true", help="only rewrite docs/evasions.md from docs/evasions.json")

@@ -59,6 +59,8 @@ TRANSFORMS: dict[str, str] = {
               "no synchronised bins, irregular gaps",
     "spread_creation": "accounts created at uniform random times between the world's first sign-up and the "
                        "account's first request",
+    "uncued": "prompts stripped of the words that say what they extract (step by step, reasoning, tool call, "
+              "write a function...: every match of acctgraph.scoring.EXTRACTION_PATTERNS, in any case)",
     "reword": "prompts reworded: each word dropped (p 0.12) or replaced by a filler word (p 0.08)",
     "cover": "half as many extra requests again per campaign, each a copy of a random legitimate prompt "
              "(cover traffic)",
@@ -184,6 +186,23 @@ def _reword(w: dict[str, pa.Table], ids: pa.Array, rng: np.random.Generator) -> 
     return int(rows.sum())
 
 
+def _uncued(w: dict[str, pa.Table], ids: pa.Array, rng: np.random.Generator) -> int:
+    from acctgraph.scoring import EXTRACTION_PATTERNS
+
+    r = w["requests"]
+    rows = _account_index(r, ids) >= 0
+    prompts = r.column("prompt").filter(pa.array(rows)).combine_chunks()
+    # matched as template mining sees a prompt: on one line (a cue such as "tools ... json" spans lines)
+    flat = pc.replace_substring_regex(prompts, r"\s+", " ")
+    cut = flat
+    for _ in range(2):  # a removal can join words into a new cue once
+        cut = pc.replace_substring_regex(cut, "(?i)" + EXTRACTION_PATTERNS.pattern, "")
+    cut = pc.utf8_trim_whitespace(pc.replace_substring_regex(cut, r"\s{2,}", " "))
+    changed = pc.fill_null(pc.not_equal(cut, flat), False)
+    w["requests"] = _set(r, "prompt", rows, pc.if_else(changed, cut, prompts))
+    return int(pc.sum(changed).as_py() or 0)
+
+
 def _cover(w: dict[str, pa.Table], ids: pa.Array, rng: np.random.Generator) -> int:
     r = w["requests"]
     rows = np.flatnonzero(_account_index(r, ids) >= 0)
@@ -201,10 +220,10 @@ def _cover(w: dict[str, pa.Table], ids: pa.Array, rng: np.random.Generator) -> i
 
 _APPLY: dict[str, Callable[[dict[str, pa.Table], pa.Array, np.random.Generator], int]] = {
     "unique_cards": _unique_cards, "fresh_exits": _fresh_exits, "own_exit": _own_exit, "jitter": _jitter,
-    "spread_creation": _spread_creation, "reword": _reword, "cover": _cover,
+    "spread_creation": _spread_creation, "uncued": _uncued, "reword": _reword, "cover": _cover,
 }
 _TOUCHES = {"unique_cards": "payments", "fresh_exits": "requests", "own_exit": "requests", "jitter": "requests",
-            "spread_creation": "accounts", "reword": "requests", "cover": "requests"}
+            "spread_creation": "accounts", "uncued": "requests", "reword": "requests", "cover": "requests"}
 
 
 def evade_world(src: str | os.PathLike[str], out: str | os.PathLike[str], transforms: Sequence[str],

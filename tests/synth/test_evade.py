@@ -104,6 +104,23 @@ def test_reword_drops_and_replaces_words_of_campaign_prompts(evaded, campaign):
     assert set(FILLERS) & words
 
 
+def test_uncued_prompts_no_longer_name_what_they_extract(evaded, campaign):
+    from acctgraph.scoring import EXTRACTION_PATTERNS
+
+    def one_line(s: pd.Series) -> pd.Series:  # as template mining reads a prompt: a cue may span lines
+        return s.str.lower().str.replace(r"\s+", " ", regex=True)
+
+    before = _split(_read(SAMPLE, "requests"), campaign)[0]
+    after = _read(evaded["uncued"], "requests").loc[before.index]
+    cued = one_line(before["prompt"]).str.contains(EXTRACTION_PATTERNS)
+    assert cued.mean() > 0.5  # the sample's campaigns say what they want ...
+    assert not one_line(after["prompt"]).str.contains(EXTRACTION_PATTERNS).any()  # ... and now never do
+    assert (after["prompt"] != before["prompt"]).sum() == cued.sum()  # only the cued prompts change
+    kept = after.loc[cued, "prompt"].str.len() / before.loc[cued, "prompt"].str.len()
+    assert kept.median() > 0.7  # the question stays: only the cue words go
+    assert not after["prompt"].str.contains("  ").any()
+
+
 def test_cover_traffic_copies_legitimate_prompts(evaded, campaign):
     before = _read(SAMPLE, "requests")
     after = _read(evaded["cover"], "requests")
