@@ -453,9 +453,9 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
     community neither dilute nor inflate its score.
     """
     w_layers = x.edges[[f"w_{l}" for l in LAYERS]].to_numpy(np.float64)
+    idle = x.feats["requests"].to_numpy() == 0
     core, strength = core_members(x.src, x.dst, x.w, x.edges["w_payments"].to_numpy(np.float64), memb,
-                                  sc.fringe_ratio, w_layers, idle=x.feats["requests"].to_numpy() == 0,
-                                  reference=sc.core_reference)
+                                  sc.fringe_ratio, w_layers, idle=idle, reference=sc.core_reference)
     if fixed is not None:
         # members of merged communities keep the role they had in their own pool (a busy pool's medians
         # would push a quiet pool to the fringe), and become core when the two-layer rule, which needs
@@ -463,7 +463,6 @@ def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None 
         core = np.where(fixed, fixed_core | two_layer_members(x.src, x.dst, w_layers, memb), core)
     tied = core.copy()
     if sc.circumstantial_fringe:  # tied by shared addresses or hours alone, to a core tied by what it writes
-        idle = x.feats["requests"].to_numpy() == 0
         cards = {LAYERS.index("payments"): shared_instrument_members(x.instruments, memb) | idle}
         circ = circumstantial_members(x.src, x.dst, w_layers, memb, core, sc.fringe_ratio,
                                       [LAYERS.index(l) for l in SPECIFIC_LAYERS], LAYERS.index("templates"), cards)
