@@ -208,8 +208,8 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
            "(capability-extraction prompts at high volume, found by patterns on template text in eight "
            "languages, `scoring.EXTRACTION_FAMILIES`) is switched off, so flags rest on the score. The "
            "evasive worlds' campaigns are flagged by that path only: a campaign that evades every layer and also words its extraction prompts so that the "
-           "patterns miss them would not be flagged. This is the main known risk on unseen worlds "
-           "(docs/communities.md).", ""]
+           "patterns miss them would not be flagged. This is the main known risk on unseen worlds, measured on "
+           "other campaigns by the `all` evasion of [evasions](evasions.md) (docs/communities.md).", ""]
     md += knob_markdown(knobs or [])
     for r in results:
         ev = r["evaluation"]
@@ -219,13 +219,14 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
         for name, c in ev["campaigns"].items():
             md.append(f"| {name} | {c['accounts']:,} | {c['recall']:.3f} | {c['largest_share']:.3f} | "
                       f"{c.get('unlinked', 0):,} | {_linked(c)} |")
-        pops = ", ".join(f"{k}: {v}" for k, v in ev["legit_flagged_by_population"].items()) or "none"
+        pops = ", ".join(f"{k}: {v}" for k, v in _by_count(ev["legit_flagged_by_population"])) or "none"
         md += ["", f"Flagged accounts {ev['flagged_accounts']:,}, precision **{ev['precision']:.3f}**; "
                f"legitimate accounts flagged: {pops}. ARI {ev['ari']:.3f}, NMI {ev['nmi']:.3f}. "
                f"Build {r['build_s']} s, communities {r['communities_s']} s (calibration report "
                f"{r.get('calibration_s', 0)} s more).", "",
                "| layer switched off | min campaign recall | precision |", "|---|---|---|"]
-        for layer, a in r["ablation"].items():
+        for layer in sorted(r["ablation"], key=_layer_order):  # as measured, also when rendered from sorted JSON
+            a = r["ablation"][layer]
             md.append(f"| {layer} | {a['min_recall']:.3f} | {a['precision']:.3f} |")
         if "score_alone" in r:
             md.append(f"| none, but the extraction-prompt flag path off (score alone) | "
@@ -233,6 +234,24 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
         text, _ = verdict(r)
         md += ["", f"Targets: {text}.", ""]
     return "\n".join(md) + "\n"
+
+
+def _by_count(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Items by count, largest first, then by name: the same order whether measured or read back from JSON.
+
+    >>> _by_count({"university-4": 1, "individual": 61, "company-0": 1})
+    [('individual', 61), ('company-0', 1), ('university-4', 1)]
+    """
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _layer_order(layer: str) -> int:
+    """Position of a layer in :data:`acctgraph.graph.LAYERS` (unknown names last).
+
+    >>> sorted(["templates", "payments", "other"], key=_layer_order)
+    ['payments', 'templates', 'other']
+    """
+    return LAYERS.index(layer) if layer in LAYERS else len(LAYERS)
 
 
 def _precision(run: dict) -> str:

@@ -48,3 +48,14 @@ def test_page_names_the_command_that_wrote_it_and_every_world():
     assert [r.split(" | ")[0] for r in rows] == ["| generated, scale 0.1, seed 1", "| generated, scale 1, seed 3"]
     assert all(r.rstrip().endswith("|") and " met " in r for r in rows)
     assert "Measured with" not in Q.markdown(worlds, MACHINE, [])
+
+
+def test_the_committed_page_is_rendered_from_its_json():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    saved = json.loads((root / "docs" / "quality.json").read_text(encoding="utf-8"))
+    page = Q.markdown(saved["worlds"], saved["machine"], saved["one_knob"], saved.get("command", ""))
+    assert (root / "docs" / "quality.md").read_text(encoding="utf-8") == page, \
+        "rerun: .venv/bin/python benchmarks/quality.py --render"
