@@ -253,12 +253,14 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
     with ctx.eng.lend_memory():
         with progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows", quiet=ctx.quiet) as bar, \
                 pq.ParquetWriter(rows_path, _SKEL_ROWS) as rows:
-            # the next batch is read and decoded on a thread while this one is masked
-            for batch in prefetch(src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"])):
-                counts = skeleton_counts(batch.column("account_id"), miner.add(batch.column("prompt")))
+            # the next batch is read and decoded on a thread while this one is masked, and queued for the
+            # worker processes before they finish this one (TemplateMiner.add_batches)
+            batches = prefetch(src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"]))
+            for batch, hashes in miner.add_batches((b, b.column("prompt")) for b in batches):
+                counts = skeleton_counts(batch.column("account_id"), hashes)
                 rows.write_table(counts.cast(_SKEL_ROWS))
                 bar.update(batch.num_rows)
-                del batch, counts  # the last batch's prompts are not kept through grouping
+                del batch, hashes, counts  # the last batch's prompts are not kept through grouping
         # a read-through ParquetFile keeps Arrow buffers until it is dropped (0.6 GB of the seed-scale
         # evasive world's requests, held through grouping; close() does not free them)
         del src

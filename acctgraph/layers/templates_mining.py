@@ -165,6 +165,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import sys
@@ -173,6 +174,7 @@ import weakref
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -1143,6 +1145,18 @@ def _remove_quietly(path: str) -> None:
 # the miner
 # ---------------------------------------------------------------------------
 
+@dataclass
+class _Batch:
+    """A batch in :class:`TemplateMiner`: its pieces, their worker futures (None: masked here) and results."""
+
+    key: Any
+    raw: pa.Array
+    row0: int  # rows of earlier batches: row numbers of the examples
+    pieces: list[tuple[int, int]]
+    futures: list | None = None
+    results: list = field(default_factory=list)
+
+
 class TemplateMiner:
     """Streaming template miner: :meth:`add` batches, then :meth:`finish`.
 
@@ -1200,17 +1214,41 @@ class TemplateMiner:
         """
         return self._add(prompts, per_row_clauses=True)
 
+    def add_batches(self, batches: Iterable[tuple[Any, pa.Array | pa.ChunkedArray]]) -> Iterator[tuple[Any, pa.Array]]:
+        """``(key, self.add(prompts))`` for each ``(key, prompts)`` of ``batches``, in order, keeping the
+        worker processes busy across batches: the next batch is queued for them before this process
+        waits for the last pieces of the current one, and it masks pieces of the next batch meanwhile.
+
+        Same hashes and model as calling :meth:`add` batch by batch; one batch more is held (the next).
+        Measured on the seed-scale world (39 batches of 524k rows, 2 cores): :meth:`add` batch by batch
+        waited 6.2 s for the workers' last pieces of each batch (37 s in all).
+
+        >>> m = TemplateMiner()
+        >>> [(k, h.null_count) for k, h in m.add_batches([("a", pa.array(["hi there you", None]))])]
+        [('a', 1)]
+        """
+        pending: collections.deque[_Batch] = collections.deque()
+        for key, prompts in batches:
+            pending.append(self._submit(prompts, key))
+            if len(pending) > 1:
+                first = pending.popleft()
+                yield first.key, self._collect(first, pending[0], per_row_clauses=False)[0]
+        while pending:
+            first = pending.popleft()
+            yield first.key, self._collect(first, None, per_row_clauses=False)[0]
+
     def _add(self, prompts: pa.Array | pa.ChunkedArray,
              per_row_clauses: bool) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         """Mask, hash and collect one batch; list every row's clauses only when asked (the layer does not)."""
+        return self._collect(self._submit(prompts), None, per_row_clauses)
+
+    def _submit(self, prompts: pa.Array | pa.ChunkedArray, key: Any = None) -> _Batch:
+        """Cut a batch into pieces and queue them for the worker processes (when they have started)."""
         raw = _as_large_string(prompts)
-        n = len(raw)
-        cw = self.config.clause_words
-        if n == 0:
-            return pa.array([], pa.uint64()), np.zeros(0, np.int64), np.zeros(0, np.uint64)
-        pieces = self._pieces(n)
-        results: list = [None] * len(pieces)
-        pool = self._ready_pool() if len(pieces) > 1 else None
+        b = _Batch(key, raw, self._rows_seen, self._pieces(len(raw)))
+        self._rows_seen += len(raw)
+        b.results = [None] * len(b.pieces)
+        pool = self._ready_pool() if len(b.pieces) > 1 else None
         if pool is not None:
             try:
                 # work sharing: every piece is queued for the workers, which take them from the front,
@@ -1218,27 +1256,57 @@ class TemplateMiner:
                 # is not started). This process also reads the next batch and merges results, so an
                 # even split left the workers idle for about a third of the masking (seed scale).
                 # Pieces are merged in input order whoever masked them: the same output either way.
-                futs = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s)), cw) for s, e in pieces]
-                for i in range(len(pieces) - 1, -1, -1):
-                    if not futs[i].cancel():
-                        break
-                    s, e = pieces[i]
-                    results[i] = _mask_hash(raw.slice(s, e - s), cw)
-                for i, f in enumerate(futs):
+                cw = self.config.clause_words
+                b.futures = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s)), cw) for s, e in b.pieces]
+            except (BrokenProcessPool, OSError, RuntimeError):  # no worker processes here: do it inline
+                self._close_pool(broken=True)
+        return b
+
+    def _take_back(self, b: _Batch) -> bool:
+        """Mask here the last piece of ``b`` that no worker has started; False if there is none."""
+        for i in range(len(b.pieces) - 1, -1, -1):
+            if b.results[i] is not None:
+                continue
+            if b.futures is not None and not b.futures[i].cancel():
+                return False
+            s, e = b.pieces[i]
+            b.results[i] = _mask_hash(b.raw.slice(s, e - s), self.config.clause_words)
+            return True
+        return False
+
+    def _collect(self, b: _Batch, ahead: _Batch | None,
+                 per_row_clauses: bool) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """Finish batch ``b`` (masking pieces of ``ahead``, the next batch, while the workers finish
+        theirs of ``b``) and merge its pieces in input order."""
+        raw, n, cw = b.raw, len(b.raw), self.config.clause_words
+        if n == 0:
+            return pa.array([], pa.uint64()), np.zeros(0, np.int64), np.zeros(0, np.uint64)
+        results = b.results
+        if b.futures is not None:
+            try:
+                while self._take_back(b):
+                    pass
+                for i, f in enumerate(b.futures):
+                    while results[i] is None and not f.done() and ahead is not None and self._take_back(ahead):
+                        pass
                     if results[i] is None:
                         results[i] = _unpack_result(f.result())
             except (BrokenProcessPool, OSError, RuntimeError):  # no worker processes here: do it inline
                 self._close_pool(broken=True)
-                results = [None] * len(pieces)
+                for x in (b, ahead):
+                    if x is not None and x.futures is not None:
+                        x.futures = None
+                        x.results = [r if isinstance(r, tuple) else None for r in x.results]
         out = np.zeros(n, np.uint64)
         valid = np.zeros(n, bool)
         c_rows, c_vals = [], []
-        for i, (s, e) in enumerate(pieces):
+        for i, (s, e) in enumerate(b.pieces):
             if results[i] is None:
                 results[i] = _mask_hash(raw.slice(s, e - s), cw)
             codes, h, counts, dist, ex_rows, c_off, c_hash, (ch, c_counts, ctext) = results[i]
+            results[i] = True  # merged: its arrays are not held past this piece
             if len(h):
-                examples = (pa.array(ex_rows + (self._rows_seen + s), pa.int64()) if self._example_rows is not None
+                examples = (pa.array(ex_rows + (b.row0 + s), pa.int64()) if self._example_rows is not None
                             else example_texts(raw, ex_rows + s))
                 self._parts.append((h, counts, dist, examples, pa.LargeListArray.from_arrays(
                     pa.array(c_off, pa.int64()), pa.array(c_hash, pa.uint64()))))
@@ -1254,7 +1322,6 @@ class TemplateMiner:
             lo, hi = c_off[codes[rows]], c_off[codes[rows] + 1]
             c_rows.append(np.repeat(rows + s, hi - lo))
             c_vals.append(c_hash[_ranges(lo, hi)])
-        self._rows_seen += n
         if self._pending > max(1 << 20, 2 * self._compacted):
             self._compact()
         hashes = pa.array(out, pa.uint64()) if valid.all() else pa.array(out, pa.uint64(), mask=~valid)

@@ -380,6 +380,65 @@ def test_worker_processes_give_identical_results(monkeypatch):
     assert m2.assign(h2).to_pylist() == ids1
 
 
+def test_add_batches_equals_add_batch_by_batch_with_workers(monkeypatch):
+    """add_batches queues the next batch for the workers and masks its pieces while they finish the
+    current one: the same hashes per batch, in order with their keys, and the same model."""
+    import acctgraph.layers.templates_mining as tm
+
+    monkeypatch.setattr(tm, "_PAR_MIN_ROWS", 16)
+    rows, _ = _popular_prompts()
+    data = (rows + [t.format(p=p) for t in COT for p in PROBLEMS] + [None, "", "!!!"]) * 4
+    random.Random(3).shuffle(data)
+    arr = pa.array(data, pa.string())
+    slices = [arr.slice(i, 150) for i in range(0, len(arr), 150)]
+    one = TemplateMiner(TemplateConfig(workers=1))
+    want = [one.add(b) for b in slices]
+    miner = TemplateMiner(TemplateConfig(workers=2))
+    miner.start_workers()
+    if miner._pool is not None:
+        for f in miner._pool.started:
+            f.result(timeout=120)
+    masked_here = []
+    real = tm._mask_hash
+    monkeypatch.setattr(tm, "_mask_hash", lambda *a, **k: masked_here.append(1) or real(*a, **k))
+    from_workers = []
+    unpack = tm._unpack_result
+    monkeypatch.setattr(tm, "_unpack_result", lambda r: from_workers.append(1) or unpack(r))
+    got = list(miner.add_batches((i, b) for i, b in enumerate(slices)))
+    assert [k for k, _ in got] == list(range(len(slices)))
+    assert all(h.equals(w) for (_, h), w in zip(got, want))
+    assert masked_here  # this process took pieces too
+    assert from_workers or miner._pool_broken
+    m1, m2 = one.finish(), miner.finish()
+    assert m2.skeletons.equals(m1.skeletons) and m2.templates.equals(m1.templates)
+    assert m2.skeleton_clauses.equals(m1.skeleton_clauses)
+
+
+def test_add_batches_finishes_inline_when_the_workers_die(monkeypatch):
+    import acctgraph.layers.templates_mining as tm
+    from concurrent.futures.process import BrokenProcessPool
+
+    monkeypatch.setattr(tm, "_PAR_MIN_ROWS", 16)
+    arr = pa.array([f"Explain step by step why {i} is odd. Then list the edge cases." for i in range(600)])
+    slices = [arr.slice(i, 200) for i in range(0, 600, 200)]
+    want = [TemplateMiner(TemplateConfig(workers=1)).add(b) for b in slices]
+
+    class Dead:
+        def submit(self, *a, **k):
+            f = __import__("concurrent.futures").futures.Future()
+            f.set_exception(BrokenProcessPool("gone"))
+            return f
+
+        def shutdown(self, *a, **k):
+            pass
+
+    miner = TemplateMiner(TemplateConfig(workers=2))
+    monkeypatch.setattr(miner, "_ready_pool", lambda: None if miner._pool_broken else Dead())
+    got = [h for _, h in miner.add_batches((i, b) for i, b in enumerate(slices))]
+    assert miner._pool_broken
+    assert all(h.equals(w) for h, w in zip(got, want))
+
+
 def test_worker_processes_do_not_rerun_the_callers_script(tmp_path):
     """A user script without a __main__ guard must run once, not again in the spawned worker."""
     import subprocess
