@@ -36,8 +36,8 @@ from acctgraph.synth.evade import TRANSFORMS, evade_world  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Every transform at once: a campaign that hides on every layer (``own_exit`` is the alternative to
-#: ``fresh_exits``, measured alone).
-ALL = [t for t in TRANSFORMS if t != "own_exit"]
+#: ``fresh_exits``, and ``thin`` a campaign of another size, both measured alone).
+ALL = [t for t in TRANSFORMS if t not in ("own_exit", "thin")]
 #: The same, but its prompts still say what they extract: what the extraction-prompt flag path can see.
 ALL_CUED = [t for t in ALL if t != "uncued"]
 #: Combined variants: name -> transforms.

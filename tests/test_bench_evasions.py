@@ -33,6 +33,7 @@ def test_variants_are_none_each_transform_and_all():
     assert list(v) == ["none", *TRANSFORMS, "all_cued", "all"]
     assert v["none"] == [] and v["own_exit"] == ["own_exit"]
     assert "own_exit" not in v["all"] and "fresh_exits" in v["all"]  # the two exit evasions exclude each other
+    assert v["thin"] == ["thin"] and "thin" not in v["all"]  # measured alone
     assert set(v["all"]) - set(v["all_cued"]) == {"uncued"}
     assert E.variants(["all", "reword"]) == {"all": E.ALL, "reword": ["reword"]}
 

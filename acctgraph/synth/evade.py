@@ -62,6 +62,8 @@ TRANSFORMS: dict[str, str] = {
     "uncued": "prompts stripped of the words that say what they extract (step by step, reasoning, tool call, "
               "write a function...: every match of acctgraph.scoring.EXTRACTION_PATTERNS, in any case)",
     "reword": "prompts reworded: each word dropped (p 0.12) or replaced by a filler word (p 0.08)",
+    "thin": "three in four requests of each campaign account dropped (its first kept): the same campaign "
+            "spread over four times as many accounts would send as little per account (low and slow)",
     "cover": "half as many extra requests again per campaign, each a copy of a random legitimate prompt "
              "(cover traffic)",
 }
@@ -203,6 +205,22 @@ def _uncued(w: dict[str, pa.Table], ids: pa.Array, rng: np.random.Generator) -> 
     return int(pc.sum(changed).as_py() or 0)
 
 
+def _thin(w: dict[str, pa.Table], ids: pa.Array, rng: np.random.Generator) -> int:
+    r = w["requests"]
+    acc = _account_index(r, ids)
+    rows = np.flatnonzero(acc >= 0)
+    if not len(rows):
+        return 0
+    order = np.lexsort((rows, _us(r.column("ts"))[rows], acc[rows]))  # each account's requests in time order
+    a = acc[rows][order]
+    first = np.r_[True, a[1:] != a[:-1]]
+    drop = rows[order][~first & (rng.random(len(rows)) >= 0.25)]
+    keep = np.ones(len(r), bool)
+    keep[drop] = False
+    w["requests"] = r.filter(pa.array(keep))
+    return len(drop)
+
+
 def _cover(w: dict[str, pa.Table], ids: pa.Array, rng: np.random.Generator) -> int:
     r = w["requests"]
     rows = np.flatnonzero(_account_index(r, ids) >= 0)
@@ -220,10 +238,12 @@ def _cover(w: dict[str, pa.Table], ids: pa.Array, rng: np.random.Generator) -> i
 
 _APPLY: dict[str, Callable[[dict[str, pa.Table], pa.Array, np.random.Generator], int]] = {
     "unique_cards": _unique_cards, "fresh_exits": _fresh_exits, "own_exit": _own_exit, "jitter": _jitter,
-    "spread_creation": _spread_creation, "uncued": _uncued, "reword": _reword, "cover": _cover,
+    "spread_creation": _spread_creation, "uncued": _uncued, "reword": _reword, "thin": _thin,
+    "cover": _cover,
 }
 _TOUCHES = {"unique_cards": "payments", "fresh_exits": "requests", "own_exit": "requests", "jitter": "requests",
-            "spread_creation": "accounts", "uncued": "requests", "reword": "requests", "cover": "requests"}
+            "spread_creation": "accounts", "uncued": "requests", "reword": "requests", "thin": "requests",
+            "cover": "requests"}
 
 
 def evade_world(src: str | os.PathLike[str], out: str | os.PathLike[str], transforms: Sequence[str],

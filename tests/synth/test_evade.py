@@ -43,7 +43,11 @@ def test_legitimate_rows_are_untouched_and_nothing_is_lost(evaded, campaign, tra
     for name in ("accounts", "requests", "payments", "labels"):
         before, after = _read(SAMPLE, name), _read(evaded[transform], name)
         grows = transform == "cover" and name == "requests"
-        assert len(after) == (len(before) + len(_split(before, campaign)[0]) // 2 if grows else len(before))
+        shrinks = transform == "thin" and name == "requests"
+        if shrinks:
+            assert len(after) < len(before)
+        else:
+            assert len(after) == (len(before) + len(_split(before, campaign)[0]) // 2 if grows else len(before))
         legit_before = _split(before, campaign)[1].reset_index(drop=True)
         legit_after = _split(after.iloc[:len(before)], campaign)[1].reset_index(drop=True)
         pd.testing.assert_frame_equal(legit_before, legit_after)
@@ -119,6 +123,22 @@ def test_uncued_prompts_no_longer_name_what_they_extract(evaded, campaign):
     kept = after.loc[cued, "prompt"].str.len() / before.loc[cued, "prompt"].str.len()
     assert kept.median() > 0.7  # the question stays: only the cue words go
     assert not after["prompt"].str.contains("  ").any()
+
+
+def test_thin_keeps_about_a_quarter_of_each_campaign_accounts_requests_and_its_first(evaded, campaign):
+    before, after = _read(SAMPLE, "requests"), _read(evaded["thin"], "requests")
+    camp_before, camp_after = _split(before, campaign)[0], _split(after, campaign)[0]
+    n_before = camp_before.groupby("account_id").size()
+    n_after = camp_after.groupby("account_id").size().reindex(n_before.index, fill_value=0)
+    assert (n_after >= 1).all()  # no account falls silent
+    assert 0.2 < n_after.sum() / n_before.sum() < 0.32
+    busy = n_before[n_before >= 40].index
+    assert ((n_after[busy] / n_before[busy]) < 0.45).all()
+    first = camp_before.sort_values(["account_id", "ts"], kind="stable").groupby("account_id").head(1)
+    kept = camp_after.merge(first, on=list(first.columns))
+    assert len(kept) == len(first)
+    # the rows kept are rows of the original, unchanged
+    assert len(camp_after.merge(camp_before, on=list(camp_before.columns))) == len(camp_after)
 
 
 def test_cover_traffic_copies_legitimate_prompts(evaded, campaign):
