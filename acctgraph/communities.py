@@ -78,7 +78,7 @@ def _conductance(sub: ig.Graph, parts: np.ndarray) -> np.ndarray:
 
 
 def detect(n: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, *, resolution: float = 1.0,
-           iterations: int = 2, seed: int = 0, split_min_size: int = 20, split_conductance: float = 0.2,
+           iterations: int = 2, seed: int = 0, split_min_size: int = 100, split_conductance: float = 0.2,
            split_depth: int = 2, initial: np.ndarray | None = None) -> Partition:
     """Partition ``n`` vertices given weighted undirected edges (see module docstring).
 

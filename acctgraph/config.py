@@ -194,8 +194,7 @@ class CommunitiesConfig:
     iterations: int = _opt(2, "Leiden iterations (negative = until stable); igraph's default, later ones barely "
                                  "move modularity (docs/communities.md)")
     seed: int = _opt(0, "random seed; same graph and seed, same communities")
-    split_min_size: int = _opt(20, "communities at least this large are re-examined for well-separated parts "
-                                   "(twice flag_min_size: a glued group that could be flagged is looked for)")
+    split_min_size: int = _opt(100, "communities at least this large are re-examined for well-separated parts")
     split_conductance: float = _opt(0.2, "a part whose conductance inside its community is below this splits off")
     split_depth: int = _opt(2, "how many levels the split pass recurses")
     operation_resolution: float = _opt(0.3, "resolution of the community-graph pass that groups communities "

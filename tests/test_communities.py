@@ -51,21 +51,6 @@ def test_split_pass_separates_a_small_group_glued_by_the_resolution_limit():
     assert split.splits >= 1 and split.log
 
 
-def test_default_split_pass_takes_a_glued_group_out_of_a_community_under_100():
-    # a 60-account campaign-like block with an 18-account company hanging off it by two edges (a shared
-    # VPN exit): below 100 accounts, the community is still re-examined and the company leaves, while the
-    # block stays whole
-    n, s, d, w, block = planted([60, 18], 0.3, 0.0, seed=4)
-    s, d = np.concatenate([s, [0, 1]]), np.concatenate([d, [60, 61]])
-    w = np.ones(len(s))
-    merged = detect(n, s, d, w, resolution=0.001, split_min_size=10**9)
-    assert merged.membership[0] == merged.membership[65]  # glued without the split pass
-    part = detect(n, s, d, w, resolution=0.001)
-    assert part.membership[0] != part.membership[65]
-    assert len(set(part.membership[block == 0].tolist())) == 1
-    assert len(set(part.membership[block == 1].tolist())) == 1
-
-
 def test_ids_ordered_by_size_and_deterministic():
     n, s, d, w, _ = planted([50, 120, 80], 0.2, 0.005, seed=3)
     a = detect(n, s, d, w, seed=7)
