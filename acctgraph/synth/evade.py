@@ -253,7 +253,7 @@ def evade_world(src: str | os.PathLike[str], out: str | os.PathLike[str], transf
     Only the rows of campaign accounts (``labels.campaign`` set) change;
     other files of ``src`` (e.g. ``ip_info.parquet``) are copied. Returns
     what was done (also written to ``out/evade.json``): source, transforms,
-    seed, campaign accounts and rows changed per table.
+    seed, campaign accounts and rows changed per table (added by ``cover``, dropped by ``thin``).
 
     Raises :class:`acctgraph.errors.ConfigError` for an unknown transform, a
     missing table, ``own_exit`` together with ``fresh_exits``, a world

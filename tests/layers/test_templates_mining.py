@@ -416,6 +416,7 @@ def test_add_batches_equals_add_batch_by_batch_with_workers(monkeypatch):
 
 def test_add_batches_finishes_inline_when_the_workers_die(monkeypatch):
     import acctgraph.layers.templates_mining as tm
+    from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
     monkeypatch.setattr(tm, "_PAR_MIN_ROWS", 16)
@@ -425,7 +426,7 @@ def test_add_batches_finishes_inline_when_the_workers_die(monkeypatch):
 
     class Dead:
         def submit(self, *a, **k):
-            f = __import__("concurrent.futures").futures.Future()
+            f = Future()
             f.set_exception(BrokenProcessPool("gone"))
             return f
 
