@@ -1293,10 +1293,9 @@ class TemplateMiner:
                         results[i] = _unpack_result(f.result())
             except (BrokenProcessPool, OSError, RuntimeError):  # no worker processes here: do it inline
                 self._close_pool(broken=True)
-                for x in (b, ahead):
-                    if x is not None and x.futures is not None:
+                for x in (b, ahead):  # pieces not masked yet are masked here (results None)
+                    if x is not None:
                         x.futures = None
-                        x.results = [r if isinstance(r, tuple) else None for r in x.results]
         out = np.zeros(n, np.uint64)
         valid = np.zeros(n, bool)
         c_rows, c_vals = [], []
