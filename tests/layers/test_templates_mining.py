@@ -400,7 +400,13 @@ def test_add_batches_equals_add_batch_by_batch_with_workers(monkeypatch):
             f.result(timeout=120)
     masked_here = []
     real = tm._mask_hash
-    monkeypatch.setattr(tm, "_mask_hash", lambda *a, **k: masked_here.append(1) or real(*a, **k))
+
+    def slow_here(*a, **k):  # this process is slowed down so that the worker surely takes pieces too
+        masked_here.append(1)
+        time.sleep(0.02)
+        return real(*a, **k)
+
+    monkeypatch.setattr(tm, "_mask_hash", slow_here)
     from_workers = []
     unpack = tm._unpack_result
     monkeypatch.setattr(tm, "_unpack_result", lambda r: from_workers.append(1) or unpack(r))
