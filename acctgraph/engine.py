@@ -32,6 +32,10 @@ from acctgraph.io.atomic import atomic_path
 
 #: Folder inside a workspace where its stages' engine spills (see :class:`Engine`).
 SPILL_DIR = ".spill"
+#: Rows per row group of the parquet files the engine writes (DuckDB's default). Measured on the
+#: seed-scale workspace (2 cores): account_features.parquet (1M rows, 24-hour arrays) written in 0.8 s
+#: instead of 3.1 s with one row group of 1,000,000 rows, edges.parquet (6.9M rows) in 1.7 s instead of 2.9 s.
+ROW_GROUP_ROWS = 122_880
 
 
 class Engine:
@@ -231,12 +235,17 @@ class Engine:
         return f"({x})::BIGINT[]"
 
     def copy_to_parquet(self, query: str, dest: str | os.PathLike[str]) -> int:
-        """Stream a query's result into a parquet file atomically; returns the row count."""
+        """Stream a query's result into a parquet file atomically; returns the row count.
+
+        Row groups of :data:`ROW_GROUP_ROWS` rows: DuckDB encodes and compresses
+        row groups on all its threads (in order, so the bytes do not depend on
+        the thread count or timing), and one large row group is one thread's work.
+        """
         try:
             with atomic_path(dest) as tmp:  # nothing reaches dest when the COPY fails
                 try:
                     self.con.execute(f"COPY ({query}) TO '{_q(str(tmp))}' "
-                                     "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)").fetchall()
+                                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})").fetchall()
                 except duckdb.IOException as e:  # a failed write: reported like any other (disk full, read-only)
                     raise _as_os_error(e) from e
         except duckdb.OutOfMemoryException as e:
