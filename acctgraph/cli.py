@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "from interpretable signals and flag the campaigns.",
                 "examples:\n  acctgraph communities work\n"
                 "  acctgraph communities work --known-bad acct-123,acct-456", work=True)
-    c.add_argument("--top", type=int, default=10, help="clusters to list")
+    c.add_argument("--top", type=int, default=10, help="clusters to list (the flagged first, then by score)")
     _known_bad_args(c, " (default: the known_bad input table, if any)")
 
     r = command("run", cmd_run, "build + communities in one go: prints the flagged clusters",
@@ -388,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
                   acctgraph run                         # the bundled sample into ./acctgraph-work
                   acctgraph run /logs/day1 --out work1 --top 20""")
     _data_args(r)
-    r.add_argument("--top", type=int, default=10, help="clusters to list")
+    r.add_argument("--top", type=int, default=10, help="clusters to list (the flagged first, then by score)")
     _known_bad_args(r)
 
     sh = command("show", cmd_show, "one cluster for triage: why it scores, what its accounts share",

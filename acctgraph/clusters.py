@@ -57,14 +57,24 @@ class CommunitiesResult:
     def flagged(self) -> pd.DataFrame:
         return self.clusters[self.clusters["flagged"]]
 
+    def first_screen(self, top: int = 10) -> pd.DataFrame:
+        """The ``top`` clusters an analyst sees first: the flagged ones, then the others, each by score.
+
+        ``clusters`` is by score alone, where pairs and small groups (never
+        flagged: too few core members) can outscore a flagged campaign of
+        hundreds; this view never hides a flagged cluster behind them.
+        """
+        c = self.clusters
+        return pd.concat([c[c["flagged"]], c[~c["flagged"]]]).head(top)
+
     def to_dict(self, top: int = 10) -> dict[str, Any]:
-        """A JSON-ready summary: counts, and the ``top`` clusters by score with their reasons."""
+        """A JSON-ready summary: counts, and the ``top`` clusters of :meth:`first_screen` with their reasons."""
         from acctgraph.display import jsonable
 
         cols = ["community_id", "operation_id", "size", "core_size", "score", "flagged", "seeded", "seed_mass",
                 "reasons"]
         return jsonable({"workspace": self.workspace, "stats": self.stats,
-                         "flagged": self.flagged["community_id"].tolist(), "clusters": self.clusters[cols].head(top)})
+                         "flagged": self.flagged["community_id"].tolist(), "clusters": self.first_screen(top)[cols]})
 
     def lines(self, top: int = 10) -> list[str]:
         s = self.stats
@@ -73,9 +83,9 @@ class CommunitiesResult:
                f"flagged: {s['flagged_clusters']} clusters, {s['flagged_accounts']:,} accounts"]
         if s.get("calibration"):
             out += calibration_lines(s["calibration"], s["flagged_accounts"])
-        head = self.clusters.head(top)
+        head = self.first_screen(top)
         if len(head):
-            out.append(f"{'cluster':>8} {'size':>7} {'score':>6} flag  top reasons")
+            out.append(f"{'cluster':>8} {'size':>7} {'score':>6} flag  top reasons   (flagged first, then by score)")
             for _, r in head.iterrows():
                 out.append(f"{r['community_id']:>8} {r['size']:>7,} {r['score']:>6.3f} "
                            f"{'YES ' if r['flagged'] else '    '}  {r['reasons']}")

@@ -605,3 +605,25 @@ def test_weighted_core_reference_keeps_hangers_on_out_when_they_outnumber_the_me
     bad = dataclasses.replace(cfg, scoring=dataclasses.replace(cfg.scoring, core_reference="mean"))
     with pytest.raises(ConfigError, match="core_reference 'mean'; valid: median, weighted"):
         acctgraph.communities(tmp_path / "nowhere", config=bad)
+
+
+def test_the_first_screen_lists_flagged_clusters_before_higher_scoring_small_ones(built):
+    from acctgraph.config import Config
+    # clusters.csv is by score alone, where a pair (never flagged: too few core members) can outscore a
+    # flagged campaign of hundreds (seen on the validation world under the own_exit evasion: pairs at 0.408
+    # listed above a flagged cluster of 400 at 0.399); the CLI's table and its JSON list the flagged first
+    r = acctgraph.communities(built, config=Config.from_dict({"communities": {"calibration": False}}), quiet=True)
+    c = r.clusters.copy()
+    weakest = c.loc[c["flagged"], "score"].min()
+    pairs = c.index[~c["flagged"]][:3]
+    c.loc[pairs, "score"] = weakest + 0.05  # small unflagged clusters outscoring a flagged one
+    c = c.sort_values("score", ascending=False, kind="stable", ignore_index=True)
+    r.clusters = c
+    assert not c["flagged"].head(int(c["flagged"].sum())).all()  # by score, a flagged cluster is pushed down
+    n = int(c["flagged"].sum())
+    screen = r.first_screen(n + 2)
+    assert screen["flagged"].tolist() == [True] * n + [False] * 2
+    assert screen["score"].head(n).is_monotonic_decreasing and screen["score"].tail(2).is_monotonic_decreasing
+    table = [line for line in r.lines(n + 2) if line.split()[0].isdigit()]
+    assert [int(line.split()[0]) for line in table] == screen["community_id"].tolist()
+    assert [row["community_id"] for row in r.to_dict(n + 2)["clusters"]] == screen["community_id"].tolist()
