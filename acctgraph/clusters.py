@@ -175,7 +175,7 @@ def _recombined(x: _Inputs, combine, min_weight: float = 0.0) -> _Inputs:
 
 
 def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
-    """Which clusters are flagged: enough core members, and either path below.
+    """Which clusters are flagged: enough core members, and any of the paths below.
 
     1. **Score**: ``score >= flag_score`` (many signals at once) and
        ``conduct >= flag_conduct``: the signals about what the accounts do
@@ -188,18 +188,28 @@ def flag_rule(scored: pd.DataFrame, sc) -> pd.Series:
        volume is what a distillation campaign *is*, whatever it hides (cards,
        exits, timing, creation dates, wording). Companies and universities
        lack the volume, bots the extraction prompts, VPN users both.
+    3. **Hiding**: ``ip_rotation >= rotation_flag`` and ``volume >=
+       rotation_volume``: a coordinated group whose typical member sends many
+       times the typical account's volume from a new address for most of its
+       requests hides behind a rotating proxy pool. Evading the network layer
+       (no shared exit) lights this, and it needs no words of the prompts.
+       People reuse their addresses (home, office, phone) and bots run from
+       fixed servers: no legitimate cluster of 10+ core members in the
+       measured worlds has both (docs/communities.md).
 
     >>> from acctgraph.config import ScoringConfig
-    >>> c = pd.DataFrame({"score": [0.5, 0.3, 0.3, 0.4], "conduct": [0.3, 0.3, 0.3, 0.1],
-    ...                   "core_size": [20, 20, 20, 20],
-    ...                   "extraction_prompts": [0.0, 0.8, 0.8, 0.0], "volume": [0.0, 0.9, 0.2, 0.0]})
+    >>> c = pd.DataFrame({"score": [0.5, 0.3, 0.3, 0.4, 0.2, 0.2], "conduct": [0.3, 0.3, 0.3, 0.1, 0.3, 0.3],
+    ...                   "core_size": [20] * 6,
+    ...                   "extraction_prompts": [0.0, 0.8, 0.8, 0.0, 0.0, 0.0],
+    ...                   "volume": [0.0, 0.9, 0.2, 0.0, 0.8, 0.2], "ip_rotation": [0.0] * 4 + [0.7, 0.7]})
     >>> flag_rule(c, ScoringConfig()).tolist()
-    [True, True, False, False]
+    [True, True, False, False, True, False]
     """
     big = scored["core_size"] >= sc.flag_min_size
     many = (scored["score"] >= sc.flag_score) & (scored["conduct"] >= sc.flag_conduct)
     purpose = (scored["extraction_prompts"] >= sc.extraction_flag) & (scored["volume"] >= sc.extraction_volume)
-    return big & (many | purpose)
+    hiding = (scored["ip_rotation"] >= sc.rotation_flag) & (scored["volume"] >= sc.rotation_volume)
+    return big & (many | purpose | hiding)
 
 
 def flag_rule_text(sc) -> str:
@@ -212,7 +222,9 @@ def flag_rule_text(sc) -> str:
     return (f"flagged with at least {sc.flag_min_size} core members when the score is at least {sc.flag_score} "
             f"and conduct (the mean of the signals about what the accounts do, not how they are tied) at least "
             f"{sc.flag_conduct}, or when at least {sc.extraction_flag:.0%} of the requests are capability-"
-            f"extraction prompts and the volume signal is at least {sc.extraction_volume}")
+            f"extraction prompts and the volume signal is at least {sc.extraction_volume}, or when the typical "
+            f"member uses a new IP address for at least {sc.rotation_flag:.0%} of its requests and the volume "
+            f"signal is at least {sc.rotation_volume}")
 
 
 def core_members(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_pay: np.ndarray, memb: np.ndarray,

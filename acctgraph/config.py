@@ -221,7 +221,11 @@ class ScoringConfig:
     extraction_flag: float = _opt(0.5, "... or when at least this share of their requests are capability-extraction "
                                   "prompts ...")
     extraction_volume: float = _opt(0.5, "... and their volume signal is at least this (median member 10x the typical "
-                                    "account at 0.5); set either above 1 to flag on the score alone")
+                                    "account at 0.5); set either above 1 to switch this path off")
+    rotation_flag: float = _opt(0.5, "... or when their typical member uses a new IP address for at least this share "
+                                "of its requests (ip_rotation: a rotating proxy pool) ...")
+    rotation_volume: float = _opt(0.5, "... and their volume signal is at least this; set either above 1 to switch "
+                                  "this path off (with the extraction path off too, flags rest on the score alone)")
     fringe_ratio: float = _opt(0.025, "members whose link weight inside their community is below this share of "
                                       "its core_reference are fringe: left out of its signals and never flagged")
     core_reference: str = _opt("weighted", "what fringe_ratio is a share of: 'weighted' (the strength below which "

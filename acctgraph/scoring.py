@@ -43,7 +43,9 @@ ip_rotation         median, over members with >= 10 requests, of distinct IP
 ==================  ==========================================================
 
 Evading one layer lights another: a campaign that stops sharing exits (so the
-network layer and ``proxy_ips`` go quiet) must rotate addresses instead.
+network layer and ``proxy_ips`` go quiet) must rotate addresses instead, and
+``ip_rotation`` at high ``volume`` is a flag path of its own
+(``clusters.flag_rule``).
 
 The signals fall in two groups. :data:`TIES` (``shared_payment``,
 ``multi_layer``, ``proxy_ips``) say how firmly the accounts are tied together

@@ -13,9 +13,10 @@ rewrites the whole page, so worlds left out of the command leave the page).
 For every world it runs build, communities and evaluate, then the layer
 ablation: communities again with each layer's weight set to 0 (edges keep
 every layer's raw weight, so no rebuild is needed), and once more with the
-second flag path (capability-extraction prompts at high volume, matched by
-patterns on template text, scoring.EXTRACTION_FAMILIES) switched off, so flags
-rest on the score alone: what a campaign that words its prompts differently
+second and third flag paths (capability-extraction prompts at high volume,
+matched by patterns on template text, scoring.EXTRACTION_FAMILIES; address
+rotation at high volume) switched off, so flags rest on the score alone: what
+a campaign that words its prompts differently and hides behind fixed exits
 would leave. It prints per campaign recall and the largest share in one community, flagged precision and the
 hard negatives flagged. The worlds use seeds that were never used while
 developing (``--seeds``), a world with every evasion knob on, the committed
@@ -92,7 +93,8 @@ def run_world(name: str, data: Path, labels: Path, work: Path, quiet: bool = Tru
         out["ablation"][layer] = {"min_recall": min((c["recall"] for c in a.campaigns.values()), default=0.0),
                                   "precision": a.precision,
                                   "recall": {k: c["recall"] for k, c in a.campaigns.items()}}
-    cfg = dataclasses.replace(quick, scoring=dataclasses.replace(base.scoring, extraction_flag=2.0))
+    cfg = dataclasses.replace(quick, scoring=dataclasses.replace(base.scoring, extraction_flag=2.0,
+                                                                 rotation_flag=2.0))
     acctgraph.communities(work, config=cfg, quiet=True)
     a = acctgraph.evaluate(work, labels)
     out["score_alone"] = {"min_recall": min((c["recall"] for c in a.campaigns.values()), default=0.0),
@@ -163,7 +165,7 @@ def lines(r: dict) -> list[str]:
     abl = ", ".join(f"{k} off: min recall {v['min_recall']:.3f}" for k, v in r["ablation"].items())
     out.append(f"ablation: {abl}")
     if "score_alone" in r:
-        out.append(f"flags on the score alone (extraction-prompt path off): min recall "
+        out.append(f"flags on the score alone (extraction and rotation paths off): min recall "
                    f"{r['score_alone']['min_recall']:.3f}, {_precision(r['score_alone'])}")
     return out
 
@@ -229,7 +231,7 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
             a = r["ablation"][layer]
             md.append(f"| {layer} | {a['min_recall']:.3f} | {a['precision']:.3f} |")
         if "score_alone" in r:
-            md.append(f"| none, but the extraction-prompt flag path off (score alone) | "
+            md.append(f"| none, but the extraction and rotation flag paths off (score alone) | "
                       f"{r['score_alone']['min_recall']:.3f} | {_precision(r['score_alone'])} |")
         text, _ = verdict(r)
         md += ["", f"Targets: {text}.", ""]

@@ -179,19 +179,26 @@ def test_a_layer_switched_off_is_off_in_scoring_too(built):
     assert (on_clusters["shared_payment"] > 0).any()
 
 
-def test_flag_paths_score_and_purpose():
+def test_flag_paths_score_purpose_and_hiding():
     from acctgraph.clusters import flag_rule
     from acctgraph.config import ScoringConfig
 
     c = pd.DataFrame({
-        "score": [0.6, 0.3, 0.3, 0.3, 0.6], "conduct": [0.4, 0.3, 0.3, 0.4, 0.4],
-        "core_size": [50, 50, 50, 50, 5],
-        "extraction_prompts": [0.1, 0.9, 0.9, 0.0, 0.9],   # evasive campaign, coding company, bot farm
-        "volume": [0.2, 0.8, 0.3, 0.9, 0.9],
+        # score path; evasive campaign; coding company; bot farm; too few core members; campaign behind a
+        # rotating proxy pool with its prompts reworded; people on mobile networks (new addresses, little
+        # volume); a busy automation script on a fixed server
+        "score": [0.6, 0.3, 0.3, 0.3, 0.6, 0.25, 0.2, 0.3], "conduct": [0.4, 0.3, 0.3, 0.4, 0.4, 0.35, 0.1, 0.34],
+        "core_size": [50, 50, 50, 50, 5, 50, 50, 50],
+        "extraction_prompts": [0.1, 0.9, 0.9, 0.0, 0.9, 0.0, 0.0, 0.0],
+        "volume": [0.2, 0.8, 0.3, 0.9, 0.9, 0.7, 0.1, 1.0],
+        "ip_rotation": [0.0, 0.1, 0.1, 0.0, 0.9, 0.67, 0.55, 0.0],
     })
-    assert flag_rule(c, ScoringConfig()).tolist() == [True, True, False, False, False]
+    assert flag_rule(c, ScoringConfig()).tolist() == [True, True, False, False, False, True, False, False]
     off = ScoringConfig(extraction_flag=1.1)
-    assert flag_rule(c, off).tolist() == [True, False, False, False, False]
+    assert flag_rule(c, off).tolist() == [True, False, False, False, False, True, False, False]
+    score_alone = ScoringConfig(extraction_flag=1.1, rotation_flag=1.1)
+    assert flag_rule(c, score_alone).tolist() == [True, False, False, False, False, False, False, False]
+    assert flag_rule(c, ScoringConfig(rotation_volume=0.75)).tolist()[5] is False
 
 
 def test_flag_rule_text_words_the_thresholds_flag_rule_applies():
@@ -200,17 +207,20 @@ def test_flag_rule_text_words_the_thresholds_flag_rule_applies():
     from acctgraph.config import ScoringConfig
 
     sc = ScoringConfig(flag_score=0.41, flag_conduct=0.23, flag_min_size=7, extraction_flag=0.55,
-                       extraction_volume=0.62)
+                       extraction_volume=0.62, rotation_flag=0.58, rotation_volume=0.71)
     text = flag_rule_text(sc)
     for words in ("at least 7 core members", "score is at least 0.41", "at least 0.23", "at least 55%",
-                  "volume signal is at least 0.62"):
+                  "volume signal is at least 0.62", "at least 58% of its requests", "volume signal is at least 0.71"):
         assert words in text
-    at = {"score": 0.41, "conduct": 0.23, "core_size": 7, "extraction_prompts": 0.0, "volume": 0.0}
-    purpose = {"score": 0.0, "conduct": 0.0, "core_size": 7, "extraction_prompts": 0.55, "volume": 0.62}
+    at = {"score": 0.41, "conduct": 0.23, "core_size": 7, "extraction_prompts": 0.0, "volume": 0.0, "ip_rotation": 0.0}
+    purpose = {**at, "score": 0.0, "conduct": 0.0, "extraction_prompts": 0.55, "volume": 0.62}
+    hiding = {**at, "score": 0.0, "conduct": 0.0, "ip_rotation": 0.58, "volume": 0.71}
     rows = [at, {**at, "score": 0.4099}, {**at, "conduct": 0.2299}, {**at, "core_size": 6},
             purpose, {**purpose, "extraction_prompts": 0.5499}, {**purpose, "volume": 0.6199},
-            {**purpose, "core_size": 6}]
-    assert flag_rule(pd.DataFrame(rows), sc).tolist() == [True, False, False, False, True, False, False, False]
+            {**purpose, "core_size": 6},
+            hiding, {**hiding, "ip_rotation": 0.5799}, {**hiding, "volume": 0.7099}, {**hiding, "core_size": 6}]
+    assert flag_rule(pd.DataFrame(rows), sc).tolist() == [True, False, False, False, True, False, False, False,
+                                                          True, False, False, False]
 
 
 def test_an_account_tied_to_one_member_is_attached_not_core():

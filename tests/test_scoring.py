@@ -243,3 +243,26 @@ def test_ordinary_requests_are_not_extraction_templates():
     assert set(EXTRACTION_EXAMPLES) == set(EXTRACTION_FAMILIES)
     masked = pd.Series(mask_prompts(pa.array(ORDINARY_REQUESTS)).to_pylist())
     assert not extraction_templates(masked).any(), masked[extraction_templates(masked)].tolist()
+
+
+def test_a_busy_pool_behind_rotating_exits_is_flagged_with_nothing_else_lit():
+    """Every evasion at once (own cards, a fresh exit per request, jittered times, spread sign-ups, reworded
+    prompts without extraction words): what is left is volume and the address rotation that hiding needs.
+
+    The score stays low (about 0.1); the hiding path flags the pool. The same pool on fixed addresses (an
+    automation script on a server) and people whose phones change address but send little are not flagged.
+    """
+    def scored(**kw) -> pd.DataFrame:
+        pool = cluster(1, 60, **kw)
+        background = cluster(2, 400, requests=4, start=1000)
+        s = score(signals_of(pd.concat([pool, background], ignore_index=True)), {})
+        return s.loc[[1]].assign(core_size=60)
+
+    rule = ScoringConfig()
+    hiding = scored(requests=300, ips_per_request=0.7)
+    assert hiding.loc[1, "score"] < rule.flag_score and hiding.loc[1, "extraction_prompts"] == 0
+    assert hiding.loc[1, "ip_rotation"] >= rule.rotation_flag and hiding.loc[1, "volume"] >= rule.rotation_volume
+    assert flag_rule(hiding, rule).tolist() == [True]
+    assert flag_rule(hiding, ScoringConfig(rotation_flag=1.1)).tolist() == [False]
+    assert flag_rule(scored(requests=300, ips_per_request=0.01), rule).tolist() == [False]  # fixed server
+    assert flag_rule(scored(requests=8, ips_per_request=0.7), rule).tolist() == [False]  # phones, little volume

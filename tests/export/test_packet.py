@@ -123,4 +123,5 @@ def test_summary_states_the_flag_rule_and_the_clusters_conduct(sample_ws, sample
     for p in sample_export.packets:
         text = (Path(p.path) / "summary.md").read_text(encoding="utf-8")
         assert f"; conduct {clusters.loc[p.cluster_id, 'conduct']:.3f} (flagged with at least 10 core members" in text
-        assert "capability-extraction prompts and the volume signal is at least 0.5)" in text
+        assert ("capability-extraction prompts and the volume signal is at least 0.5, or when the typical member "
+                "uses a new IP address for at least 50% of its requests and the volume signal is at least 0.5)") in text
