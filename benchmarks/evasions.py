@@ -114,8 +114,8 @@ def markdown(worlds: list[dict], seed: int, command: str, mach: dict) -> str:
           *[f"| `{name}` | {', '.join(f'`{t}`' for t in ts)} together |" for name, ts in COMBINED.items()], "",
           "Recall per campaign (share of its accounts flagged), flagged precision and legitimate accounts "
           "flagged; *ablation min*: the lowest campaign recall with any one layer switched off, and which; "
-          "*score alone*: the lowest with the extraction-prompt and address-rotation flag paths switched off (flags rest on the "
-          "score). Not targets: a campaign that evades at the source and then loses a layer to the "
+          "*score alone*: the lowest with the extraction-prompt and address-rotation flag paths switched off "
+          "(flags rest on the score). Not targets: a campaign that evades at the source and then loses a layer to the "
           "analysis has lost two.", ""]
     for w in worlds:
         md += [f"## `{w['world']}`", "", *_table(w["variants"])]

@@ -619,6 +619,7 @@ def test_weighted_core_reference_keeps_hangers_on_out_when_they_outnumber_the_me
 
 def test_the_first_screen_lists_flagged_clusters_before_higher_scoring_small_ones(built):
     from acctgraph.config import Config
+
     # clusters.csv is by score alone, where a pair (never flagged: too few core members) can outscore a
     # flagged campaign of hundreds (seen on the validation world under the own_exit evasion: pairs at 0.408
     # listed above a flagged cluster of 400 at 0.399); the CLI's table and its JSON list the flagged first
