@@ -7,6 +7,11 @@ Metrics (written to ``evaluation.json`` and printed by ``acctgraph evaluate``):
 - ``precision``: share of flagged accounts that belong to some campaign;
 - legitimate accounts flagged, in total and by population (the generator's
   group names, e.g. ``company-0``), so flagged hard negatives are visible;
+- ``legit_clusters``: the flagged clusters whose flagged accounts are mostly
+  legitimate (a company, a university, a pool of VPN users flagged as a
+  campaign), each with its size and largest population. A legitimate account
+  swept into a campaign's cluster lowers precision; a legitimate cluster
+  flagged is a hard-negative group flagged;
 - ``ari`` and ``nmi`` between communities and the truth (each campaign one
   group, every legitimate account its own group);
 - per campaign, when the workspace has its graph: ``unlinked``, its accounts
@@ -55,6 +60,9 @@ class Evaluation:
     ari: float
     nmi: float
     extra: dict[str, Any] = field(default_factory=dict)
+    #: flagged clusters whose flagged accounts are mostly legitimate (largest first): ``community_id``,
+    #: ``accounts`` (flagged), ``legitimate``, ``population`` (the largest legitimate one) and its ``population_accounts``
+    legit_clusters: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +81,10 @@ class Evaluation:
                    f"legitimate flagged {self.legit_flagged:,}")
         for pop, n in list(self.legit_flagged_by_population.items())[:10]:
             out.append(f"  {pop}: {n:,}")
+        out.append(f"flagged clusters that are mostly legitimate: {len(self.legit_clusters) or 'none'}")
+        for c in self.legit_clusters[:10]:
+            out.append(f"  community {c['community_id']}: {c['accounts']:,} flagged, {c['legitimate']:,} legitimate, "
+                       f"largest population {c['population']} ({c['population_accounts']:,})")
         out.append(f"ARI {self.ari:.3f}, NMI {self.nmi:.3f}")
         return out
 
@@ -137,6 +149,7 @@ def evaluate_partition(m: pd.DataFrame, lab: pd.DataFrame) -> Evaluation:
     flagged = m[m["flagged"]]
     legit = flagged[flagged["campaign"] == ""]
     by_pop = legit["population"].replace("", "(unlabelled)").value_counts()
+    legit_clusters = _legit_clusters(flagged)
     truth = pd.factorize(np.where(m["campaign"] != "", "campaign:" + m["campaign"], "acct:" + m["account_id"]))[0]
     import igraph as ig  # here, not at import time (it imports matplotlib.pyplot)
 
@@ -145,5 +158,31 @@ def evaluate_partition(m: pd.DataFrame, lab: pd.DataFrame) -> Evaluation:
     return Evaluation(campaigns, round(float(1 - len(legit) / len(flagged)) if len(flagged) else 0.0, 6),
                       int(len(flagged)), int(len(legit)), {str(k): int(v) for k, v in by_pop.items()},
                       round(float(ari), 6), round(float(nmi), 6),
-                      {"accounts": int(len(m)), "labelled": int(m["account_id"].isin(lab["account_id"]).sum())})
+                      {"accounts": int(len(m)), "labelled": int(m["account_id"].isin(lab["account_id"]).sum())},
+                      legit_clusters)
+
+
+def _legit_clusters(flagged: pd.DataFrame) -> list[dict[str, Any]]:
+    """The flagged clusters (``community_id``) of ``flagged`` whose accounts are mostly legitimate.
+
+    >>> f = pd.DataFrame({"community_id": [1, 1, 1, 2, 2], "campaign": ["A", "A", "", "", ""],
+    ...                   "population": ["", "", "company-0", "company-3", "individual"]})
+    >>> [(c["community_id"], c["accounts"], c["legitimate"]) for c in _legit_clusters(f)]
+    [(2, 2, 2)]
+    """
+    legit = flagged["campaign"] == ""
+    sizes = flagged.groupby("community_id").size()
+    n_legit = legit.groupby(flagged["community_id"]).sum().reindex(sizes.index)
+    mostly = sizes.index[(2 * n_legit > sizes).to_numpy()]
+    if not len(mostly):
+        return []
+    pops = (flagged[legit & flagged["community_id"].isin(mostly)]
+            .assign(population=lambda d: d["population"].replace("", "(unlabelled)"))
+            .groupby(["community_id", "population"]).size().rename("n").reset_index()
+            .sort_values(["community_id", "n", "population"], ascending=[True, False, True])
+            .drop_duplicates("community_id").set_index("community_id"))
+    out = [{"community_id": int(c), "accounts": int(sizes[c]), "legitimate": int(n_legit[c]),
+            "population": str(pops.at[c, "population"]), "population_accounts": int(pops.at[c, "n"])}
+           for c in mostly]  # one dict per flagged legitimate cluster: a handful at most
+    return sorted(out, key=lambda c: (-c["accounts"], c["community_id"]))
 
