@@ -183,17 +183,21 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
           f"Machine: {mach['cores']} cores, {mach['mem_gib']:.0f} GiB, {mach['cpu']}.", "",
           "Targets (issue 5): every campaign recall ≥ 0.97 with ≥ 0.9 of it in one community, flagged "
           "precision ≥ 0.98 and no hard-negative group flagged; with every evasion knob on recall ≥ 0.9 and "
-          "precision ≥ 0.95; with any single layer switched off every campaign recall ≥ 0.8.", "",
+          "precision ≥ 0.95; with any single layer switched off every campaign recall ≥ 0.8. A hard-negative "
+          "group is flagged when a flagged cluster's flagged accounts are mostly legitimate (*legitimate "
+          "clusters flagged*, `legit_clusters` of `evaluation.json`: a company, a university, a pool of VPN "
+          "users flagged as a campaign); a legitimate account swept into a campaign's cluster counts against "
+          "precision instead.", "",
           "The validation world's campaigns made to evade afterwards, one way at a time and all at once (not a "
           "target): [evasions](evasions.md).", "",
-          "| world | min campaign recall | min share in one community | precision | ablation min recall | "
-          "all targets | score alone: min recall |", "|---|---|---|---|---|---|---|"]
+          "| world | min campaign recall | min share in one community | precision | legitimate clusters flagged | "
+          "ablation min recall | all targets | score alone: min recall |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         ev = r["evaluation"]
         camps = ev["campaigns"].values()
         md.append(f"| {r['world']} | {min((c['recall'] for c in camps), default=0.0):.3f} | "
                   f"{min((c['largest_share'] for c in camps), default=0.0):.3f} | {ev['precision']:.3f} | "
-                  f"{ablation_min(r):.3f}{'*' if is_evasive(r) else ''} | "
+                  f"{_legit_cluster_count(ev)} | {ablation_min(r):.3f}{'*' if is_evasive(r) else ''} | "
                   f"{'met' if verdict(r)[1] else '**missed**'} | "
                   f"{r['score_alone']['min_recall'] if 'score_alone' in r else float('nan'):.3f} |")
     md += ["", "\\* The evasive worlds' campaigns leave no payment, network or co-activity trace by design, so "
@@ -206,10 +210,11 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
            "never used, each paid with an ordinary card). The graph cannot place them; only the e-mail domain "
            "rule for sleepers (docs/communities.md) flags those registered on a campaign's own domain. *Recall "
            "of linked accounts* is the recall among the others. The targets are judged on the plain recall.", "",
-           "*Score alone* (not a target): the minimum campaign recall when the second flag path "
+           "*Score alone* (not a target): the minimum campaign recall when the second and third flag paths "
            "(capability-extraction prompts at high volume, found by patterns on template text in eight "
-           "languages, `scoring.EXTRACTION_FAMILIES`) is switched off, so flags rest on the score. The "
-           "evasive worlds' campaigns are flagged by that path only: a campaign that evades every layer and also words its extraction prompts so that the "
+           "languages, `scoring.EXTRACTION_FAMILIES`; address rotation at high volume) are switched off, so "
+           "flags rest on the score. The "
+           "evasive worlds' campaigns are flagged by the extraction path only: a campaign that evades every layer and also words its extraction prompts so that the "
            "patterns miss them would not be flagged. This is the main known risk on unseen worlds, measured on "
            "other campaigns by the `all` evasion of [evasions](evasions.md) (docs/communities.md).", ""]
     md += knob_markdown(knobs or [])
@@ -223,7 +228,8 @@ def markdown(results: list[dict], mach: dict, knobs: list[dict] | None = None, c
                       f"{c.get('unlinked', 0):,} | {_linked(c)} |")
         pops = ", ".join(f"{k}: {v}" for k, v in _by_count(ev["legit_flagged_by_population"])) or "none"
         md += ["", f"Flagged accounts {ev['flagged_accounts']:,}, precision **{ev['precision']:.3f}**; "
-               f"legitimate accounts flagged: {pops}. ARI {ev['ari']:.3f}, NMI {ev['nmi']:.3f}. "
+               f"legitimate accounts flagged: {pops}; {_legit_clusters_text(ev)}. "
+               f"ARI {ev['ari']:.3f}, NMI {ev['nmi']:.3f}. "
                f"Build {r['build_s']} s, communities {r['communities_s']} s (calibration report "
                f"{r.get('calibration_s', 0)} s more).", "",
                "| layer switched off | min campaign recall | precision |", "|---|---|---|"]
@@ -278,6 +284,29 @@ def workspace_name(world: str) -> str:
     return "-".join(filter(None, [head.replace(" ", "-").replace("/", "-")[:50], seed]))
 
 
+def _legit_cluster_count(ev: dict) -> str:
+    """How many flagged clusters are mostly legitimate ("n/a" for a run measured before evaluate listed them)."""
+    return "n/a" if "legit_clusters" not in ev else f"{len(ev['legit_clusters']):,}"
+
+
+def _legit_clusters_text(ev: dict) -> str:
+    """The flagged clusters that are mostly legitimate, in words.
+
+    >>> _legit_clusters_text({"legit_clusters": []})
+    'flagged clusters that are mostly legitimate: none'
+    >>> _legit_clusters_text({"legit_clusters": [{"community_id": 7, "accounts": 40, "legitimate": 38,
+    ...                       "population": "company-3", "population_accounts": 36}]})
+    'flagged clusters that are mostly legitimate: 1 (40 accounts, 38 legitimate, mostly company-3)'
+    """
+    if "legit_clusters" not in ev:
+        return "flagged clusters that are mostly legitimate: not measured"
+    found = ev["legit_clusters"]
+    listed = ", ".join(f"{c['accounts']:,} accounts, {c['legitimate']:,} legitimate, mostly {c['population']}"
+                       for c in found[:5])
+    return f"flagged clusters that are mostly legitimate: {len(found):,} ({listed})" if found else \
+        "flagged clusters that are mostly legitimate: none"
+
+
 def verdict(r: dict) -> tuple[str, bool]:
     """The targets line of one world, and whether every target is met."""
     ev = r["evaluation"]
@@ -293,7 +322,13 @@ def verdict(r: dict) -> tuple[str, bool]:
     label = f"ablation min recall ({EVASIVE_ONLY_LAYER} off not counted)" if evasive else "ablation min recall"
     checks.append((label, amin, TARGETS["ablation_recall"]))
     text = "; ".join(f"{k} {v:.3f} {'meets' if v >= t else 'misses'} {t:g}" for k, v, t in checks)
-    return text, all(v >= t for _, v, t in checks)
+    met = all(v >= t for _, v, t in checks)
+    if not evasive:  # no hard-negative group flagged: no flagged cluster that is mostly legitimate
+        n = len(ev["legit_clusters"]) if "legit_clusters" in ev else None
+        text += ("; legitimate clusters flagged not measured" if n is None else
+                 f"; legitimate clusters flagged {n} {'meets' if n == 0 else 'misses'} 0")
+        met = met and n == 0
+    return text, met
 
 
 def main() -> int:
@@ -312,6 +347,10 @@ def main() -> int:
     ap.add_argument("--render", action="store_true",
                     help="only rewrite docs/quality.md from docs/quality.json (the last measured run)")
     args = ap.parse_args()
+    if not args.render and not args.no_validation and not (VALIDATION / "labels.parquet").is_file():
+        # a page written without it would drop its row silently
+        raise SystemExit(f"{VALIDATION}: no labels.parquet; the validation world sits beside the repository "
+                         "(../shared/validation); pass --no-validation to measure without it")
     if args.render:
         saved = json.loads((ROOT / "docs" / "quality.json").read_text())
         page = markdown(saved["worlds"], saved.get("machine") or machine(), saved["one_knob"],
@@ -331,7 +370,7 @@ def main() -> int:
         d, _ = ensure_world(args.cache / "evasive", 1.0, seed + 1, preset="evasive")
         worlds.append((f"generated with every evasion knob on (evasive), scale 1, seed {seed + 1}", d))
     worlds.append(("committed sample (data/samples)", acctgraph.SAMPLE_DIR))
-    if not args.no_validation and (VALIDATION / "labels.parquet").is_file():
+    if not args.no_validation:
         worlds.append(("independent validation world (../shared/validation)", VALIDATION))
     results = []
     for name, data in worlds:
