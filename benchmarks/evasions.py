@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,6 +82,31 @@ def shown_path(p: Path) -> str:
         if p.is_relative_to(base):
             return prefix + str(p.relative_to(base))
     return str(p)
+
+
+def require_labelled(worlds: list[Path]) -> None:
+    """Stop with one line unless every world is a parquet world with its ground truth (``labels.parquet``)."""
+    for world in worlds:
+        if not (world / "requests.parquet").is_file() or not (world / "labels.parquet").is_file():
+            raise SystemExit(f"{world}: no requests.parquet or labels.parquet; pass --world with parquet worlds "
+                             "that have ground truth")
+
+
+def per_world(worlds: list[Path], key: str, measure: Callable[[Path], list[dict]]) -> list[dict]:
+    """``{"world": shown path, key: measure(world)}`` for every labelled world, announced as it starts."""
+    require_labelled(worlds)
+    out = []
+    for world in worlds:
+        print(f"== {shown_path(world)}", flush=True)
+        out.append({"world": shown_path(world), key: measure(world)})
+    return out
+
+
+def write_page(name: str, page: str, saved: dict) -> None:
+    """Write ``docs/<name>.md`` and the run it was written from, ``docs/<name>.json`` (``--render`` reads it)."""
+    (ROOT / "docs" / f"{name}.md").write_text(page, encoding="utf-8")
+    (ROOT / "docs" / f"{name}.json").write_text(json.dumps(saved, indent=1) + "\n")
+    print(f"wrote docs/{name}.md")
 
 
 def line(r: dict) -> str:
@@ -160,23 +186,14 @@ def main() -> int:
         (ROOT / "docs" / "evasions.md").write_text(page, encoding="utf-8")
         print("wrote docs/evasions.md from docs/evasions.json")
         return 0
-    for world in args.world:
-        if not (world / "requests.parquet").is_file() or not (world / "labels.parquet").is_file():
-            raise SystemExit(f"{world}: no requests.parquet or labels.parquet; pass --world with parquet worlds "
-                             "that have ground truth")
-    worlds = []
-    for world in args.world:
-        print(f"== {shown_path(world)}", flush=True)
-        results = run(world, world / "labels.parquet", args.work / world.resolve().name, args.seed,
-                      variants(args.only), not args.no_ablations)
-        worlds.append({"world": shown_path(world), "variants": results})
+    worlds = per_world(args.world, "variants", lambda world: run(
+        world, world / "labels.parquet", args.work / world.resolve().name, args.seed, variants(args.only),
+        not args.no_ablations))
     if args.write_docs:
         command = (".venv/bin/python benchmarks/evasions.py " + " ".join(sys.argv[1:])).strip()
         mach = machine()
-        (ROOT / "docs" / "evasions.md").write_text(markdown(worlds, args.seed, command, mach), encoding="utf-8")
-        (ROOT / "docs" / "evasions.json").write_text(json.dumps(
-            {"command": command, "seed": args.seed, "machine": mach, "worlds": worlds}, indent=1) + "\n")
-        print("wrote docs/evasions.md")
+        write_page("evasions", markdown(worlds, args.seed, command, mach),
+                   {"command": command, "seed": args.seed, "machine": mach, "worlds": worlds})
     return 0
 
 

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine  # noqa: E402
-from evasions import shown_path  # noqa: E402
+from evasions import per_world, write_page  # noqa: E402
 from quality import VALIDATION, run_world  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,22 +174,12 @@ def main() -> int:
                                                   encoding="utf-8")
         print("wrote docs/history.md from docs/history.json")
         return 0
-    for world in args.world:
-        if not (world / "requests.parquet").is_file() or not (world / "labels.parquet").is_file():
-            raise SystemExit(f"{world}: no requests.parquet or labels.parquet; pass --world with parquet worlds "
-                             "that have ground truth")
-    worlds = []
-    for world in args.world:
-        print(f"== {shown_path(world)}", flush=True)
-        worlds.append({"world": shown_path(world),
-                       "windows": run(world, args.work / world.resolve().name, sorted(set(args.days)))})
+    worlds = per_world(args.world, "windows",
+                       lambda world: run(world, args.work / world.resolve().name, sorted(set(args.days))))
     if args.write_docs:
         command = (".venv/bin/python benchmarks/history.py " + " ".join(sys.argv[1:])).strip()
         mach = machine()
-        (ROOT / "docs" / "history.md").write_text(markdown(worlds, command, mach), encoding="utf-8")
-        (ROOT / "docs" / "history.json").write_text(json.dumps(
-            {"command": command, "machine": mach, "worlds": worlds}, indent=1) + "\n")
-        print("wrote docs/history.md")
+        write_page("history", markdown(worlds, command, mach), {"command": command, "machine": mach, "worlds": worlds})
     return 0
 
 
