@@ -183,6 +183,6 @@ def _legit_clusters(flagged: pd.DataFrame) -> list[dict[str, Any]]:
             .drop_duplicates("community_id").set_index("community_id"))
     out = [{"community_id": int(c), "accounts": int(sizes[c]), "legitimate": int(n_legit[c]),
             "population": str(pops.at[c, "population"]), "population_accounts": int(pops.at[c, "n"])}
-           for c in mostly]  # one dict per flagged legitimate cluster: a handful at most
+           for c in mostly]  # one per flagged legitimate cluster: none to a few for acctgraph's flags
     return sorted(out, key=lambda c: (-c["accounts"], c["community_id"]))
 
