@@ -419,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = command("evaluate", cmd_evaluate, "compare flagged clusters with ground-truth labels",
                  "Per campaign recall and cohesion, precision, flagged hard negatives by "
-                 "population, ARI/NMI; writes evaluation.json.",
+                 "population, flagged clusters that are mostly legitimate, ARI/NMI; writes evaluation.json.",
                  "example:\n  acctgraph evaluate work --labels world/labels.parquet", work=True)
     ev.add_argument("--labels", metavar="PATH", help="labels table (parquet or CSV)")
 
