@@ -245,7 +245,7 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
     world's grouping peak.
     """
     src = pq.ParquetFile(ctx.ws.table_path("requests"))
-    miner.start_workers()  # they start while the first batch is read and masked here
+    miner.start_workers()  # the masking threads, and the kernels loaded, before the first batch
     rows_path = _skel_rows_path(ctx)
     rows_path.parent.mkdir(parents=True, exist_ok=True)
     # Mining is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
@@ -254,7 +254,7 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
         with progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows", quiet=ctx.quiet) as bar, \
                 pq.ParquetWriter(rows_path, _SKEL_ROWS) as rows:
             # the next batch is read and decoded on a thread while this one is masked, and queued for the
-            # worker processes before they finish this one (TemplateMiner.add_batches)
+            # masking threads before they finish this one (TemplateMiner.add_batches)
             batches = prefetch(src.iter_batches(batch_size=BATCH_ROWS, columns=["account_id", "prompt"]))
             for batch, hashes in miner.add_batches((b, b.column("prompt")) for b in batches):
                 counts = skeleton_counts(batch.column("account_id"), hashes)
@@ -275,12 +275,10 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
 def build(ctx: BuildContext) -> LayerStats:
     t0 = time.perf_counter()
     eng, cfg = ctx.eng, ctx.config.templates
-    # one batch only: masked here (worker processes would not have started before it is done)
-    one_batch = eng.name != "spark" and pq.ParquetFile(ctx.ws.table_path("requests")).metadata.num_rows <= BATCH_ROWS
     # raw examples are kept as row numbers and read back at the end (see TemplateMiner), except on Spark
     fetch = None if eng.name == "spark" else functools.partial(prompts_at, ctx.ws.table_path("requests"))
     # the skeletons' texts wait in the workspace's spill folder while they are grouped (when large)
-    miner = TemplateMiner(TemplateConfig(clause_words=int(cfg.clause_words), workers=1 if one_batch else 0),
+    miner = TemplateMiner(TemplateConfig(clause_words=int(cfg.clause_words)),
                           example_rows=fetch, spill_dir=ctx.ws.path / SPILL_DIR)
     if eng.name == "spark":  # masking and hashing on the executors, grouping here
         from acctgraph.layers.templates_spark import mine_on_spark

@@ -33,9 +33,14 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    Machine code is cached on disk (``cache=True``) after the first call.
    :meth:`TemplateMiner.add` first dictionary-encodes the raw prompts (a
    compiled hash table, :func:`_encode`; only distinct prompts are masked: 70% of the rows of a generated world, 99% of
-   the validation world) and then splits a batch over worker *processes*
-   (``TemplateConfig.workers``; the kernels release the GIL, but hashing and
-   clause extraction around them do not). The validation world's JSON prompts
+   the validation world) and then splits a batch over threads
+   (``TemplateConfig.workers``): the kernels, the hashing and the Arrow
+   compute functions around them release the GIL, so two threads mask about
+   twice as fast as one (measured: four batches of 524k seed-scale prompts,
+   4.6 s on one thread, 2.2-2.6 s on two). Worker processes did it before:
+   at seed scale the build's main process spent about 6 s queueing and
+   pickling prompts for them (py-spy, one-off), and the build took 120 s
+   instead of 116 s. The validation world's JSON prompts
    send every row through the quote rules. Numbers and names are ASCII
    rules; other scripts are lowercased with ``utf8_lower``, non-ASCII
    punctuation becomes space and CJK characters become one token each.
@@ -134,7 +139,7 @@ prompt text into *template ids* (and clause groups) in four streaming-friendly s
    may differ in their clause breaks ("step by step. show" / "step by step,
    show"): a skeleton's clauses are those of its first prompt in input order
    (``TemplateModel.skeleton_clauses``), however the rows were split into
-   batches, worker pieces or Spark tasks (:meth:`TemplateMiner.add_distinct`
+   batches, pieces or Spark tasks (:meth:`TemplateMiner.add_distinct`
    takes skeletons masked elsewhere, e.g. on Spark's executors).
 
 Limitation: similarity is over the whole (truncated) skeleton, so a short
@@ -171,7 +176,7 @@ import os
 import sys
 import tempfile
 import weakref
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,7 +186,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from acctgraph.memory import release_unused
-from acctgraph.procs import WorkerPool, spawn_pool, threaded_map, usable_cores
+from acctgraph.procs import threaded_map, usable_cores
 from acctgraph.progress import say_nothing
 
 __all__ = ["EXAMPLE_CHARS", "MAX_CHARS", "STOP_WORDS", "TemplateConfig", "TemplateMiner", "TemplateModel",
@@ -252,7 +257,7 @@ _ENDS = np.zeros(256, bool)
 _ENDS[[ord(c) for c in ".!?;:\n"]] = True
 
 # rows per masking chunk: bounds the kernels' temporary arrays (a few bytes per
-# input byte). Chunks run sequentially; pieces of a batch go to worker processes.
+# input byte). Chunks run sequentially; pieces of a batch go to masking threads.
 _CHUNK_ROWS = 1 << 16
 
 
@@ -456,8 +461,8 @@ def _hash_strings(arr: pa.Array) -> np.ndarray:
     return blake2b64(_readonly(off, np.int64), _readonly(data, np.uint8), _B2_IV, _B2_SIGMA)
 
 
-#: add() splits a batch over worker processes only if each piece gets at least
-#: this many rows (below that, process start-up and transfer cost more).
+#: add() splits a batch over masking threads only if each piece gets at least
+#: this many rows (below that, handing pieces out costs more than it saves).
 _PAR_MIN_ROWS = 1 << 16
 #: clause listings looked up this many at a time when the clauses are grouped (TemplateMiner._clause_groups)
 _LISTING_CHUNK = 1 << 22
@@ -541,32 +546,12 @@ _WARM = False
 
 
 def _warm_kernels() -> None:
-    """Compile the masking kernels in this process (once; on a machine without their disk cache
-    this takes seconds), so worker processes started afterwards load them instead of compiling."""
+    """Compile (or load) the masking kernels once, on the calling thread (on a machine without their
+    disk cache this takes seconds), before masking threads start calling them."""
     global _WARM
     if not _WARM:
         _mask_hash(pa.array(["warm `up` 'x' \"y\": \"z\" Bob 1. Then step by step", None]))
         _WARM = True
-
-
-def _pack(arr: pa.Array) -> tuple:
-    """(offsets, bytes, validity or None) of a string array, to send to another process: numpy
-    views of the Arrow buffers (pickling copies just the viewed bytes, so no copy is made here)."""
-    off, data = _buffers(arr)
-    valid = np.asarray(arr.is_valid()) if arr.null_count else None
-    return off, data, valid
-
-
-def _mask_hash_packed(packed: tuple, clause_words: int = 3) -> tuple:
-    codes, h, counts, dist, ex, c_off, c_hash, (ch, cw, ctext) = _mask_hash(_from_buffers(*packed), clause_words)
-    return (codes.astype(np.int32), h, counts, _pack(dist.cast(pa.large_string())), ex, c_off, c_hash,
-            (ch, cw, _pack(ctext)))
-
-
-def _unpack_result(res: tuple) -> tuple:
-    codes, h, counts, dist, ex, c_off, c_hash, (ch, cw, ctext) = res
-    return (codes.astype(np.int64), h, counts, _from_buffers(*dist), ex, c_off, c_hash,
-            (ch, cw, _from_buffers(*ctext)))
 
 
 # ---------------------------------------------------------------------------
@@ -620,11 +605,11 @@ class TemplateConfig:
         clause_words: clauses (text between sentence ends, see
             :func:`mask_prompts` with ``breaks``) with fewer words are not
             reported by :meth:`TemplateMiner.add_with_clauses`.
-        workers: processes that mask and hash a batch in :meth:`TemplateMiner.add`
-            (0 = one per core, at most 4; 1 = no worker processes). A batch
-            is cut into pieces of at least 65,536 rows; the calling process
-            masks one piece, worker processes (started once, ``spawn``) the
-            others. Results do not depend on it.
+        workers: threads that mask and hash a batch in :meth:`TemplateMiner.add`
+            (0 = one per core, at most 4; 1 = the calling thread alone). A
+            batch is cut into pieces of at least 65,536 rows, shared out
+            between the calling thread and ``workers - 1`` masking threads
+            (the kernels release the GIL). Results do not depend on it.
     """
 
     num_perm: int = 64
@@ -1147,7 +1132,7 @@ def _remove_quietly(path: str) -> None:
 
 @dataclass
 class _Batch:
-    """A batch in :class:`TemplateMiner`: its pieces, their worker futures (None: masked here) and results."""
+    """A batch in :class:`TemplateMiner`: its pieces, their futures (None: masked by the caller) and results."""
 
     key: Any
     raw: pa.Array
@@ -1194,9 +1179,8 @@ class TemplateMiner:
         self._clause_parts: list[tuple[np.ndarray, np.ndarray, pa.Array | pa.ChunkedArray]] = []
         self._pending = 0
         self._compacted = 0
-        self._pool: WorkerPool | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._pool_finalizer: weakref.finalize | None = None
-        self._pool_broken = False
 
     # -- streaming ---------------------------------------------------------
     def add(self, prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -1216,12 +1200,12 @@ class TemplateMiner:
 
     def add_batches(self, batches: Iterable[tuple[Any, pa.Array | pa.ChunkedArray]]) -> Iterator[tuple[Any, pa.Array]]:
         """``(key, self.add(prompts))`` for each ``(key, prompts)`` of ``batches``, in order, keeping the
-        worker processes busy across batches: the next batch is queued for them before this process
+        masking threads busy across batches: the next batch is queued for them before the caller
         waits for the last pieces of the current one, and it masks pieces of the next batch meanwhile.
 
         Same hashes and model as calling :meth:`add` batch by batch; one batch more is held (the next).
-        Measured on the seed-scale world (39 batches of 524k rows, 2 cores): :meth:`add` batch by batch
-        waited 6.2 s for the workers' last pieces of each batch (37 s in all).
+        Measured on the seed-scale world (39 batches of 524k rows, 2 cores, worker processes then):
+        :meth:`add` batch by batch waited 6.2 s for the last pieces of each batch (37 s in all).
 
         >>> m = TemplateMiner()
         >>> [(k, h.null_count) for k, h in m.add_batches([("a", pa.array(["hi there you", None]))])]
@@ -1243,27 +1227,25 @@ class TemplateMiner:
         return self._collect(self._submit(prompts), None, per_row_clauses)
 
     def _submit(self, prompts: pa.Array | pa.ChunkedArray, key: Any = None) -> _Batch:
-        """Cut a batch into pieces and queue them for the worker processes (when they have started)."""
+        """Cut a batch into pieces and queue them for the masking threads (when there are any)."""
         raw = _as_large_string(prompts)
         b = _Batch(key, raw, self._rows_seen, self._pieces(len(raw)))
         self._rows_seen += len(raw)
         b.results = [None] * len(b.pieces)
-        pool = self._ready_pool() if len(b.pieces) > 1 else None
-        if pool is not None:
-            try:
-                # work sharing: every piece is queued for the workers, which take them from the front,
-                # while this process takes them from the back as long as it can cancel them (the piece
-                # is not started). This process also reads the next batch and merges results, so an
-                # even split left the workers idle for about a third of the masking (seed scale).
-                # Pieces are merged in input order whoever masked them: the same output either way.
-                cw = self.config.clause_words
-                b.futures = [pool.submit(_mask_hash_packed, _pack(raw.slice(s, e - s)), cw) for s, e in b.pieces]
-            except (BrokenProcessPool, OSError, RuntimeError):  # no worker processes here: do it inline
-                self._close_pool(broken=True)
+        if len(b.pieces) > 1:
+            self.start_workers()
+        if self._pool is not None and len(b.pieces) > 1:
+            # work sharing: every piece is queued for the threads, which take them from the front,
+            # while the caller takes them from the back as long as it can cancel them (the piece
+            # is not started). The caller also reads the next batch and merges results, so an
+            # even split left the others idle for about a third of the masking (seed scale).
+            # Pieces are merged in input order whoever masked them: the same output either way.
+            cw = self.config.clause_words
+            b.futures = [self._pool.submit(_mask_hash, raw.slice(s, e - s), cw) for s, e in b.pieces]
         return b
 
     def _take_back(self, b: _Batch) -> bool:
-        """Mask here the last piece of ``b`` that no worker has started; False if there is none."""
+        """Mask here the last piece of ``b`` that no thread has started; False if there is none."""
         for i in range(len(b.pieces) - 1, -1, -1):
             if b.results[i] is not None:
                 continue
@@ -1276,26 +1258,20 @@ class TemplateMiner:
 
     def _collect(self, b: _Batch, ahead: _Batch | None,
                  per_row_clauses: bool) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-        """Finish batch ``b`` (masking pieces of ``ahead``, the next batch, while the workers finish
+        """Finish batch ``b`` (masking pieces of ``ahead``, the next batch, while the threads finish
         theirs of ``b``) and merge its pieces in input order."""
         raw, n, cw = b.raw, len(b.raw), self.config.clause_words
         if n == 0:
             return pa.array([], pa.uint64()), np.zeros(0, np.int64), np.zeros(0, np.uint64)
         results = b.results
         if b.futures is not None:
-            try:
-                while self._take_back(b):
+            while self._take_back(b):
+                pass
+            for i, f in enumerate(b.futures):
+                while results[i] is None and not f.done() and ahead is not None and self._take_back(ahead):
                     pass
-                for i, f in enumerate(b.futures):
-                    while results[i] is None and not f.done() and ahead is not None and self._take_back(ahead):
-                        pass
-                    if results[i] is None:
-                        results[i] = _unpack_result(f.result())
-            except (BrokenProcessPool, OSError, RuntimeError):  # no worker processes here: do it inline
-                self._close_pool(broken=True)
-                for x in (b, ahead):  # pieces not masked yet are masked here (results None)
-                    if x is not None:
-                        x.futures = None
+                if results[i] is None:
+                    results[i] = f.result()  # a failure in a thread is raised here, as if masked here
         out = np.zeros(n, np.uint64)
         valid = np.zeros(n, bool)
         c_rows, c_vals = [], []
@@ -1364,47 +1340,29 @@ class TemplateMiner:
         return list(zip(cuts[:-1], cuts[1:]))
 
     def _workers(self) -> int:
-        if self._pool_broken:
-            return 1
         w = self.config.workers
         if w <= 0:
             w = min(usable_cores(), 4)
         return w
 
     def start_workers(self) -> None:
-        """Start the worker processes in the background (if ``workers`` > 1), so they are ready by the
-        first large batch; :meth:`add` starts them otherwise. Until they are ready, batches are masked here."""
-        if self._pool is None and not self._pool_broken and self._workers() > 1:
-            _warm_kernels()  # compile (or load) the kernels here first: workers then load them from disk
-            self._pool = spawn_pool(self._workers() - 1, wait=False)
-            if self._pool is None:
-                self._pool_broken = True
-            else:
-                self._pool_finalizer = weakref.finalize(self, self._pool.shutdown, wait=False,
-                                                        cancel_futures=True)
+        """Start the masking threads (``workers - 1`` of them, if ``workers`` > 1); :meth:`add` starts
+        them when a batch is large enough to share. The kernels are loaded (or compiled) first, here."""
+        if self._pool is None and self._workers() > 1:
+            _warm_kernels()
+            self._pool = ThreadPoolExecutor(max_workers=self._workers() - 1, thread_name_prefix="acctgraph-mask")
+            self._pool_finalizer = weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
 
-    def _ready_pool(self) -> WorkerPool | None:
-        """The worker pool if its workers have started, else None (this batch is masked here: waiting
-        for a spawned interpreter to start, 1-2 s, costs more than a small batch takes)."""
-        self.start_workers()
-        try:
-            return self._pool if self._pool is not None and self._pool.ready() else None
-        except (BrokenProcessPool, OSError, RuntimeError):
-            self._close_pool(broken=True)
-            return None
-
-    def _close_pool(self, broken: bool = False) -> None:
-        if broken:
-            self._pool_broken = True
+    def _close_pool(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=not broken, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
             if self._pool_finalizer is not None:
                 self._pool_finalizer.detach()
                 self._pool_finalizer = None
 
     def close(self) -> None:
-        """Stop the worker processes (also done by :meth:`finish` and on garbage collection)."""
+        """Stop the masking threads (also done by :meth:`finish` and on garbage collection)."""
         self._close_pool()
 
     def _compact(self) -> None:

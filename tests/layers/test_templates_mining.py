@@ -350,10 +350,10 @@ def test_scale_200k_purity_recall():
     assert model.templates.num_rows <= 60
 
 
-def test_worker_processes_give_identical_results(monkeypatch):
+def test_masking_threads_give_identical_results(monkeypatch):
     import acctgraph.layers.templates_mining as tm
 
-    monkeypatch.setattr(tm, "_PAR_MIN_ROWS", 16)  # split even small batches over the workers
+    monkeypatch.setattr(tm, "_PAR_MIN_ROWS", 16)  # split even small batches over the threads
     rows, _ = _popular_prompts()
     cot = [t.format(p=p) for t in COT for p in PROBLEMS]
     data = (rows + cot + [None, "", "!!!"]) * 4
@@ -361,28 +361,25 @@ def test_worker_processes_give_identical_results(monkeypatch):
     m1, h1, ids1 = mine(data, TemplateConfig(workers=1))
     miner = TemplateMiner(TemplateConfig(workers=2))
     arr = pa.array(data, pa.string())
-    first = miner.add(arr.slice(0, 150))  # masked here: the workers are still starting
-    assert miner._pool is not None or miner._pool_broken
-    if miner._pool is not None:
-        for f in miner._pool.started:
-            f.result(timeout=120)
-        assert miner._ready_pool() is miner._pool  # later batches are split over the workers
+    first = miner.add(arr.slice(0, 150))  # the first batch split in pieces starts the masking thread
+    assert miner._pool is not None
     submitted = []
-    if miner._pool is not None:
-        real_submit = miner._pool.submit
-        monkeypatch.setattr(miner._pool, "submit", lambda *a, **k: submitted.append(1) or real_submit(*a, **k))
+    real_submit = miner._pool.submit
+    monkeypatch.setattr(miner._pool, "submit", lambda *a, **k: submitted.append(1) or real_submit(*a, **k))
     h2 = pa.concat_arrays([first] + [miner.add(arr.slice(i, 150)) for i in range(150, len(arr), 150)])
-    assert submitted or miner._pool_broken
+    assert submitted
     m2 = miner.finish()
-    assert miner._pool is None  # finish() stops the workers
+    assert miner._pool is None  # finish() stops the threads
     assert h2.equals(h1)
     assert m2.skeletons.equals(m1.skeletons) and m2.templates.equals(m1.templates)
     assert m2.assign(h2).to_pylist() == ids1
 
 
-def test_add_batches_equals_add_batch_by_batch_with_workers(monkeypatch):
-    """add_batches queues the next batch for the workers and masks its pieces while they finish the
-    current one: the same hashes per batch, in order with their keys, and the same model."""
+def test_add_batches_equals_add_batch_by_batch_with_threads(monkeypatch):
+    """add_batches queues the next batch for the masking thread and masks its pieces while that thread
+    finishes the current one: the same hashes per batch, in order with their keys, and the same model."""
+    import threading
+
     import acctgraph.layers.templates_mining as tm
 
     monkeypatch.setattr(tm, "_PAR_MIN_ROWS", 16)
@@ -395,59 +392,53 @@ def test_add_batches_equals_add_batch_by_batch_with_workers(monkeypatch):
     want = [one.add(b) for b in slices]
     miner = TemplateMiner(TemplateConfig(workers=2))
     miner.start_workers()
-    if miner._pool is not None:
-        for f in miner._pool.started:
-            f.result(timeout=120)
-    masked_here = []
+    caller = threading.current_thread()
+    masked_by: list[str] = []
     real = tm._mask_hash
 
-    def slow_here(*a, **k):  # this process is slowed down so that the worker surely takes pieces too
-        masked_here.append(1)
-        time.sleep(0.02)
+    def slow_on_caller(*a, **k):  # the caller is slowed down so that the thread surely takes pieces too
+        here = threading.current_thread() is caller
+        masked_by.append("caller" if here else "thread")
+        if here:
+            time.sleep(0.02)
         return real(*a, **k)
 
-    monkeypatch.setattr(tm, "_mask_hash", slow_here)
-    from_workers = []
-    unpack = tm._unpack_result
-    monkeypatch.setattr(tm, "_unpack_result", lambda r: from_workers.append(1) or unpack(r))
+    monkeypatch.setattr(tm, "_mask_hash", slow_on_caller)
     got = list(miner.add_batches((i, b) for i, b in enumerate(slices)))
     assert [k for k, _ in got] == list(range(len(slices)))
     assert all(h.equals(w) for (_, h), w in zip(got, want))
-    assert masked_here  # this process took pieces too
-    assert from_workers or miner._pool_broken
+    assert "caller" in masked_by and "thread" in masked_by  # both took pieces
     m1, m2 = one.finish(), miner.finish()
     assert m2.skeletons.equals(m1.skeletons) and m2.templates.equals(m1.templates)
     assert m2.skeleton_clauses.equals(m1.skeleton_clauses)
 
 
-def test_add_batches_finishes_inline_when_the_workers_die(monkeypatch):
+def test_a_failure_in_a_masking_thread_is_raised_to_the_caller(monkeypatch):
+    import threading
+
     import acctgraph.layers.templates_mining as tm
-    from concurrent.futures import Future
-    from concurrent.futures.process import BrokenProcessPool
 
     monkeypatch.setattr(tm, "_PAR_MIN_ROWS", 16)
-    arr = pa.array([f"Explain step by step why {i} is odd. Then list the edge cases." for i in range(600)])
-    slices = [arr.slice(i, 200) for i in range(0, 600, 200)]
-    want = [TemplateMiner(TemplateConfig(workers=1)).add(b) for b in slices]
+    caller = threading.current_thread()
+    real = tm._mask_hash
 
-    class Dead:
-        def submit(self, *a, **k):
-            f = Future()
-            f.set_exception(BrokenProcessPool("gone"))
-            return f
+    def fails_on_thread(*a, **k):
+        if threading.current_thread() is not caller:
+            raise MemoryError("no memory for this piece")
+        time.sleep(0.05)  # leave the thread time to start a piece
+        return real(*a, **k)
 
-        def shutdown(self, *a, **k):
-            pass
-
+    monkeypatch.setattr(tm, "_mask_hash", fails_on_thread)
     miner = TemplateMiner(TemplateConfig(workers=2))
-    monkeypatch.setattr(miner, "_ready_pool", lambda: None if miner._pool_broken else Dead())
-    got = [h for _, h in miner.add_batches((i, b) for i, b in enumerate(slices))]
-    assert miner._pool_broken
-    assert all(h.equals(w) for h, w in zip(got, want))
+    arr = pa.array([f"Explain step by step why {i} is odd. Then list the edge cases." for i in range(600)])
+    with pytest.raises(MemoryError, match="no memory for this piece"):
+        miner.add(arr)
+    miner.close()
+    assert miner._pool is None
 
 
-def test_worker_processes_do_not_rerun_the_callers_script(tmp_path):
-    """A user script without a __main__ guard must run once, not again in the spawned worker."""
+def test_mining_in_a_script_without_main_guard_runs_it_once(tmp_path):
+    """A user script without a __main__ guard runs once (masking uses threads, no spawned interpreter)."""
     import subprocess
     import sys
 
@@ -595,21 +586,15 @@ def test_clauses_come_from_a_skeletons_first_prompt_however_the_rows_are_split()
     assert sum(rows.column("count").to_pylist()) == len(prompts)
 
 
-def test_batch_split_into_pieces_is_masked_inline_when_no_worker_process_starts(monkeypatch):
-    # the pool could not start (a sandbox without process spawning): every piece runs inline, with the
-    # same clause settings as the first (a clause-count array once shadowed them after the first piece)
+def test_batch_split_into_pieces_keeps_the_clause_settings_of_every_piece():
+    # every piece is masked with the same clause settings as the first (a clause-count array once
+    # shadowed them after the first piece)
     from acctgraph.layers import templates_mining as tm
-
-    def no_pool(*a, **k):
-        raise OSError("no processes here")
 
     rows = 2 * tm._PAR_MIN_ROWS + 10
     prompts = pa.array([f"Explain step by step why {i} is odd. Then list the edge cases you see." for i in range(rows)])
     single = TemplateMiner(TemplateConfig(workers=1))
     want_h, want_rows, want_c = single.add_with_clauses(prompts)
-    from acctgraph import procs
-
-    monkeypatch.setattr(procs, "WorkerPool", no_pool)
     split = TemplateMiner(TemplateConfig(workers=2))
     assert len(split._pieces(rows)) == 2
     got_h, got_rows, got_c = split.add_with_clauses(prompts)
