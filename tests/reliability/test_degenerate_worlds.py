@@ -54,7 +54,7 @@ def heavy_world(tmp_path_factory) -> Path:
     return d
 
 
-def test_one_account_with_300k_requests(heavy_world, tmp_path):
+def test_one_account_with_600k_requests(heavy_world, tmp_path):
     ws = tmp_path / "ws"
     rc, seconds, peak_mb, err = _measured(["build", str(heavy_world), "--out", str(ws), "--quiet"])
     assert rc == 0, err
