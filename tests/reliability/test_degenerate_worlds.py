@@ -2,8 +2,8 @@
 
 Already covered in tests/test_builder.py: no traffic at all, one account with
 one request. Here: no payments table, no prompts, one IP used by everyone,
-one account with 300,000 requests (generated at test time), and a build
-killed while its template-mining worker runs (the worker must not outlive it).
+one account with 600,000 requests (generated at test time), and a build
+killed while it mines templates (nothing it started may outlive it).
 """
 
 from __future__ import annotations
