@@ -1,8 +1,8 @@
 """Worker processes (``spawn``ed, started without re-running the caller's script, gone with their
 parent) and the two thread helpers of the build: :func:`threaded_map` and :func:`prefetch`.
 
-Worker processes are used by template mining (masking pieces of a batch in parallel) and by the
-calibration report of ``communities`` (layer-off runs beside the main run).
+A worker process runs the calibration report of ``communities`` (layer-off runs beside the main
+run); template mining masks pieces of a batch on threads (the kernels release the GIL).
 ``fork`` is never used: DuckDB's and Arrow's threads may hold locks at the
 moment of the fork.
 
