@@ -125,22 +125,11 @@ def _init(parent: int, initializer: Callable[..., Any] | None, initargs: tuple) 
 
 
 class WorkerPool(ProcessPoolExecutor):
-    """A :class:`~concurrent.futures.ProcessPoolExecutor` that knows whether its workers have started."""
+    """A :class:`~concurrent.futures.ProcessPoolExecutor` with the warm-up task of each worker (``started``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.started: list[Future] = []  # the warm-up tasks, one per worker (see spawn_pool)
-
-    def ready(self) -> bool:
-        """Whether every worker has started (and run its initializer): tasks submitted now start at once.
-
-        Raises :class:`~concurrent.futures.process.BrokenProcessPool` if a worker failed to start.
-        """
-        if not all(f.done() for f in self.started):
-            return False
-        for f in self.started:
-            f.result()
-        return True
 
 
 def spawn_pool(workers: int, initializer: Callable[..., Any] | None = None, initargs: tuple = (),
@@ -149,8 +138,8 @@ def spawn_pool(workers: int, initializer: Callable[..., Any] | None = None, init
 
     ``initializer(*initargs)`` runs in each worker after it starts. With
     ``wait`` the call returns once every worker has started (and run its
-    initializer); without, the workers start in the background (see
-    :meth:`WorkerPool.ready`) and tasks queue until they are ready.
+    initializer); without, the workers start in the background and tasks
+    queue until they are ready.
     """
     try:
         pool = WorkerPool(workers, mp_context=mp.get_context("spawn"), initializer=_init,
