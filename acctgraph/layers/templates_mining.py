@@ -1232,9 +1232,8 @@ class TemplateMiner:
         b = _Batch(key, raw, self._rows_seen, self._pieces(len(raw)))
         self._rows_seen += len(raw)
         b.results = [None] * len(b.pieces)
-        if len(b.pieces) > 1:
+        if len(b.pieces) > 1:  # only with workers > 1 (see _pieces), so the threads start here
             self.start_workers()
-        if self._pool is not None and len(b.pieces) > 1:
             # work sharing: every piece is queued for the threads, which take them from the front,
             # while the caller takes them from the back as long as it can cancel them (the piece
             # is not started). The caller also reads the next batch and merges results, so an
