@@ -461,6 +461,66 @@ def _tied_to_several(src: np.ndarray, dst: np.ndarray, memb: np.ndarray) -> np.n
     return (degree >= 2) | (np.bincount(memb)[memb] <= 3)
 
 
+def loose_blocks(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_specific: np.ndarray, memb: np.ndarray,
+                 who: np.ndarray, min_size: int, min_link: float, max_conductance: float) -> np.ndarray:
+    """Blocks of ``who`` loosely joined to the rest of their community's ``who``: a block id per account
+    (-1: in none).
+
+    A block is a connected group of ``who`` accounts of one community tied by specific evidence:
+    links whose ``w_specific`` (shared cards and templates) is at least ``min_link``. In a community
+    with two or more blocks of ``min_size`` accounts, such a block is *loose* when its conductance
+    among the community's ``who`` (``w``: the combined link weight) is below ``max_conductance``:
+    a company on its own corporate card, glued to a campaign through a few VPN users' shared exits.
+    A campaign's card pools are interlinked by everything else they share (weaker template links,
+    exits, hours) and their conductance stays high (the validation world's V1: 0.27-0.74).
+
+    >>> # accounts 0-3 share cards (a clique), 4-7 too; one combined link (0-4, an exit) joins them
+    >>> a = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    >>> src, dst = (np.array(v) for v in zip(*(a + [(i + 4, j + 4) for i, j in a] + [(0, 4)])))
+    >>> cards = np.r_[np.ones(12), 0.0]
+    >>> blocks = loose_blocks(src, dst, np.ones(13), cards, np.zeros(8, int), np.ones(8, bool), 4, 0.01, 0.2)
+    >>> blocks.tolist()   # each clique's conductance: 1 / 13
+    [0, 0, 0, 0, 1, 1, 1, 1]
+    >>> # four such links between them (conductance 4 / 16): interlinked, one group
+    >>> more = np.r_[src, [1, 2, 3]], np.r_[dst, [5, 6, 7]]
+    >>> loose_blocks(*more, np.ones(16), np.r_[cards, 0, 0, 0], np.zeros(8, int), np.ones(8, bool), 4, 0.01, 0.2).tolist()
+    [-1, -1, -1, -1, -1, -1, -1, -1]
+    """
+    import igraph as ig
+
+    from acctgraph.communities import conductance
+
+    n = len(memb)
+    out = np.full(n, -1, np.int64)
+    inside = who[src] & who[dst] & (memb[src] == memb[dst])
+    tied = inside & (w_specific >= min_link)
+    if not tied.any():
+        return out
+    g = ig.Graph(n=n, directed=False)
+    g.add_edges(np.column_stack([src[tied], dst[tied]]))
+    comp = np.asarray(g.connected_components().membership, np.int64)
+    big = who & (np.bincount(comp[who], minlength=n)[comp] >= min_size)
+    # communities with two or more big blocks (a block lies in one community: its links are inside)
+    community, blocks = np.unique(np.unique(np.column_stack([memb[big], comp[big]]), axis=0)[:, 0],
+                                  return_counts=True)
+    cand = who & np.isin(memb, community[blocks >= 2])
+    if not cand.any():
+        return out
+    # parts: each big block, and the rest of each candidate community; measured within the community
+    key = np.where(big, comp, n + memb)  # comp < n: a block; n + community: the community's rest
+    keys, part = np.unique(key[cand], return_inverse=True)
+    parts = np.full(n, -1, np.int64)
+    parts[cand] = part
+    whole = np.empty(len(keys), np.int64)
+    whole[part] = memb[cand]
+    e = inside & cand[src]  # a candidate's links inside its community: both ends are candidates
+    cond = conductance(parts[src[e]], parts[dst[e]], w[e], np.arange(len(keys)), whole)
+    sel = cand.copy()
+    sel[cand] = ((keys < n) & (cond < max_conductance))[part]
+    out[sel] = comp[sel]
+    return out
+
+
 def _score_partition(x: _Inputs, memb: np.ndarray, sc, fixed: np.ndarray | None = None,
                      fixed_core: np.ndarray | None = None,
                      with_reasons: bool = True) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
@@ -825,7 +885,8 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
     ``initial`` warm-starts the first Leiden pass (see :func:`detect`);
     ``with_reasons`` False skips the plain-words reasons (calibration runs).
     Returns (first partition, membership, clusters, core mask, strengths, operation per community,
-    number of merged communities, sleeper mask). Sleepers (:func:`attach_sleepers`) count as core
+    number of merged communities, sleeper mask, accounts of loose blocks that left flagged clusters:
+    :func:`_loose_blocks_apart`). Sleepers (:func:`attach_sleepers`) count as core
     members of their cluster and in its ``size``, but not in its signals or ``core_size``.
     """
     cc, sc = cfg.communities, cfg.scoring
@@ -841,6 +902,7 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
     flagged = clusters.loc[clusters["flagged"], "community_id"].to_numpy()
     groups = _same_campaign(x, memb, core, flagged, ops, cc.operation_min_overlap)
     merged = 0
+    pooled = fixed_core = None
     if len(flagged):
         remap = np.arange(len(ops))
         remap[flagged] = groups
@@ -848,8 +910,18 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
         if merged:
             say(f"scoring again with {merged} pools merged into their operations")
             pooled = np.isin(memb, flagged[groups != flagged]) | np.isin(memb, groups[groups != flagged])
+            fixed_core = tied
             memb = _renumber(remap[memb])
-            clusters, core, strength, _ = _score_partition(x, memb, sc, fixed=pooled, fixed_core=tied,
+            clusters, core, strength, _ = _score_partition(x, memb, sc, fixed=pooled, fixed_core=fixed_core,
+                                                           with_reasons=with_reasons)
+            ops = operations(x, memb, cc.operation_resolution, cc.seed)
+    apart = 0
+    if sc.judge_blocks and clusters["flagged"].any():
+        moved = _loose_blocks_apart(x, memb, clusters, core, cfg, pooled, fixed_core)
+        if moved is not None:
+            say("scoring again with loose blocks of flagged clusters apart")
+            memb, apart = moved
+            clusters, core, strength, _ = _score_partition(x, memb, sc, fixed=pooled, fixed_core=fixed_core,
                                                            with_reasons=with_reasons)
             ops = operations(x, memb, cc.operation_resolution, cc.seed)
     idle = x.feats["requests"].to_numpy() == 0
@@ -874,7 +946,31 @@ def _detect_and_score(x: _Inputs, cfg: Config, initial: np.ndarray | None = None
                                         ignore_index=True)
         ops = operations(x, memb, cc.operation_resolution, cc.seed)
         core = core | sleeper
-    return part, memb, clusters, core, strength, ops, merged, sleeper
+    return part, memb, clusters, core, strength, ops, merged, sleeper, apart
+
+
+def _loose_blocks_apart(x: _Inputs, memb: np.ndarray, clusters: pd.DataFrame, core: np.ndarray, cfg: Config,
+                        fixed: np.ndarray | None, fixed_core: np.ndarray | None) -> tuple[np.ndarray, int] | None:
+    """The membership with every loose block of a flagged cluster (:func:`loose_blocks`) that is not
+    flagged when scored alone made a community of its own, and how many accounts left; None when
+    there is none.
+
+    The rest of the cluster is then scored without it: a group glued to a campaign by a few shared
+    exits neither gets the campaign's flag nor dilutes its signals.
+    """
+    sc, cc = cfg.scoring, cfg.communities
+    who = core & np.isin(memb, clusters.loc[clusters["flagged"], "community_id"].to_numpy())
+    specific = x.edges[[f"w_{l}" for l in SPECIFIC_LAYERS]].to_numpy(np.float64).sum(axis=1)
+    blocks = loose_blocks(x.src, x.dst, x.w, specific, memb, who, sc.flag_min_size, cc.min_weight,
+                          cc.split_conductance)
+    inb = blocks >= 0
+    if not inb.any():
+        return None
+    alone = memb.copy()
+    alone[inb] = int(memb.max()) + 1 + np.unique(blocks[inb], return_inverse=True)[1]
+    trial, _, _, _ = _score_partition(x, alone, sc, fixed=fixed, fixed_core=fixed_core, with_reasons=False)
+    leave = inb & ~np.isin(alone, trial.loc[trial["flagged"], "community_id"].to_numpy())
+    return (_renumber(np.where(leave, alone, memb)), int(leave.sum())) if leave.any() else None
 
 
 def flagged_nodes(memb: np.ndarray, clusters: pd.DataFrame, core: np.ndarray) -> np.ndarray:
@@ -928,7 +1024,7 @@ def layer_off(x: _Inputs, cfg: Config, layer: str, flagged: np.ndarray,
     xo = _recombined(x, off.combine, cfg.communities.min_weight)
     if initial is not None:  # one Leiden iteration from the run's partition (see calibration)
         off = dataclasses.replace(off, communities=dataclasses.replace(off.communities, iterations=1))
-    _, memb, clusters, core, _, _, _, _ = _detect_and_score(xo, off, initial=initial, with_reasons=False)
+    _, memb, clusters, core, *_ = _detect_and_score(xo, off, initial=initial, with_reasons=False)
     now = flagged_nodes(memb, clusters, core)
     return {"flagged_without": int(len(now)), "kept": int(np.isin(flagged, now).sum()),
             "lost": int((~np.isin(flagged, now)).sum()), "gained": int((~np.isin(now, flagged)).sum())}
@@ -1054,7 +1150,7 @@ def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t
                       x: _Inputs, worker: ProcessPoolExecutor | None,
                       say: Callable[[str], None] = say_nothing) -> CommunitiesResult:
     cc, sc = cfg.communities, cfg.scoring
-    part, memb, clusters, core, strength, ops, merged, sleeper = _detect_and_score(x, cfg, say=say)
+    part, memb, clusters, core, strength, ops, merged, sleeper, apart = _detect_and_score(x, cfg, say=say)
     t_detect = time.perf_counter() - t0
     clusters.insert(1, "operation_id", ops[clusters["community_id"].to_numpy()])
     seeds = _seed_nodes(ws, x.nodes, known_bad)
@@ -1105,6 +1201,7 @@ def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t
              "splits": part.splits, "leiden_runs": part.leiden_runs, "merged_into_operations": merged,
              "flagged_clusters": int(clusters["flagged"].sum()), "flagged_accounts": int(m["flagged"].sum()),
              "fringe_accounts": int(fringe.sum()), "sleeper_accounts": int(sleeper.sum()),
+             "loose_block_accounts": apart,
              "known_bad_seeds": int(len(seeds)),
              "calibration": cal,
              "seconds": {"detect": round(t_detect, 3), "calibration": round(t_cal, 3),
@@ -1114,7 +1211,8 @@ def _detect_and_write(ws: Workspace, cfg: Config, known_bad: list[str] | None, t
         UPSTREAM_KEY: ws.upstream("communities"), "inputs": build_json.get("inputs", {}),
         "config": {"communities": dataclasses.asdict(cc), "scoring": dataclasses.asdict(sc),
                    "combine": dataclasses.asdict(cfg.combine)},
-        "objective": "modularity (igraph Leiden) + conductance-guided split pass + operation merge of flagged",
+        "objective": "modularity (igraph Leiden) + conductance-guided split pass + operation merge of flagged"
+                     + (" + loose blocks of flagged judged alone" if sc.judge_blocks else ""),
         **{k: v for k, v in stats.items() if k != "seconds"}, "split_log": part.log[:200],
     })
     return CommunitiesResult(str(ws.path), m, clusters, part, stats)

@@ -67,12 +67,34 @@ def _conductance(sub: ig.Graph, parts: np.ndarray) -> np.ndarray:
     """Conductance of each part of ``sub`` w.r.t. the rest of ``sub``."""
     el = np.asarray(sub.get_edgelist(), dtype=np.int64).reshape(-1, 2)
     w = np.asarray(sub.es["weight"], dtype=np.float64) if sub.ecount() else np.zeros(0)
-    k = parts.max() + 1
-    vol = np.bincount(parts[el[:, 0]], w, k) + np.bincount(parts[el[:, 1]], w, k)
-    same = parts[el[:, 0]] == parts[el[:, 1]]
-    internal = np.bincount(parts[el[same, 0]], w[same], k)
+    return conductance(el[:, 0], el[:, 1], w, parts)
+
+
+def conductance(src: np.ndarray, dst: np.ndarray, w: np.ndarray, parts: np.ndarray,
+                whole: np.ndarray | None = None) -> np.ndarray:
+    """Conductance of each part (``parts``: a label 0..k-1 per vertex) w.r.t. the rest of the graph
+    given by the edges: ``cut(P, rest) / min(vol(P), vol(rest))``, 1.0 where that is empty.
+
+    With ``whole`` (a label per part; no edge may join parts of two wholes) the rest is
+    the rest of the part's whole, so the parts of many communities are measured at once.
+
+    >>> # a triangle 0-1-2 and a pair 3-4, one edge between them (1-3): cut 1, volumes 7 and 3
+    >>> src, dst, parts = np.array([0, 1, 2, 3, 1]), np.array([1, 2, 0, 4, 3]), np.array([0, 0, 0, 1, 1])
+    >>> conductance(src, dst, np.ones(5), parts).round(3).tolist()
+    [0.333, 0.333]
+    >>> # the same twice over (vertices 5-9), as two wholes: each part measured within its own
+    >>> two = conductance(np.r_[src, src + 5], np.r_[dst, dst + 5], np.ones(10), np.r_[parts, parts + 2],
+    ...                   whole=np.array([0, 0, 1, 1]))
+    >>> two.round(3).tolist()
+    [0.333, 0.333, 0.333, 0.333]
+    """
+    k = int(parts.max()) + 1
+    vol = np.bincount(parts[src], w, k) + np.bincount(parts[dst], w, k)
+    same = parts[src] == parts[dst]
+    internal = np.bincount(parts[src[same]], w[same], k)
     cut = vol - 2 * internal
-    denom = np.minimum(vol, vol.sum() - vol)
+    total = vol.sum() if whole is None else np.bincount(whole, vol)[whole]
+    denom = np.minimum(vol, total - vol)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denom > 0, cut / denom, 1.0)
 

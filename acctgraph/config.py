@@ -238,6 +238,11 @@ class ScoringConfig:
                                              "(no shared card, no template link that counts) are fringe when at "
                                              "least half of its core is tied by templates, unless they send one of "
                                              "the core's own templates (clusters.circumstantial_members)")
+    judge_blocks: bool = _opt(True, "a block of a flagged cluster (flag_min_size or more core members tied to each "
+                                    "other by cards or templates, each such link at least [communities] "
+                                    "min_weight) whose conductance inside the cluster is below [communities] "
+                                    "split_conductance keeps its flag only if it is flagged when scored alone; "
+                                    "otherwise it leaves as a community of its own (clusters.loose_blocks)")
     sleeper_share: float = _opt(0.5, "an account that sent no request and was left alone joins the flagged cluster "
                                      "that holds at least this share of its link weight, counting links too weak "
                                      "for detection (a card of a campaign's BIN burst); above 1 switches it off")

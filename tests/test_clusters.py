@@ -173,7 +173,7 @@ def test_a_layer_switched_off_is_off_in_scoring_too(built):
     assert (off.edges["layers"] <= (x.edges.set_index(["src", "dst"]).loc[
         list(zip(off.edges["src"], off.edges["dst"])), "layers"].to_numpy())).all()
     cfg_off = dataclasses.replace(cfg, combine=dataclasses.replace(cfg.combine, payments=0.0))
-    *_, clusters, core, _, _, _, _ = cl._detect_and_score(off, cfg_off)
+    _, _, clusters, core, *_ = cl._detect_and_score(off, cfg_off)
     assert (clusters["shared_payment"] == 0).all()
     on_clusters = cl._detect_and_score(x, cfg)[2]
     assert (on_clusters["shared_payment"] > 0).any()
@@ -638,3 +638,85 @@ def test_the_first_screen_lists_flagged_clusters_before_higher_scoring_small_one
     table = [line for line in r.lines(n + 2) if line.split()[0].isdigit()]
     assert [int(line.split()[0]) for line in table] == screen["community_id"].tolist()
     assert [row["community_id"] for row in r.to_dict(n + 2)["clusters"]] == screen["community_id"].tolist()
+
+
+def test_loose_blocks_need_two_blocks_of_the_minimum_size_in_one_community():
+    import numpy as np
+
+    from acctgraph.clusters import loose_blocks
+
+    # cliques of cards: 0-4 and 5-9 in community 0 (joined by one exit, 0-5); 10-12 (three accounts) in
+    # community 0 too, tied by an exit to 1; 13-17 alone in community 1
+    def clique(nodes):
+        return [(a, b) for i, a in enumerate(nodes) for b in nodes[i + 1:]]
+
+    cards = clique(range(5)) + clique(range(5, 10)) + clique(range(10, 13)) + clique(range(13, 18))
+    exits = [(0, 5), (1, 10)]
+    src, dst = (np.array(v) for v in zip(*(cards + exits)))
+    spec = np.r_[np.ones(len(cards)), np.zeros(len(exits))]
+    memb = np.r_[np.zeros(13, int), np.ones(5, int)]
+    everyone = np.ones(18, bool)
+    blocks = loose_blocks(src, dst, np.ones(len(src)), spec, memb, everyone, 5, 0.01, 0.2)
+    assert (blocks[:10] >= 0).all() and len(set(blocks[:5])) == len(set(blocks[5:10])) == 1
+    assert blocks[0] != blocks[5]
+    assert (blocks[10:] == -1).all()  # below the minimum size; a community with a single block
+    # links under min_link do not tie a block; accounts outside ``who`` are not in any
+    assert (loose_blocks(src, dst, np.ones(len(src)), spec * 0.001, memb, everyone, 5, 0.01, 0.2) == -1).all()
+    who = everyone.copy()
+    who[5:10] = False
+    assert (loose_blocks(src, dst, np.ones(len(src)), spec, memb, who, 5, 0.01, 0.2) == -1).all()
+
+
+def test_a_company_glued_to_a_campaign_leaves_it_and_the_campaign_keeps_its_flag(built, labels):
+    """The `thin` evasion's failure, rebuilt on the sample: modularity glued a company's card block to a campaign."""
+    import igraph as ig
+    import numpy as np
+
+    from acctgraph.clusters import _load, _loose_blocks_apart, _score_partition
+    from acctgraph.config import Config
+    from acctgraph.io.workspace import Workspace
+
+    cfg = Config()
+    x = _load(Workspace(built), cfg.combine, cfg.communities.min_weight)
+    found = acctgraph.communities(built, quiet=True).members
+    m = found.sort_values("node").merge(labels, on="account_id", how="left")
+    memb = m["community_id"].to_numpy()
+    campaign = (m["campaign"] == "agent-distill").to_numpy()
+    company = (m["population"] == "company-0").to_numpy()
+    # the company's largest group of accounts tied by cards or templates
+    spec = x.edges[["w_payments", "w_templates"]].to_numpy().sum(axis=1)
+    t = company[x.src] & company[x.dst] & (spec >= cfg.communities.min_weight)
+    g = ig.Graph(n=len(memb))
+    g.add_edges(np.column_stack([x.src[t], x.dst[t]]))
+    comp = np.asarray(g.connected_components().membership)
+    block = company & (comp == np.bincount(comp[company]).argmax())
+    assert block.sum() >= 50
+    glued = memb.copy()
+    glued[block] = np.bincount(memb[campaign]).argmax()
+    clusters, core, _, _ = _score_partition(x, glued, cfg.scoring)
+    flagged = np.isin(glued, clusters.loc[clusters["flagged"], "community_id"]) & core
+    assert flagged[block].sum() >= 50 and flagged[campaign].all()  # the company carried along by the campaign
+
+    moved = _loose_blocks_apart(x, glued, clusters, core, cfg, None, None)
+    assert moved is not None
+    apart, left = moved
+    assert left == (block & core).sum()  # the block's core members, not its fringe
+    clusters, core, _, _ = _score_partition(x, apart, cfg.scoring)
+    flagged = np.isin(apart, clusters.loc[clusters["flagged"], "community_id"]) & core
+    assert not flagged[block].any() and flagged[campaign].all()
+    assert len(np.unique(apart[campaign])) == 1  # the campaign's own card pools stay together
+    # nothing to separate in the partition community detection found
+    clusters, core, _, _ = _score_partition(x, memb, cfg.scoring)
+    assert _loose_blocks_apart(x, memb, clusters, core, cfg, None, None) is None
+
+
+def test_judge_blocks_changes_nothing_where_no_group_is_glued_on(built):
+    from acctgraph.config import Config
+
+    off = acctgraph.communities(built, config=Config.from_dict({"scoring": {"judge_blocks": False}}),
+                                quiet=True).members
+    result = acctgraph.communities(built, quiet=True)
+    on = result.members
+    assert on["flagged"].sum() > 0 and result.stats["loose_block_accounts"] == 0
+    assert on[["account_id", "community_id", "role", "flagged"]].equals(off[["account_id", "community_id", "role",
+                                                                             "flagged"]])
