@@ -496,10 +496,13 @@ def loose_blocks(src: np.ndarray, dst: np.ndarray, w: np.ndarray, w_specific: np
     tied = inside & (w_specific >= min_link)
     if not tied.any():
         return out
-    g = ig.Graph(n=n, directed=False)
-    g.add_edges(np.column_stack([src[tied], dst[tied]]))
-    comp = np.asarray(g.connected_components().membership, np.int64)
-    big = who & (np.bincount(comp[who], minlength=n)[comp] >= min_size)
+    # components over the ``who`` accounts only (numbered 0..m-1), not every account of the graph
+    ids = np.flatnonzero(who)
+    g = ig.Graph(n=len(ids), directed=False)
+    g.add_edges(np.column_stack([np.searchsorted(ids, src[tied]), np.searchsorted(ids, dst[tied])]))
+    comp = np.full(n, n, np.int64)  # n: not in ``who``
+    comp[ids] = g.connected_components().membership
+    big = who & (np.bincount(comp[who], minlength=n + 1)[comp] >= min_size)
     # communities with two or more big blocks (a block lies in one community: its links are inside)
     community, blocks = np.unique(np.unique(np.column_stack([memb[big], comp[big]]), axis=0)[:, 0],
                                   return_counts=True)
