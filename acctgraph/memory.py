@@ -21,7 +21,9 @@ Two allocators keep freed memory for themselves unless told otherwise:
   when the next one is made, and the arrays under 8 MiB that a build makes by the
   thousand were over a quarter of its page faults; heap holes of that size did
   not raise the peaks. Measured (seed-scale default world,
-  two builds each, alternating, 2026-12-05): 128 KiB 114-117 s, 6.4-6.6 million page
+  two builds each, alternating, one-off, 2026-12-05, with
+  ``/usr/bin/time -f '%e s %S sys %R faults %M KB' acctgraph build WORLD --out WS -q``
+  and the threshold edited): 128 KiB 114-117 s, 6.4-6.6 million page
   faults, 36-41 s of kernel time; 8 MiB 110-114 s, 4.7 million, 31 s; peak memory
   the same (4.4-5.2 GiB), and 7,408 MiB for the evasive seed-scale world (7,462 before).
 
