@@ -68,44 +68,73 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
     punctuation and clause-end tables; ``ph_len[k]``/``ph_bytes[k]`` the
     placeholder text of sentinel ``k`` (1..6). Working values: one byte per
     input byte (0 marks a dropped byte, 1-6 placeholders, 7 a clause break).
+
+    Two passes over the bytes: the first lowercases and notes where a rule may
+    start (each such byte can start one rule only: ``:``/``w`` a URL, ``@`` an
+    e-mail, a digit a number, a capital a name); the rules then run over those
+    positions, URLs first, each claiming its span unless an earlier one did;
+    the second pass writes the output, clause breaks decided on the way.
     """
     nb = len(data)
     n = len(off) - 1
     if nb == 0:
         return off.copy(), data.copy()
     v = np.empty(nb, np.uint8)
+    at = np.empty(nb, np.int32)  # positions where a rule may start (pages touched only as far as used)
+    na = 0
     nph = 0  # placeholders so far (an upper bound on those written: it sizes the output)
+    prev_d = False
     for i in range(nb):
-        x = low_t[data[i]]
+        b = data[i]
+        x = low_t[b]
         v[i] = x
         nph += np.uint8(x - 1) < 6
+        c = cls_t[b]
+        isd = c == _D
+        if isd:
+            if not prev_d:
+                at[na] = i
+                na += 1
+        elif c == _U:
+            if 2 <= i < nb - 1 and data[i - 1] == 32 and ((cls_t[data[i - 2]] & _L) != 0 or data[i - 2] == 44) \
+                    and (cls_t[data[i + 1]] & (_L | _H)) != 0:
+                at[na] = i
+                na += 1
+        elif b == 58:
+            if i + 2 < nb and data[i + 1] == 47 and data[i + 2] == 47:
+                q = i - 1 if i > 0 else nb - 1  # numpy's data[-1] at the first byte
+                if (cls_t[data[q]] & (_U | _L)) != 0:
+                    at[na] = i
+                    na += 1
+        elif b == 119:
+            if i + 3 < nb and data[i + 3] == 46 and data[i + 1] == 119 and data[i + 2] == 119:
+                at[na] = i
+                na += 1
+        elif b == 64:
+            at[na] = i
+            na += 1
+        prev_d = isd
 
     # URLs: "x://" (a letter before the colon) or "www."; the whole whitespace-delimited word
     cs = -1
     ce = -1
     r = 0
-    for p in range(nb):
+    for j in range(na):
+        p = at[j]
         b = data[p]
         if b != 58 and b != 119:
             continue
-        hit = False
-        if b == 58 and p + 2 < nb and data[p + 1] == 47 and data[p + 2] == 47:
-            q = p - 1 if p > 0 else nb - 1  # numpy's data[-1] at the first byte
-            if (cls_t[data[q]] & (_U | _L)) != 0:
-                hit = True
-        if b == 119 and p + 3 < nb and data[p + 3] == 46 and data[p + 1] == 119 and data[p + 2] == 119:
-            hit = True
-        if hit:
-            if not (cs <= p < ce):
-                while off[r + 1] <= p:
-                    r += 1
-                cs, ce = _extent(p, off[r], off[r + 1], data, cls_t, 0)
-            nph += _replace(cs, ce, 2, v)
+        if not (cs <= p < ce):
+            while off[r + 1] <= p:
+                r += 1
+            cs, ce = _extent(p, off[r], off[r + 1], data, cls_t, 0)
+        nph += _replace(cs, ce, 2, v)
     # e-mail addresses: an "@" after the word's first byte, with a dot after it (not last) in the same word
     cs = -1
     ce = -1
     r = 0
-    for p in range(nb):
+    for j in range(na):
+        p = at[j]
         if data[p] != 64:
             continue
         if not (cs <= p < ce):
@@ -113,34 +142,28 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
                 r += 1
             cs, ce = _extent(p, off[r], off[r + 1], data, cls_t, 0)
         if cs < p:
-            for j in range(p + 1, ce - 1):
-                if data[j] == 46:
+            for k in range(p + 1, ce - 1):
+                if data[k] == 46:
                     nph += _replace(cs, ce, 3, v)
                     break
     # numbers: runs of [A-Za-z0-9._,:/-] that contain a digit (found from each digit run's first digit)
     cs = -1
     ce = -1
     r = 0
-    prev_d = False
-    for p in range(nb):
-        isd = cls_t[data[p]] == _D
-        first = isd and not prev_d
-        prev_d = isd
-        if not first:
+    for j in range(na):
+        p = at[j]
+        if cls_t[data[p]] != _D:
             continue
         if not (cs <= p < ce):
             while off[r + 1] <= p:
                 r += 1
             cs, ce = _extent(p, off[r], off[r + 1], data, cls_t, 1)
         nph += _replace(cs, ce, 5, v)
-    # names: "Xy..." right after "<lowercase> " or ", "
+    # names: "Xy..." right after "<lowercase> " or ", " (within the row)
     r = 0
-    for p in range(2, nb - 1):
-        if cls_t[data[p]] != _U or data[p - 1] != 32:
-            continue
-        if not ((cls_t[data[p - 2]] & _L) != 0 or data[p - 2] == 44):
-            continue
-        if (cls_t[data[p + 1]] & (_L | _H)) == 0:
+    for j in range(na):
+        p = at[j]
+        if cls_t[data[p]] != _U:
             continue
         while off[r + 1] <= p:
             r += 1
@@ -148,17 +171,11 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
             continue
         s, e = _extent(p, off[r], off[r + 1], data, cls_t, 1)
         nph += _replace(p, e, 6, v)
-    if breaks:
-        r = 0
-        for i in range(nb):
-            if ends_t[data[i]] and v[i] == 32:
-                while off[r + 1] <= i:
-                    r += 1
-                if data[i] == 10 or i + 1 == off[r + 1] or data[min(i + 1, nb - 1)] <= 32:
-                    v[i] = _BRK
-    # one pass: collapse whitespace (the first byte of a run stays, a break if the run holds one; runs
-    # may continue across rows), drop a placeholder repeated after one separator ("S S" -> "S", decided
-    # on the collapsed bytes of the row, the last two kept in p1/p2) and write placeholders' text
+    # one pass: clause breaks (with ``breaks``: a clause end, ". ! ? ; :" before whitespace or the row's
+    # end, or a newline, that no span claimed), collapse whitespace (the first byte of a run stays, a break
+    # if the run holds one; runs may continue across rows), drop a placeholder repeated after one separator
+    # ("S S" -> "S", decided on the collapsed bytes of the row, the last two kept in p1/p2) and write
+    # placeholders' text
     out = np.empty(nb + 6 * nph, np.uint8)  # "<email>" is the longest (7 bytes for 1)
     off3 = np.empty(n + 1, np.int64)
     k = 0
@@ -169,11 +186,15 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
         cnt = 0  # collapsed bytes of this row so far
         p1 = 0
         p2 = 0
-        for i in range(off[r], off[r + 1]):
+        end = off[r + 1]
+        for i in range(off[r], end):
             c = v[i]
             if c == 0:
                 prev_sp = False
                 continue
+            if breaks and c == 32 and ends_t[data[i]]:
+                if data[i] == 10 or i + 1 == end or data[min(i + 1, nb - 1)] <= 32:
+                    c = _BRK
             if c == 32 or (breaks and c == _BRK):
                 if prev_sp:
                     if c == _BRK:
