@@ -31,7 +31,7 @@ from acctgraph._version import __version__
 from acctgraph.config import Config
 from acctgraph.engine import SPILL_DIR, Engine
 from acctgraph.errors import ConfigError
-from acctgraph.features import build_features
+from acctgraph.features import behaviour_table, write_features
 from acctgraph.graph import LAYERS, build_edges
 from acctgraph.io.atomic import write_json_atomic
 from acctgraph.io import remote
@@ -178,12 +178,58 @@ def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str]
         return _build(data, ws, paths, cfg, layers, quiet, engine)
 
 
+#: Layers whose tables the behaviour features read (``net_ev``; payments: the ``pay`` view, made in
+#: prepare): the features' table is made after them, before the layers that wait for background mining.
+_FEATURES_AFTER = ("payments", "network")
+
+
+def _stages(ctx: BuildContext, modules: dict[str, Any], mining: list[str], stages: dict[str, dict[str, float]],
+            bar: Any) -> tuple[dict[str, LayerStats], int, int]:
+    """The build's stages after load, in order: (layer statistics, nodes, edges).
+
+    A layer's mining (the templates' masking and hashing) comes first, before DuckDB holds any table;
+    its grouping runs on in the background (:class:`acctgraph.procs.Background`) through prepare, the
+    layers before it and the behaviour features, and is recorded as stage ``group:<layer>`` with
+    ``"background": true`` (its own thread's CPU seconds; its wall time overlaps those stages).
+    """
+    eng, ws, cfg = ctx.eng, ctx.ws, ctx.config
+    for name in mining:
+        with _stage(stages, f"mine:{name}", bar):
+            ctx.mined[name] = modules[name].mine(ctx)
+    background = {name: m.background for name, m in ctx.mined.items() if getattr(m, "background", None) is not None}
+    with _stage(stages, "prepare", bar):
+        nodes = _prepare_views(eng, ws)
+    stats: dict[str, LayerStats] = {}
+
+    def layer(name: str) -> None:
+        with _stage(stages, f"layer:{name}", bar):
+            stats[name] = modules[name].build(ctx)
+
+    for name in modules:
+        if name in _FEATURES_AFTER:
+            layer(name)
+    with _stage(stages, "features", bar):  # while the templates are grouped in the background
+        behaviour_table(eng)
+    for name in modules:
+        if name not in _FEATURES_AFTER:
+            layer(name)
+    for name, job in background.items():
+        stages[f"group:{name}"] = {**job.timing, "background": True}
+    with _stage(stages, "edges", bar):
+        edges = build_edges(eng, ws, list(modules), cfg.combine)
+    with _stage(stages, "write features", bar):
+        write_features(eng, ws, with_templates="templates" in modules)
+    return stats, nodes, edges
+
+
 def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, str] | None, cfg: Config,
            layers: list[str], quiet: bool, engine: str) -> BuildReport:
     # load() removes load.json, build.json and communities.json before it writes anything (once its
     # inputs are known to be readable), so an interrupted rebuild never looks complete.
     stages: dict[str, dict[str, float]] = {}
-    bar = progress(total=4 + len(layers), desc="build", unit="stage", quiet=quiet)
+    modules = {name: importlib.import_module(f"acctgraph.layers.{name}") for name in layers}
+    mining = [name for name, module in modules.items() if hasattr(module, "mine")]
+    bar = progress(total=5 + len(layers) + len(mining), desc="build", unit="stage", quiet=quiet)
     with bar:
         with _stage(stages, "load", bar):
             load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet, engine=engine,
@@ -194,19 +240,15 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
             eng_versions = {"engine": eng.name, **getattr(eng, "versions", {})}
             if engine == "spark":  # which tables Spark validated, which the driver (CSV: always the driver)
                 eng_versions["load"] = dict(load_report.where)
-            with _stage(stages, "prepare", bar):
-                nodes = _prepare_views(eng, ws)
-            ctx = BuildContext(eng, ws, cfg, quiet)
-            stats: dict[str, LayerStats] = {}
-            for name in layers:
-                with _stage(stages, f"layer:{name}", bar):
-                    stats[name] = importlib.import_module(f"acctgraph.layers.{name}").build(ctx)
+            ctx = BuildContext(eng, ws, cfg, quiet, note=bar.set_postfix_str)
+            try:
+                stats, nodes, edges = _stages(ctx, modules, mining, stages, bar)
+            finally:  # a failed build leaves no background work running
+                for mined in ctx.mined.values():
+                    if getattr(mined, "background", None) is not None:
+                        mined.background.cancel()
             if engine == "spark":  # which layers' row-wise work ran on the executors (and which the driver)
                 eng_versions.update(ctx.where)
-            with _stage(stages, "edges", bar):
-                edges = build_edges(eng, ws, layers, cfg.combine)
-            with _stage(stages, "features", bar):
-                build_features(eng, ws, with_templates="templates" in layers)
     report = BuildReport(ws.location, load_report, stats, nodes, edges, stages)
     load_json = ws.read_marker("load")
     write_json_atomic(ws.marker("build"), {

@@ -39,13 +39,40 @@ def _pmod(x: str, m: int) -> str:
 
 def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fanin: int = HUB_FANIN,
                    proxy_countries: int = PROXY_COUNTRIES) -> int:
-    """Write ``account_features.parquet``; returns the row count."""
+    """Write ``account_features.parquet``; returns the row count (:func:`behaviour_table`, then
+    :func:`write_features`)."""
+    behaviour_table(eng, hub_fanin=hub_fanin, proxy_countries=proxy_countries)
+    return write_features(eng, ws, with_templates=with_templates)
+
+
+def write_features(eng: Engine, ws: Workspace, *, with_templates: bool) -> int:
+    """Write ``account_features.parquet`` from temp table ``_behaviour`` (:func:`behaviour_table`) and, with
+    ``with_templates``, the templates layer's ``tmpl_ev``; returns the row count."""
     tmpl = ("LEFT JOIN (SELECT node, count(*) AS templates, max(requests) / sum(requests) AS top_template_share "
             "FROM tmpl_ev GROUP BY node) t ON t.node = n.node") if with_templates else ""
     tcols = "CAST(coalesce(t.templates, 0) AS BIGINT) AS templates, t.top_template_share" if with_templates else \
         "CAST(0 AS BIGINT) AS templates, CAST(NULL AS DOUBLE) AS top_template_share"
+    cols = [c for c in eng.sql("SELECT * FROM _behaviour LIMIT 0").column_names if c not in ("node", "account_id")]
+    # joined to ``nodes`` (every account has a row there): a column read from the table itself would be
+    # written NOT NULL whenever it holds no null (DuckDB's statistics), so the file's schema would
+    # depend on the data
+    n = eng.copy_to_parquet(f"""
+        SELECT n.node, n.account_id, {", ".join(f"b.{c}" for c in cols)}, {tcols}
+        FROM nodes n LEFT JOIN _behaviour b ON b.node = n.node {tmpl}
+        ORDER BY n.node""", ws.features_path)
+    eng.execute("DROP TABLE _behaviour")
+    return n
+
+
+def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries: int = PROXY_COUNTRIES) -> None:
+    """Temp table ``_behaviour``: every column of the features but the templates' (from views ``req``,
+    ``acct``, ``pay``, ``nodes`` and table ``net_ev``).
+
+    The build makes it before the templates layer, while the templates are grouped in the background
+    (:func:`acctgraph.layers.templates.mine`), and :func:`write_features` adds their columns at the end.
+    """
     us = eng.epoch_us
-    eng.execute(f"""
+    eng.execute("""
         CREATE OR REPLACE TEMP TABLE _newmodel AS
         WITH f AS (SELECT model, min(ts) AS first_seen FROM req WHERE model IS NOT NULL GROUP BY model)
         SELECT model, first_seen FROM f
@@ -114,11 +141,9 @@ def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fani
                (SELECT model FROM _newmodel) AS new_model, {R("nm.lag_h", 6)} AS new_model_lag_h,
                {R("nm.share", 9)} AS new_model_share,
                a.created_at, a.country, a.email_domain,
-               CAST(coalesce(ins.instruments, 0) AS BIGINT) AS instruments, {tcols}
+               CAST(coalesce(ins.instruments, 0) AS BIGINT) AS instruments
         FROM nodes n
         LEFT JOIN base b ON b.node = n.node LEFT JOIN gs ON gs.node = n.node
         LEFT JOIN nm ON nm.node = n.node LEFT JOIN sub ON sub.node = n.node
-        LEFT JOIN ins ON ins.node = n.node LEFT JOIN acct a ON a.node = n.node
-        {tmpl}
-        ORDER BY n.node"""
-    return eng.copy_to_parquet(query, ws.features_path)
+        LEFT JOIN ins ON ins.node = n.node LEFT JOIN acct a ON a.node = n.node"""
+    eng.execute(f"CREATE OR REPLACE TEMP TABLE _behaviour AS {query}")

@@ -1,5 +1,6 @@
 """Worker processes (``spawn``ed, started without re-running the caller's script, gone with their
-parent) and the two thread helpers of the build: :func:`threaded_map` and :func:`prefetch`.
+parent) and the thread helpers of the build: :func:`threaded_map`, :func:`prefetch` and
+:class:`Background`.
 
 A worker process runs the calibration report of ``communities`` (layer-off runs beside the main
 run); template mining masks pieces of a batch on threads (the kernels release the GIL).
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["WorkerPool", "exit_with_parent", "main_hidden", "noop", "prefetch", "spawn_pool", "threaded_map",
+__all__ = ["Background", "Stopped", "WorkerPool", "exit_with_parent", "main_hidden", "noop", "prefetch", "spawn_pool", "threaded_map",
            "usable_cores"]
 
 #: Below this much work (``items``), :func:`threaded_map` runs inline: threads would cost more than they save.
@@ -74,6 +75,64 @@ def prefetch(items: Iterator[Any]) -> Iterator[Any]:
                 return
             nxt = pool.submit(next, items, done)
             yield item
+
+
+class Stopped(Exception):
+    """Raised inside :class:`Background` work at a check of its ``stop`` event once it was asked to stop."""
+
+
+class Background:
+    """``fn(stop)`` on a thread of its own, started at once: the caller goes on with other work.
+
+    For Python-side work (compiled kernels, numpy, Arrow: the GIL is mostly released) that can run
+    beside the engine's SQL on the other core. :meth:`result` waits for it and returns its result
+    (or raises its exception). ``stop`` is a :class:`threading.Event` the work checks between its
+    steps (:func:`check`); :meth:`cancel` sets it and waits for the work to end, so a failed caller
+    does not leave it running.
+
+    >>> job = Background(lambda stop: sum(range(10)), name="demo")
+    >>> job.result()
+    45
+    """
+
+    def __init__(self, fn: Callable[[threading.Event], Any], name: str) -> None:
+        self.stop = threading.Event()
+        #: once the work has ended: its wall ``seconds``, the ``cpu_seconds`` of its own thread and the
+        #: process's ``peak_rss_mb`` so far (Linux: kB of ``ru_maxrss`` / 1024)
+        self.timing: dict[str, float] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._future: Future[Any] = self._pool.submit(self._timed, fn)
+        self._pool.shutdown(wait=False)  # the thread ends with the work
+
+    def _timed(self, fn: Callable[[threading.Event], Any]) -> Any:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return fn(self.stop)
+        finally:
+            import resource
+
+            self.timing = {"seconds": round(time.perf_counter() - t0, 3),
+                           "cpu_seconds": round(time.thread_time() - c0, 3),
+                           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)}
+
+    def result(self) -> Any:
+        """Wait for the work and return what it returned (its exception is raised here)."""
+        return self._future.result()
+
+    def cancel(self) -> None:
+        """Ask the work to stop at its next check and wait for it; whatever it raised is dropped."""
+        self.stop.set()
+        with contextlib.suppress(BaseException):
+            self._future.result()
+
+    @staticmethod
+    def check(stop: threading.Event) -> None:
+        """Raise :class:`Stopped` if ``stop`` is set (a :class:`Background` work's check between steps).
+
+        >>> Background.check(threading.Event())
+        """
+        if stop.is_set():
+            raise Stopped()
 
 
 def noop() -> None:

@@ -381,8 +381,10 @@ def _num(x: float | None, fmt: str = ",.1f") -> str:
     return "n/a" if x is None or x != x else format(x, fmt)
 
 
-#: Stages in the order the build runs them (build.json stores them sorted by name).
-STAGE_ORDER = ("load", "prepare") + tuple(f"layer:{l}" for l in LAYERS) + ("edges", "features")
+#: Stages in the order the build runs them (build.json stores them sorted by name); ``group:templates``
+#: runs in the background beside prepare, the payments and network layers and the features' table.
+STAGE_ORDER = ("load", "mine:templates", "group:templates", "prepare", "layer:payments", "layer:network", "features",
+               "layer:templates", "layer:coactivity", "edges", "write features")
 
 
 def stage_names(b: dict) -> list[str]:
@@ -442,10 +444,13 @@ def generation_detail(g: dict | None) -> str:
 
 def _stage_rows(b: dict) -> list[tuple[str, float, float, float, float]]:
     """(stage, seconds, cpu seconds, peak RSS MiB, share of build wall) incl. process overhead."""
-    rows = [(k, v["seconds"], v["cpu_seconds"], v["peak_rss_mb"], v["seconds"] / b["wall_s"])
+    rows = [(k + (" (background: beside the stages below; CPU of its own thread)" if v.get("background") else ""),
+             v["seconds"], v["cpu_seconds"], v["peak_rss_mb"], v["seconds"] / b["wall_s"])
             for k, v in ((k, b["stages"][k]) for k in stage_names(b))]
-    staged = sum(v["seconds"] for v in b["stages"].values())
-    staged_cpu = sum(v["cpu_seconds"] for v in b["stages"].values())
+    # a background stage's wall time overlaps the others, and their CPU time (the process's) includes its own
+    fore = [v for v in b["stages"].values() if not v.get("background")]
+    staged = sum(v["seconds"] for v in fore)
+    staged_cpu = sum(v["cpu_seconds"] for v in fore)
     other = b["wall_s"] - staged
     rows.append(("other (start-up, build.json; CPU incl. workers)", other, max(b["cpu_s"] - staged_cpu, 0.0),
                  float("nan"), other / b["wall_s"]))

@@ -67,6 +67,63 @@ def test_build_is_deterministic_across_processes(sample_ws, tmp_path):
         assert (sample_ws / f).read_bytes() == (tmp_path / "again" / f).read_bytes(), f
 
 
+def test_templates_are_grouped_in_the_background_and_recorded_as_such(sample_ws):
+    stages = json.loads((sample_ws / "build.json").read_text())["stages"]
+    order = ["load", "mine:templates", "prepare", "layer:payments", "layer:network", "features", "layer:templates",
+             "layer:coactivity", "edges", "write features"]
+    assert set(stages) == set(order) | {"group:templates"}
+    assert stages["group:templates"]["background"] is True
+    assert not any(s.get("background") for k, s in stages.items() if k != "group:templates")
+    assert stages["group:templates"]["cpu_seconds"] > 0
+
+
+@pytest.mark.parametrize("why", ["many skeletons", "one core"])
+def test_grouping_alone_or_in_the_background_gives_the_same_bytes(sample_ws, tmp_path, monkeypatch, why):
+    from acctgraph.layers import templates
+
+    if why == "many skeletons":
+        monkeypatch.setattr(templates, "BACKGROUND_MAX_SKELETONS", 0)  # every world "too large": grouped alone
+    else:
+        monkeypatch.setattr(templates, "usable_cores", lambda: 1)
+    ws = tmp_path / "alone"
+    acctgraph.build(acctgraph.SAMPLE_DIR, ws, quiet=True)
+    assert "group:templates" not in json.loads((ws / "build.json").read_text())["stages"]
+    for f in ARTIFACTS + ["clauses.parquet", "evidence/clauses.parquet"]:
+        assert (ws / f).read_bytes() == (sample_ws / f).read_bytes(), f
+
+
+def test_a_failed_build_stops_the_background_grouping(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from acctgraph.layers import network
+    from acctgraph.layers.templates_mining import TemplateMiner
+
+    def slow_finish(self):  # a grouping of many steps, a minute in all unless stopped
+        for i in range(600):
+            self._step(f"step {i}")
+            time.sleep(0.1)
+        raise AssertionError("the grouping was not stopped")
+
+    def broken(ctx):
+        raise RuntimeError("network layer broke")
+
+    monkeypatch.setattr(TemplateMiner, "finish", slow_finish)
+    monkeypatch.setattr(network, "build", broken)
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="network layer broke"):
+        acctgraph.build(acctgraph.SAMPLE_DIR, tmp_path / "ws", quiet=True)
+    assert time.perf_counter() - t0 < 30
+    assert not any(t.name.startswith("acctgraph-grouping") for t in threading.enumerate())
+
+
+def test_feature_columns_are_nullable_whatever_the_data(sample_ws):
+    # a column DuckDB writes from a table without nulls is marked NOT NULL unless the query says otherwise:
+    # the file's schema must not depend on whether this world happened to have a null
+    schema = pq.read_schema(sample_ws / "account_features.parquet")
+    assert [f.name for f in schema if not f.nullable] == ["node", "account_id"]
+
+
 def test_unknown_layer_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="unknown layer"):
         acctgraph.build(acctgraph.SAMPLE_DIR, tmp_path, config=Config.from_dict({"build": {"layers": ["dns"]}}))

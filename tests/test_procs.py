@@ -87,3 +87,53 @@ def test_prefetch_of_nothing_and_early_stop():
     gen = prefetch(iter(range(100)))
     assert next(gen) == 0
     gen.close()  # stops without reading the rest
+
+
+def test_background_runs_beside_the_caller_and_records_its_time():
+    from acctgraph.procs import Background
+
+    started, release = threading.Event(), threading.Event()
+
+    def work(stop):
+        started.set()
+        assert release.wait(10)
+        return threading.current_thread().name
+
+    job = Background(work, name="acctgraph-test")
+    assert started.wait(10)  # running while the caller goes on
+    assert job.timing == {}
+    release.set()
+    assert job.result().startswith("acctgraph-test")
+    assert set(job.timing) == {"seconds", "cpu_seconds", "peak_rss_mb"} and job.timing["peak_rss_mb"] > 0
+
+
+def test_background_error_is_raised_by_result():
+    from acctgraph.procs import Background
+
+    def work(stop):
+        raise ValueError("broken grouping")
+
+    with pytest.raises(ValueError, match="broken grouping"):
+        Background(work, name="acctgraph-test").result()
+
+
+def test_background_cancel_stops_the_work_at_its_next_check():
+    from acctgraph.procs import Background, Stopped
+
+    steps = []
+
+    def work(stop):
+        for i in range(1000):
+            Background.check(stop)
+            steps.append(i)
+            time.sleep(0.01)
+        return "finished"
+
+    job = Background(work, name="acctgraph-test")
+    while len(steps) < 3:
+        time.sleep(0.01)
+    job.cancel()  # returns once the work has ended
+    assert len(steps) < 1000 and job.stop.is_set()
+    with pytest.raises(Stopped):
+        job.result()
+    assert not any(t.name.startswith("acctgraph-test") for t in threading.enumerate())

@@ -40,11 +40,13 @@ from __future__ import annotations
 import hashlib
 from decimal import Decimal
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 
 from acctgraph.engine import Engine, round_sql
+from acctgraph.progress import say_nothing
 
 #: SQL expression of the per-member evidence budget s(n) for a group of size n.
 BUDGET_SQL = "(1.0 / (1.0 + ln({n} / 2.0)))"
@@ -239,6 +241,11 @@ class BuildContext:
     quiet: bool = False
     #: where a layer's row-wise Python work ran, when not on the driver (recorded in build.json ``versions``)
     where: dict[str, Any] = field(default_factory=dict)
+    #: what a layer's ``mine(ctx)`` returned, by layer name: the build mines before it prepares its tables
+    #: (see :func:`acctgraph.builder.build`), and the layer's ``build(ctx)`` takes it from here
+    mined: dict[str, Any] = field(default_factory=dict)
+    #: shows a short line about work running in the background (the build's progress bar; "" clears it)
+    note: Callable[[str], None] = say_nothing
 
     def finish_layer(self, name: str, table: str, stats: LayerStats) -> LayerStats:
         """Write temp table ``table(src, dst, weight, evidence)`` to ``layers/<name>.parquet``, sorted."""

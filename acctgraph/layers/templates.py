@@ -63,8 +63,10 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +77,7 @@ from acctgraph.engine import SPILL_DIR, Engine, round_sql
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
 from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
-from acctgraph.procs import prefetch, threaded_map, usable_cores
+from acctgraph.procs import Background, prefetch, threaded_map, usable_cores
 from acctgraph.progress import progress, say_nothing, steps
 
 NAME = "templates"
@@ -91,6 +93,12 @@ def _skel_rows_path(ctx: BuildContext) -> Path:
     """Where the (account, skeleton) counts wait while the skeletons are grouped (:data:`_SKEL_ROWS_FILE`)."""
     return ctx.ws.path / SPILL_DIR / _SKEL_ROWS_FILE
 
+
+#: With more distinct skeletons than this after masking, :func:`mine` groups them before it returns
+#: instead of in the background beside the engine's work: grouping them takes gigabytes of its own
+#: (the seed-scale evasive world, 12.5M skeletons: 9.2 GB peak beside DuckDB, 7.4 GB alone; the
+#: default world, 1.9M: below the build's peak either way).
+BACKGROUND_MAX_SKELETONS = 4_000_000
 
 #: MinHash permutations of the accounts' clause sets (similar pairs of the clause tier)
 STOCK_PERM = 32
@@ -236,7 +244,7 @@ def prompts_at(path: str | os.PathLike[str], rows: np.ndarray) -> pa.Array:
     return texts.take(pa.array(back))
 
 
-def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
+def _mask_on_driver(ctx: BuildContext, miner: TemplateMiner) -> None:
     """Mask and hash every prompt here, streaming ``tables/requests.parquet``; register ``_skel_rows``.
 
     Rows are counted per (account, skeleton) batch by batch and written to a Parquet file in the
@@ -248,8 +256,8 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
     miner.start_workers()  # the masking threads, and the kernels loaded, before the first batch
     rows_path = _skel_rows_path(ctx)
     rows_path.parent.mkdir(parents=True, exist_ok=True)
-    # Mining is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
-    # (its tables wait on disk).
+    # Masking is Python-side work on the whole prompt column: DuckDB lends it its memory meanwhile
+    # (its tables, if it holds any yet, wait on disk).
     with ctx.eng.lend_memory():
         with progress(total=src.metadata.num_rows, desc="templates: mask+hash", unit="rows", quiet=ctx.quiet) as bar, \
                 pq.ParquetWriter(rows_path, _SKEL_ROWS) as rows:
@@ -264,15 +272,44 @@ def _mine_on_driver(ctx: BuildContext, miner: TemplateMiner) -> TemplateModel:
         # a read-through ParquetFile keeps Arrow buffers until it is dropped (0.6 GB of the seed-scale
         # evasive world's requests, held through grouping; close() does not free them)
         del src
-        with steps("templates", quiet=ctx.quiet) as say:  # grouping: minutes at seed scale with paraphrase
-            miner.on_step = say
-            model = miner.finish()
-        miner.on_step = None
     ctx.eng.register("_skel_rows", rows_path)
-    return model
 
 
-def build(ctx: BuildContext) -> LayerStats:
+@dataclass
+class Mined:
+    """What :func:`mine` leaves for :func:`build`: the model, or the grouping that runs on for it.
+
+    ``seconds``: masking and hashing (and grouping, when it ran in :func:`mine`).
+    """
+
+    model: TemplateModel | Background
+    seconds: float
+
+    def result(self) -> tuple[TemplateModel, float]:
+        """The model (waiting for the grouping) and the seconds of mining in all."""
+        if isinstance(self.model, Background):
+            model = self.model.result()
+            return model, self.seconds + self.model.timing["seconds"]
+        return self.model, self.seconds
+
+    @property
+    def background(self) -> Background | None:
+        """The grouping running on a thread of its own, if it does."""
+        return self.model if isinstance(self.model, Background) else None
+
+
+def mine(ctx: BuildContext) -> Mined:
+    """Mine the templates of ``tables/requests.parquet``: mask and hash every prompt, then group.
+
+    Needs none of the engine's views, so :func:`acctgraph.builder.build` runs it before it prepares
+    them (``ctx.mined``): Python has the memory to itself without DuckDB writing its tables out first
+    (seed-scale world: 3.6 s of spilling when the layer mined after the network layer). On DuckDB the
+    grouping then runs on in the background (:class:`~acctgraph.procs.Background`) while the build
+    prepares its tables and runs the layers that need no templates: it is mostly single-threaded,
+    and the other core works on the SQL meanwhile (on one core, or with more than
+    :data:`BACKGROUND_MAX_SKELETONS` skeletons, it groups here). Its steps are shown with ``ctx.note``.
+    :func:`build` mines (and groups) itself if nothing was mined before.
+    """
     t0 = time.perf_counter()
     eng, cfg = ctx.eng, ctx.config.templates
     # raw examples are kept as row numbers and read back at the end (see TemplateMiner), except on Spark
@@ -285,14 +322,45 @@ def build(ctx: BuildContext) -> LayerStats:
 
         model = mine_on_spark(ctx, miner)
         ctx.where[NAME] = {"mask_hash": "spark", "grouping": "driver"}
-    else:
-        model = _mine_on_driver(ctx, miner)
+        return Mined(model, time.perf_counter() - t0)
+    _mask_on_driver(ctx, miner)
+    # alone, DuckDB idle: when grouping takes gigabytes of its own, or there is no other core to work beside it
+    if miner.skeletons_held > BACKGROUND_MAX_SKELETONS or usable_cores() < 2:
+        with ctx.eng.lend_memory(), steps("templates", quiet=ctx.quiet) as say:
+            miner.on_step = say
+            model = miner.finish()
+        miner.on_step = None
+        return Mined(model, time.perf_counter() - t0)
+
+    def group(stop: threading.Event) -> TemplateModel:
+        def step(what: str) -> None:
+            Background.check(stop)  # the build failed meanwhile: stop between steps
+            ctx.note(f"templates grouping: {what}")
+
+        miner.on_step = step
+        try:
+            return miner.finish()
+        finally:
+            miner.on_step = None
+            miner.close()
+            ctx.note("")
+
+    return Mined(Background(group, name="acctgraph-grouping"), time.perf_counter() - t0)
+
+
+def build(ctx: BuildContext) -> LayerStats:
+    """Link accounts sharing templates and clauses (mining first, unless ``ctx.mined`` has it)."""
+    mined = ctx.mined.get(NAME) or mine(ctx)
+    model, mine_s = mined.result()
+    ctx.mined.pop(NAME, None)  # after the grouping ended: until then the build cancels it if it fails
+    t0 = time.perf_counter()
+    eng = ctx.eng
     # The model stays in Python memory while DuckDB joins it to the requests: DuckDB works in what its
     # limit leaves beside it (the seed-scale evasive world's model is 1.3 GB, and the aggregation of
     # clause evidence, with the full limit, was the build's peak).
     with eng.lend_memory(lend=model.nbytes), steps("templates", quiet=ctx.quiet) as say:
         stats = _link(ctx, model, say)
-    stats.seconds = time.perf_counter() - t0
+    stats.seconds = mine_s + time.perf_counter() - t0  # mining (its grouping beside other stages) and linking
     return stats
 
 

@@ -1372,6 +1372,17 @@ class TemplateMiner:
             self._clause_parts = [_merge_distinct(self._clause_parts)]
         release_unused()  # the merged parts' filtered-out rows
 
+    @property
+    def skeletons_held(self) -> int:
+        """Distinct skeletons held for grouping (at most: batches not merged yet may share some).
+
+        >>> m = TemplateMiner()
+        >>> _ = m.add(pa.array(["hi there 1", "hi there 2", "bye now"]))
+        >>> m.skeletons_held
+        2
+        """
+        return sum(len(p[0]) for p in self._parts)
+
     # -- grouping ----------------------------------------------------------
     def _step(self, what: str) -> None:
         if self.on_step is not None:

@@ -50,7 +50,7 @@ def test_the_only_dynamic_import_is_a_checked_layer_name():
     hits = [(p, line) for p in PACKAGE.rglob("*.py") for line in p.read_text(encoding="utf-8").splitlines()
             if "import_module(" in line]
     assert [(p.name, line.strip()) for p, line in hits] == [
-        ("builder.py", 'stats[name] = importlib.import_module(f"acctgraph.layers.{name}").build(ctx)')]
+        ("builder.py", 'modules = {name: importlib.import_module(f"acctgraph.layers.{name}") for name in layers}')]
     from acctgraph.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown layer"):
