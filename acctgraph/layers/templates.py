@@ -96,8 +96,8 @@ def _skel_rows_path(ctx: BuildContext) -> Path:
 
 #: With more distinct skeletons than this after masking, :func:`mine` groups them before it returns
 #: instead of in the background beside the engine's work: grouping them takes gigabytes of its own
-#: (the seed-scale evasive world, 12.5M skeletons: 9.2 GB peak beside DuckDB, 7.4 GB alone; the
-#: default world, 1.9M: below the build's peak either way).
+#: (the seed-scale evasive world, 12.5M skeletons: 9,183 MiB peak beside DuckDB, 7,097 MiB alone; the
+#: default world, 1.9M: below the build's peak either way, 5.0 GiB).
 BACKGROUND_MAX_SKELETONS = 4_000_000
 
 #: MinHash permutations of the accounts' clause sets (similar pairs of the clause tier)
