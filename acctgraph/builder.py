@@ -196,7 +196,7 @@ def _stages(ctx: BuildContext, modules: dict[str, Any], mining: list[str], stage
     for name in mining:
         with _stage(stages, f"mine:{name}", bar):
             ctx.mined[name] = modules[name].mine(ctx)
-    background = {name: m.background for name, m in ctx.mined.items() if getattr(m, "background", None) is not None}
+    background = ctx.background()
     with _stage(stages, "prepare", bar):
         nodes = _prepare_views(eng, ws)
     stats: dict[str, LayerStats] = {}
@@ -244,9 +244,8 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
             try:
                 stats, nodes, edges = _stages(ctx, modules, mining, stages, bar)
             finally:  # a failed build leaves no background work running
-                for mined in ctx.mined.values():
-                    if getattr(mined, "background", None) is not None:
-                        mined.background.cancel()
+                for job in ctx.background().values():
+                    job.cancel()
             if engine == "spark":  # which layers' row-wise work ran on the executors (and which the driver)
                 eng_versions.update(ctx.where)
     report = BuildReport(ws.location, load_report, stats, nodes, edges, stages)

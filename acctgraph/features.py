@@ -37,14 +37,6 @@ def _pmod(x: str, m: int) -> str:
     return f"((({x}) % {m} + {m}) % {m})"
 
 
-def build_features(eng: Engine, ws: Workspace, *, with_templates: bool, hub_fanin: int = HUB_FANIN,
-                   proxy_countries: int = PROXY_COUNTRIES) -> int:
-    """Write ``account_features.parquet``; returns the row count (:func:`behaviour_table`, then
-    :func:`write_features`)."""
-    behaviour_table(eng, hub_fanin=hub_fanin, proxy_countries=proxy_countries)
-    return write_features(eng, ws, with_templates=with_templates)
-
-
 def write_features(eng: Engine, ws: Workspace, *, with_templates: bool) -> int:
     """Write ``account_features.parquet`` from temp table ``_behaviour`` (:func:`behaviour_table`) and, with
     ``with_templates``, the templates layer's ``tmpl_ev``; returns the row count."""

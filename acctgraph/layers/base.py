@@ -247,6 +247,10 @@ class BuildContext:
     #: shows a short line about work running in the background (the build's progress bar; "" clears it)
     note: Callable[[str], None] = say_nothing
 
+    def background(self) -> dict[str, Any]:
+        """The background work of what ``mined`` holds, by layer (a mined value's ``background``, when it has one)."""
+        return {name: m.background for name, m in self.mined.items() if getattr(m, "background", None) is not None}
+
     def finish_layer(self, name: str, table: str, stats: LayerStats) -> LayerStats:
         """Write temp table ``table(src, dst, weight, evidence)`` to ``layers/<name>.parquet``, sorted."""
         stats.pairs = self.eng.copy_to_parquet(
