@@ -509,12 +509,28 @@ def span_stage(off, data, flags, san_t):
     off2 = np.empty(n + 1, np.int64)
     k = 0
     off2[0] = 0
-    for r in range(n):
+    r = 0
+    while r < n:
+        f = flags[r]
+        if f == 0:  # most rows: no rule applies and no control byte to clear, copied as they are, a run at once
+            e = r + 1
+            while e < n and flags[e] == 0:
+                e += 1
+            L = off[e] - off[r]
+            if k + L > len(out):
+                bigger = np.empty(max(2 * len(out), k + L + 64), np.uint8)
+                bigger[:k] = out[:k]
+                out = bigger
+            out[k:k + L] = data[off[r]:off[e]]
+            for q in range(r, e):
+                off2[q + 1] = k + off[q + 1] - off[r]
+            k += L
+            r = e
+            continue
         L = off[r + 1] - off[r]
         for i in range(L):
             x = data[off[r] + i]
             a[i] = san_t[x] if sanitise else x
-        f = flags[r]
         if f & _T_CODE:
             L = _fence(a, L, b)
             a, b = b, a
@@ -538,6 +554,7 @@ def span_stage(off, data, flags, san_t):
         out[k:k + L] = a[:L]
         k += L
         off2[r + 1] = k
+        r += 1
     return off2, out[:k]
 
 
