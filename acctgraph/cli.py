@@ -509,10 +509,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
+        if _interrupted(e):  # Ctrl-C inside a compiled kernel surfaces as the SystemError it left behind
+            return _fail(args, "", "interrupted", errors.EXIT_INTERRUPTED)
         if args.debug:
             raise
         return _fail(args, "internal error: ", f"{type(e).__name__}: {one_line(str(e))} (re-run with --debug for "
                      "the traceback and please report it)", errors.EXIT_INTERNAL)
+
+
+def _interrupted(e: BaseException) -> bool:
+    """Whether ``e`` was caused by a KeyboardInterrupt (numba's kernels, interrupted by Ctrl-C, raise a
+    SystemError whose cause is the KeyboardInterrupt).
+
+    >>> try:
+    ...     raise SystemError("returned a result with an exception set") from KeyboardInterrupt()
+    ... except SystemError as e:
+    ...     _interrupted(e)
+    True
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _fail(args: argparse.Namespace, kind: str, message: str, code: int) -> int:

@@ -261,3 +261,19 @@ def test_exit_codes_are_documented():
     for code, meaning in errors.EXIT_CODES.items():
         assert f"{code:>3}  {meaning}" in cli_md
         assert re.search(rf"^{code}\s", errors.__doc__, flags=re.M), code
+
+
+def test_ctrl_c_inside_a_compiled_kernel_is_an_interruption_not_an_internal_error(monkeypatch, capsys):
+    # numba reports a KeyboardInterrupt raised while its kernel ran as a SystemError caused by it
+    import acctgraph
+
+    def interrupted_kernel(*a, **k):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise SystemError("CPUDispatcher(mask_bytes) returned a result with an exception set") from e
+
+    monkeypatch.setattr(acctgraph, "verify", interrupted_kernel)
+    code = main(["verify", "anything"])
+    assert code == 130
+    assert capsys.readouterr().err.strip() == "acctgraph: interrupted"
