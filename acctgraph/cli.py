@@ -518,8 +518,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _interrupted(e: BaseException) -> bool:
-    """Whether ``e`` was caused by a KeyboardInterrupt (numba's kernels, interrupted by Ctrl-C, raise a
-    SystemError whose cause is the KeyboardInterrupt).
+    """Whether ``e`` was caused by Ctrl-C: a KeyboardInterrupt in its chain (numba's kernels, interrupted,
+    raise a SystemError whose cause it is), or DuckDB's "Query interrupted" (DuckDB takes the signal
+    itself and raises its own error, a RuntimeError, or InterruptException).
 
     >>> try:
     ...     raise SystemError("returned a result with an exception set") from KeyboardInterrupt()
@@ -530,7 +531,8 @@ def _interrupted(e: BaseException) -> bool:
     seen: set[int] = set()
     cur: BaseException | None = e
     while cur is not None and id(cur) not in seen:
-        if isinstance(cur, KeyboardInterrupt):
+        if isinstance(cur, KeyboardInterrupt) or (type(cur) is RuntimeError and str(cur) == "Query interrupted") \
+                or type(cur).__name__ == "InterruptException":
             return True
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__

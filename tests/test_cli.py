@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import ACCOUNTS_CSV, run_cli, write
 
-from acctgraph import __version__
+from acctgraph import __version__, errors
 from acctgraph.cli import main
 
 
@@ -263,17 +263,34 @@ def test_exit_codes_are_documented():
         assert re.search(rf"^{code}\s", errors.__doc__, flags=re.M), code
 
 
-def test_ctrl_c_inside_a_compiled_kernel_is_an_interruption_not_an_internal_error(monkeypatch, capsys):
-    # numba reports a KeyboardInterrupt raised while its kernel ran as a SystemError caused by it
+def _numba_interrupted():
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as e:
+        raise SystemError("CPUDispatcher(mask_bytes) returned a result with an exception set") from e
+
+
+def _duckdb_interrupted():
+    raise RuntimeError("Query interrupted")
+
+
+@pytest.mark.parametrize("where", [_numba_interrupted, _duckdb_interrupted])
+def test_ctrl_c_inside_a_kernel_or_a_query_is_an_interruption_not_an_internal_error(monkeypatch, capsys, where):
+    # numba reports a KeyboardInterrupt raised while its kernel ran as a SystemError caused by it; DuckDB
+    # takes the signal itself and raises "Query interrupted" (both seen on Ctrl-C during a build)
     import acctgraph
 
-    def interrupted_kernel(*a, **k):
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as e:
-            raise SystemError("CPUDispatcher(mask_bytes) returned a result with an exception set") from e
-
-    monkeypatch.setattr(acctgraph, "verify", interrupted_kernel)
-    code = main(["verify", "anything"])
-    assert code == 130
+    monkeypatch.setattr(acctgraph, "verify", lambda *a, **k: where())
+    assert main(["verify", "anything"]) == 130
     assert capsys.readouterr().err.strip() == "acctgraph: interrupted"
+
+
+def test_other_runtime_errors_stay_internal_errors(monkeypatch, capsys):
+    import acctgraph
+
+    def broken(*a, **k):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(acctgraph, "verify", broken)
+    assert main(["verify", "anything"]) == errors.EXIT_INTERNAL
+    assert "internal error: RuntimeError: something else" in capsys.readouterr().err
