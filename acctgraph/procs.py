@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["Background", "Stopped", "WorkerPool", "exit_with_parent", "main_hidden", "noop", "prefetch", "spawn_pool", "threaded_map",
-           "usable_cores"]
+__all__ = ["Background", "Stopped", "WorkerPool", "exit_with_parent", "main_hidden", "noop", "prefetch", "spawn_pool",
+           "threaded_map", "usable_cores"]
 
 #: Below this much work (``items``), :func:`threaded_map` runs inline: threads would cost more than they save.
 THREAD_MIN_ITEMS = 1 << 16
@@ -120,9 +120,10 @@ class Background:
         return self._future.result()
 
     def cancel(self) -> None:
-        """Ask the work to stop at its next check and wait for it; whatever it raised is dropped."""
+        """Ask the work to stop at its next check and wait for it; whatever it raised is dropped (a second
+        Ctrl-C while waiting is not)."""
         self.stop.set()
-        with contextlib.suppress(BaseException):
+        with contextlib.suppress(Exception):
             self._future.result()
 
     @staticmethod
