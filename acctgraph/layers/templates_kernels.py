@@ -491,6 +491,16 @@ def span_flags(off, data, trig_t, cls_t):
 
 
 @njit(cache=True, nogil=True)
+def _room(out, k, L):
+    """``out`` (its first ``k`` bytes written) with room for ``L`` more: itself, or a copy at least twice as long."""
+    if k + L <= len(out):
+        return out
+    bigger = np.empty(max(2 * len(out), k + L + 64), np.uint8)
+    bigger[:k] = out[:k]
+    return bigger
+
+
+@njit(cache=True, nogil=True)
 def span_stage(off, data, flags, san_t):
     """Apply the span rules each row needs (see :func:`span_flags`); control bytes become spaces
     when any row holds one. Returns (offsets, bytes)."""
@@ -517,10 +527,7 @@ def span_stage(off, data, flags, san_t):
             while e < n and flags[e] == 0:
                 e += 1
             L = off[e] - off[r]
-            if k + L > len(out):
-                bigger = np.empty(max(2 * len(out), k + L + 64), np.uint8)
-                bigger[:k] = out[:k]
-                out = bigger
+            out = _room(out, k, L)
             out[k:k + L] = data[off[r]:off[e]]
             for q in range(r, e):
                 off2[q + 1] = k + off[q + 1] - off[r]
@@ -547,10 +554,7 @@ def span_stage(off, data, flags, san_t):
             a, b = b, a
             L = _squote(a, L, b, True)
             a, b = b, a
-        if k + L > len(out):
-            bigger = np.empty(max(2 * len(out), k + L + 64), np.uint8)
-            bigger[:k] = out[:k]
-            out = bigger
+        out = _room(out, k, L)
         out[k:k + L] = a[:L]
         k += L
         off2[r + 1] = k
