@@ -132,6 +132,18 @@ class Engine:
         except duckdb.IOException as e:
             raise self._resource_error(e) from e
 
+    def batches(self, query: str, rows: int = 1 << 20) -> Iterator[pa.RecordBatch]:
+        """Run a query and yield its result as Arrow record batches of about ``rows`` rows, as DuckDB
+        makes them: a large result is never held whole (see :meth:`sql` for errors)."""
+        try:
+            rel = self.con.sql(query)
+            to_reader = getattr(rel, "to_arrow_reader", None) or rel.fetch_record_batch  # DuckDB 2.x / 1.x
+            yield from to_reader(rows)
+        except duckdb.OutOfMemoryException as e:
+            raise self._resource_error(e) from e
+        except duckdb.IOException as e:
+            raise self._resource_error(e) from e
+
     def _take_back(self) -> bool:
         """End a loan of memory early (DuckDB ran out of what it kept); whether there was one."""
         if not self._lent:

@@ -240,6 +240,10 @@ class SparkEngine:
     def sql(self, query: str) -> pa.Table:
         return self._normalise(self.spark.sql(query).toArrow())
 
+    def batches(self, query: str, rows: int = 1 << 20) -> Iterator[pa.RecordBatch]:
+        """The result of :meth:`sql` in record batches of at most ``rows`` rows (collected first)."""
+        yield from self.sql(query).to_batches(max_chunksize=rows)
+
     def scalar(self, query: str) -> Any:
         rows = self.spark.sql(query).collect()
         return rows[0][0] if rows else None

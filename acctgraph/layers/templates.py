@@ -40,7 +40,7 @@ over the rings it sits on, for large groups): one common sentence in common
 is chance, a stock of them is a campaign. Meeting on several rings gets rarer
 as a group grows, so with ``clause_partners`` > 0 (5 by default; 0 switches
 it off, see docs/communities.md) a ring link is also kept when the two accounts' clause
-sets are alike (:func:`keep_stock_pairs`: MinHash Jaccard at least
+sets are alike (:func:`alike_pairs`: MinHash Jaccard at least
 ``clause_min_jaccard``, at least ``clause_alike_shared`` clauses in common by
 the estimate, among each account's ``clause_partners`` most alike pairs).
 Set similarity does not depend on how many accounts share the clauses: on a
@@ -131,87 +131,80 @@ def _top_partners(src: np.ndarray, dst: np.ndarray, rank: np.ndarray, partners: 
                         int(max(src.max(), dst.max())) + 1)
 
 
-def keep_stock_pairs(eng: Engine, pairs: str, members: str, *, min_shared: int, min_jaccard: float,
-                     partners: int, alike_shared: int | None = None, num_perm: int = STOCK_PERM) -> int:
-    """Filter temp table ``pairs(src, dst, weight, evidence)`` (ring links of the clause tier) in place.
+def alike_pairs(eng: Engine, members: str, src: np.ndarray, dst: np.ndarray, *, min_shared: int,
+                min_jaccard: float, partners: int, alike_shared: int | None = None,
+                num_perm: int = STOCK_PERM) -> pa.Table:
+    """The pairs ``(src[i], dst[i])`` (ring links of the clause tier that met on fewer than ``min_shared``
+    keys) whose key sets in view ``members(key, node)`` are alike, as a table ``(src, dst, shared)``.
 
-    A pair stays when it met on ``min_shared`` keys (``evidence``), or when the
-    two accounts' key sets in view ``members(key, node)`` are alike: MinHash
-    Jaccard (``num_perm`` permutations, over the keys two or more accounts
-    hold) at least ``min_jaccard``, an estimated intersection of at least
-    ``max(min_shared, alike_shared)`` keys, and among the ``partners`` most
-    alike pairs of either account. Such a pair's weight is its ring links'
-    mean weight times its estimated intersection, as if it had met on every
-    ring it shares. Meeting on several rings gets rarer as a group grows (a
-    campaign of 3,000 accounts whose clauses 16,000 others also used met its
-    own members on three rings about once per account), while set similarity
-    does not depend on the group's size. Returns the number of pairs kept by
-    similarity.
+    Alike: MinHash Jaccard (``num_perm`` permutations, over the keys two or more accounts hold) at
+    least ``min_jaccard``, an estimated intersection ``shared`` of at least ``max(min_shared,
+    alike_shared)`` keys, and among the ``partners`` most alike pairs of either account.
+    :func:`~acctgraph.layers.base.shared_key_pairs` keeps them (its ``rescue``) with their ring links'
+    weight scaled as if they had met on every ring they share. Meeting on several rings gets rarer as
+    a group grows (a campaign of 3,000 accounts whose clauses 16,000 others also used met its own
+    members on three rings about once per account), while set similarity does not depend on the
+    group's size.
+
+    >>> with Engine() as eng:
+    ...     eng.register("m", pa.table({"key": [1, 2, 3, 1, 2, 3], "node": [0, 0, 0, 1, 1, 1]}))
+    ...     alike_pairs(eng, "m", np.array([0]), np.array([1]), min_shared=3, min_jaccard=0.3,
+    ...                 partners=5).to_pylist()
+    [{'src': 0, 'dst': 1, 'shared': 3.0}]
     """
+    schema = pa.schema([("src", pa.int32()), ("dst", pa.int32()), ("shared", pa.float64())])
+    if not len(src):
+        return schema.empty_table()
+    from acctgraph.layers.templates_kernels import alike_matches
+
+    nodes = int(max(src.max(), dst.max())) + 1
+    on_pairs = np.zeros(nodes, bool)  # accounts on no candidate pair need no signature
+    on_pairs[src] = True
+    on_pairs[dst] = True
+    eng.register("_cand_nodes", pa.table({"node": np.flatnonzero(on_pairs).astype(np.int32)}))
+    del on_pairs
     # sets of the keys two or more accounts hold (a key of one account's own cannot be shared)
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _held AS
         SELECT DISTINCT m.key, m.node FROM {members} m
-        JOIN (SELECT key FROM {members} GROUP BY key HAVING count(DISTINCT node) >= 2) k USING (key);
-        CREATE OR REPLACE TEMP TABLE _deg AS SELECT node, count(*) AS d FROM _held GROUP BY node""")
-    kept = 0
-    cand = eng.sql(f"SELECT src, dst FROM {pairs} WHERE evidence < {min_shared}")
-    if cand.num_rows:
-        from acctgraph.layers.templates_kernels import alike_matches
-
-        src, dst = cand.column("src").to_numpy(), cand.column("dst").to_numpy()
-        del cand
-        nodes = int(max(src.max(), dst.max())) + 1
-        deg_t = eng.sql("SELECT node, d FROM _deg")
-        deg = np.zeros(nodes, np.int64)
-        held = deg_t.column("node").to_numpy().astype(np.int64)
-        inside = held < nodes  # accounts on no candidate pair are never looked up
-        deg[held[inside]] = deg_t.column("d").to_numpy()[inside]
-        m = eng.sql(f"SELECT node, key FROM _held WHERE node IN (SELECT src FROM {pairs} UNION "
-                    f"SELECT dst FROM {pairs}) ORDER BY node, key")
-        node = m.column("node").to_numpy()
-        starts = np.flatnonzero(np.r_[True, node[1:] != node[:-1]])
-        sig = minhash_sets(np.r_[starts, len(node)], m.column("key").to_numpy(), num_perm, seed=1)
-        sig = (sig >> np.uint64(32)).astype(np.uint32)  # half the bytes per lookup; false match 2**-32
-        row_of = np.full(max(nodes, int(node[-1]) + 1 if len(node) else 0), -1, np.int64)
-        row_of[node[starts]] = np.arange(len(starts))
-        del m, node
-        # compiled, one pass (a thread per core over slices of the pairs: the kernel releases the GIL):
-        # equal signature entries of the alike pairs (Jaccard, estimated intersection and both sets'
-        # sizes checked inside), 255 for the others
-        cuts = np.linspace(0, len(src), usable_cores() + 1).astype(np.int64)
-        same = np.concatenate(threaded_map(
-            lambda c: alike_matches(src[c[0]:c[1]], dst[c[0]:c[1]], row_of, deg, sig, int(min_shared),
-                                    float(min_jaccard), float(max(min_shared, alike_shared or 0))),
-            zip(cuts[:-1], cuts[1:]), items=len(src)))
-        del sig, row_of
-        sel = np.flatnonzero(same != 255)
-        src, dst, same = src[sel], dst[sel], same[sel]
-        del sel
-        # among each account's most alike: more equal entries first, then the partner with the smaller id;
-        # the intersections are estimated for the pairs kept only (pair-sized float arrays otherwise)
-        keep = np.flatnonzero(_top_partners(src, dst, num_perm - same.astype(np.int32), partners))
-        src, dst, same = src[keep], dst[keep], same[keep].astype(np.int64)
-        kept = len(keep)
-        del keep
-        da, db = deg[src], deg[dst]
-        del deg
-        jac = same / num_perm
-        shared = np.minimum(shared_from_jaccard(jac, da, db), np.minimum(da, db))  # no more rings than the smaller set
-        eng.register("_alike", pa.table({"src": src.astype(np.int32), "dst": dst.astype(np.int32),
-                                         "shared": np.round(shared, 6)}))
-    else:
-        eng.register("_alike", pa.table({"src": pa.array([], pa.int32()), "dst": pa.array([], pa.int32()),
-                                         "shared": pa.array([], pa.float64())}))
-    eng.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {pairs} AS
-        SELECT * FROM {pairs} WHERE evidence >= {min_shared}
-        UNION ALL SELECT p.src, p.dst, p.weight * a.shared / p.evidence AS weight, p.evidence
-        FROM {pairs} p JOIN _alike a USING (src, dst) WHERE p.evidence < {min_shared};
-        DROP TABLE _deg; DROP TABLE _held;
-    """)
-    eng.unregister("_alike")
-    return kept
+        JOIN (SELECT key FROM {members} GROUP BY key HAVING count(DISTINCT node) >= 2) k USING (key)""")
+    deg_t = eng.sql("SELECT node, count(*) AS d FROM _held GROUP BY node")
+    deg = np.zeros(nodes, np.int64)
+    held = deg_t.column("node").to_numpy().astype(np.int64)
+    inside = held < nodes  # accounts on no candidate pair are never looked up
+    deg[held[inside]] = deg_t.column("d").to_numpy()[inside]
+    del deg_t, held, inside
+    m = eng.sql("SELECT node, key FROM _held SEMI JOIN _cand_nodes USING (node) ORDER BY node, key")
+    eng.execute("DROP TABLE _held")
+    eng.unregister("_cand_nodes")
+    node = m.column("node").to_numpy()
+    starts = np.flatnonzero(np.r_[True, node[1:] != node[:-1]])
+    sig = minhash_sets(np.r_[starts, len(node)], m.column("key").to_numpy(), num_perm, seed=1)
+    sig = (sig >> np.uint64(32)).astype(np.uint32)  # half the bytes per lookup; false match 2**-32
+    row_of = np.full(max(nodes, int(node[-1]) + 1 if len(node) else 0), -1, np.int64)
+    row_of[node[starts]] = np.arange(len(starts))
+    del m, node
+    # compiled, one pass (a thread per core over slices of the pairs: the kernel releases the GIL):
+    # equal signature entries of the alike pairs (Jaccard, estimated intersection and both sets'
+    # sizes checked inside), 255 for the others
+    cuts = np.linspace(0, len(src), usable_cores() + 1).astype(np.int64)
+    same = np.concatenate(threaded_map(
+        lambda c: alike_matches(src[c[0]:c[1]], dst[c[0]:c[1]], row_of, deg, sig, int(min_shared),
+                                float(min_jaccard), float(max(min_shared, alike_shared or 0))),
+        zip(cuts[:-1], cuts[1:]), items=len(src)))
+    sig = row_of = None  # freed (not del: the lambda above names them)
+    sel = np.flatnonzero(same != 255)
+    src, dst, same = src[sel], dst[sel], same[sel]
+    del sel
+    # among each account's most alike: more equal entries first, then the partner with the smaller id;
+    # the intersections are estimated for the pairs kept only (pair-sized float arrays otherwise)
+    keep = np.flatnonzero(_top_partners(src, dst, num_perm - same.astype(np.int32), partners))
+    src, dst, same = src[keep], dst[keep], same[keep].astype(np.int64)
+    da, db = deg[src], deg[dst]
+    jac = same / num_perm
+    shared = np.minimum(shared_from_jaccard(jac, da, db), np.minimum(da, db))  # no more rings than the smaller set
+    return pa.table({"src": src.astype(np.int32), "dst": dst.astype(np.int32), "shared": np.round(shared, 6)},
+                    schema=schema)
 
 
 def skeleton_counts(account_id: pa.Array | pa.ChunkedArray, skeleton_hash: pa.Array) -> pa.Table:
@@ -415,13 +408,17 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
     ck = int(cfg.clause_ring_k)
     say("pairs sharing clauses")
     shared, partners = int(cfg.clause_min_shared), int(cfg.clause_partners)
+    alike: list[int] = []
+
+    def rescue(src: np.ndarray, dst: np.ndarray) -> pa.Table:
+        kept = alike_pairs(eng, "_clause_members", src, dst, min_shared=shared,
+                           min_jaccard=float(cfg.clause_min_jaccard), partners=partners,
+                           alike_shared=int(cfg.clause_alike_shared))
+        alike.append(kept.num_rows)
+        return kept
+
     s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k, k_max=ck, factor=cfg.clause_factor,
-                          min_evidence=1 if partners > 0 else shared)
-    alike = 0
-    if partners > 0:
-        alike = keep_stock_pairs(eng, "_tmpl_b", "_clause_members", min_shared=shared,
-                                 min_jaccard=float(cfg.clause_min_jaccard), partners=partners,
-                                 alike_shared=int(cfg.clause_alike_shared))
+                          min_evidence=shared, rescue=rescue if partners > 0 else None)
     union_tiers(eng, "layer_templates", ["_tmpl_a", "_tmpl_b"])
     say("writing templates, clauses and evidence")
     eng.copy_to_parquet("""
@@ -444,5 +441,5 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
     stats = LayerStats(NAME, keys=s["keys"] + s2["keys"], largest_group=max(s["largest_group"], s2["largest_group"]),
                        sparsified_groups=s["sparsified_groups"] + s2["sparsified_groups"],
                        extra={"templates": model.templates.num_rows, "skeletons": model.skeletons.num_rows,
-                              "clause_keys": s2["keys"], "clause_alike_pairs": alike, "clause_members": int(eng.scalar("SELECT count(*) FROM clause_ev"))})
+                              "clause_keys": s2["keys"], "clause_alike_pairs": sum(alike), "clause_members": int(eng.scalar("SELECT count(*) FROM clause_ev"))})
     return ctx.finish_layer(NAME, "layer_templates", stats)

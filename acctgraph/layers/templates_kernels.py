@@ -957,7 +957,7 @@ def encode_rows(off, data, valid, tr):
 
 
 # ---------------------------------------------------------------------------
-# alike clause sets (the clause tier's similar pairs, see templates.keep_stock_pairs)
+# alike clause sets (the clause tier's similar pairs, see templates.alike_pairs)
 # ---------------------------------------------------------------------------
 
 

@@ -42,6 +42,36 @@ def test_min_evidence_keeps_pairs_meeting_on_enough_keys():
     assert sorted(pairs(members, min_evidence=3)[0]) == [(1, 2)]
 
 
+def test_rescue_keeps_weak_pairs_with_scaled_weights():
+    members = {"a": [1, 2, 3], "b": [1, 2], "c": [1, 2, 3], "d": [3, 4], "e": [4, 5]}
+    every, _ = pairs(members)
+    asked = []
+
+    def rescue(src, dst):
+        asked.append(list(zip(src.tolist(), dst.tolist())))
+        return pa.table({"src": pa.array([3], pa.int32()), "dst": pa.array([4], pa.int32()), "shared": [5.0]})
+
+    kept, stats = pairs(members, min_evidence=3, rescue=rescue)
+    # rescue sees the pairs that met on fewer than 3 keys, in order, and keeps 3-4 as if it met on 5 keys
+    assert asked == [[(1, 3), (2, 3), (3, 4), (4, 5)]]
+    assert kept == pytest.approx({(1, 2): every[(1, 2)], (3, 4): every[(3, 4)] * 5})
+    assert stats == pairs(members)[1]
+
+
+def test_count_links_counts_each_pair():
+    from acctgraph.layers.base import count_links
+
+    rng = np.random.default_rng(1)
+    src, dst = rng.integers(0, 50, 5000), rng.integers(50, 2**31 - 1, 5000) % 60
+    key, n = count_links(src, dst)
+    want = {}
+    for p in zip(src.tolist(), dst.tolist()):
+        want[p] = want.get(p, 0) + 1
+    assert list(zip((key >> 32).tolist(), (key & 0xFFFFFFFF).tolist())) == sorted(want)
+    assert n.tolist() == [want[p] for p in sorted(want)] and n.sum() == 5000
+    assert [len(a) for a in count_links(np.zeros(0, np.int32), np.zeros(0, np.int32))] == [0, 0]
+
+
 def test_duplicate_membership_counts_once():
     got, _ = pairs({"card": [1, 2, 2, 1]})
     assert got == {(1, 2): 1.0}

@@ -231,50 +231,39 @@ def test_examples_kept_as_row_numbers_give_the_same_templates(tmp_path):
                                                        pa.array([], pa.string()))
 
 
-def test_keep_stock_pairs_keeps_alike_sets_that_met_on_few_rings():
+def test_alike_pairs_keeps_alike_sets_that_met_on_few_rings():
     from acctgraph.engine import Engine
-    from acctgraph.layers.templates import keep_stock_pairs
+    from acctgraph.layers.templates import alike_pairs
 
     sets = {0: "abcdef", 1: "abcdef", 2: "abcdgh", 3: "ijklmn", 4: "ab", 5: "ab", 6: "opqrst", 7: "ouvwxy"}
     members = pa.table({"key": [ord(c) for n, s in sets.items() for c in s],
                         "node": [n for n, s in sets.items() for _ in s]})
-    pairs = pa.table({"src": pa.array([0, 0, 0, 4, 6, 3], pa.int32()), "dst": pa.array([1, 2, 3, 5, 7, 6], pa.int32()),
-                      "weight": [1.0] * 6, "evidence": pa.array([1, 1, 1, 1, 1, 3], pa.int64())})
+    src, dst = np.array([0, 0, 0, 4, 6], np.int32), np.array([1, 2, 3, 5, 7], np.int32)
     with Engine() as eng:
         eng.register("_members", members)
-        eng.register("_p", pairs)
-        eng.execute("CREATE TEMP TABLE p AS SELECT * FROM _p")
-        kept = keep_stock_pairs(eng, "p", "_members", min_shared=3, min_jaccard=0.3, partners=5)
-        got = sorted(map(tuple, eng.sql("SELECT src, dst FROM p").to_pandas()[["src", "dst"]].values.tolist()))
-        weight = dict(eng.sql("SELECT src * 10 + dst AS p, weight FROM p").to_pandas().values.tolist())
+        got = alike_pairs(eng, "_members", src, dst, min_shared=3, min_jaccard=0.3, partners=5).to_pylist()
+        # asking for more clauses in common than six: none
+        assert alike_pairs(eng, "_members", src, dst, min_shared=3, min_jaccard=0.3, partners=5,
+                           alike_shared=7).num_rows == 0
+        assert eng.sql("SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = '_held'").to_pylist() == [{"n": 0}]
     # identical six-clause sets (0, 1) and a 4-of-8 overlap (0, 2) stay; disjoint sets (0, 3), two shared
-    # clauses (4, 5), one shared of eleven (6, 7) go; a pair that met on 3 rings (3, 6) stays whatever its sets
-    assert got == [(0, 1), (0, 2), (3, 6)] and kept == 2
-    # an alike pair weighs as if it had met on every ring it shares: six for the identical sets (one link of 1.0)
-    assert weight[1] == 6.0 and 1.0 < weight[2] <= 4.0 and weight[36] == 1.0
-    with Engine() as eng:  # asking for more clauses in common than six: only the pair that met on 3 rings
-        eng.register("_members", members)
-        eng.register("_p", pairs)
-        eng.execute("CREATE TEMP TABLE p AS SELECT * FROM _p")
-        assert keep_stock_pairs(eng, "p", "_members", min_shared=3, min_jaccard=0.3, partners=5, alike_shared=7) == 0
-        assert eng.sql("SELECT src, dst FROM p").to_pylist() == [{"src": 3, "dst": 6}]
+    # clauses (4, 5), one shared of eleven (6, 7) go; an alike pair counts as sharing its estimated intersection:
+    # six for the identical sets
+    assert [(r["src"], r["dst"]) for r in got] == [(0, 1), (0, 2)]
+    assert got[0]["shared"] == 6.0 and 1.0 < got[1]["shared"] <= 4.0
 
 
-def test_keep_stock_pairs_bounds_partners_per_account():
+def test_alike_pairs_bounds_partners_per_account():
     from acctgraph.engine import Engine
-    from acctgraph.layers.templates import keep_stock_pairs, similar_partners
+    from acctgraph.layers.templates import alike_pairs, similar_partners
 
     n = 12  # identical sets: every pair is alike, each account keeps its 2 best (ties: smaller ids)
     members = pa.table({"key": [k for _ in range(n) for k in range(5)], "node": [a for a in range(n) for _ in range(5)]})
     src, dst = np.triu_indices(n, 1)
-    pairs = pa.table({"src": src.astype(np.int32), "dst": dst.astype(np.int32), "weight": np.ones(len(src)),
-                      "evidence": np.ones(len(src), np.int64)})
     with Engine() as eng:
         eng.register("_members", members)
-        eng.register("_p", pairs)
-        eng.execute("CREATE TEMP TABLE p AS SELECT * FROM _p")
-        keep_stock_pairs(eng, "p", "_members", min_shared=3, min_jaccard=0.3, partners=2)
-        got = eng.sql("SELECT src, dst FROM p ORDER BY src, dst").to_pandas()
+        got = alike_pairs(eng, "_members", src.astype(np.int32), dst.astype(np.int32), min_shared=3,
+                          min_jaccard=0.3, partners=2).to_pandas()
     degree = np.bincount(np.r_[got["src"], got["dst"]], minlength=n)
     assert len(got) <= 2 * n and degree.min() >= 2
     # same answer whatever the row order
