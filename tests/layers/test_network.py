@@ -75,3 +75,29 @@ def test_vectorised_subnets_equal_subnet_of(v4):
     rng.shuffle(ips)
     assert subnets(pa.array(ips), v4=v4, v6=40).to_pylist() == [subnet_of(ip, v4, 40) for ip in ips]
     assert subnets(pa.array([], pa.string())).to_pylist() == []
+
+
+def _zero_runs(rng: np.random.Generator, n: int) -> list[int]:
+    """IPv6 addresses (as integers) whose groups are often zero, in runs of every length and place."""
+    out = []
+    for _ in range(n):
+        groups = rng.integers(0, 1 << 16, 8) * (rng.random(8) < 0.5)
+        out.append(int.from_bytes(np.asarray(groups, ">u2").tobytes(), "big"))
+    return out
+
+
+@pytest.mark.parametrize("v6", [0, 1, 15, 16, 17, 31, 32, 47, 48, 56, 63, 64, 65, 96, 127, 128])
+def test_vectorised_ipv6_subnets_compress_as_ipaddress_does(v6):
+    from hypothesis import given, settings, strategies as st
+
+    rng = np.random.default_rng(v6)
+    ips = [str(ipaddress.IPv6Address(x)) for x in _zero_runs(rng, 400)] + ["::", "::1", "1::", "1:0:0:1::"]
+    assert subnets(pa.array(ips), v6=v6).to_pylist() == [subnet_of(ip, 24, v6) for ip in ips]
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.ip_addresses(v=6))
+    def same(ip):
+        text = str(ip)
+        assert subnets(pa.array([text]), v6=v6).to_pylist() == [subnet_of(text, 24, v6)]
+
+    same()
