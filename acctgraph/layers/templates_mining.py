@@ -504,6 +504,38 @@ def _clauses(skel_b: pa.Array, min_words: int,
     return off, dh[idx], (dh, dw, enc.dictionary.cast(pa.large_string()))
 
 
+#: :func:`_distinct_prompts` looks for repeated prompts in this many rows first, and
+#: finds the distinct ones only when fewer than :data:`_MOSTLY_DISTINCT` of them are.
+_PROBE_ROWS = 4096
+_MOSTLY_DISTINCT = 0.9
+
+
+def _distinct_prompts(raw: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """``_encode(raw)`` (code per row, -1 for nulls; first row and value of each distinct prompt), or,
+    when the piece's first :data:`_PROBE_ROWS` rows are nearly all distinct, every non-null row as a
+    value of its own: masking a repeated prompt twice gives the same skeleton, which the skeletons'
+    encoding counts once, so the result is the same either way.
+
+    Most prompts are distinct in logs (96% of each piece at seed scale), where finding the repeats
+    cost more than masking them again (0.15 against 0.04 microseconds per row); a piece of a campaign
+    that repeats its prompts word for word still masks each once.
+
+    >>> codes, first, dist = _distinct_prompts(pa.array(["a b", None, "c d"]))
+    >>> codes.tolist(), first.tolist(), dist.to_pylist()
+    ([0, -1, 1], [0, 2], ['a b', 'c d'])
+    """
+    raw = _as_large_string(raw)
+    probe = raw.slice(0, _PROBE_ROWS)
+    _, _, seen = _encode(probe)
+    if len(seen) < _MOSTLY_DISTINCT * (len(probe) - probe.null_count) or len(raw) <= _PROBE_ROWS:
+        return _encode(raw)
+    valid = np.asarray(raw.is_valid()) if raw.null_count else np.ones(len(raw), bool)
+    first = np.flatnonzero(valid)
+    codes = np.full(len(raw), -1, np.int64)
+    codes[first] = np.arange(len(first))
+    return codes, first, raw.take(pa.array(first, pa.int64())) if raw.null_count else raw
+
+
 def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     """Mask and hash one piece of a batch.
 
@@ -514,7 +546,7 @@ def _mask_hash(raw: pa.Array, clause_words: int = 3) -> tuple:
     (hash, rows, text), see :func:`_clauses`). Identical raw prompts are masked once.
     """
     n = len(raw)
-    ridx, first_row_raw, rdict = _encode(raw)  # first row of each distinct raw prompt
+    ridx, first_row_raw, rdict = _distinct_prompts(raw)  # first row of each distinct raw prompt
     skel_b = mask_prompts(rdict, breaks=True)
     # skeletons compared with breaks as spaces (one byte for one), empty skeletons null
     off, data = _buffers(skel_b)

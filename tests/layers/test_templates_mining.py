@@ -762,3 +762,33 @@ def test_park_lets_arrays_wait_on_disk_and_gives_them_back(tmp_path):
     assert not list(tmp_path.iterdir())  # removed once read back
     small = _park(tmp_path, (a,))  # below the size worth a file: kept as it is
     assert small()[0] is a and not list(tmp_path.iterdir())
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return a.equals(b)
+
+
+@pytest.mark.parametrize("repeats", [False, True])
+def test_mask_hash_is_the_same_whether_repeated_prompts_are_found_first(repeats, monkeypatch):
+    from acctgraph.layers import templates_mining as M
+
+    rng = np.random.default_rng(3)
+    n = 3 * M._PROBE_ROWS
+    if repeats:  # a campaign sending a handful of prompts word for word
+        texts = [f"Summarise report {i} in three bullet points." for i in rng.integers(0, 50, n)]
+    else:  # mostly distinct, with some repeats, nulls and empty prompts
+        texts = [f"Explain step {i} of the proof. Then list {i % 7} caveats." for i in rng.integers(0, 10 * n, n)]
+    for i in rng.integers(0, n, 40):
+        texts[i] = None if i % 2 else ""
+    raw = pa.array(texts, pa.string())
+    codes, first, dist = M._distinct_prompts(raw)
+    assert (len(dist) < n // 10) == repeats  # repeats found only where the probe saw them
+    assert codes.max() + 1 == len(dist) and (codes == -1).sum() == raw.null_count
+    assert dist.to_pylist() == raw.take(pa.array(first)).to_pylist()
+    got = M._mask_hash(raw)
+    monkeypatch.setattr(M, "_distinct_prompts", M._encode)  # always find the repeats
+    assert _same(got, M._mask_hash(raw))
