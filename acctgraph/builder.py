@@ -197,6 +197,8 @@ def _stages(ctx: BuildContext, modules: dict[str, Any], mining: list[str], stage
         with _stage(stages, f"mine:{name}", bar):
             ctx.mined[name] = modules[name].mine(ctx)
     background = ctx.background()
+    if background:  # it has a core of its own: the SQL runs on the others until it ends (Engine.lend_cores)
+        eng.lend_cores(1, until=lambda: all(job.done() for job in background.values()))
     with _stage(stages, "prepare", bar):
         nodes = _prepare_views(eng, ws)
     stats: dict[str, LayerStats] = {}

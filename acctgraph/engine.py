@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Iterator
 
 import duckdb
@@ -60,7 +61,10 @@ class Engine:
             self.con.execute("SET enable_progress_bar = false")
         except duckdb.Error:  # in Jupyter DuckDB refuses to touch the setting without ipywidgets, and draws none
             pass
-        self.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
+        #: DuckDB's threads as configured (see :meth:`lend_cores`)
+        self.threads = int(threads or os.cpu_count() or 1)
+        self._until: Callable[[], bool] | None = None  # lend_cores: when the cores come back
+        self.execute(f"SET threads = {self.threads}")
         self._memory_limit = memory_limit
         self._lent = False  # inside lend_memory, with DuckDB's limit lowered
         if memory_limit:
@@ -108,8 +112,35 @@ class Engine:
         else:
             self.execute(f"DROP VIEW IF EXISTS {name}")
 
+    def lend_cores(self, cores: int, until: Callable[[], bool]) -> None:
+        """Run the next queries on ``cores`` threads fewer (at least one) until ``until()`` is true: checked
+        before each query, which then runs on every configured thread again.
+
+        For Python work running beside the SQL on threads of its own (the templates' grouping,
+        :class:`acctgraph.procs.Background`): with both on every core, each slowed the other down
+        more than they gained (seed-scale world: grouping 31-35 s beside two DuckDB threads, 23-25 s
+        beside one; builds 91-98 s against 89-92 s).
+
+        >>> with Engine(threads=2) as eng:
+        ...     done = []
+        ...     eng.lend_cores(1, until=lambda: bool(done))
+        ...     a = eng.scalar("SELECT current_setting('threads')")
+        ...     done.append(True)
+        ...     a, eng.scalar("SELECT current_setting('threads')")
+        (1, 2)
+        """
+        self._until = until
+        self.con.execute(f"SET threads = {max(1, self.threads - int(cores))}")
+
+    def _cores_back(self) -> None:
+        """End a :meth:`lend_cores` whose condition is met (before a query)."""
+        if self._until is not None and self._until():
+            self._until = None
+            self.con.execute(f"SET threads = {self.threads}")
+
     def execute(self, query: str) -> None:
         """Run statements (e.g. CREATE TEMP TABLE ... AS ...); results are discarded."""
+        self._cores_back()
         try:
             self.con.execute(query).fetchall()
         except duckdb.OutOfMemoryException as e:
@@ -121,6 +152,7 @@ class Engine:
 
     def sql(self, query: str) -> pa.Table:
         """Run a query and return the result as an Arrow table."""
+        self._cores_back()
         try:
             rel = self.con.sql(query)
             to_arrow = getattr(rel, "to_arrow_table", None) or rel.arrow  # DuckDB 2.x / 1.x
@@ -135,6 +167,7 @@ class Engine:
     def batches(self, query: str, rows: int = 1 << 20) -> Iterator[pa.RecordBatch]:
         """Run a query and yield its result as Arrow record batches of about ``rows`` rows, as DuckDB
         makes them: a large result is never held whole (see :meth:`sql` for errors)."""
+        self._cores_back()
         try:
             rel = self.con.sql(query)
             to_reader = getattr(rel, "to_arrow_reader", None) or rel.fetch_record_batch  # DuckDB 2.x / 1.x
@@ -166,6 +199,7 @@ class Engine:
                               "and permissions of the workspace and the temporary folder")
 
     def scalar(self, query: str) -> Any:
+        self._cores_back()
         rows = self.con.execute(query).fetchall()
         return rows[0][0] if rows else None
 
@@ -253,6 +287,7 @@ class Engine:
         row groups on all its threads (in order, so the bytes do not depend on
         the thread count or timing), and one large row group is one thread's work.
         """
+        self._cores_back()
         try:
             with atomic_path(dest) as tmp:  # nothing reaches dest when the COPY fails
                 try:

@@ -79,21 +79,25 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
     # Each count(DISTINCT) is a DISTINCT of its own, and the per-hour counts pivot a (node, hour) count: one
     # aggregate of all requests carrying every column (and the join to _ipfan) to every distinct count was
     # the stage's slowest part. Hours and days come from epoch microseconds (UTC), cheaper than hour() and
-    # CAST(ts AS DATE) on a time-zone-aware timestamp.
-    query = f"""
+    # CAST(ts AS DATE) on a time-zone-aware timestamp. Three statements (gaps; volume and hours; the rest):
+    # between them the engine may take back the core it lent to the templates' grouping (Engine.lend_cores).
+    eng.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _gaps AS
         WITH g AS (
             SELECT node, (t - lag(t) OVER (PARTITION BY node ORDER BY t)) / 1e6 AS gap
-            FROM (SELECT node, {us("ts")} AS t FROM req) x),
-        gs AS (SELECT node, median(gap) AS gap_median_s,
-                      CASE WHEN avg(gap) > 0 THEN stddev_pop(gap) / avg(gap) END AS gap_cv
-               FROM g WHERE gap IS NOT NULL GROUP BY node),
-        nh AS (SELECT node, h, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts
-               FROM (SELECT node, ts, {eng.idiv(_pmod(us("ts"), _DAY_US), "3600000000")} AS h FROM req) x
-               GROUP BY node, h),
-        hrs AS (SELECT node, sum(n) AS requests, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-                       {eng.array([hours])} AS hour_counts
-                FROM nh GROUP BY node),
-        dd AS (SELECT node, count(*) AS active_days
+            FROM (SELECT node, {us("ts")} AS t FROM req) x)
+        SELECT node, median(gap) AS gap_median_s, CASE WHEN avg(gap) > 0 THEN stddev_pop(gap) / avg(gap) END AS gap_cv
+        FROM g WHERE gap IS NOT NULL GROUP BY node""")
+    eng.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _hours AS
+        WITH nh AS (SELECT node, h, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts
+                    FROM (SELECT node, ts, {eng.idiv(_pmod(us("ts"), _DAY_US), "3600000000")} AS h FROM req) x
+                    GROUP BY node, h)
+        SELECT node, sum(n) AS requests, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+               {eng.array([hours])} AS hour_counts
+        FROM nh GROUP BY node""")
+    query = f"""
+        WITH dd AS (SELECT node, count(*) AS active_days
                FROM (SELECT DISTINCT node, {us("ts")} - {_pmod(us("ts"), _DAY_US)} AS d FROM req WHERE ts IS NOT NULL) x
                GROUP BY node),
         di AS (SELECT node, count(*) AS distinct_ips
@@ -109,7 +113,7 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
         base AS (
             SELECT hrs.node, hrs.requests, dd.active_days, hrs.first_ts, hrs.last_ts, di.distinct_ips,
                    dm.distinct_models, du.distinct_user_agents, hrs.hour_counts, hub.hub_ip_share, hub.proxy_ip_share
-            FROM hrs LEFT JOIN dd ON dd.node = hrs.node LEFT JOIN di ON di.node = hrs.node
+            FROM _hours hrs LEFT JOIN dd ON dd.node = hrs.node LEFT JOIN di ON di.node = hrs.node
             LEFT JOIN dm ON dm.node = hrs.node LEFT JOIN du ON du.node = hrs.node
             LEFT JOIN hub ON hub.node = hrs.node),
         nm AS (
@@ -135,7 +139,7 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
                a.created_at, a.country, a.email_domain,
                CAST(coalesce(ins.instruments, 0) AS BIGINT) AS instruments
         FROM nodes n
-        LEFT JOIN base b ON b.node = n.node LEFT JOIN gs ON gs.node = n.node
+        LEFT JOIN base b ON b.node = n.node LEFT JOIN _gaps gs ON gs.node = n.node
         LEFT JOIN nm ON nm.node = n.node LEFT JOIN sub ON sub.node = n.node
         LEFT JOIN ins ON ins.node = n.node LEFT JOIN acct a ON a.node = n.node"""
-    eng.execute(f"CREATE OR REPLACE TEMP TABLE _behaviour AS {query}")
+    eng.execute(f"CREATE OR REPLACE TEMP TABLE _behaviour AS {query}; DROP TABLE _gaps; DROP TABLE _hours")

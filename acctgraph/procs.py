@@ -91,8 +91,8 @@ class Background:
     does not leave it running.
 
     >>> job = Background(lambda stop: sum(range(10)), name="demo")
-    >>> job.result()
-    45
+    >>> job.result(), job.done()
+    (45, True)
     """
 
     def __init__(self, fn: Callable[[threading.Event], Any], name: str) -> None:
@@ -114,6 +114,10 @@ class Background:
             self.timing = {"seconds": round(time.perf_counter() - t0, 3),
                            "cpu_seconds": round(time.thread_time() - c0, 3),
                            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)}
+
+    def done(self) -> bool:
+        """Whether the work has ended (returned, raised or stopped)."""
+        return self._future.done()
 
     def result(self) -> Any:
         """Wait for the work and return what it returned (its exception is raised here)."""

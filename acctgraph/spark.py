@@ -38,6 +38,7 @@ import shutil
 import sys
 import warnings
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Iterator
 
 import pyarrow as pa
@@ -247,6 +248,9 @@ class SparkEngine:
     def scalar(self, query: str) -> Any:
         rows = self.spark.sql(query).collect()
         return rows[0][0] if rows else None
+
+    def lend_cores(self, cores: int, until: Callable[[], bool]) -> None:
+        """Nothing to lend: Spark's executors run in their own JVM processes."""
 
     @contextlib.contextmanager
     def lend_memory(self, keep: str = "256MB", *, lend: int | None = None) -> Iterator[None]:
