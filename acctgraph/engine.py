@@ -130,13 +130,13 @@ class Engine:
         (1, 2)
         """
         self._until = until
-        self.con.execute(f"SET threads = {max(1, self.threads - int(cores))}")
+        self.con.execute(f"SET threads = {max(1, self.threads - int(cores))}").fetchall()
 
     def _cores_back(self) -> None:
         """End a :meth:`lend_cores` whose condition is met (before a query)."""
         if self._until is not None and self._until():
             self._until = None
-            self.con.execute(f"SET threads = {self.threads}")
+            self.con.execute(f"SET threads = {self.threads}").fetchall()
 
     def execute(self, query: str) -> None:
         """Run statements (e.g. CREATE TEMP TABLE ... AS ...); results are discarded."""

@@ -92,6 +92,36 @@ def test_grouping_alone_or_in_the_background_gives_the_same_bytes(sample_ws, tmp
         assert (ws / f).read_bytes() == (sample_ws / f).read_bytes(), f
 
 
+def test_the_sql_runs_on_one_thread_fewer_while_the_grouping_runs(tmp_path, monkeypatch):
+    import threading
+
+    from acctgraph.engine import Engine
+    from acctgraph.layers.templates_mining import TemplateMiner
+
+    seen: list[tuple[bool, int]] = []  # (grouping running, DuckDB's threads) before each query
+    started, ended = threading.Event(), threading.Event()
+    finish, cores_back = TemplateMiner.finish, Engine._cores_back
+
+    def finish_and_tell(self):
+        started.set()
+        try:
+            return finish(self)
+        finally:
+            ended.set()
+
+    def spy(self):
+        cores_back(self)
+        threads = int(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        seen.append((started.is_set() and not ended.is_set(), threads))
+
+    monkeypatch.setattr(TemplateMiner, "finish", finish_and_tell)
+    monkeypatch.setattr(Engine, "_cores_back", spy)
+    acctgraph.build(acctgraph.SAMPLE_DIR, tmp_path / "ws", quiet=True,
+                    config=Config.from_dict({"build": {"threads": 2}}))
+    assert {t for running, t in seen if running} == {1}  # lent while the grouping ran
+    assert seen[-1] == (False, 2) and seen[0][1] == 2  # all threads before mining ended and at the end
+
+
 def test_a_failed_build_stops_the_background_grouping(tmp_path, monkeypatch):
     import threading
     import time
