@@ -155,13 +155,17 @@ def _count_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return key[:distinct], counts
 
 
-def _kept_pairs(eng: Engine, links: str, min_evidence: int, rescue: Rescue | None) -> pa.Table:
-    """``(src, dst, shared)`` of the pairs of ``links(src, dst, ...)`` that met on ``min_evidence`` keys or
-    more (``shared`` null), or that ``rescue`` keeps."""
+def _kept_pairs(eng: Engine, links: str, min_evidence: int, rescue: Rescue | None,
+                more: tuple[np.ndarray, ...] = ()) -> pa.Table:
+    """``(src, dst, shared)`` of the pairs of ``links(src, dst, ...)`` and of the links ``more`` (arrays
+    ``src``, ``dst``) that met on ``min_evidence`` keys or more (``shared`` null), or that ``rescue`` keeps."""
     from acctgraph.layers.pair_kernels import pack_into, split_by_count
 
-    key = np.empty(int(eng.scalar(f"SELECT count(*) FROM {links}")), np.int64)
-    at = 0
+    held = len(more[0]) if more else 0
+    key = np.empty(int(eng.scalar(f"SELECT count(*) FROM {links}")) + held, np.int64)
+    if more:
+        pack_into(key, 0, more[0], more[1])
+    at = held
     for b in eng.batches(f"SELECT src, dst FROM {links}"):  # packed as they come: the columns are never held
         pack_into(key, at, b.column(0).to_numpy(), b.column(1).to_numpy())
         at += b.num_rows
@@ -173,6 +177,23 @@ def _kept_pairs(eng: Engine, links: str, min_evidence: int, rescue: Rescue | Non
     if rescue is None or not len(src):
         return kept
     return pa.concat_tables([kept, rescue(src, dst).select(["src", "dst", "shared"]).cast(kept.schema)])
+
+
+def _ring_links(eng: Engine, base_sql: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The links ``(src, dst, w)`` of temp table ``_ring`` (its members in ring order per key, each
+    linked to its ``mk`` successors), made by :func:`~acctgraph.layers.pair_kernels.ring_links`.
+
+    ``base_sql`` is a link's weight before its members' weights (``a.`` names the member's row): it is
+    computed in SQL and multiplied by the smaller member weight here, the same operations in the same
+    order as the SQL form, so the weights are the same doubles.
+    """
+    from acctgraph.layers.pair_kernels import ring_links
+
+    ring = eng.sql(f"SELECT a.node, a.n, a.mk, {base_sql} AS base, a.mw FROM _ring a ORDER BY a.key, a.r")
+    cols = [np.ascontiguousarray(ring.column(c).to_numpy()) for c in ("node", "n", "mk", "base", "mw")]
+    del ring
+    return ring_links(cols[0].astype(np.int32), cols[1].astype(np.int64), cols[2].astype(np.int64),
+                      cols[3].astype(np.float64), cols[4].astype(np.float64))
 
 
 def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: int = 10,
@@ -215,6 +236,8 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
         raise ValueError(f"cap ({cap}) must be at least 2k+1 ({2 * k + 1})")
     reach = max(k, k_max or k)
     b = budget_sql.format(n="e.big_n")
+    counted = min_evidence > 1 or rescue is not None
+    links, ring_links = "_small", ()
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _m AS
         SELECT key, node, min({entity}) AS ent, CAST(max({member_weight}) AS DOUBLE) AS mw
@@ -256,19 +279,27 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
                    row_number() OVER (PARTITION BY m.key ORDER BY {ring_order_sql("m.node", "h.eh1", "h.eh2")},
                                       m.node) - 1 AS r
             FROM _m m JOIN _g g ON m.key = g.key AND g.n > {cap} JOIN _e e ON e.ent = g.ent
-            JOIN _enth h ON h.ent = m.ent;
-            INSERT INTO _small
-            SELECT least(a.node, b.node), greatest(a.node, b.node),
-                   {factor} * {per_link} / a.w * least(a.mw, b.mw)
-            FROM (SELECT a.*, (a.r + j.j) % a.n AS t FROM _ring a CROSS JOIN (VALUES {steps}) AS j(j)
-                  WHERE j.j <= a.mk) a
-            JOIN _ring b ON b.key = a.key AND b.r = a.t;
-            DROP TABLE _ring;
-        """)
+            JOIN _enth h ON h.ent = m.ent""")
         eng.unregister("_enth")
-    agg = f"SELECT src, dst, {eng.fsum('w')} AS weight, CAST(count(*) AS BIGINT) AS evidence FROM _small"
-    if min_evidence > 1 or rescue is not None:
-        eng.register("_kept", _kept_pairs(eng, "_small", int(min_evidence), rescue))
+        if counted and eng.name == "duckdb":
+            # the ring links made here (compiled), held as arrays: counted as they are and read by the
+            # aggregation below in place, not written into _small first (seed-scale clause tier: 48M
+            # links, 1.6 s of INSERT and 1 s of reading them back out)
+            ring_links = _ring_links(eng, f"{factor} * {per_link} / a.w")
+            eng.register("_ring_links", pa.table(dict(zip(("src", "dst", "w"), ring_links))))
+            links = "(SELECT * FROM _small UNION ALL SELECT * FROM _ring_links)"
+        else:
+            eng.execute(f"""
+                INSERT INTO _small
+                SELECT least(a.node, b.node), greatest(a.node, b.node),
+                       {factor} * {per_link} / a.w * least(a.mw, b.mw)
+                FROM (SELECT a.*, (a.r + j.j) % a.n AS t FROM _ring a CROSS JOIN (VALUES {steps}) AS j(j)
+                      WHERE j.j <= a.mk) a
+                JOIN _ring b ON b.key = a.key AND b.r = a.t""")
+        eng.execute("DROP TABLE _ring")
+    agg = f"SELECT src, dst, {eng.fsum('w')} AS weight, CAST(count(*) AS BIGINT) AS evidence FROM {links}"
+    if counted:
+        eng.register("_kept", _kept_pairs(eng, "_small", int(min_evidence), rescue, ring_links[:2]))
         eng.execute(f"""
             CREATE OR REPLACE TEMP TABLE {out} AS
             SELECT a.src, a.dst, CASE WHEN k.shared IS NULL THEN a.weight ELSE a.weight * k.shared / a.evidence END
@@ -277,6 +308,8 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
         eng.unregister("_kept")
     else:
         eng.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS {agg} GROUP BY src, dst")
+    if ring_links:
+        eng.unregister("_ring_links")
     eng.execute("DROP TABLE _small; DROP TABLE _m; DROP TABLE _g; DROP TABLE _e;")
     return {"keys": int(stats["keys"]), "largest_group": int(stats["largest"]),
             "sparsified_groups": int(stats["big"])}

@@ -57,3 +57,32 @@ def split_by_count(key, counts, at_least):
             dst[b] = np.int32(key[i] & 0xFFFFFFFF)
             b += 1
     return keep, src, dst
+
+
+@njit(cache=True, nogil=True)
+def ring_links(node, n, mk, base, mw):
+    """Links of rings given one member per row, each key's members together in ring order (``n``: the
+    ring's size, on each of its rows): the member at position ``r`` links to those at ``(r + j) % n``
+    for ``j = 1 .. mk``. Returns ``src`` (the smaller node), ``dst`` (int32) and the weight
+    ``base * min(mw of both members)`` of each link, ring after ring."""
+    total = 0
+    for i in range(len(node)):
+        total += mk[i]
+    src = np.empty(total, np.int32)
+    dst = np.empty(total, np.int32)
+    w = np.empty(total, np.float64)
+    o = 0
+    g0 = 0
+    while g0 < len(node):
+        size = n[g0]
+        for r in range(size):
+            a = g0 + r
+            for j in range(1, mk[a] + 1):
+                b = g0 + (r + j) % size
+                x, y = node[a], node[b]
+                src[o] = min(x, y)
+                dst[o] = max(x, y)
+                w[o] = base[a] * min(mw[a], mw[b])
+                o += 1
+        g0 += size
+    return src, dst, w

@@ -152,3 +152,30 @@ def test_k_max_lets_members_on_few_rings_look_further():
     # never past half a ring: on a ring of 21 members (cap 20) each looks 10 ahead, every pair once
     ring, _ = pairs({"big": list(range(21))}, cap=20, k=5, k_max=45)
     assert len(ring) == 21 * 20 // 2 and sorted(ring.values()) == pytest.approx([budget(21) / 20] * 210)
+
+
+@pytest.mark.parametrize("k_max", [None, 45])
+def test_counted_rings_give_the_sql_rings_weights(k_max):
+    # large groups (sparsified into rings, made by a compiled kernel when pairs are counted) and small ones,
+    # with member weights: the pairs kept and their weights are those of the SQL rings, to the bit
+    rng = np.random.default_rng(7)
+    keys, nodes, mw = [], [], []
+    for key in range(40):
+        size = int(rng.choice([3, 20, 60, 150, 400]))
+        members = rng.choice(3000, size, replace=False)
+        keys += [key] * size
+        nodes += members.tolist()
+        mw += rng.uniform(0.2, 1.0, size).round(3).tolist()
+    table = pa.table({"key": keys, "node": pa.array(nodes, pa.int32()), "mw": mw})
+
+    def run(**kw):
+        with Engine(threads=2) as eng:
+            eng.register("m", table)
+            shared_key_pairs(eng, "m", "out", cap=50, k=10, k_max=k_max, member_weight="mw", **kw)
+            return eng.sql("SELECT * FROM out ORDER BY src, dst").to_pandas()
+
+    every, counted = run(), run(min_evidence=2)
+    want = every[every.evidence >= 2].reset_index(drop=True)
+    assert len(want) > 100 and len(want) < len(every)
+    assert (counted[["src", "dst", "evidence"]].values == want[["src", "dst", "evidence"]].values).all()
+    assert (counted.weight.values == want.weight.values).all()
