@@ -281,10 +281,11 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
             FROM _m m JOIN _g g ON m.key = g.key AND g.n > {cap} JOIN _e e ON e.ent = g.ent
             JOIN _enth h ON h.ent = m.ent""")
         eng.unregister("_enth")
-        if counted and eng.name == "duckdb":
-            # the ring links made here (compiled), held as arrays: counted as they are and read by the
-            # aggregation below in place, not written into _small first (seed-scale clause tier: 48M
-            # links, 1.6 s of INSERT and 1 s of reading them back out)
+        if eng.name == "duckdb":
+            # the ring links made here (compiled), held as arrays: read by the aggregation below in place
+            # (and counted as they are, in a counted tier), not written into _small first (seed-scale
+            # clause tier: 48M links, 1.6 s of INSERT and 1 s of reading them back out); other engines
+            # make them in SQL
             ring_links = _ring_links(eng, f"{factor} * {per_link} / a.w")
             eng.register("_ring_links", pa.table(dict(zip(("src", "dst", "w"), ring_links))))
             links = "(SELECT * FROM _small UNION ALL SELECT * FROM _ring_links)"

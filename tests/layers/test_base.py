@@ -155,8 +155,8 @@ def test_k_max_lets_members_on_few_rings_look_further():
 
 
 @pytest.mark.parametrize("k_max", [None, 45])
-def test_counted_rings_give_the_sql_rings_weights(k_max):
-    # large groups (sparsified into rings, made by a compiled kernel when pairs are counted) and small ones,
+def test_compiled_rings_give_the_sql_rings_weights(k_max):
+    # large groups (sparsified into rings, made by a compiled kernel on DuckDB, in SQL elsewhere) and small ones,
     # with member weights: the pairs kept and their weights are those of the SQL rings, to the bit
     rng = np.random.default_rng(7)
     keys, nodes, mw = [], [], []
@@ -168,14 +168,20 @@ def test_counted_rings_give_the_sql_rings_weights(k_max):
         mw += rng.uniform(0.2, 1.0, size).round(3).tolist()
     table = pa.table({"key": keys, "node": pa.array(nodes, pa.int32()), "mw": mw})
 
-    def run(**kw):
+    def run(sql_rings=False, **kw):
         with Engine(threads=2) as eng:
+            if sql_rings:
+                eng.name = "duckdb-as-another-engine"  # rings made in SQL, as on Spark
             eng.register("m", table)
             shared_key_pairs(eng, "m", "out", cap=50, k=10, k_max=k_max, member_weight="mw", **kw)
             return eng.sql("SELECT * FROM out ORDER BY src, dst").to_pandas()
 
-    every, counted = run(), run(min_evidence=2)
+    def same(a, b):
+        return (a[["src", "dst", "evidence"]].values == b[["src", "dst", "evidence"]].values).all() and \
+            (a.weight.values == b.weight.values).all()
+
+    every = run(sql_rings=True)
+    assert same(run(), every)
     want = every[every.evidence >= 2].reset_index(drop=True)
     assert len(want) > 100 and len(want) < len(every)
-    assert (counted[["src", "dst", "evidence"]].values == want[["src", "dst", "evidence"]].values).all()
-    assert (counted.weight.values == want.weight.values).all()
+    assert same(run(min_evidence=2), want) and same(run(sql_rings=True, min_evidence=2), want)
