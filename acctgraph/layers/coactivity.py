@@ -38,7 +38,10 @@ from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs
 
 NAME = "coactivity"
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-_CHUNK = 500_000
+#: Candidate pairs scored at a time: each chunk's gathered signature and profile rows (about 23 MB)
+#: stay in the caches between the gather and the arithmetic. Seed-scale world, 8.2M candidates:
+#: the layer took 4.7-5.5 s with chunks of 500k pairs, 3.7-4.1 s with 65k (16k: 3.9 s; the same bytes).
+_CHUNK = 65_536
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
