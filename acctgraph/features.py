@@ -70,9 +70,11 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
         SELECT model, first_seen FROM f
         WHERE first_seen > (SELECT min(ts) FROM req) + INTERVAL 1 DAY
         ORDER BY first_seen DESC, model LIMIT 1;
+        CREATE OR REPLACE TEMP TABLE _node_ip AS
+        SELECT node, ip, count(*) AS n FROM req WHERE ip IS NOT NULL GROUP BY node, ip;
         CREATE OR REPLACE TEMP TABLE _ipfan AS
         SELECT r.ip, count(*) AS fan, count(DISTINCT a.country) AS countries
-        FROM (SELECT DISTINCT ip, node FROM req WHERE ip IS NOT NULL) r LEFT JOIN acct a ON a.node = r.node
+        FROM _node_ip r LEFT JOIN acct a ON a.node = r.node
         GROUP BY r.ip;
     """)
     hours = ", ".join(f"coalesce(sum(n) FILTER (WHERE h = {h}), 0)" for h in range(24))
@@ -100,16 +102,16 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
         WITH dd AS (SELECT node, count(*) AS active_days
                FROM (SELECT DISTINCT node, {us("ts")} - {_pmod(us("ts"), _DAY_US)} AS d FROM req WHERE ts IS NOT NULL) x
                GROUP BY node),
-        di AS (SELECT node, count(*) AS distinct_ips
-               FROM (SELECT DISTINCT node, ip FROM req WHERE ip IS NOT NULL) x GROUP BY node),
+        di AS (SELECT node, count(*) AS distinct_ips FROM _node_ip GROUP BY node),
         dm AS (SELECT node, count(*) AS distinct_models
                FROM (SELECT DISTINCT node, model FROM req WHERE model IS NOT NULL) x GROUP BY node),
         du AS (SELECT node, count(*) AS distinct_user_agents
                FROM (SELECT DISTINCT node, user_agent FROM req WHERE user_agent IS NOT NULL) x GROUP BY node),
-        hub AS (
-            SELECT r.node, avg(CASE WHEN f.fan >= {int(hub_fanin)} THEN 1 ELSE 0 END) AS hub_ip_share,
-                   avg(CASE WHEN f.countries >= {int(proxy_countries)} THEN 1 ELSE 0 END) AS proxy_ip_share
-            FROM req r LEFT JOIN _ipfan f USING (ip) GROUP BY r.node),
+        hub AS (  -- requests from such IPs over all the account's requests (an average over its requests)
+            SELECT r.node, sum(CASE WHEN f.fan >= {int(hub_fanin)} THEN r.n ELSE 0 END) / h.requests AS hub_ip_share,
+                   sum(CASE WHEN f.countries >= {int(proxy_countries)} THEN r.n ELSE 0 END) / h.requests
+                       AS proxy_ip_share
+            FROM _node_ip r JOIN _ipfan f USING (ip) JOIN _hours h USING (node) GROUP BY r.node, h.requests),
         base AS (
             SELECT hrs.node, hrs.requests, dd.active_days, hrs.first_ts, hrs.last_ts, di.distinct_ips,
                    dm.distinct_models, du.distinct_user_agents, hrs.hour_counts, hub.hub_ip_share, hub.proxy_ip_share
@@ -142,4 +144,5 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
         LEFT JOIN base b ON b.node = n.node LEFT JOIN _gaps gs ON gs.node = n.node
         LEFT JOIN nm ON nm.node = n.node LEFT JOIN sub ON sub.node = n.node
         LEFT JOIN ins ON ins.node = n.node LEFT JOIN acct a ON a.node = n.node"""
-    eng.execute(f"CREATE OR REPLACE TEMP TABLE _behaviour AS {query}; DROP TABLE _gaps; DROP TABLE _hours")
+    eng.execute(f"CREATE OR REPLACE TEMP TABLE _behaviour AS {query}; DROP TABLE _gaps; DROP TABLE _hours; "
+                "DROP TABLE _node_ip")
