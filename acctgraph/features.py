@@ -81,8 +81,10 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
     # Each count(DISTINCT) is a DISTINCT of its own, and the per-hour counts pivot a (node, hour) count: one
     # aggregate of all requests carrying every column (and the join to _ipfan) to every distinct count was
     # the stage's slowest part. Hours and days come from epoch microseconds (UTC), cheaper than hour() and
-    # CAST(ts AS DATE) on a time-zone-aware timestamp. Three statements (gaps; volume and hours; the rest):
-    # between them the engine may take back the core it lent to the templates' grouping (Engine.lend_cores).
+    # CAST(ts AS DATE) on a time-zone-aware timestamp. The hub and proxy shares are the requests from such
+    # IPs over all the account's requests (an average over its requests), from the counts per (account, IP).
+    # Three statements (gaps; volume and hours; the rest): between them the engine may take back the core
+    # it lent to the templates' grouping (Engine.lend_cores).
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _gaps AS
         WITH g AS (
@@ -107,7 +109,7 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
                FROM (SELECT DISTINCT node, model FROM req WHERE model IS NOT NULL) x GROUP BY node),
         du AS (SELECT node, count(*) AS distinct_user_agents
                FROM (SELECT DISTINCT node, user_agent FROM req WHERE user_agent IS NOT NULL) x GROUP BY node),
-        hub AS (  -- requests from such IPs over all the account's requests (an average over its requests)
+        hub AS (
             SELECT r.node, sum(CASE WHEN f.fan >= {int(hub_fanin)} THEN r.n ELSE 0 END) / h.requests AS hub_ip_share,
                    sum(CASE WHEN f.countries >= {int(proxy_countries)} THEN r.n ELSE 0 END) / h.requests
                        AS proxy_ip_share

@@ -119,17 +119,23 @@ def build(ctx: BuildContext) -> LayerStats:
     win = int(cfg.network.window_minutes) * 60
     ips = eng.sql("SELECT DISTINCT ip FROM req WHERE ip IS NOT NULL ORDER BY ip").column("ip").combine_chunks()
     v4, v6 = cfg.network.subnet_v4, cfg.network.subnet_v6
-    eng.register("_ip_subnet", pa.table({"ip": ips.cast(pa.string()), "subnet": subnets(ips, v4, v6)}))
+    nets = subnets(ips, v4, v6)
+    # numbered (IPs in order, subnets by first IP): the keys below are number * 2**32 + window number
+    # (window numbers since 1970 stay far below 2**31 for any accepted timestamp), grouped faster than
+    # the text "ip|window" they replace (seed scale, one thread: 3.2 s -> 1.9 s, the same pairs)
+    eng.register("_ip_subnet", pa.table({"ip": ips.cast(pa.string()), "subnet": nets,
+                                         "ip_no": pa.array(np.arange(len(ips), dtype=np.int64)),
+                                         "subnet_no": pc.dictionary_encode(nets).indices.cast(pa.int64())}))
+    window = eng.idiv(eng.epoch_us("r.ts"), str(win * 1_000_000))
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE net_ev AS
-        SELECT r.node, r.ip, s.subnet, {eng.idiv(eng.epoch_us("r.ts"), str(win * 1_000_000))} * {win} AS window_start,
-               CAST(count(*) AS BIGINT) AS requests, min(r.ts) AS first_ts, max(r.ts) AS last_ts
+        SELECT r.node, r.ip, s.subnet, {window} * {win} AS window_start,
+               CAST(count(*) AS BIGINT) AS requests, min(r.ts) AS first_ts, max(r.ts) AS last_ts,
+               s.ip_no * {1 << 32} + {window} AS ip_key, s.subnet_no * {1 << 32} + {window} AS subnet_key
         FROM req r JOIN _ip_subnet s USING (ip)
-        GROUP BY r.node, r.ip, s.subnet, window_start;
-        CREATE OR REPLACE TEMP VIEW _net_ip AS
-            SELECT ip || '|' || CAST(window_start AS STRING) AS key, node, ip AS ring FROM net_ev;
-        CREATE OR REPLACE TEMP VIEW _net_sub AS
-            SELECT subnet || '|' || CAST(window_start AS STRING) AS key, node, subnet AS ring FROM net_ev;
+        GROUP BY r.node, r.ip, s.subnet, s.ip_no, s.subnet_no, {window};
+        CREATE OR REPLACE TEMP VIEW _net_ip AS SELECT ip_key AS key, node, ip AS ring FROM net_ev;
+        CREATE OR REPLACE TEMP VIEW _net_sub AS SELECT subnet_key AS key, node, subnet AS ring FROM net_ev;
     """)
     eng.unregister("_ip_subnet")  # the engine kept the table alive for the rest of the build
     n_ips = len(ips)
