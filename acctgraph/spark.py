@@ -159,17 +159,27 @@ def read_parquet_with_row(spark, path: str | os.PathLike[str], column: str, sche
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split ``sql`` on semicolons outside quotes; empty statements are dropped.
+    """Split ``sql`` on semicolons outside quotes and ``--`` comments (dropped, to the end of their line:
+    an apostrophe in one is not a quote); empty statements are dropped.
 
     >>> split_statements("SELECT 'a;b'; DROP TABLE t;")
     ["SELECT 'a;b'", 'DROP TABLE t']
+    >>> split_statements("SELECT 1 -- the account's; not a quote\\n; DROP TABLE t")
+    ['SELECT 1', 'DROP TABLE t']
     """
-    out, cur, quote = [], [], None
-    for ch in sql:
-        if quote:
+    out, cur, quote, comment = [], [], None, False
+    for i, ch in enumerate(sql):
+        if comment:
+            comment = ch != "\n"
+            if comment:
+                continue
+        elif quote:
             quote = None if ch == quote else quote
         elif ch in "'\"":
             quote = ch
+        elif ch == "-" and sql.startswith("--", i):
+            comment = True
+            continue
         elif ch == ";":
             out.append("".join(cur))
             cur = []
