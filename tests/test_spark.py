@@ -560,7 +560,10 @@ def test_remote_build_writes_the_local_spark_builds_workspace(sample_pair, spark
     built = [f for f in _tree(local) if not f.startswith(("communities", "clusters", ".acctgraph"))]
     assert _tree(work) == built  # the same layout: no lock, temporaries or Spark scratch folders left
     for rel in built:
-        if rel.endswith(".parquet"):
+        if rel.startswith("tables/"):  # the same rows; local inputs are copied (they need no change), remote written
+            assert pq.read_table(work / rel).equals(pq.read_table(local / rel)), rel
+            assert (local / rel).read_bytes() == (root / "in" / rel.split("/")[1]).read_bytes(), rel
+        elif rel.endswith(".parquet"):
             assert (work / rel).read_bytes() == (local / rel).read_bytes(), rel
     # the inputs were hashed in the JVM and every workspace file was uploaded through the bridge
     assert calls["sha256"] == 4 and calls["put"] == len(built)

@@ -29,6 +29,7 @@ read as one stream either way. The inputs' SHA-256 digests are computed on the d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections import Counter
@@ -51,8 +52,8 @@ from acctgraph.io.normalise import IpCache
 from acctgraph.io.remote import Scratch, spark_scratch
 from acctgraph.io.readers import RawTable
 from acctgraph.io.schema import TABLES
-from acctgraph.io.validate import (TableReport, _BatchValidator, check_columns, duplicate_quarantine,
-                                   new_report)
+from acctgraph.io.validate import (TableReport, _AcceptedRows, _Background, _BatchValidator, check_columns,
+                                   duplicate_quarantine, new_report, unchanged)
 from acctgraph.progress import progress
 from acctgraph.spark import read_parquet_with_row
 
@@ -279,11 +280,15 @@ class DuplicatesOnExecutor:
 # ------------------------------------------------------------------------------------- driver side
 class _Replay:
     """Writes the executors' output, one batch of the file (:data:`readers.PARQUET_BATCH_ROWS` rows) at a
-    time, with the embedded loader's write calls, so that both engines write identical files."""
+    time, with the embedded loader's write calls, so that both engines write identical files: like it,
+    a local input whose every row is accepted as it is becomes the validated table itself
+    (:class:`~acctgraph.io.validate._AcceptedRows`; each batch is compared with the file's, read here)."""
 
-    def __init__(self, v: _BatchValidator, good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter,
+    def __init__(self, v: _BatchValidator, good: _AcceptedRows, bad_w: pq.ParquetWriter,
                  report: TableReport, known: pa.Array | None):
-        self.v, self.good_w, self.bad_w, self.report, self.known = v, good_w, bad_w, report, known
+        self.v, self.good, self.bad_w, self.report, self.known = v, good, bad_w, report, known
+        self.inputs = good.raw.batches() if good.source is not None else None
+        self.same = True  # unique key: every batch so far accepted as read
         self.unique = TABLES[report.table].unique_key
         self.count_unknown = known is not None and "account_id" in TABLES[report.table].columns
         self.held: list[pa.Table] = []  # unique key: every batch's accepted rows, written at the end
@@ -298,13 +303,17 @@ class _Replay:
         part = {k: wide.filter(pa.array(kinds == k)) for k in (ACCEPTED, QUARANTINED, DUPLICATE, FIXED)}
         accepted = accepted_part(self.v, part[ACCEPTED].combine_chunks())
         self.report.rows_in += accepted.num_rows
+        as_read = False
+        if self.inputs is not None and self.good.source is not None:
+            as_read = not part[QUARANTINED].num_rows and unchanged(accepted, next(self.inputs))
         if self.unique:
             self.held.append(accepted)
+            self.same = self.same and as_read and not part[DUPLICATE].num_rows
         else:
             if self.count_unknown and accepted.num_rows:
                 self.report.unknown_accounts += accepted.num_rows - int(
                     pc.sum(pc.is_in(accepted.column("account_id"), value_set=self.known)).as_py() or 0)
-            self.good_w.write_table(accepted)
+            self.good.add(accepted, as_read)
             self.report.accepted += accepted.num_rows
         if part[QUARANTINED].num_rows:
             self._quarantine(quarantine_part(self.v, part[QUARANTINED].combine_chunks()))
@@ -325,7 +334,7 @@ class _Replay:
         of a unique-key table, then its duplicates."""
         if self.unique:
             table = pa.concat_tables(self.held) if self.held else self.v.schema.empty_table()
-            self.good_w.write_table(table)
+            self.good.add(table, self.same and self.inputs is not None)
             self.report.accepted = table.num_rows
         if self.dups:
             self._quarantine(pa.concat_tables(self.dups).combine_chunks())
@@ -422,15 +431,17 @@ def _write(raw: RawTable, scratch: Scratch, out_path: Path, quarantine_path: Pat
     v = _BatchValidator(TABLES[raw.table], raw, config, IpCache())
     n_batches = -(-(raw.num_rows_hint or 0) // readers.PARQUET_BATCH_ROWS)
     bar = progress(total=raw.num_rows_hint, desc=f"write {raw.table}", unit="rows", quiet=quiet)
-    with atomic_parquet_writer(out_path, v.schema) as good_w, \
-            atomic_parquet_writer(quarantine_path, v.qschema) as bad_w, bar:
-        replay = _Replay(v, good_w, bad_w, report, known)
+    with contextlib.ExitStack() as files, atomic_parquet_writer(quarantine_path, v.qschema) as bad_w, bar, \
+            _Background() as bg:
+        good = _AcceptedRows(raw, v.schema, out_path, files, bg)
+        replay = _Replay(v, good, bad_w, report, known)
         for i in range(n_batches):
             parts = scratch.files(f"batch={i}")
             wide = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else wide_schema(v).empty_table()
             replay.add(wide)
             bar.update(min(readers.PARQUET_BATCH_ROWS, (raw.num_rows_hint or 0) - i * readers.PARQUET_BATCH_ROWS))
         replay.close()
+        good.finish()
 
 
 def spark_loader(master: str | None) -> Callable[..., TableReport | None]:

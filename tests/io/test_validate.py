@@ -254,3 +254,126 @@ def test_input_columns_named_like_quarantine_columns(tmp_path):
 def test_carriage_return_line_ends(tmp_path):
     report, _ = load_tiny(tmp_path, accounts="account_id,created_at\ra1,2026-01-01\ra2,2026-01-02\r")
     assert report.tables["accounts"].accepted == 2
+
+
+# --- a parquet input that needs no change is copied, not written again ---------------------------------------------
+
+def _contract(table: str) -> pa.Schema:
+    from acctgraph.io.schema import TABLES
+
+    spec = TABLES[table]
+    return pa.schema([pa.field(c.name, c.arrow_type) for c in spec.required + spec.optional])
+
+
+def _requests(n: int = 10) -> pa.Table:
+    t0 = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    rows = {"account_id": [f"a{i % 3}" for i in range(n)],
+            "ts": [t0.replace(minute=i) for i in range(n)],
+            "ip": [f"192.0.2.{i}" for i in range(n)],
+            "model": ["m1"] * n, "prompt": [f"prompt {i}" for i in range(n)],
+            "user_agent": ["ua"] * n, "input_tokens": list(range(n)), "output_tokens": list(range(n))}
+    return pa.table(rows, schema=_contract("requests"))
+
+
+def _contract_folder(d: Path, requests: pa.Table, accounts: list[str] | None = None) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    ids = accounts or ["a0", "a1", "a2"]
+    acc = pa.table({"account_id": ids, "created_at": [datetime(2026, 1, 1, tzinfo=timezone.utc)] * len(ids),
+                    "country": ["GB"] * len(ids), "email_domain": ["x.org"] * len(ids)}, schema=_contract("accounts"))
+    pq.write_table(acc, d / "accounts.parquet")
+    pq.write_table(requests, d / "requests.parquet", row_group_size=4)
+    return d
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Read parquet inputs 3 rows at a time, so a 10-row table spans four batches."""
+    from acctgraph.io import readers
+
+    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 3)
+
+
+def test_parquet_input_needing_no_change_is_copied(tmp_path, small_batches):
+    d = _contract_folder(tmp_path / "in", _requests())
+    report = acctgraph.load(d, tmp_path / "ws", quiet=True)
+    for table in ("accounts", "requests"):
+        assert (tmp_path / "ws" / "tables" / f"{table}.parquet").read_bytes() == (d / f"{table}.parquet").read_bytes()
+    assert report.tables["requests"].accepted == 10 and report.tables["requests"].quarantined == 0
+
+
+@pytest.mark.parametrize("at", [0, 4, 9])
+def test_a_quarantined_row_after_copyable_batches_writes_every_accepted_row(tmp_path, small_batches, at):
+    """The batches before the first change were held back: they are read again and written first."""
+    good = _requests()
+    ips = good.column("ip").to_pylist()
+    ips[at] = "not-an-ip"
+    bad = good.set_column(2, "ip", pa.array(ips))
+    d = _contract_folder(tmp_path / "in", bad)
+    report = acctgraph.load(d, tmp_path / "ws", quiet=True)
+    got = pq.read_table(tmp_path / "ws" / "tables" / "requests.parquet")
+    keep = [i for i in range(10) if i != at]
+    assert got.equals(good.take(keep))
+    assert report.tables["requests"].accepted == 9 and [q["_row"] for q in quarantine(tmp_path / "ws", "requests")] == [at + 1]
+
+
+def test_a_normalised_value_in_a_late_batch_is_written_normalised(tmp_path, small_batches):
+    good = _requests()
+    ips = good.column("ip").to_pylist()
+    ips[8] = "2001:DB8:0:0::1"  # kept, in canonical form
+    d = _contract_folder(tmp_path / "in", good.set_column(2, "ip", pa.array(ips)))
+    acctgraph.load(d, tmp_path / "ws", quiet=True)
+    got = pq.read_table(tmp_path / "ws" / "tables" / "requests.parquet")
+    assert got.column("ip").to_pylist() == ips[:8] + ["2001:db8::1"] + ips[9:]
+    assert got.drop_columns(["ip"]).equals(good.drop_columns(["ip"]))
+    assert (tmp_path / "ws" / "tables" / "requests.parquet").read_bytes() != (d / "requests.parquet").read_bytes()
+
+
+def test_duplicate_account_in_a_copyable_table_is_written_without_it(tmp_path, small_batches):
+    d = _contract_folder(tmp_path / "in", _requests(), accounts=["a0", "a1", "a2", "a1"])
+    report = acctgraph.load(d, tmp_path / "ws", quiet=True)
+    got = pq.read_table(tmp_path / "ws" / "tables" / "accounts.parquet")
+    assert got.column("account_id").to_pylist() == ["a0", "a1", "a2"]
+    assert report.tables["accounts"].quarantined == 1
+
+
+@pytest.mark.parametrize("change", ["types", "order", "groups", "codec"])
+def test_inputs_that_cannot_stand_as_the_table_are_written(tmp_path, small_batches, monkeypatch, change):
+    from acctgraph.io import validate
+
+    t = _requests()
+    d = tmp_path / "in"
+    if change == "types":  # millisecond timestamps: the table is written in microseconds
+        t = t.set_column(1, "ts", t.column("ts").cast(pa.timestamp("ms", tz="UTC")))
+    elif change == "order":
+        t = t.select(list(reversed(t.column_names)))
+    elif change == "groups":
+        monkeypatch.setattr(validate, "COPYABLE_GROUP_ROWS", 3)
+    _contract_folder(d, t)
+    if change == "codec":
+        pq.write_table(t, d / "requests.parquet", compression="lz4")
+    acctgraph.load(d, tmp_path / "ws", quiet=True)
+    out = tmp_path / "ws" / "tables" / "requests.parquet"
+    assert out.read_bytes() != (d / "requests.parquet").read_bytes()
+    assert pq.read_table(out).equals(_requests())
+
+
+def test_an_input_changed_before_it_is_copied_fails_and_writes_nothing(tmp_path):
+    import contextlib
+    import os
+
+    from acctgraph.errors import InputError
+    from acctgraph.io import validate
+    from acctgraph.io.readers import RawTable
+
+    d = _contract_folder(tmp_path / "in", _requests())
+    raw = RawTable.open(d / "requests.parquet", "requests")
+    out = tmp_path / "out.parquet"
+    with contextlib.ExitStack() as files, validate._Background() as bg:
+        good = validate._AcceptedRows(raw, _contract("requests"), out, files, bg)
+        assert good.source is not None
+        for batch in raw.batches():
+            good.add(pa.Table.from_batches([batch]), unchanged=True)
+        os.utime(d / "requests.parquet", ns=(0, 0))  # it changed (here: its time) while it was read
+        with pytest.raises(InputError, match="changed while it was being read"):
+            good.finish()
+    assert not out.exists() and not list(tmp_path.glob(".out.parquet.*"))
