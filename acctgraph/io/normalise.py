@@ -4,7 +4,8 @@ Each normaliser takes one raw column (bytes from CSV, any type from parquet)
 and returns a :class:`Normalised` value: the column converted to its contract
 type, and for every row either ``None`` (usable) or a reason code saying why
 the row must be quarantined. Work is done over whole Arrow arrays; the only
-per-value Python work is on *distinct* IP addresses (cached across batches).
+per-value Python work is on *distinct* IP addresses that are neither canonical IPv4 nor plain
+IPv6 text (cached across batches).
 
 Example:
     >>> import pyarrow as pa
@@ -23,6 +24,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from acctgraph.io.ipv6 import groups_of, v6_text
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
 _CONTROL = r"[\x00-\x1f\x7f]"
@@ -302,34 +305,55 @@ _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CANONICAL_V4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 
 
-def _map_distinct(text: pa.Array, fn, cache: dict, already: str | None = None) -> tuple[pa.Array, np.ndarray]:
+def _map_distinct(text: pa.Array, fn, cache: dict, already: str | None = None,
+                  bulk=None) -> tuple[pa.Array, np.ndarray]:
     """Apply ``fn`` to each distinct value of ``text`` (cached); bad where fn gives None.
 
     Distinct values matching the regex ``already`` are canonical already and
     skip ``fn`` (a vectorised check: most IPv4 addresses never reach Python).
+    ``bulk(values)`` may map many of the others at once: it returns the positions
+    (in ``values``) it mapped and their results; ``fn`` does the rest.
     """
     enc = pc.dictionary_encode(text)
     dictionary = enc.dictionary
     todo = np.arange(len(dictionary))
-    mapped = dictionary.to_numpy(zero_copy_only=False).astype(object)
     if already is not None and len(dictionary):
         todo = np.flatnonzero(~_mask(pc.match_substring_regex(dictionary, already)))
-    for i in todo:
-        u = mapped[i]
-        c = cache.get(u, cache)
-        if c is cache:
-            c = cache[u] = fn(u)
-        mapped[i] = c
-    out = pa.array(mapped, pa.string()).take(enc.indices)
+    if len(todo):
+        values = dictionary.take(pa.array(todo, pa.int64()))
+        mapped = np.empty(len(todo), object)
+        rest = np.arange(len(todo))
+        if bulk is not None:
+            done, results = bulk(values)
+            mapped[done] = results.to_numpy(zero_copy_only=False)
+            rest = np.setdiff1d(rest, done, assume_unique=True)
+        for i, u in zip(rest, values.take(pa.array(rest, pa.int64())).to_pylist()):
+            c = cache.get(u, cache)
+            if c is cache:
+                c = cache[u] = fn(u)
+            mapped[i] = c
+        where = np.zeros(len(dictionary), bool)
+        where[todo] = True
+        dictionary = pc.replace_with_mask(dictionary, pa.array(where), pa.array(mapped, pa.string()))
+    out = dictionary.take(enc.indices)
     bad = _mask(pc.is_null(out)) & _mask(pc.is_valid(text))
     return out, bad
+
+
+def _plain_v6(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """:func:`canonical_ip` of the values that are plain IPv6 text (hex digits and colons only, read by
+    ``inet_pton``; not IPv4-mapped), vectorised (:mod:`acctgraph.io.ipv6`): (their positions, their text)."""
+    plain = np.flatnonzero(_mask(pc.match_substring_regex(values, r"^[0-9A-Fa-f:]+$")))
+    groups, ok = groups_of(values.take(pa.array(plain, pa.int64())).to_pylist())
+    ok &= ~((groups[:, :5] == 0).all(axis=1) & (groups[:, 5] == 0xFFFF))  # IPv4-mapped: canonical_ip
+    return plain[ok], v6_text(groups[ok])
 
 
 def normalise_ip(raw: pa.Array, cache: IpCache) -> Normalised:
     """IP text to canonical form; unparseable non-empty values are bad."""
     text, bad_utf8 = to_text(raw)
     text = empty_to_null(text)
-    out, bad = _map_distinct(text, canonical_ip, cache, already=CANONICAL_V4)
+    out, bad = _map_distinct(text, canonical_ip, cache, already=CANONICAL_V4, bulk=_plain_v6)
     return Normalised(out, bad | bad_utf8, "invalid_ip")
 
 

@@ -15,15 +15,14 @@ requests, first and last request time.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
-import socket
 import time
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from acctgraph.io.ipv6 import groups_of, v6_text
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 
 NAME = "network"
@@ -60,57 +59,22 @@ def subnets(ips: pa.Array, v4: int = 24, v6: int = 48) -> pa.Array:
     return pa.concat_arrays([dotted.cast(pa.string()), net6]).take(pa.array(at))
 
 
-@functools.cache
-def _hex4() -> pa.Array:
-    """Lower-case hex text of every 16-bit value (an IPv6 group without leading zeros)."""
-    return pa.array([format(v, "x") for v in range(1 << 16)], pa.string())
-
-
 def _v6_subnets(ips: list[str], prefix: int) -> pa.Array:
-    """``/prefix`` subnets of canonical IPv6 texts, as :func:`subnet_of` writes them (RFC 5952: the first
-    longest run of two or more zero groups becomes ``::``), vectorised over the groups.
-
-    Each address is read by the C library (``inet_pton``, a fraction of a microsecond; a text it
-    refuses goes through :mod:`ipaddress`): :func:`subnet_of` one by one took 2.6 s for the 172k IPv6
-    addresses of the seed-scale world.
+    """``/prefix`` subnets of canonical IPv6 texts, as :func:`subnet_of` writes them, vectorised
+    (:mod:`acctgraph.io.ipv6`; :func:`subnet_of` one by one took 2.6 s for the 172k IPv6 addresses of the
+    seed-scale world). A text ``inet_pton`` refuses goes through :mod:`ipaddress`.
 
     >>> _v6_subnets(["2001:db8:abcd:12::1", "::1", "fe80::"], 16).to_pylist()
     ['2001::/16', '::/16', 'fe80::/16']
     """
     if not ips:
         return pa.array([], pa.string())
-    raw = bytearray(16 * len(ips))
-    for i, ip in enumerate(ips):
-        try:
-            raw[16 * i:16 * i + 16] = socket.inet_pton(socket.AF_INET6, ip)
-        except OSError:  # not what inet_pton reads: the slow, general parser
-            raw[16 * i:16 * i + 16] = ipaddress.IPv6Address(ip).packed
-    groups = np.frombuffer(bytes(raw), ">u2").reshape(-1, 8).astype(np.int64)
+    groups, ok = groups_of(ips)
+    for i in np.flatnonzero(~ok):  # not what inet_pton reads: the slow, general parser
+        groups[i] = np.frombuffer(ipaddress.IPv6Address(ips[i]).packed, ">u2")
     keep = np.clip(prefix - 16 * np.arange(8), 0, 16)  # bits of each group inside the prefix
     groups &= (((1 << keep) - 1) << (16 - keep)).astype(np.int64)
-    # the first longest run of zero groups (length >= 2 is compressed)
-    run = np.zeros(len(groups), np.int64)
-    best_len = np.zeros(len(groups), np.int64)
-    best_end = np.full(len(groups), -1, np.int64)
-    for j in range(8):
-        run = np.where(groups[:, j] == 0, run + 1, 0)
-        longer = run > best_len
-        best_len = np.where(longer, run, best_len)
-        best_end = np.where(longer, j, best_end)
-    squeeze = best_len >= 2
-    first = np.where(squeeze, best_end - best_len + 1, 8)[:, None]  # groups first..last are left out
-    last = np.where(squeeze, best_end, 8)[:, None]
-    j = np.arange(8)[None, :]
-    # before each group: ":" between groups, "::" where the run was, nothing at the start of a side
-    sep = np.where(j == first, 2, np.where((j < first) & (j > 0) | (j > last + 1), 1, 0))
-    shown = (j < first) | (j > last)
-    seps = pa.array(["", ":", "::"])
-    parts = []
-    for c in range(8):
-        parts.append(seps.take(pa.array(sep[:, c])))
-        parts.append(pc.if_else(pa.array(shown[:, c]), _hex4().take(pa.array(groups[:, c])), ""))
-    text = pc.binary_join_element_wise(*parts, "")
-    return pc.binary_join_element_wise(text, pa.scalar(f"/{prefix}"), "")
+    return pc.binary_join_element_wise(v6_text(groups), pa.scalar(f"/{prefix}"), "")
 
 
 def build(ctx: BuildContext) -> LayerStats:
