@@ -63,7 +63,7 @@ def test_normalise_ip_is_canonical_ip_of_every_value(values):
     got = normalise_ip(pa.array(values, pa.string()), IpCache())
     want = [canonical_ip(v) if v.strip() else None for v in values]
     assert got.values.to_pylist() == want
-    assert got.bad.tolist() == [w is None and bool(v) for v, w in zip(values, want)]
+    assert got.bad.tolist() == [w is None and bool(v.strip()) for v, w in zip(values, want)]  # blank: null, not bad
 
 
 def test_ipv4_mapped_and_bracketed_addresses_still_go_the_general_way():
