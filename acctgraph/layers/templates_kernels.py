@@ -73,7 +73,10 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
     start (each such byte can start one rule only: ``:``/``w`` a URL, ``@`` an
     e-mail, a digit a number, a capital a name); the rules then run over those
     positions, URLs first, each claiming its span unless an earlier one did;
-    the second pass writes the output, clause breaks decided on the way.
+    the second pass writes the output, clause breaks decided on the way. Both
+    take lowercase letters and non-ASCII bytes (most of a prompt) on a short
+    path: they start no rule but "www." and are copied in runs (a 1M-prompt
+    batch of the seed-scale world: 0.79 -> 0.65 s).
     """
     nb = len(data)
     n = len(off) - 1
@@ -88,6 +91,12 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
         b = data[i]
         x = low_t[b]
         v[i] = x
+        if x > 32 and b >= 97:  # a lowercase letter (or a non-ASCII byte): starts no rule, unless "www."
+            if b == 119 and i + 3 < nb and data[i + 3] == 46 and data[i + 1] == 119 and data[i + 2] == 119:
+                at[na] = i
+                na += 1
+            prev_d = False
+            continue
         nph += np.uint8(x - 1) < 6
         c = cls_t[b]
         isd = c == _D
@@ -106,10 +115,6 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
                 if (cls_t[data[q]] & (_U | _L)) != 0:
                     at[na] = i
                     na += 1
-        elif b == 119:
-            if i + 3 < nb and data[i + 3] == 46 and data[i + 1] == 119 and data[i + 2] == 119:
-                at[na] = i
-                na += 1
         elif b == 64:
             at[na] = i
             na += 1
@@ -187,13 +192,30 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
         p1 = 0
         p2 = 0
         end = off[r + 1]
-        for i in range(off[r], end):
+        i = off[r]
+        while i < end:
             c = v[i]
+            if c > 32:  # a run of word bytes, copied as they are
+                while True:
+                    out[k] = c
+                    k += 1
+                    cnt += 1
+                    i += 1
+                    if i >= end:
+                        break
+                    c = v[i]
+                    if c <= 32:
+                        break
+                prev_sp = False
+                p1 = 33
+                continue
+            ii = i
+            i += 1
             if c == 0:
                 prev_sp = False
                 continue
-            if breaks and c == 32 and ends_t[data[i]]:
-                if data[i] == 10 or i + 1 == end or data[min(i + 1, nb - 1)] <= 32:
+            if breaks and c == 32 and ends_t[data[ii]]:
+                if data[ii] == 10 or ii + 1 == end or data[min(ii + 1, nb - 1)] <= 32:
                     c = _BRK
             if c == 32 or (breaks and c == _BRK):
                 if prev_sp:
@@ -206,8 +228,7 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
             else:
                 prev_sp = False
             if c > 6:
-                if c == 32 or c == _BRK:
-                    krun = k
+                krun = k
                 out[k] = c
                 k += 1
             elif cnt >= 2 and p2 == c and (p1 == 32 or p1 == _BRK):
@@ -552,8 +573,9 @@ def span_stage(off, data, flags, san_t):
         if f & _T_SQ:
             L = _squote(a, L, b, False)
             a, b = b, a
-            L = _squote(a, L, b, True)
-            a, b = b, a
+            if f & _T_DQ:  # curly quotes (E2 80 98): a row with the byte E2 has both flags
+                L = _squote(a, L, b, True)
+                a, b = b, a
         out = _room(out, k, L)
         out[k:k + L] = a[:L]
         k += L
