@@ -132,8 +132,9 @@ def count_links(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """The distinct pairs of links ``(src[i], dst[i])`` (ids below 2**31), as ``src << 32 | dst`` in
     increasing order, and how many links each pair has.
 
-    One sort of packed 64-bit keys: at seed scale 48M clause-tier links in under a second, where
-    DuckDB's group-by took 5-8 s.
+    One sort of packed 64-bit keys (a compiled radix sort,
+    :func:`~acctgraph.layers.pair_kernels.sort_packed`): at seed scale 48M clause-tier links in about a
+    second, where DuckDB's group-by took 5-8 s (and ``np.sort`` 3.6 s).
 
     >>> key, n = count_links(np.array([2, 1, 2]), np.array([3, 5, 3]))
     >>> (key >> 32).tolist(), (key & 0xFFFFFFFF).tolist(), n.tolist()
@@ -147,10 +148,11 @@ def count_links(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _count_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`count_links` of packed keys (sorted in place; the distinct keys are a view of ``key``)."""
-    from acctgraph.layers.pair_kernels import compact_sorted
+    """:func:`count_links` of packed keys (non-negative; overwritten: the distinct keys are a view of ``key`` or
+    of the sort's buffer)."""
+    from acctgraph.layers.pair_kernels import compact_sorted, sort_packed
 
-    key.sort()
+    key = sort_packed(key)
     distinct, counts = compact_sorted(key)
     return key[:distinct], counts
 

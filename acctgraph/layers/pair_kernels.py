@@ -86,3 +86,53 @@ def ring_links(node, n, mk, base, mw):
                 o += 1
         g0 += size
     return src, dst, w
+
+
+
+@njit(cache=True, nogil=True)
+def _radix_pass(src, dst, shift, bits):
+    """One stable counting pass of an LSD radix sort: ``src`` ordered by bits ``shift .. shift + bits``, into ``dst``."""
+    m = (1 << bits) - 1
+    at = np.zeros((1 << bits) + 1, np.int64)
+    for i in range(len(src)):
+        at[((src[i] >> shift) & m) + 1] += 1
+    for d in range(1, len(at)):
+        at[d] += at[d - 1]
+    for i in range(len(src)):
+        d = (src[i] >> shift) & m
+        dst[at[d]] = src[i]
+        at[d] += 1
+
+
+@njit(cache=True, nogil=True)
+def sort_packed(key):
+    """The packed keys ``key`` (non-negative) in increasing order: an LSD radix sort, 11 bits a pass, over
+    the bits that are used in each half (node ids of 1M accounts: 20 bits each, four passes). Returns
+    ``key`` itself or the one buffer it allocates, whichever holds the result; ``key`` is overwritten.
+    Same result as ``np.sort``; 48M seed-scale clause-tier links: 3.6 -> 0.9 s.
+
+    >>> sort_packed(np.array([(2 << 32) | 1, 7, (1 << 32) | 9, 3], np.int64)).tolist() == sorted(
+    ...     [(2 << 32) | 1, 7, (1 << 32) | 9, 3])
+    True
+    """
+    n = len(key)
+    if n == 0:
+        return key
+    lo_top = 0
+    hi_top = 0
+    for i in range(n):
+        lo_top = max(lo_top, key[i] & 0xFFFFFFFF)
+        hi_top = max(hi_top, key[i] >> 32)
+    a = key
+    b = np.empty(n, np.int64)
+    for base, top in ((0, lo_top), (32, hi_top)):
+        bits = 0
+        while (top >> bits) > 0:
+            bits += 1
+        done = 0
+        while done < bits:
+            w = min(11, bits - done)
+            _radix_pass(a, b, base + done, w)
+            a, b = b, a
+            done += w
+    return a

@@ -72,6 +72,18 @@ def test_count_links_counts_each_pair():
     assert [len(a) for a in count_links(np.zeros(0, np.int32), np.zeros(0, np.int32))] == [0, 0]
 
 
+@pytest.mark.parametrize("src_bits, dst_bits", [(0, 0), (1, 31), (31, 1), (20, 20), (31, 31), (11, 22), (12, 0)])
+def test_radix_sort_of_packed_keys_is_numpy_sort(src_bits, dst_bits):
+    """Every width of either half (one pass, several, a short last pass, a half with no bits at all)."""
+    from acctgraph.layers.pair_kernels import sort_packed
+
+    rng = np.random.default_rng(src_bits * 100 + dst_bits)
+    for n in (0, 1, 2, 1000, 70_000):
+        key = (rng.integers(0, 2**src_bits, n, dtype=np.int64) << 32) | rng.integers(0, 2**dst_bits, n, dtype=np.int64)
+        key[: n // 3] = key[n // 2: n // 2 + n // 3]  # repeated keys
+        assert np.array_equal(sort_packed(key.copy()), np.sort(key))
+
+
 def test_duplicate_membership_counts_once():
     got, _ = pairs({"card": [1, 2, 2, 1]})
     assert got == {(1, 2): 1.0}
