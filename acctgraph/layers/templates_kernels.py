@@ -1165,6 +1165,52 @@ def compact_tokens(row, ids, keep_row, keep_id):
     return k
 
 
+@njit(cache=True, nogil=True)
+def token_sets(n_words, word_id, stop, to_global, first_row, row, ids, at):
+    """Append the token set of each skeleton of a chunk to ``row``/``ids`` from position ``at``: its
+    words' global ids (``to_global[word_id[j]]``, words whose local id is ``stop`` left out), distinct
+    and in increasing order, with its row number (``first_row`` + its place in the chunk). Skeleton
+    ``r`` has ``n_words[r]`` consecutive words in ``word_id``. Returns the new end; ``row``/``ids``
+    must have room for every word. (Was: a key ``row * vocabulary + id`` per word, one sort of all of
+    them, and a dedupe: 0.2 s of 0.6 s for 250k skeletons.)
+
+    >>> row, ids = np.zeros(5, np.int32), np.zeros(5, np.int32)
+    >>> end = token_sets(np.array([3, 2]), np.array([0, 1, 0, 2, 2]), np.array([False, True, False]),
+    ...                  np.array([9, 8, 7]), 10, row, ids, 0)
+    >>> row[:end].tolist(), ids[:end].tolist()
+    ([10, 11], [9, 7])
+    """
+    longest = 0
+    for r in range(len(n_words)):
+        longest = max(longest, n_words[r])
+    buf = np.empty(longest, np.int64)
+    j = 0
+    for r in range(len(n_words)):
+        m = 0
+        for _ in range(n_words[r]):
+            w = word_id[j]
+            j += 1
+            if not stop[w]:
+                buf[m] = to_global[w]
+                m += 1
+        if m > 32:
+            buf[:m].sort()
+        else:
+            for i in range(1, m):
+                x = buf[i]
+                q = i - 1
+                while q >= 0 and buf[q] > x:
+                    buf[q + 1] = buf[q]
+                    q -= 1
+                buf[q + 1] = x
+        for i in range(m):
+            if i == 0 or buf[i] != buf[i - 1]:
+                row[at] = first_row + r
+                ids[at] = buf[i]
+                at += 1
+    return at
+
+
 # ---------------------------------------------------------------------------
 # BLAKE2b (RFC 7693) with an 8-byte digest, of every row of a string array
 # ---------------------------------------------------------------------------

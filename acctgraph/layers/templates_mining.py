@@ -873,6 +873,8 @@ class _Tokens:
     """
 
     def __init__(self, skeletons: pa.Array | Iterable[pa.Array], n: int | None = None) -> None:
+        from acctgraph.layers.templates_kernels import token_sets
+
         # Memory matters here (tens of millions of words at seed scale): 32-bit row and word ids,
         # and every intermediate dropped as soon as it is used.
         if isinstance(skeletons, (pa.Array, pa.ChunkedArray)):
@@ -913,21 +915,15 @@ class _Tokens:
             known_hash = np.insert(known_hash, at, local_hash[new][order])
             known_id = np.insert(known_id, at, to_global[new][order])
             del pos, found, inside, new, order, at
-            keep = ~np.isin(local_hash, stop_hashes)[local]
-            row = np.repeat(np.arange(len(part), dtype=np.int64), self.n_words[lo:lo + len(part)])[keep]
-            key = row * max(1, n_vocab) + to_global[local[keep]]
-            del row, keep, local
-            key.sort()  # rows are already in order: this dedupes within each row
-            first = np.ones(len(key), bool)
-            first[1:] = key[1:] != key[:-1]
-            key = key[first]
-            v = max(1, n_vocab)
-            at, k = len(self.row), len(key)
-            self.row.resize(at + k, refcheck=False)  # the arrays are ours and nothing views them
-            self.ids.resize(at + k, refcheck=False)
-            self.row[at:] = key // v + lo
-            self.ids[at:] = key % v
-            del key, first
+            # each skeleton's distinct non-stop-word ids, sorted, appended (compiled, row by row)
+            at = len(self.row)
+            self.row.resize(at + len(local), refcheck=False)  # the arrays are ours and nothing views them
+            self.ids.resize(at + len(local), refcheck=False)
+            end = token_sets(self.n_words[lo:lo + len(part)], local, np.isin(local_hash, stop_hashes), to_global,
+                             lo, self.row, self.ids, at)
+            self.row.resize(end, refcheck=False)
+            self.ids.resize(end, refcheck=False)
+            del local
             lo += len(part)
         self.vocab_hash = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
 
