@@ -154,6 +154,17 @@ def test_feature_columns_are_nullable_whatever_the_data(sample_ws):
     assert [f.name for f in schema if not f.nullable] == ["node", "account_id"]
 
 
+def test_ip_features_are_the_same_with_or_without_the_network_layer(sample_ws, tmp_path):
+    """Requests per (account, IP) are summed from the network layer's windows when it ran, else counted
+    from the requests: the same distinct IPs and hub and proxy shares either way."""
+    cfg = Config.from_dict({"build": {"layers": ["payments", "templates", "coactivity"]}})
+    acctgraph.build(acctgraph.SAMPLE_DIR, tmp_path / "ws", quiet=True, config=cfg)
+    cols = ["node", "distinct_ips", "hub_ip_share", "proxy_ip_share", "requests"]
+    alone = pq.read_table(tmp_path / "ws" / "account_features.parquet", columns=cols)
+    assert alone.equals(pq.read_table(sample_ws / "account_features.parquet", columns=cols))
+    assert max(alone.column("distinct_ips").to_pylist()) > 1 and max(alone.column("hub_ip_share").to_pylist()) > 0
+
+
 def test_unknown_layer_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="unknown layer"):
         acctgraph.build(acctgraph.SAMPLE_DIR, tmp_path, config=Config.from_dict({"build": {"layers": ["dns"]}}))
