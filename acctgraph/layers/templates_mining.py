@@ -435,13 +435,13 @@ def _encode(arr: pa.Array, breaks_as_spaces: bool = False) -> tuple[np.ndarray, 
     arr = _as_large_string(arr)
     off, data = _buffers(arr)
     valid = np.asarray(arr.is_valid()) if arr.null_count else np.ones(len(arr), bool)
-    tr = _BREAKS_AS_SPACES if breaks_as_spaces else _IDENTITY
     codes, first = encode_rows(_readonly(off, np.int64), _readonly(data, np.uint8), _readonly(valid, np.bool_),
-                               _readonly(tr, np.uint8))
+                               bool(breaks_as_spaces))
     dist = arr.take(pa.array(first, pa.int64()))
     if breaks_as_spaces and len(dist):
         d_off, d_data = _buffers(dist)
-        dist = _from_buffers(d_off, tr[d_data], np.asarray(dist.is_valid()) if dist.null_count else None)
+        dist = _from_buffers(d_off, _BREAKS_AS_SPACES[d_data],
+                              np.asarray(dist.is_valid()) if dist.null_count else None)
     return codes, first, dist
 
 

@@ -471,3 +471,21 @@ def test_blake2b64_is_hashlibs_blake2b_with_an_8_byte_digest():
     arr = pa.array(["x", None, "abc"], pa.large_string()).slice(1)
     assert _hash_strings(arr).tolist() == [want[0], int.from_bytes(hashlib.blake2b(b"abc", digest_size=8).digest(), "little")]
     assert _hash_strings(pa.array([], pa.string())).tolist() == []
+
+
+def test_encode_compares_every_byte_of_words_and_tails():
+    """Rows compared 8 bytes at a time: bytes next to a break (0x06, 0x08), bytes that hold 0x07 in their low
+    bits (0x47 'G', 0x87 in 'ć'), at every place of a word or of the tail, are never read as breaks."""
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.text(alphabet="\x06\x07\x08 'Gaéć", max_size=40), min_size=1, max_size=40))
+    def same(values):
+        arr = pa.array(values, pa.large_string())
+        for breaks in (False, True):
+            codes, first, dist = _encode(arr, breaks_as_spaces=breaks)
+            plain = pc.replace_substring(arr, "\x07", " ") if breaks else arr
+            want_codes, want_dict = _dictionary_encode(plain)
+            assert np.array_equal(codes, want_codes) and dist.to_pylist() == want_dict.to_pylist()
+
+    same()
