@@ -47,6 +47,7 @@ from acctgraph.io.normalise import (IpCache, Normalised, normalise_cidr, normali
                                     normalise_timestamp, to_text, utc)
 from acctgraph.io.readers import RawTable, ReadAgain, input_sha256, printable
 from acctgraph.io.schema import TABLES, Column, TableSpec
+from acctgraph.procs import prefetch
 from acctgraph.progress import progress
 
 META_COLUMNS = [("_row", pa.int64()), ("_reason", pa.string()), ("_raw", pa.string())]
@@ -419,7 +420,8 @@ def _validate_batches(raw: RawTable, spec: TableSpec, digest: Future[str], out_p
     with contextlib.ExitStack() as files, atomic_parquet_writer(quarantine_path, v.qschema) as bad_w, bar, \
             _Background() as bg:
         good = _AcceptedRows(raw, v.schema, out_path, files, bg)
-        for batch in raw.batches():
+        # the next batch is read and decoded on a thread while this one is validated (Arrow releases the GIL)
+        for batch in prefetch(raw.batches()):
             first_row = v.next_row
             accepted, quarantined = v.process(batch)
             report.rows_in += batch.num_rows
