@@ -165,6 +165,26 @@ def test_ip_features_are_the_same_with_or_without_the_network_layer(sample_ws, t
     assert max(alone.column("distinct_ips").to_pylist()) > 1 and max(alone.column("hub_ip_share").to_pylist()) > 0
 
 
+@pytest.mark.parametrize("stranger", [None, "requests", "payments"])
+def test_accounts_only_in_requests_or_payments_are_nodes_too(tmp_path, stranger):
+    """Nodes are the accounts, plus (when load counted any) the accounts of requests and payments that the
+    accounts table does not list; numbered in id order either way."""
+    from conftest import write_world
+
+    req = [("b", "2026-02-01T10:00:00Z", "10.0.0.1", "m", "hi"), ("a", "2026-02-01T10:01:00Z", "10.0.0.1", "m", "yo")]
+    pay = [("a", "card-1", "411111", "2026-01-02T00:00:00Z")]
+    if stranger == "requests":
+        req.append(("0-only-in-requests", "2026-02-01T10:02:00Z", "10.0.0.2", "m", "hey"))
+    elif stranger == "payments":
+        pay.append(("z-only-in-payments", "card-2", "411111", "2026-01-02T00:00:00Z"))
+    d = write_world(tmp_path / "in", req, pay, accounts=["a", "b", "c"])
+    report = acctgraph.build(d, tmp_path / "ws", quiet=True)
+    nodes = pq.read_table(tmp_path / "ws" / "nodes.parquet").to_pydict()
+    extra = {None: [], "requests": ["0-only-in-requests"], "payments": ["z-only-in-payments"]}[stranger]
+    assert nodes["account_id"] == sorted(["a", "b", "c", *extra]) and nodes["node"] == list(range(3 + len(extra)))
+    assert sum(t.unknown_accounts for t in report.load.tables.values()) == len(extra)
+
+
 def test_unknown_layer_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="unknown layer"):
         acctgraph.build(acctgraph.SAMPLE_DIR, tmp_path, config=Config.from_dict({"build": {"layers": ["dns"]}}))
