@@ -361,12 +361,16 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
     """Evidence (templates and clauses per account), the layer's pairs and its outputs, from the model."""
     eng, cfg = ctx.eng, ctx.config.templates
     say("templates per account")
+    # rows per (account node, skeleton): the accounts' ids joined to their nodes once, for templates and clauses
+    eng.execute("""
+        CREATE OR REPLACE TEMP TABLE _skel_node AS
+        SELECT n.node, r.skeleton_hash, r.count_all FROM _skel_rows r JOIN nodes n USING (account_id)""")
     # (account, clause) counts: each skeleton's rows count for every clause of its first prompt
     eng.register("_skel_clauses", model.skeleton_clauses)
     eng.execute("""
         CREATE OR REPLACE TEMP VIEW _clause_rows AS
-        SELECT r.account_id, m.clause_hash AS clause, r.count_all
-        FROM _skel_rows r JOIN _skel_clauses m USING (skeleton_hash)""")
+        SELECT r.node, m.clause_hash AS clause, r.count_all
+        FROM _skel_node r JOIN _skel_clauses m USING (skeleton_hash)""")
     eng.register("_clause_map", model.clauses.select(["clause_hash", "clause_group"]))
     eng.register("_skeletons", model.skeletons)
     eng.register("_templates", model.templates)
@@ -374,9 +378,9 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE tmpl_ev AS
         WITH c AS (
-            SELECT n.node, s.template_id, sum(r.count_all) AS requests
-            FROM _skel_rows r JOIN nodes n USING (account_id) JOIN _skeletons s USING (skeleton_hash)
-            GROUP BY n.node, s.template_id),
+            SELECT r.node, s.template_id, sum(r.count_all) AS requests
+            FROM _skel_node r JOIN _skeletons s USING (skeleton_hash)
+            GROUP BY r.node, s.template_id),
         tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
         SELECT c.node, c.template_id, CAST(c.requests AS BIGINT) AS requests,
                {round_sql(f"c.requests / (tot.total + {prior})", 9)} AS share
@@ -390,9 +394,8 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
     say("clauses per account")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE clause_ev AS
-        WITH r AS (SELECT n.node, c.clause, g.clause_group, c.count_all
-                   FROM _clause_rows c JOIN nodes n USING (account_id)
-                   LEFT JOIN _clause_map g ON g.clause_hash = c.clause),
+        WITH r AS (SELECT c.node, c.clause, g.clause_group, c.count_all
+                   FROM _clause_rows c LEFT JOIN _clause_map g ON g.clause_hash = c.clause),
         k AS (SELECT node, clause AS key, count_all FROM r
               UNION ALL
               SELECT node, clause_group, count_all FROM r WHERE clause_group <> clause),
@@ -404,6 +407,7 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
     """)
     for view in ("_clause_rows", "_skel_clauses", "_clause_map", "_skel_rows"):
         eng.unregister(view)
+    eng.execute("DROP TABLE _skel_node")
     _skel_rows_path(ctx).unlink(missing_ok=True)
     ck = int(cfg.clause_ring_k)
     say("pairs sharing clauses")
