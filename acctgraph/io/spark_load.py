@@ -305,7 +305,8 @@ class _Replay:
         self.report.rows_in += accepted.num_rows
         as_read = False
         if self.inputs is not None and self.good.source is not None:
-            as_read = not part[QUARANTINED].num_rows and unchanged(accepted, next(self.inputs))
+            read = next(self.inputs, None)  # None: the file read here has fewer batches (never copied then)
+            as_read = read is not None and not part[QUARANTINED].num_rows and unchanged(accepted, read)
         if self.unique:
             self.held.append(accepted)
             self.same = self.same and as_read and not part[DUPLICATE].num_rows
