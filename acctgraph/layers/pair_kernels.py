@@ -136,3 +136,76 @@ def sort_packed(key):
             a, b = b, a
             done += w
     return a
+
+
+@njit(cache=True, nogil=True)
+def _radix_pass_with(src, src_i, dst, dst_i, shift, bits):
+    """:func:`_radix_pass` moving a payload ``src_i`` along with the keys."""
+    m = (1 << bits) - 1
+    at = np.zeros((1 << bits) + 1, np.int64)
+    for i in range(len(src)):
+        at[((src[i] >> shift) & m) + 1] += 1
+    for d in range(1, len(at)):
+        at[d] += at[d - 1]
+    for i in range(len(src)):
+        d = (src[i] >> shift) & m
+        dst[at[d]] = src[i]
+        dst_i[at[d]] = src_i[i]
+        at[d] += 1
+
+
+@njit(cache=True, nogil=True)
+def argsort_packed(key):
+    """(sorted keys, the stable order that sorts them) of packed keys ``key`` (non-negative; not
+    modified): :func:`sort_packed` carrying each key's position.
+
+    >>> k, order = argsort_packed(np.array([(2 << 32) | 1, 7, (1 << 32) | 9, 7], np.int64))
+    >>> order.tolist()
+    [1, 3, 2, 0]
+    """
+    n = len(key)
+    lo_top = 0
+    hi_top = 0
+    for i in range(n):
+        lo_top = max(lo_top, key[i] & 0xFFFFFFFF)
+        hi_top = max(hi_top, key[i] >> 32)
+    a = key.copy()
+    ai = np.arange(n)
+    b = np.empty(n, np.int64)
+    bi = np.empty(n, np.int64)
+    for base, top in ((0, lo_top), (32, hi_top)):
+        bits = 0
+        while (top >> bits) > 0:
+            bits += 1
+        done = 0
+        while done < bits:
+            w = min(11, bits - done)
+            _radix_pass_with(a, ai, b, bi, base + done, w)
+            a, b = b, a
+            ai, bi = bi, ai
+            done += w
+    return a, ai
+
+
+@njit(cache=True, nogil=True)
+def merge_layers(key, layer, weight, evidence, n_layers):
+    """One row per distinct pair of the sorted packed ``key`` (each pair at most once per layer):
+    (src, dst, weights ``(pairs, n_layers)`` (0 where a layer has none), evidence counts likewise)."""
+    n = len(key)
+    pairs = 0
+    for i in range(n):
+        if i == 0 or key[i] != key[i - 1]:
+            pairs += 1
+    src = np.empty(pairs, np.int32)
+    dst = np.empty(pairs, np.int32)
+    w = np.zeros((pairs, n_layers), np.float64)
+    ev = np.zeros((pairs, n_layers), np.int64)
+    j = -1
+    for i in range(n):
+        if i == 0 or key[i] != key[i - 1]:
+            j += 1
+            src[j] = np.int32(key[i] >> 32)
+            dst[j] = np.int32(key[i] & 0xFFFFFFFF)
+        w[j, layer[i]] = weight[i]
+        ev[j, layer[i]] = evidence[i]
+    return src, dst, w, ev
