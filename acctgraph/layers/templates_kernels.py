@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 # byte classes (same values as templates_mining)
@@ -61,6 +62,34 @@ def _replace(s, e, code, v):
     return 1
 
 
+_H8 = np.uint64(0x8080808080808080)
+_L8 = np.uint64(0x7F7F7F7F7F7F7F7F)
+
+
+_ONES8 = 0x0101010101010101
+_P61, _P7B, _P21 = (np.uint64((0x80 - b) * _ONES8) for b in (0x61, 0x7B, 0x21))  # byte >= b sets its bit 7
+_X77, _X20 = np.uint64(0x77 * _ONES8), np.uint64(0x20 * _ONES8)
+
+
+@njit(cache=True, nogil=True)
+def _plain8(w):
+    """Bit 7 set in each of the 8 bytes of ``w`` that is not a space, a lowercase ASCII letter other than
+    ``w`` or a non-ASCII byte (the bytes that start no rule and that lowercasing keeps): SWAR, no carry
+    crosses a byte, every sum stays below 0x100."""
+    y = w & _L8
+    ge61 = (y + _P61) & _H8
+    gt7a = (y + _P7B) & _H8
+    not_w = ((y ^ _X77) + _L8) & _H8
+    not_sp = ((y ^ _X20) + _L8) & _H8
+    return ~((w & _H8) | (ge61 & ~gt7a & not_w) | (~not_sp & _H8)) & _H8
+
+
+@njit(cache=True, nogil=True)
+def _wordy8(w):
+    """Bit 7 set in each of the 8 bytes of ``w`` that is 32 or less (not a word byte of the working values)."""
+    return ~((w & _H8) | (((w & _L8) + _P21) & _H8)) & _H8
+
+
 @njit(cache=True, nogil=True)
 def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
     """Byte stage of masking on one chunk: (new offsets, new bytes).
@@ -89,7 +118,20 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
     na = 0
     nph = 0  # placeholders so far (an upper bound on those written: it sizes the output)
     prev_d = False
-    for i in range(nb):
+    i = 0
+    while i < nb:
+        if i + 8 <= nb:  # bytes that start no rule and lowercase to themselves skipped 8 at a time (SWAR)
+            w = _load_u64(data, i)
+            _store_u64(v, i, w)
+            odd = _plain8(w)
+            if odd == 0:
+                prev_d = False
+                i += 8
+                continue
+            skip = np.int64(trailing_zeros(odd)) >> 3  # bytes before the first that is not plain
+            if skip > 0:
+                prev_d = False
+                i += skip
         b = data[i]
         x = low_t[b]
         v[i] = x
@@ -98,6 +140,7 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
                 at[na] = i
                 na += 1
             prev_d = False
+            i += 1
             continue
         nph += np.uint8(x - 1) < 6
         c = cls_t[b]
@@ -121,6 +164,7 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
             at[na] = i
             na += 1
         prev_d = isd
+        i += 1
 
     # URLs: "x://" (a letter before the colon) or "www."; the whole whitespace-delimited word
     cs = -1
@@ -197,17 +241,26 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
         i = off[r]
         while i < end:
             c = v[i]
-            if c > 32:  # a run of word bytes, copied as they are
-                while True:
+            if c > 32:  # a run of word bytes, copied as they are (8 at a time while they last, SWAR)
+                while i < end:
+                    if i + 8 <= end:
+                        w = _load_u64(v, i)
+                        _store_u64(out, k, w)  # room: k + 8 <= i + 8 + 6 * placeholders <= len(out)
+                        odd = _wordy8(w)
+                        skip = 8 if odd == 0 else np.int64(trailing_zeros(odd)) >> 3
+                        k += skip
+                        cnt += skip
+                        i += skip
+                        if skip < 8:
+                            break
+                        continue
+                    c = v[i]
+                    if c <= 32:
+                        break
                     out[k] = c
                     k += 1
                     cnt += 1
                     i += 1
-                    if i >= end:
-                        break
-                    c = v[i]
-                    if c <= 32:
-                        break
                 prev_sp = False
                 p1 = 33
                 continue
@@ -920,6 +973,20 @@ def _load_u64(typingctx, arr, idx):
         data = context.make_array(sig.args[0])(context, builder, args[0]).data
         ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
         return builder.load(ptr, align=1)
+
+    return sig, codegen
+
+
+@intrinsic
+def _store_u64(typingctx, arr, idx, val):
+    """Write the uint64 ``val`` as 8 little-endian bytes to the uint8 array ``arr`` at ``idx`` (unaligned;
+    the caller keeps ``idx + 8 <= len(arr)``)."""
+    sig = types.void(arr, idx, types.uint64)
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
+        builder.store(args[2], ptr, align=1)
 
     return sig, codegen
 
