@@ -684,6 +684,16 @@ def _chunks(arr: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
     return list(arr.chunks) if isinstance(arr, pa.ChunkedArray) else [arr]
 
 
+def _hash_order(h: np.ndarray) -> np.ndarray:
+    """``np.argsort(h, kind="stable")``; for 64-bit hashes (uint64) by a compiled radix sort
+    (:func:`~acctgraph.layers.pair_kernels.argsort_u64`, 2-4x faster)."""
+    if h.dtype != np.uint64:
+        return np.argsort(h, kind="stable")
+    from acctgraph.layers.pair_kernels import argsort_u64
+
+    return argsort_u64(np.ascontiguousarray(h))[1]
+
+
 def _merge_distinct(parts: list[tuple]) -> tuple:
     """Merge parts ``(hash, count, *per-hash arrays)`` into one row per hash: counts summed,
     the other arrays from the earliest part holding the hash.
@@ -702,7 +712,7 @@ def _merge_distinct(parts: list[tuple]) -> tuple:
     sizes = [len(p[0]) for p in parts]
     h = np.concatenate([p[0] for p in parts])
     c = np.concatenate([p[1] for p in parts])
-    order = np.argsort(h, kind="stable")  # equal hashes: earliest part first
+    order = _hash_order(h)  # equal hashes: earliest part first
     hs = h[order]
     start = np.ones(len(hs), bool)
     start[1:] = hs[1:] != hs[:-1]
@@ -733,7 +743,7 @@ def _by_hash(part: tuple, perm: np.ndarray | None = None) -> tuple[np.ndarray, t
     """A merged part (:func:`_merge_distinct`) in hash order: (permutation from merged to hash
     order, (hash, count, *arrays)), the arrays as single ``pa.Array`` s; ``perm`` when known."""
     if perm is None:
-        perm = np.argsort(part[0], kind="stable")  # hashes are distinct
+        perm = _hash_order(part[0])  # hashes are distinct
     return perm, (part[0][perm], part[1][perm], *[_take(a, perm) for a in part[2:]])
 
 
@@ -774,7 +784,7 @@ class TemplateModel:
         if self._keys is None:
             keys = self.skeletons.column("skeleton_hash").to_numpy()
             ids = self.skeletons.column("template_id").to_numpy()
-            order = np.argsort(keys, kind="stable")
+            order = _hash_order(keys)
             object.__setattr__(self, "_keys", keys[order])
             object.__setattr__(self, "_ids", ids[order])
 
@@ -1426,7 +1436,7 @@ class TemplateMiner:
             return TemplateModel(_SKEL_SCHEMA.empty_table(), _TMPL_SCHEMA.empty_table())
         h, counts, skel, examples, clause_lists = self._parts[0]
         self._parts = []
-        perm = np.argsort(h, kind="stable")  # hash order (hashes are distinct; as _by_hash)
+        perm = _hash_order(h)  # hash order (hashes are distinct; as _by_hash)
         store = _TextStore(skel, order=perm)  # the only reference: it releases the texts (see _group)
         del skel
         # ranked by text while held, then (when large) written to the spill folder before anything
@@ -1526,7 +1536,7 @@ class TemplateMiner:
             return _CLAUSE_SCHEMA.empty_table(), _CGROUP_SCHEMA.empty_table()
         h, _, text_merged = self._clause_parts[0]  # merge order
         self._clause_parts = []
-        perm = np.argsort(h, kind="stable")  # hash order (hashes are distinct)
+        perm = _hash_order(h)  # hash order (hashes are distinct)
         hashes = h[perm]
         del h
         m = len(hashes)
@@ -1656,6 +1666,7 @@ class TemplateMiner:
         ``bands`` holds the band keys (bands x n), handed over: they are taken out of it and,
         when they own their memory, cut short band by band as they are used (last band first)."""
         keys = bands.pop()
+        from acctgraph.layers.pair_kernels import argsort_u64, sort_packed
         from acctgraph.layers.templates_kernels import band_edges, merge_unique, merge_unique_into
 
         cfg = self.config
@@ -1667,11 +1678,13 @@ class TemplateMiner:
         sig, nset = np.ascontiguousarray(sig), _readonly(nset, np.float32)
 
         def one_band(band_keys: np.ndarray) -> np.ndarray:
-            order = np.argsort(band_keys, kind="stable")
-            edges = band_edges(_readonly(order, np.int64), _readonly(band_keys[order], np.uint64), sig, nset,
+            # compiled radix sorts: the band's keys (stable, as np.argsort) and its edges (seed scale, 16
+            # bands of 1.8M skeletons: 6.5 -> 2 s of CPU)
+            sorted_keys, order = argsort_u64(np.ascontiguousarray(band_keys, np.uint64))
+            edges = band_edges(_readonly(order, np.int64), _readonly(sorted_keys, np.uint64), sig, nset,
                                int(cfg.max_bucket), float(cfg.threshold), float(cfg.min_tokens) - 0.5)
-            del order
-            edges.sort()
+            del order, sorted_keys
+            edges = sort_packed(edges)
             return merge_unique(edges, edges[:0])  # distinct (an empty second input)
 
         # bands are independent and every step releases the GIL (numpy's sort, the nogil kernels): one
