@@ -214,27 +214,32 @@ def skeleton_counts(account_id: pa.Array | pa.ChunkedArray, skeleton_hash: pa.Ar
 
 
 def prompts_at(path: str | os.PathLike[str], rows: np.ndarray) -> pa.Array:
-    """The ``prompt`` of each row number in ``rows`` (any order; rows counted from 0) of a Parquet file.
+    """The ``prompt`` of each row number in ``rows`` (any order, repeats allowed; rows counted from 0) of a
+    Parquet file, as ``large_string``: the templates' raw examples, fetched at the end of mining instead of
+    being kept for every skeleton.
 
-    Only the row groups holding a wanted row are read, one at a time: the templates' raw
-    examples are fetched this way at the end of mining instead of being kept for every skeleton.
+    Read by a DuckDB connection of its own (a semi-join on the file's row numbers, on every core): it
+    decodes the prompt only where a wanted row is (seed scale, 50k examples out of 20M requests: 5.3 s
+    reading every row group's prompts with pyarrow, 1.2 s).
     """
-    f = pq.ParquetFile(path)
-    order = np.argsort(rows, kind="stable")
-    wanted = np.asarray(rows, np.int64)[order]
-    if len(wanted) and (wanted[0] < 0 or wanted[-1] >= f.metadata.num_rows):
-        raise IndexError(f"{path}: row numbers outside 0..{f.metadata.num_rows - 1}")
-    starts = np.cumsum([0] + [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)])
-    found: list[pa.Array] = []
-    for g in range(f.num_row_groups):
-        lo, hi = np.searchsorted(wanted, [starts[g], starts[g + 1]])
-        if hi > lo:
-            col = f.read_row_group(g, columns=["prompt"]).column("prompt").combine_chunks()
-            found.append(col.take(pa.array(wanted[lo:hi] - starts[g])).cast(pa.large_string()))
-    texts = pa.concat_arrays(found) if found else pa.array([], pa.large_string())
-    back = np.empty(len(order), np.int64)
-    back[order] = np.arange(len(order))
-    return texts.take(pa.array(back))
+    import duckdb
+
+    n = pq.ParquetFile(path).metadata.num_rows
+    wanted, back = np.unique(np.asarray(rows, np.int64), return_inverse=True)
+    if len(wanted) and (wanted[0] < 0 or wanted[-1] >= n):
+        raise IndexError(f"{path}: row numbers outside 0..{n - 1}")
+    if not len(wanted):
+        return pa.array([], pa.large_string())
+    con = duckdb.connect(config={"threads": max(1, usable_cores())})
+    try:
+        con.register("_wanted", pa.table({"r": wanted}))
+        rel = con.sql("""SELECT file_row_number AS r, prompt FROM read_parquet($path, file_row_number = true)
+                         SEMI JOIN _wanted w ON w.r = file_row_number ORDER BY r""", params={"path": str(path)})
+        got = (getattr(rel, "to_arrow_table", None) or rel.arrow)()  # DuckDB 2.x / 1.x
+    finally:
+        con.close()
+    texts = got.column("prompt").combine_chunks().cast(pa.large_string())
+    return texts.take(pa.array(np.asarray(back, np.int64).reshape(-1)))
 
 
 def _mask_on_driver(ctx: BuildContext, miner: TemplateMiner) -> None:

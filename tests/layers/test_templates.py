@@ -181,11 +181,13 @@ def test_low_volume_members_of_a_large_campaign_meet_on_enough_clause_rings(tmp_
 def test_prompts_at_reads_rows_in_any_order_across_row_groups(tmp_path):
     from acctgraph.layers.templates import prompts_at
 
-    path = tmp_path / "r.parquet"
+    path = tmp_path / "it's here" / "r.parquet"  # a quote in the path: passed as a parameter, not spliced in
+    path.parent.mkdir()
     pq.write_table(pa.table({"prompt": [f"p{i}" for i in range(25)]}), path, row_group_size=7)
     assert pq.ParquetFile(path).num_row_groups == 4
-    rows = np.array([24, 0, 7, 6, 13, 14, 3])
-    assert prompts_at(path, rows).to_pylist() == [f"p{i}" for i in rows]
+    rows = np.array([24, 0, 7, 6, 13, 14, 3, 7])  # repeats too
+    got = prompts_at(path, rows)
+    assert got.type == pa.large_string() and got.to_pylist() == [f"p{i}" for i in rows]
     assert prompts_at(path, np.zeros(0, np.int64)).to_pylist() == []
     import pytest
 
