@@ -286,13 +286,16 @@ class Engine:
         Row groups of :data:`ROW_GROUP_ROWS` rows: DuckDB encodes and compresses
         row groups on all its threads (in order, so the bytes do not depend on
         the thread count or timing), and one large row group is one thread's work.
+        zstd at level 1, as the files written with pyarrow (``io.atomic.PARQUET_OPTIONS``):
+        seed-scale edges.parquet written in 1.7 s instead of 2.2 s at DuckDB's default
+        level 3, 13% larger; the network evidence 0.5 s instead of 0.7 s, 3% larger.
         """
         self._cores_back()
         try:
             with atomic_path(dest) as tmp:  # nothing reaches dest when the COPY fails
                 try:
                     self.con.execute(f"COPY ({query}) TO '{_q(str(tmp))}' "
-                                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})").fetchall()
+                                     f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP_ROWS})").fetchall()
                 except duckdb.IOException as e:  # a failed write: reported like any other (disk full, read-only)
                     raise _as_os_error(e) from e
         except duckdb.OutOfMemoryException as e:

@@ -106,8 +106,9 @@ def _radix_pass(src, dst, shift, bits):
 
 @njit(cache=True, nogil=True)
 def sort_packed(key):
-    """The packed keys ``key`` (non-negative) in increasing order: an LSD radix sort, 11 bits a pass, over
-    the bits that are used in each half (node ids of 1M accounts: 20 bits each, four passes). Returns
+    """The packed keys ``key`` (non-negative) in increasing order: an LSD radix sort, 10 bits a pass, over
+    the bits that are used in each half (node ids of 1M accounts: 20 bits each, four passes; 10 bits
+    rather than 11: 20M keys 0.38 -> 0.30 s). Returns
     ``key`` itself or the one buffer it allocates, whichever holds the result; ``key`` is overwritten.
     Same result as ``np.sort``; 48M seed-scale clause-tier links: 3.6 -> 0.9 s.
 
@@ -131,7 +132,7 @@ def sort_packed(key):
             bits += 1
         done = 0
         while done < bits:
-            w = min(11, bits - done)
+            w = min(10, bits - done)
             _radix_pass(a, b, base + done, w)
             a, b = b, a
             done += w
