@@ -1453,3 +1453,106 @@ def blake2b64(off, data, iv, sigma):
         _b2_compress(h, m, t, True, iv, sigma)
         out[r] = h[0]
     return out
+
+
+# ---------------------------------------------------------------------------
+# clauses (the text between breaks of a skeleton masked with breaks)
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def clause_spans(off, data, valid, min_words):
+    """The clauses of each row (text between :data:`BREAK` bytes, spaces trimmed, at least ``min_words``
+    words): their spans ``starts``, ``ends`` into ``data`` and ``parent`` row, in row order, and the
+    offsets of each row's clauses among them. What ``pc.split_pattern`` on the break, ``utf8_trim``,
+    ``count_substring`` and ``binary_length`` gave, in one pass over the bytes and without a copy of
+    the text: a segment's first and last non-space byte and its spaces in between are noted as it is
+    read."""
+    n = len(off) - 1
+    cap = n
+    for i in range(len(data)):  # segments: one per row and one more per break
+        if data[i] == _BRK:
+            cap += 1
+    starts = np.empty(cap, np.int64)
+    ends = np.empty(cap, np.int64)
+    parent = np.empty(cap, np.int64)
+    offsets = np.zeros(n + 1, np.int64)
+    k = 0
+    for r in range(n):
+        if valid[r]:
+            e = off[r + 1]
+            a = -1  # first non-space byte of the segment
+            b = -1  # one past its last non-space byte
+            spaces = 0  # spaces after the first non-space byte
+            trail = 0  # spaces after the last non-space byte
+            for i in range(off[r], e + 1):
+                if i == e or data[i] == _BRK:
+                    if a >= 0 and spaces - trail + 1 >= min_words:
+                        starts[k] = a
+                        ends[k] = b
+                        parent[k] = r
+                        k += 1
+                    a = -1
+                    spaces = 0
+                    trail = 0
+                elif data[i] == 32:
+                    if a >= 0:
+                        spaces += 1
+                        trail += 1
+                else:
+                    if a < 0:
+                        a = i
+                    b = i + 1
+                    trail = 0
+        offsets[r + 1] = k
+    return starts[:k].copy(), ends[:k].copy(), parent[:k].copy(), offsets
+
+
+@njit(cache=True, nogil=True)
+def encode_spans(starts, ends, data):
+    """:func:`encode_rows` of the byte spans ``data[starts[i]:ends[i]]``: (code per span, first span of
+    each code), codes in order of first occurrence."""
+    n = len(starts)
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    mask = np.uint64(cap - 1)
+    table = np.full(cap, -1, np.int64)
+    thash = np.empty(cap, np.uint64)
+    codes = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
+    nd = 0
+    for r in range(n):
+        s = starts[r]
+        e = ends[r]
+        h = _row_hash(data, s, e, False)
+        slot = h & mask
+        while True:
+            c = table[slot]
+            if c < 0:
+                table[slot] = nd
+                thash[slot] = h
+                first[nd] = r
+                codes[r] = nd
+                nd += 1
+                break
+            if thash[slot] == h:
+                f = first[c]
+                if ends[f] - starts[f] == e - s and _same_rows(data, starts[f], s, e - s, False):
+                    codes[r] = c
+                    break
+            slot = (slot + np.uint64(1)) & mask
+    return codes, first[:nd]
+
+
+@njit(cache=True, nogil=True)
+def gather_spans(starts, ends, data):
+    """The spans ``data[starts[i]:ends[i]]`` one after another: (offsets, bytes) of a string array."""
+    n = len(starts)
+    off = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        off[i + 1] = off[i] + ends[i] - starts[i]
+    out = np.empty(off[n], np.uint8)
+    for i in range(n):
+        out[off[i]:off[i + 1]] = data[starts[i]:ends[i]]
+    return off, out

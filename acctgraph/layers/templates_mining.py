@@ -484,24 +484,28 @@ def _clauses(skel_b: pa.Array, min_words: int,
     >>> off.tolist(), len(h), text.to_pylist()
     ([0, 2], 2, ['think step by step', 'then give the answer'])
     """
+    from acctgraph.layers.templates_kernels import clause_spans, encode_spans, gather_spans
+
+    skel_b = _as_large_string(skel_b)
     n = len(skel_b)
     if weights is None:
         weights = np.ones(n, np.int64)
-    parts = pc.split_pattern(skel_b, BREAK)
-    flat = pc.utf8_trim(pc.list_flatten(parts), " ")
-    parent = np.asarray(pc.list_parent_indices(parts), dtype=np.int64)
-    ok = (np.asarray(pc.count_substring(flat, " "), dtype=np.int64) + 1 >= min_words) & \
-        (np.asarray(pc.binary_length(flat), dtype=np.int64) > 0)
-    off = np.zeros(n + 1, np.int64)
-    if not ok.any():
-        return off, np.zeros(0, np.uint64), (np.zeros(0, np.uint64), np.zeros(0, np.int64),
-                                              pa.array([], pa.large_string()))
-    enc = pc.dictionary_encode(flat.filter(pa.array(ok)))
-    idx = np.asarray(enc.indices, dtype=np.int64)
-    dh = _hash_strings(enc.dictionary)
-    dw = np.bincount(idx, weights=weights[parent[ok]], minlength=len(dh)).astype(np.int64)
-    np.cumsum(np.bincount(parent[ok], minlength=n), out=off[1:])
-    return off, dh[idx], (dh, dw, enc.dictionary.cast(pa.large_string()))
+    # compiled: the clauses' spans in the skeletons' bytes, encoded in place (one pass each; pyarrow's
+    # split, trim, counts, filter and dictionary encoding made four copies of the text: seed-scale mining
+    # 3.4 -> 0.9 s of CPU); the same clauses, order and codes
+    off, data = _buffers(skel_b)
+    valid = np.asarray(skel_b.is_valid()) if skel_b.null_count else np.ones(n, bool)
+    data = _readonly(data, np.uint8)
+    starts, ends, parent, offsets = clause_spans(_readonly(off, np.int64), data, _readonly(valid, np.bool_),
+                                                 int(min_words))
+    if not len(starts):
+        return offsets, np.zeros(0, np.uint64), (np.zeros(0, np.uint64), np.zeros(0, np.int64),
+                                                 pa.array([], pa.large_string()))
+    idx, first = encode_spans(starts, ends, data)
+    dictionary = _from_buffers(*gather_spans(starts[first], ends[first], data))
+    dh = _hash_strings(dictionary)
+    dw = np.bincount(idx, weights=weights[parent], minlength=len(dh)).astype(np.int64)
+    return offsets, dh[idx], (dh, dw, dictionary)
 
 
 #: :func:`_distinct_prompts` looks for repeated prompts in this many rows first, and

@@ -242,3 +242,28 @@ def _mask_chunk(arr: pa.Array, breaks: bool = False) -> pa.Array:
 def mask_prompts_reference(prompts: pa.Array | pa.ChunkedArray, breaks: bool = False) -> pa.Array:
     """Skeleton text of each prompt, as ``acctgraph.layers.templates_mining.mask_prompts`` at 92f9955."""
     return _by_chunks(prompts, breaks, _mask_chunk)
+
+
+def clauses_reference(skel_b: pa.Array, min_words: int, weights: np.ndarray | None = None) -> tuple:
+    """``templates_mining._clauses`` before its compiled kernels (acctgraph 0f5e290): pyarrow's split,
+    trim, counts and dictionary encoding."""
+    from acctgraph.layers.templates_mining import BREAK, _hash_strings
+
+    n = len(skel_b)
+    if weights is None:
+        weights = np.ones(n, np.int64)
+    parts = pc.split_pattern(skel_b, BREAK)
+    flat = pc.utf8_trim(pc.list_flatten(parts), " ")
+    parent = np.asarray(pc.list_parent_indices(parts), dtype=np.int64)
+    ok = (np.asarray(pc.count_substring(flat, " "), dtype=np.int64) + 1 >= min_words) & \
+        (np.asarray(pc.binary_length(flat), dtype=np.int64) > 0)
+    off = np.zeros(n + 1, np.int64)
+    if not ok.any():
+        return off, np.zeros(0, np.uint64), (np.zeros(0, np.uint64), np.zeros(0, np.int64),
+                                              pa.array([], pa.large_string()))
+    enc = pc.dictionary_encode(flat.filter(pa.array(ok)))
+    idx = np.asarray(enc.indices, dtype=np.int64)
+    dh = _hash_strings(enc.dictionary)
+    dw = np.bincount(idx, weights=weights[parent[ok]], minlength=len(dh)).astype(np.int64)
+    np.cumsum(np.bincount(parent[ok], minlength=n), out=off[1:])
+    return off, dh[idx], (dh, dw, enc.dictionary.cast(pa.large_string()))

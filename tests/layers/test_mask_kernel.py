@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -98,3 +99,37 @@ def test_buffer_wraparound_identical():
     assert_same(["abc", " Bob", "a ", "Bob x", "a,", " Jane", "12", "34", "x\"", ": 1", "x\"", " :", "don", "'t'",
                  "<n>", " 5", "end.", " x", "1 ", "2"])
 
+
+
+def assert_same_clauses(prompts: list | pa.Array, min_words: int = 3) -> None:
+    from _mask_reference import clauses_reference
+
+    from acctgraph.layers.templates_mining import _clauses
+
+    skel = mask_prompts(prompts if isinstance(prompts, pa.Array) else pa.array(prompts, pa.large_string()), True)
+    weights = np.arange(1, len(skel) + 1, dtype=np.int64)
+    for w in (None, weights):
+        off, h, (dh, dw, text) = _clauses(skel, min_words, w)
+        r_off, r_h, (r_dh, r_dw, r_text) = clauses_reference(skel, min_words, w)
+        assert off.tolist() == r_off.tolist() and h.tolist() == r_h.tolist()
+        assert dh.tolist() == r_dh.tolist() and dw.tolist() == r_dw.tolist() and text.equals(r_text)
+
+
+def test_sample_clauses_identical():
+    prompts = pq.read_table(ROOT / "data" / "samples" / "requests.parquet", columns=["prompt"]).column("prompt")
+    assert_same_clauses(pc.unique(prompts.combine_chunks()))
+    for words in (1, 2, 5):
+        assert_same_clauses(pc.unique(prompts.combine_chunks()).slice(0, 3000), words)
+
+
+@pytest.mark.parametrize("text", ["", None, ".", ". .", "a b c.  d e f!", "  x y z  ;  ", "one. two three four? five six",
+                                  "a\n\nb c d\n", "Think step by step. Then answer: what is 2+2?"])
+def test_edge_case_clauses_identical(text):
+    assert_same_clauses([text, "a b c. d e f", text, None, ""])
+    assert_same_clauses([text])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(prompt, min_size=1, max_size=12), st.integers(1, 4))
+def test_generated_clauses_identical(prompts, words):
+    assert_same_clauses(prompts, words)
