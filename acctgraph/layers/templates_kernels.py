@@ -605,6 +605,35 @@ def _room(out, k, L):
 
 
 @njit(cache=True, nogil=True)
+def _step_applies(step, f):
+    """Whether span rule ``step`` (0-5, in order: fences, inline code, JSON keys, double quotes, single
+    quotes, curly single quotes) runs on a row with trigger flags ``f``."""
+    if step <= 1:
+        return (f & _T_CODE) != 0
+    if step == 2:
+        return (f & _T_KEY) != 0
+    if step == 3:
+        return (f & _T_DQ) != 0
+    if step == 4:
+        return (f & _T_SQ) != 0
+    return (f & _T_SQ) != 0 and (f & _T_DQ) != 0  # curly quotes (E2 80 98): a row with the byte E2 has both flags
+
+
+@njit(cache=True, nogil=True)
+def _span_step(step, src, L, dst):
+    """Span rule ``step`` (see :func:`_step_applies`) from ``src[:L]`` into ``dst``; the new length."""
+    if step == 0:
+        return _fence(src, L, dst)
+    if step == 1:
+        return _inline_code(src, L, dst)
+    if step == 2:
+        return _json_key(src, L, dst)
+    if step == 3:
+        return _dquote(src, L, dst)
+    return _squote(src, L, dst, step == 5)
+
+
+@njit(cache=True, nogil=True)
 def span_stage(off, data, flags, san_t):
     """Apply the span rules each row needs (see :func:`span_flags`); control bytes become spaces
     when any row holds one. Returns (offsets, bytes)."""
@@ -639,28 +668,25 @@ def span_stage(off, data, flags, san_t):
             r = e
             continue
         L = off[r + 1] - off[r]
-        for i in range(L):
-            x = data[off[r] + i]
-            a[i] = san_t[x] if sanitise else x
-        if f & _T_CODE:
-            L = _fence(a, L, b)
-            a, b = b, a
-            L = _inline_code(a, L, b)
-            a, b = b, a
-        if f & _T_KEY:
-            L = _json_key(a, L, b)
-            a, b = b, a
-        if f & _T_DQ:
-            L = _dquote(a, L, b)
-            a, b = b, a
-        if f & _T_SQ:
-            L = _squote(a, L, b, False)
-            a, b = b, a
-            if f & _T_DQ:  # curly quotes (E2 80 98): a row with the byte E2 has both flags
-                L = _squote(a, L, b, True)
+        applied = False  # a rule's output is in a
+        if sanitise:
+            for i in range(L):
+                a[i] = san_t[data[off[r] + i]]
+            applied = True
+        for step in range(6):
+            if not _step_applies(step, f):
+                continue
+            if applied:
+                L = _span_step(step, a, L, b)
                 a, b = b, a
+            else:  # the first rule reads the row where it is (no copy in)
+                L = _span_step(step, data[off[r]:off[r + 1]], L, a)
+                applied = True
         out = _room(out, k, L)
-        out[k:k + L] = a[:L]
+        if applied:
+            out[k:k + L] = a[:L]
+        else:
+            out[k:k + L] = data[off[r]:off[r + 1]]
         k += L
         off2[r + 1] = k
         r += 1
