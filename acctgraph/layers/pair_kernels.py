@@ -19,14 +19,21 @@ def pack_into(out, at, src, dst):
 
 
 @njit(cache=True, nogil=True)
+def _distinct(key):
+    """How many distinct values the sorted ``key`` holds."""
+    distinct = 0
+    for i in range(len(key)):
+        if i == 0 or key[i] != key[i - 1]:
+            distinct += 1
+    return distinct
+
+
+@njit(cache=True, nogil=True)
 def compact_sorted(key):
     """Move the distinct values of the sorted ``key`` to its front, in order; return how many there
     are and how many times each occurred (int32: fewer than 2**31 of each)."""
     n = len(key)
-    distinct = 0
-    for i in range(n):
-        if i == 0 or key[i] != key[i - 1]:
-            distinct += 1
+    distinct = _distinct(key)
     counts = np.zeros(distinct, np.int32)
     j = -1
     for i in range(n):
@@ -90,14 +97,23 @@ def ring_links(node, n, mk, base, mw):
 
 
 @njit(cache=True, nogil=True)
-def _radix_pass(src, dst, shift, bits):
-    """One stable counting pass of an LSD radix sort: ``src`` ordered by bits ``shift .. shift + bits``, into ``dst``."""
+def _digit_starts(src, shift, bits):
+    """Where each value of the digit at bits ``shift .. shift + bits`` of the keys ``src`` starts in their
+    stable counting sort by it (one slot more than there are digit values)."""
     m = (1 << bits) - 1
     at = np.zeros((1 << bits) + 1, np.int64)
     for i in range(len(src)):
         at[((src[i] >> shift) & m) + 1] += 1
     for d in range(1, len(at)):
         at[d] += at[d - 1]
+    return at
+
+
+@njit(cache=True, nogil=True)
+def _radix_pass(src, dst, shift, bits):
+    """One stable counting pass of an LSD radix sort: ``src`` ordered by bits ``shift .. shift + bits``, into ``dst``."""
+    m = (1 << bits) - 1
+    at = _digit_starts(src, shift, bits)
     for i in range(len(src)):
         d = (src[i] >> shift) & m
         dst[at[d]] = src[i]
@@ -119,35 +135,45 @@ def sort_packed(key):
     n = len(key)
     if n == 0:
         return key
-    lo_top = 0
-    hi_top = 0
-    for i in range(n):
-        lo_top = max(lo_top, key[i] & 0xFFFFFFFF)
-        hi_top = max(hi_top, key[i] >> 32)
     a = key
     b = np.empty(n, np.int64)
+    shifts, widths = _packed_passes(key, 10)
+    for p in range(len(shifts)):
+        _radix_pass(a, b, shifts[p], widths[p])
+        a, b = b, a
+    return a
+
+
+@njit(cache=True, nogil=True)
+def _packed_passes(key, width):
+    """The radix passes (shift, bits; at most ``width`` bits each) over the bits the packed keys ``key``
+    use in each 32-bit half."""
+    lo_top = 0
+    hi_top = 0
+    for i in range(len(key)):
+        lo_top = max(lo_top, key[i] & 0xFFFFFFFF)
+        hi_top = max(hi_top, key[i] >> 32)
+    shifts = np.empty(64, np.int64)
+    widths = np.empty(64, np.int64)
+    n = 0
     for base, top in ((0, lo_top), (32, hi_top)):
         bits = 0
         while (top >> bits) > 0:
             bits += 1
         done = 0
         while done < bits:
-            w = min(10, bits - done)
-            _radix_pass(a, b, base + done, w)
-            a, b = b, a
-            done += w
-    return a
+            shifts[n] = base + done
+            widths[n] = min(width, bits - done)
+            done += widths[n]
+            n += 1
+    return shifts[:n], widths[:n]
 
 
 @njit(cache=True, nogil=True)
 def _radix_pass_with(src, src_i, dst, dst_i, shift, bits):
     """:func:`_radix_pass` moving a payload ``src_i`` along with the keys."""
     m = (1 << bits) - 1
-    at = np.zeros((1 << bits) + 1, np.int64)
-    for i in range(len(src)):
-        at[((src[i] >> shift) & m) + 1] += 1
-    for d in range(1, len(at)):
-        at[d] += at[d - 1]
+    at = _digit_starts(src, shift, bits)
     for i in range(len(src)):
         d = (src[i] >> shift) & m
         dst[at[d]] = src[i]
@@ -165,26 +191,15 @@ def argsort_packed(key):
     [1, 3, 2, 0]
     """
     n = len(key)
-    lo_top = 0
-    hi_top = 0
-    for i in range(n):
-        lo_top = max(lo_top, key[i] & 0xFFFFFFFF)
-        hi_top = max(hi_top, key[i] >> 32)
     a = key.copy()
     ai = np.arange(n)
     b = np.empty(n, np.int64)
     bi = np.empty(n, np.int64)
-    for base, top in ((0, lo_top), (32, hi_top)):
-        bits = 0
-        while (top >> bits) > 0:
-            bits += 1
-        done = 0
-        while done < bits:
-            w = min(11, bits - done)
-            _radix_pass_with(a, ai, b, bi, base + done, w)
-            a, b = b, a
-            ai, bi = bi, ai
-            done += w
+    shifts, widths = _packed_passes(key, 11)
+    for p in range(len(shifts)):
+        _radix_pass_with(a, ai, b, bi, shifts[p], widths[p])
+        a, b = b, a
+        ai, bi = bi, ai
     return a, ai
 
 
@@ -193,10 +208,7 @@ def merge_layers(key, layer, weight, evidence, n_layers):
     """One row per distinct pair of the sorted packed ``key`` (each pair at most once per layer):
     (src, dst, weights ``(pairs, n_layers)`` (0 where a layer has none), evidence counts likewise)."""
     n = len(key)
-    pairs = 0
-    for i in range(n):
-        if i == 0 or key[i] != key[i - 1]:
-            pairs += 1
+    pairs = _distinct(key)
     src = np.empty(pairs, np.int32)
     dst = np.empty(pairs, np.int32)
     w = np.zeros((pairs, n_layers), np.float64)

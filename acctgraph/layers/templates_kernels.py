@@ -1108,7 +1108,13 @@ def encode_rows(off, data, valid, breaks):
     equal once breaks are spaces share a code without a translated copy being made.
     (8-byte loads instead of a byte at a time through a 256-entry table: 1M seed-scale
     skeletons 0.38 -> 0.2 s.)"""
-    n = len(off) - 1
+    return _encode_spans(off[:-1], off[1:], data, valid, breaks)
+
+
+@njit(cache=True, nogil=True)
+def _encode_spans(starts, ends, data, valid, breaks):
+    """:func:`encode_rows` of the byte spans ``data[starts[i]:ends[i]]`` (rows when they follow each other)."""
+    n = len(starts)
     cap = 16
     while cap < 2 * n:
         cap *= 2
@@ -1122,8 +1128,8 @@ def encode_rows(off, data, valid, breaks):
         if not valid[r]:
             codes[r] = -1
             continue
-        s = off[r]
-        e = off[r + 1]
+        s = starts[r]
+        e = ends[r]
         h = _row_hash(data, s, e, breaks)
         slot = h & mask
         while True:
@@ -1137,7 +1143,7 @@ def encode_rows(off, data, valid, breaks):
                 break
             if thash[slot] == h:
                 f = first[c]
-                if off[f + 1] - off[f] == e - s and _same_rows(data, off[f], s, e - s, breaks):
+                if ends[f] - starts[f] == e - s and _same_rows(data, starts[f], s, e - s, breaks):
                     codes[r] = c
                     break
             slot = (slot + np.uint64(1)) & mask
@@ -1538,37 +1544,7 @@ def clause_spans(off, data, valid, min_words):
 def encode_spans(starts, ends, data):
     """:func:`encode_rows` of the byte spans ``data[starts[i]:ends[i]]``: (code per span, first span of
     each code), codes in order of first occurrence."""
-    n = len(starts)
-    cap = 16
-    while cap < 2 * n:
-        cap *= 2
-    mask = np.uint64(cap - 1)
-    table = np.full(cap, -1, np.int64)
-    thash = np.empty(cap, np.uint64)
-    codes = np.empty(n, np.int64)
-    first = np.empty(n, np.int64)
-    nd = 0
-    for r in range(n):
-        s = starts[r]
-        e = ends[r]
-        h = _row_hash(data, s, e, False)
-        slot = h & mask
-        while True:
-            c = table[slot]
-            if c < 0:
-                table[slot] = nd
-                thash[slot] = h
-                first[nd] = r
-                codes[r] = nd
-                nd += 1
-                break
-            if thash[slot] == h:
-                f = first[c]
-                if ends[f] - starts[f] == e - s and _same_rows(data, starts[f], s, e - s, False):
-                    codes[r] = c
-                    break
-            slot = (slot + np.uint64(1)) & mask
-    return codes, first[:nd]
+    return _encode_spans(starts, ends, data, np.ones(len(starts), np.bool_), False)
 
 
 @njit(cache=True, nogil=True)
