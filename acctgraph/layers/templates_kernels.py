@@ -62,8 +62,8 @@ def _replace(s, e, code, v):
     return 1
 
 
-_H8 = np.uint64(0x8080808080808080)
-_L8 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_HIGH = np.uint64(0x8080808080808080)
 
 
 _ONES8 = 0x0101010101010101
@@ -76,18 +76,18 @@ def _plain8(w):
     """Bit 7 set in each of the 8 bytes of ``w`` that is not a space, a lowercase ASCII letter other than
     ``w`` or a non-ASCII byte (the bytes that start no rule and that lowercasing keeps): SWAR, no carry
     crosses a byte, every sum stays below 0x100."""
-    y = w & _L8
-    ge61 = (y + _P61) & _H8
-    gt7a = (y + _P7B) & _H8
-    not_w = ((y ^ _X77) + _L8) & _H8
-    not_sp = ((y ^ _X20) + _L8) & _H8
-    return ~((w & _H8) | (ge61 & ~gt7a & not_w) | (~not_sp & _H8)) & _H8
+    y = w & _LOW7
+    ge61 = (y + _P61) & _HIGH
+    gt7a = (y + _P7B) & _HIGH
+    not_w = ((y ^ _X77) + _LOW7) & _HIGH
+    not_sp = ((y ^ _X20) + _LOW7) & _HIGH
+    return ~((w & _HIGH) | (ge61 & ~gt7a & not_w) | (~not_sp & _HIGH)) & _HIGH
 
 
 @njit(cache=True, nogil=True)
 def _wordy8(w):
     """Bit 7 set in each of the 8 bytes of ``w`` that is 32 or less (not a word byte of the working values)."""
-    return ~((w & _H8) | (((w & _L8) + _P21) & _H8)) & _H8
+    return ~((w & _HIGH) | (((w & _LOW7) + _P21) & _HIGH)) & _HIGH
 
 
 @njit(cache=True, nogil=True)
@@ -542,21 +542,20 @@ def _squote(s, L, dst, curly):
 
 _ONES = np.uint64(_ONES8)
 _X22, _X27, _X60, _X7F, _XE2 = (np.uint64(b * _ONES8) for b in (0x22, 0x27, 0x60, 0x7F, 0xE2))
-_X20 = np.uint64(0x20 * _ONES8)
 
 
 @njit(cache=True, nogil=True)
 def _zero8(x):
     """Bit 7 set in the bytes of ``x`` that are 0 (the lowest such byte exactly; a byte above a zero byte
     may be flagged too)."""
-    return (x - _ONES) & ~x & _H8
+    return (x - _ONES) & ~x & _HIGH
 
 
 @njit(cache=True, nogil=True)
 def _trig8(w):
     """Bit 7 set in the bytes of ``w`` that may trigger a span rule (control bytes below 0x20 (tab and
     newline included: the table says), ``"``, ``'``, a backquote, 0x7F, 0xE2); the lowest such byte exactly."""
-    return (((w - _X20) & ~w & _H8) | _zero8(w ^ _X22) | _zero8(w ^ _X27) | _zero8(w ^ _X60)
+    return (((w - _X20) & ~w & _HIGH) | _zero8(w ^ _X22) | _zero8(w ^ _X27) | _zero8(w ^ _X60)
             | _zero8(w ^ _X7F) | _zero8(w ^ _XE2))
 
 
@@ -1046,9 +1045,6 @@ def _store_u64(typingctx, arr, idx, val):
 
 
 _SEVENS = np.uint64(0x0707070707070707)
-_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
-_HIGH = np.uint64(0x8080808080808080)
-
 
 @njit(cache=True, nogil=True)
 def _word(data, i, breaks):
