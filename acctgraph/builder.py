@@ -15,6 +15,7 @@ import importlib.metadata
 import os
 import platform
 import resource
+import shutil
 import time
 from pathlib import Path
 from collections.abc import Iterator
@@ -235,24 +236,36 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
     modules = {name: importlib.import_module(f"acctgraph.layers.{name}") for name in layers}
     mining = [name for name, module in modules.items() if hasattr(module, "mine")]
     bar = progress(total=5 + len(layers) + len(mining), desc="build", unit="stage", quiet=quiet)
-    with bar:
-        with _stage(stages, "load", bar):
-            load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet, engine=engine,
-                               spark_master=cfg.build.spark_master or None)
-        # a layer left out of this build must not be read from an earlier one
-        ws.remove_files("layers/*.parquet", "evidence/*.parquet", "templates.parquet")
-        with _open_engine(cfg, engine, ws.path / SPILL_DIR) as eng:
-            eng_versions = {"engine": eng.name, **getattr(eng, "versions", {})}
-            if engine == "spark":  # which tables Spark validated, which the driver (CSV: always the driver)
-                eng_versions["load"] = dict(load_report.where)
-            ctx = BuildContext(eng, ws, cfg, quiet, note=bar.set_postfix_str)
-            try:
-                stats, nodes, edges = _stages(ctx, modules, mining, stages, bar)
-            finally:  # a failed build leaves no background work running
-                for job in ctx.background().values():
-                    job.cancel()
-            if engine == "spark":  # which layers' row-wise work ran on the executors (and which the driver)
-                eng_versions.update(ctx.where)
+    spill = ws.path / SPILL_DIR
+    shutil.rmtree(spill, ignore_errors=True)  # what a killed build left there
+    # On the embedded engine, a layer that mines the requests (the templates' masking) starts while the
+    # load validates them, on the rows the load accepts (its module's load_tap).
+    taps = {name: modules[name].load_tap(ws, cfg) for name in mining
+            if engine != "spark" and hasattr(modules[name], "load_tap")}
+    try:
+        with bar:
+            with _stage(stages, "load", bar):
+                load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet, engine=engine,
+                                   spark_master=cfg.build.spark_master or None,
+                                   taps={tap.table: tap for tap in taps.values()})
+            # a layer left out of this build must not be read from an earlier one
+            ws.remove_files("layers/*.parquet", "evidence/*.parquet", "templates.parquet")
+            with _open_engine(cfg, engine, spill / "engine") as eng:
+                eng_versions = {"engine": eng.name, **getattr(eng, "versions", {})}
+                if engine == "spark":  # which tables Spark validated, which the driver (CSV: always the driver)
+                    eng_versions["load"] = dict(load_report.where)
+                ctx = BuildContext(eng, ws, cfg, quiet, note=bar.set_postfix_str, tapped=dict(taps))
+                try:
+                    stats, nodes, edges = _stages(ctx, modules, mining, stages, bar)
+                finally:  # a failed build leaves no background work running
+                    for job in ctx.background().values():
+                        job.cancel()
+                if engine == "spark":  # which layers' row-wise work ran on the executors (and which the driver)
+                    eng_versions.update(ctx.where)
+    finally:
+        for tap in taps.values():  # no masking left running after a failed load
+            tap.close()
+        shutil.rmtree(spill, ignore_errors=True)
     report = BuildReport(ws.location, load_report, stats, nodes, edges, stages)
     load_json = ws.read_marker("load")
     write_json_atomic(ws.marker("build"), {

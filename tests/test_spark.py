@@ -146,7 +146,7 @@ def test_spark_layers_never_mask_or_score_on_the_driver(sample_pair, tmp_path, m
         raise AssertionError("row-wise layer work ran on the driver")
 
     for mod, name in [(templates_mining, "_mask_hash"), (templates_spark, "_mask_hash"),
-                      (templates_spark, "mask_batch"), (templates, "_mask_on_driver"),
+                      (templates_spark, "mask_batch"), (templates, "_mask_on_driver"), (templates, "_mask_batches"),
                       (coactivity, "account_sketches"), (coactivity, "score_pairs"), (coactivity, "minhash_sets")]:
         monkeypatch.setattr(mod, name, driver_call)
     monkeypatch.setattr(templates_mining.TemplateMiner, "add_with_clauses", driver_call)

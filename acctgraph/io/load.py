@@ -15,7 +15,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -27,7 +27,7 @@ from acctgraph.io.atomic import write_json_atomic
 from acctgraph.io.normalise import IpCache
 from acctgraph.io.readers import RawTable, resolve_inputs
 from acctgraph.io.schema import BUILD_TABLES, TABLES
-from acctgraph.io.validate import TableReport, check_columns, validate_table
+from acctgraph.io.validate import RowsTap, TableReport, check_columns, validate_table
 from acctgraph.io import remote
 from acctgraph.io.workspace import ARTIFACT_VERSION, Workspace
 
@@ -69,7 +69,7 @@ class LoadReport:
 def load(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] | Workspace, *,
          paths: dict[str, str] | None = None, config: ValidationConfig | Config | None = None,
          tables: tuple[str, ...] = BUILD_TABLES, quiet: bool = False, engine: str = "duckdb",
-         spark_master: str | None = None) -> LoadReport:
+         spark_master: str | None = None, taps: Mapping[str, RowsTap] | None = None) -> LoadReport:
     """Validate the input tables in ``data`` (and/or explicit ``paths``) into ``workspace``.
 
     Writes ``tables/<t>.parquet``, ``quarantine/<t>.parquet`` and ``load.json``
@@ -79,6 +79,9 @@ def load(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] 
     same (see :mod:`acctgraph.io.spark_load`). With the spark engine, ``data``,
     ``paths`` and ``workspace`` may also be URIs of any filesystem the session's
     Hadoop configuration opens (``hdfs://``, ``s3a://``, ...): see :mod:`acctgraph.io.remote`.
+
+    ``taps`` (by table name) get the accepted rows of the tables validated here, as they are
+    validated (:class:`~acctgraph.io.validate.RowsTap`; not those that Spark validates).
     """
     started = time.perf_counter()
     vcfg = config.validation if isinstance(config, Config) else (config or ValidationConfig())
@@ -91,7 +94,7 @@ def load(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] 
         uri = os.fspath(workspace)
         with remote.mirror(uri) as staging:
             return load(data, Workspace(staging, remote=uri), paths=paths, config=config, tables=tables,
-                        quiet=quiet, engine=engine, spark_master=spark_master)
+                        quiet=quiet, engine=engine, spark_master=spark_master, taps=taps)
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     spark_load = None
     inputs_remote = any(remote.is_remote(p) for p in [data, *(paths or {}).values()])
@@ -111,7 +114,7 @@ def load(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str] 
 
             spark_load = spark_loader(spark_master)
         with ws.lock("acctgraph load"):
-            return _load(ws, files, raws, vcfg, tables, quiet, started, spark_load)
+            return _load(ws, files, raws, vcfg, tables, quiet, started, spark_load, taps or {})
     finally:
         remote.clear_downloads()  # local copies of remote inputs the driver read whole
 
@@ -129,7 +132,8 @@ def embedded_refuses(workspace: str | os.PathLike[str]) -> WorkspaceError:
 
 
 def _load(ws: Workspace, files: dict, raws: dict[str, RawTable], vcfg: ValidationConfig,
-          tables: tuple[str, ...], quiet: bool, started: float, spark_load: Callable[..., Any] | None) -> LoadReport:
+          tables: tuple[str, ...], quiet: bool, started: float, spark_load: Callable[..., Any] | None,
+          taps: Mapping[str, RowsTap]) -> LoadReport:
     ws.invalidate("load")  # from here until load.json is written again, the workspace is incomplete
     for name in tables:  # an optional table absent this time must not be read from an earlier load
         if name not in raws:
@@ -148,7 +152,8 @@ def _load(ws: Workspace, files: dict, raws: dict[str, RawTable], vcfg: Validatio
         where[name] = "driver" if report is None else "spark"
         if report is None:
             report = validate_table(raws[name], ws.table_path(name), ws.quarantine_path(name),
-                                    config=vcfg, ip_cache=ip_cache, known_accounts=known, quiet=quiet)
+                                    config=vcfg, ip_cache=ip_cache, known_accounts=known, quiet=quiet,
+                                    tap=taps.get(name))
         reports[name] = report
         if name == "accounts":
             known = pq.read_table(ws.table_path("accounts"), columns=["account_id"]).column("account_id")

@@ -31,7 +31,7 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -360,6 +360,23 @@ def unchanged(accepted: pa.Table, batch: pa.RecordBatch) -> bool:
                for i in range(batch.num_columns))
 
 
+class RowsTap(Protocol):
+    """Receives a table's accepted rows while it is validated, so later work can start on them at once
+    (the build masks the prompts meanwhile: :class:`acctgraph.layers.templates.MaskingTap`).
+
+    :meth:`start` is called before the first rows, and again when the table is read again from its
+    start (a CSV record too large for the reader's block, see :func:`validate_table`): what it got
+    before then is to be dropped. :meth:`add` gets the accepted rows in the order of the validated
+    table, batch by batch; :meth:`done` is called once every accepted row was passed.
+    """
+
+    def start(self) -> None: ...
+
+    def add(self, rows: pa.Table) -> None: ...
+
+    def done(self) -> None: ...
+
+
 def new_report(raw: RawTable, sha256: str) -> TableReport:
     """An empty report for ``raw``: its file, format, digest and how its columns meet the contract."""
     spec = TABLES[raw.table]
@@ -370,11 +387,13 @@ def new_report(raw: RawTable, sha256: str) -> TableReport:
 
 def validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *,
                    config: ValidationConfig = ValidationConfig(), ip_cache: IpCache | None = None,
-                   known_accounts: pa.Array | None = None, quiet: bool = False) -> TableReport:
+                   known_accounts: pa.Array | None = None, quiet: bool = False,
+                   tap: RowsTap | None = None) -> TableReport:
     """Validate ``raw`` into ``out_path`` (accepted) and ``quarantine_path`` (quarantined).
 
     ``known_accounts`` (the accepted account ids) lets tables that reference
     accounts count rows whose account is not in ``accounts``; such rows are kept.
+    ``tap`` gets the accepted rows as they are validated (see :class:`RowsTap`).
     A CSV record too large for the reader's block (a giant prompt) or a
     malformed record that Arrow cannot hand over (invalid UTF-8) does not fail
     the table: it is read again from the start with larger blocks, or with
@@ -382,22 +401,25 @@ def validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *,
     """
     while True:
         try:
+            if tap is not None:
+                tap.start()
             return _validate_table(raw, out_path, quarantine_path, config=config, ip_cache=ip_cache,
-                                   known_accounts=known_accounts, quiet=quiet)
+                                   known_accounts=known_accounts, quiet=quiet, tap=tap)
         except ReadAgain as e:
             if not raw.adapt(e):
                 raise
 
 
 def _validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *, config: ValidationConfig,
-                    ip_cache: IpCache | None, known_accounts: pa.Array | None, quiet: bool) -> TableReport:
+                    ip_cache: IpCache | None, known_accounts: pa.Array | None, quiet: bool,
+                    tap: RowsTap | None) -> TableReport:
     spec = TABLES[raw.table]
     check_columns(raw)
     hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="acctgraph-sha256")
     digest = hasher.submit(input_sha256, raw.path)  # hashlib releases the GIL: hashed while validating
     try:
         report = _validate_batches(raw, spec, digest, out_path, quarantine_path, config=config, ip_cache=ip_cache,
-                                   known_accounts=known_accounts, quiet=quiet)
+                                   known_accounts=known_accounts, quiet=quiet, tap=tap)
     finally:
         hasher.shutdown(wait=True)
     return report
@@ -405,7 +427,7 @@ def _validate_table(raw: RawTable, out_path: Path, quarantine_path: Path, *, con
 
 def _validate_batches(raw: RawTable, spec: TableSpec, digest: Future[str], out_path: Path, quarantine_path: Path,
                       *, config: ValidationConfig, ip_cache: IpCache | None, known_accounts: pa.Array | None,
-                      quiet: bool) -> TableReport:
+                      quiet: bool, tap: RowsTap | None = None) -> TableReport:
     report = new_report(raw, "")
     v = _BatchValidator(spec, raw, config, ip_cache if ip_cache is not None else IpCache())
     unique = spec.unique_key
@@ -441,6 +463,8 @@ def _validate_batches(raw: RawTable, spec: TableSpec, digest: Future[str], out_p
                     report.unknown_accounts += unknown_rows(accepted.column("account_id"), known)
                 good.add(accepted, as_read)
                 report.accepted += accepted.num_rows
+                if tap is not None and accepted.num_rows:
+                    tap.add(accepted)
             bar.update(batch.num_rows)
         if unique:
             table = pa.concat_tables(held) if held else v.schema.empty_table()
@@ -452,6 +476,8 @@ def _validate_batches(raw: RawTable, spec: TableSpec, digest: Future[str], out_p
                 report.quarantined += ndup
             good.add(table, same and not ndup)
             report.accepted = table.num_rows
+            if tap is not None and table.num_rows:
+                tap.add(table)
         malformed = v.malformed_table()
         if malformed.num_rows:
             bad_w.write_table(malformed)
@@ -459,6 +485,8 @@ def _validate_batches(raw: RawTable, spec: TableSpec, digest: Future[str], out_p
             report.quarantined += malformed.num_rows
         report.sha256 = digest.result()  # before the files appear: an unreadable input writes nothing
         good.finish()
+        if tap is not None:
+            tap.done()
     report.reasons = dict(sorted(v.reasons.items()))
     report.fixed = dict(sorted(v.fixed.items()))
     if report.rows_in != report.accepted + report.quarantined:  # pragma: no cover - invariant

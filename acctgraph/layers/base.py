@@ -343,6 +343,9 @@ class BuildContext:
     #: what a layer's ``mine(ctx)`` returned, by layer name: the build mines before it prepares its tables
     #: (see :func:`acctgraph.builder.build`), and the layer's ``build(ctx)`` takes it from here
     mined: dict[str, Any] = field(default_factory=dict)
+    #: a layer's tap on the load (its module's ``load_tap``), by layer name: the build passes it to the load,
+    #: and the layer's ``mine(ctx)`` takes what it got from here
+    tapped: dict[str, Any] = field(default_factory=dict)
     #: shows a short line about work running in the background (the build's progress bar; "" clears it)
     note: Callable[[str], None] = say_nothing
 

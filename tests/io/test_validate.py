@@ -377,3 +377,53 @@ def test_an_input_changed_before_it_is_copied_fails_and_writes_nothing(tmp_path)
         with pytest.raises(InputError, match="changed while it was being read"):
             good.finish()
     assert not out.exists() and not list(tmp_path.glob(".out.parquet.*"))
+
+
+class _Tap:
+    """A :class:`~acctgraph.io.validate.RowsTap` that records what it is given."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.rows: list[pa.Table] = []
+
+    def start(self) -> None:
+        self.calls.append("start")
+        self.rows = []
+
+    def add(self, rows: pa.Table) -> None:
+        self.calls.append("add")
+        self.rows.append(rows)
+
+    def done(self) -> None:
+        self.calls.append("done")
+
+
+def test_a_tap_gets_the_accepted_rows_in_the_order_of_the_table(tmp_path, small_batches):
+    good = _requests()
+    ips = good.column("ip").to_pylist()
+    ips[4] = "not-an-ip"  # quarantined: the tap never sees it
+    d = _contract_folder(tmp_path / "in", good.set_column(2, "ip", pa.array(ips)))
+    requests, accounts = _Tap(), _Tap()
+    acctgraph.load(d, tmp_path / "ws", quiet=True, taps={"requests": requests, "accounts": accounts})
+    table = pq.read_table(tmp_path / "ws" / "tables" / "requests.parquet")
+    assert pa.concat_tables(requests.rows).equals(table) and table.num_rows == 9
+    assert requests.calls == ["start"] + ["add"] * 4 + ["done"]  # batches of 3, 3, 3 and 1 rows; one cut to 2
+    # a table with a unique key is handed over once its duplicates are known
+    assert accounts.calls == ["start", "add", "done"]
+    assert accounts.rows[0].equals(pq.read_table(tmp_path / "ws" / "tables" / "accounts.parquet"))
+
+
+def test_a_table_read_again_restarts_its_tap(tmp_path, monkeypatch):
+    """A CSV record larger than the read block makes the table be read again from its start: the tap is
+    started again, and what it got after that is every accepted row once."""
+    from acctgraph.io import readers
+
+    monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", 1024)
+    big = '"' + "x" * 5000 + '"'
+    rows = "".join(f"a{i},2026-01-01,192.0.2.1,m,{big if i == 6 else f'p{i}'}\n" for i in range(10))
+    write(tmp_path / "accounts.csv", ACCOUNTS_CSV)
+    write(tmp_path / "requests.csv", "account_id,ts,ip,model,prompt\n" + rows)
+    tap = _Tap()
+    acctgraph.load(tmp_path, tmp_path / "ws", quiet=True, taps={"requests": tap})
+    assert tap.calls.count("start") == 2 and tap.calls[-1] == "done" and tap.calls.count("done") == 1
+    assert pa.concat_tables(tap.rows).equals(pq.read_table(tmp_path / "ws" / "tables" / "requests.parquet"))

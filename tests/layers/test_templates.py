@@ -321,3 +321,131 @@ def test_alike_matches_counts_equal_entries_of_alike_pairs_only():
         (shared_from_jaccard(jac, deg[src], deg[dst]) >= 10.0)
     assert 0 < alike.sum() < len(src)
     assert (got[alike] == same[alike]).all() and (got[~alike] == 255).all()
+
+
+def _tap_world(tmp_path):
+    """400 requests (a campaign of 8 accounts among one-off askers), one with an unreadable time."""
+    from conftest import write_world
+
+    rng = np.random.default_rng(11)
+    req = []
+    for i in range(400):
+        campaign = i % 2 == 1
+        ts = "not a time" if i == 7 else f"2026-02-01T{(i // 60) % 24:02d}:{i % 60:02d}:00Z"
+        req.append((f"c{i % 8}" if campaign else f"u{i}", ts, f"198.51.100.{i % 9}", "m",
+                    _campaign_prompt(rng) if campaign else f"what is {i} plus {i + 1}? " + "y" * (i % 50)))
+    return write_world(tmp_path / "in", req)
+
+
+@pytest.fixture
+def batches_of_64(monkeypatch):
+    """Read and mask 64 rows at a time, so the world's requests span several batches either way."""
+    from acctgraph.io import readers
+    from acctgraph.layers import templates
+
+    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 64)
+    monkeypatch.setattr(templates, "BATCH_ROWS", 64)
+
+
+def _outputs(ws) -> dict:
+    return {str(f.relative_to(ws)): pq.read_table(f) for f in sorted(ws.rglob("*.parquet"))}
+
+
+def _masked_from_file(monkeypatch) -> list[int]:
+    """Count the builds that mask the prompts by reading ``tables/requests.parquet`` again."""
+    import threading
+
+    from acctgraph.layers import templates
+
+    calls: list[int] = []
+    real = templates._mask_on_driver
+
+    def counted(ctx, miner):
+        calls.append(threading.get_ident())
+        return real(ctx, miner)
+
+    monkeypatch.setattr(templates, "_mask_on_driver", counted)
+    return calls
+
+
+def _no_masking_threads() -> bool:
+    import threading
+
+    return not [t for t in threading.enumerate() if t.name.startswith(("acctgraph-mask", "acctgraph-grouping"))]
+
+
+def test_prompts_masked_while_loading_give_the_same_build(tmp_path, batches_of_64, monkeypatch):
+    """The build masks the prompts on the rows the load accepts (templates.MaskingTap); reading them
+    back from the validated file instead gives the same files, examples (row numbers) included."""
+    from acctgraph.layers import templates
+
+    world = _tap_world(tmp_path)
+    from_file = _masked_from_file(monkeypatch)
+    report = acctgraph.build(world, tmp_path / "tap", quiet=True)
+    assert from_file == [] and report.load.tables["requests"].quarantined == 1
+    monkeypatch.delattr(templates, "load_tap")
+    acctgraph.build(world, tmp_path / "file", quiet=True)
+    assert len(from_file) == 1
+    tapped, read = _outputs(tmp_path / "tap"), _outputs(tmp_path / "file")
+    assert tapped.keys() == read.keys() and "templates.parquet" in tapped
+    assert all(tapped[k].equals(read[k]) for k in tapped)
+    assert tapped["templates.parquet"].num_rows > 1
+    assert _no_masking_threads() and not (tmp_path / "tap" / ".spill").exists()
+
+
+def test_a_tap_that_missed_rows_is_dropped_for_the_file(tmp_path, batches_of_64, monkeypatch):
+    """A tap that was not given every row (here: never told it was done) is closed and the prompts are
+    masked from the validated file: the same build."""
+    from acctgraph.layers import templates
+
+    world = _tap_world(tmp_path)
+    acctgraph.build(world, tmp_path / "tap", quiet=True)
+    from_file = _masked_from_file(monkeypatch)
+    monkeypatch.setattr(templates.MaskingTap, "done", lambda self: None)
+    acctgraph.build(world, tmp_path / "file", quiet=True)
+    assert len(from_file) == 1
+    tapped, read = _outputs(tmp_path / "tap"), _outputs(tmp_path / "file")
+    assert all(tapped[k].equals(read[k]) for k in tapped)
+    assert _no_masking_threads()
+
+
+@pytest.mark.parametrize("batch", [64, 1 << 19])
+def test_a_masking_failure_fails_the_build_and_stops_its_threads(tmp_path, monkeypatch, batch):
+    """Whether the masking fails while the load still hands it rows (small batches) or after (one batch)."""
+    from acctgraph.io import readers
+    from acctgraph.layers import templates
+
+    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", batch)
+
+    def broken(miner, batches, rows_path, on_rows):
+        next(iter(batches))
+        raise MemoryError("masking ran out of memory")
+
+    monkeypatch.setattr(templates, "_mask_batches", broken)
+    with pytest.raises(MemoryError, match="masking ran out"):
+        acctgraph.build(_tap_world(tmp_path), tmp_path / "ws", quiet=True)
+    assert _no_masking_threads()
+    assert not (tmp_path / "ws" / "build.json").exists() and not (tmp_path / "ws" / ".spill").exists()
+
+
+def test_a_restarted_tap_masks_only_the_rows_after_its_last_start(tmp_path):
+    from acctgraph.layers.templates import MaskingTap
+
+    first = pa.table({"account_id": ["a", "b"], "prompt": ["first prompt one here", "first prompt two"]})
+    second = pa.table({"account_id": ["a", "c", "c"],
+                       "prompt": ["Please sort 3 numbers in Rust", "Please sort 9 numbers in Rust", None]})
+    tap = MaskingTap(TemplateMiner, tmp_path / "rows.parquet")
+    tap.start()
+    tap.add(first)
+    tap.start()
+    tap.add(second)
+    tap.done()
+    assert tap.rows_in == 3
+    model = tap.result().finish()
+    alone = TemplateMiner()
+    alone.add(second.column("prompt"))
+    assert model.templates.equals(alone.finish().templates)
+    rows = pq.read_table(tmp_path / "rows.parquet").sort_by([("account_id", "ascending")])
+    assert rows.column("account_id").to_pylist() == ["a", "c", "c"]
+    assert rows.column("count_all").to_pylist() == [1, 1, 1]
+    assert _no_masking_threads()
