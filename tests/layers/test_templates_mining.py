@@ -689,6 +689,7 @@ def test_texts_spilled_during_grouping_give_the_same_model(monkeypatch, tmp_path
             yield p
 
     monkeypatch.setattr(tm, "_SPILL_MIN_BYTES", 0)
+    monkeypatch.setattr(tm, "CONCURRENT_CLAUSES_MAX_SKELETONS", 0)  # large: the clauses first, their lists parked
     monkeypatch.setattr(tm, "_TOKEN_CHUNK", 7)  # several slices: canonical texts come from several file batches
     monkeypatch.setattr(tm._TextStore, "parts", parts)
     spilled = TemplateMiner(spill_dir=tmp_path)
@@ -792,3 +793,20 @@ def test_mask_hash_is_the_same_whether_repeated_prompts_are_found_first(repeats,
     got = M._mask_hash(raw)
     monkeypatch.setattr(M, "_distinct_prompts", M._encode)  # always find the repeats
     assert _same(got, M._mask_hash(raw))
+
+
+def test_clauses_grouped_beside_the_skeletons_give_the_same_model(monkeypatch):
+    """Small models group their clauses on a second thread while the skeletons are grouped; large ones
+    one after the other: the same model either way."""
+    rows, _ = _popular_prompts()
+    cot = [t.format(p=p) for t in COT for p in PROBLEMS]
+    data = pa.array((rows + cot) * 2)
+    models = []
+    for most in (0, tm.CONCURRENT_CLAUSES_MAX_SKELETONS):
+        monkeypatch.setattr(tm, "CONCURRENT_CLAUSES_MAX_SKELETONS", most)
+        miner = TemplateMiner()
+        miner.add(data)
+        models.append(miner.finish())
+    for name in ("skeletons", "templates", "clauses", "clause_groups", "skeleton_clauses"):
+        assert getattr(models[0], name).equals(getattr(models[1], name)), name
+    assert models[0].clause_groups.num_rows > 3
