@@ -511,6 +511,148 @@ def build(ctx: BuildContext) -> LayerStats:
     return stats
 
 
+def _clause_ev_sql(eng: Engine, model: TemplateModel, min_requests: int) -> None:
+    """Temp table ``clause_ev(node, clause, requests, share)`` from ``_skel_node(node, skeleton_hash,
+    count_all)``: each skeleton's rows count for every clause of its first prompt (a clause listed twice,
+    twice) and for the clause's group (when it is another clause); ``share`` of the account's clause-key
+    counts; rows with ``requests >= min_requests``."""
+    eng.register("_skel_clauses", model.skeleton_clauses)
+    eng.register("_clause_map", model.clauses.select(["clause_hash", "clause_group"]))
+    eng.execute(f"""
+        CREATE OR REPLACE TEMP TABLE clause_ev AS
+        WITH r AS (SELECT s.node, m.clause_hash AS clause, g.clause_group, s.count_all
+                   FROM _skel_node s JOIN _skel_clauses m USING (skeleton_hash)
+                   LEFT JOIN _clause_map g ON g.clause_hash = m.clause_hash),
+        k AS (SELECT node, clause AS key, count_all FROM r
+              UNION ALL
+              SELECT node, clause_group, count_all FROM r WHERE clause_group <> clause),
+        c AS (SELECT node, key AS clause, CAST(sum(count_all) AS BIGINT) AS requests FROM k GROUP BY node, key),
+        tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
+        SELECT c.node, c.clause, c.requests, {round_sql("c.requests / tot.total", 9)} AS share
+        FROM c JOIN tot USING (node) WHERE c.requests >= {int(min_requests)}""")
+    for view in ("_skel_clauses", "_clause_map"):
+        eng.unregister(view)
+
+
+def _skeleton_keys(model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each skeleton's clause keys, as :func:`_clause_ev_sql` counts them: ``(key_off, keys, key_hash)``,
+    skeleton ``i`` (its row in ``model.skeletons``) listing ``keys[key_off[i]:key_off[i + 1]]``, indices
+    into the sorted distinct key hashes ``key_hash`` (each clause, then its group when that is another clause).
+
+    The model lists its clauses in skeleton order and its clauses in hash order (as
+    :meth:`~acctgraph.layers.templates_mining.TemplateMiner.finish` makes them), and every listed clause
+    and group is one of its clauses; a model that is not so is put in order first.
+    """
+    sk = np.asarray(model.skeletons.column("skeleton_hash"), np.uint64)
+    l_sk = np.asarray(model.skeleton_clauses.column("skeleton_hash"), np.uint64)
+    l_cl = np.asarray(model.skeleton_clauses.column("clause_hash"), np.uint64)
+    c_hash = np.asarray(model.clauses.column("clause_hash"), np.uint64)
+    c_group = np.asarray(model.clauses.column("clause_group"), np.uint64)
+    if not (_ascending(sk) and _ascending(c_hash) and _ascending(l_sk, strict=False)):
+        return _skeleton_keys_any(sk, l_sk, l_cl, c_hash, c_group)
+    kc, g_of = model._listing_clause, model._group_clause  # rows of model.clauses, when the miner made it
+    if kc is None or g_of is None or len(kc) != len(l_cl) or len(g_of) != len(c_hash):
+        kc, g_of = np.searchsorted(c_hash, l_cl), np.searchsorted(c_hash, c_group)
+    if len(l_cl) and (kc.max() >= len(c_hash) or (c_hash[kc] != l_cl).any()) or \
+            len(c_group) and (g_of.max() >= len(c_hash) or (c_hash[g_of] != c_group).any()):
+        return _skeleton_keys_any(sk, l_sk, l_cl, c_hash, c_group)
+    kg = g_of[kc]
+    extra = kg != kc
+    # listings per skeleton (a listing of a skeleton not in the model is dropped, as by the join)
+    lo, hi = np.searchsorted(l_sk, sk, "left"), np.searchsorted(l_sk, sk, "right")
+    per = 1 + extra.astype(np.int64)
+    at = np.zeros(len(per) + 1, np.int64)
+    np.cumsum(per, out=at[1:])
+    key_off = np.zeros(len(sk) + 1, np.int64)
+    np.cumsum(at[hi] - at[lo], out=key_off[1:])
+    start = at[:-1]
+    keys = np.empty(int(at[-1]), np.int32)
+    keys[start] = kc
+    keys[start[extra] + 1] = kg[extra]
+    if (hi - lo).sum() != len(l_sk):  # listings of skeletons not in the model: keep those of its skeletons only
+        keys = keys[_ranges(at[lo], at[hi])]
+    return key_off, keys, c_hash
+
+
+def _ascending(a: np.ndarray, strict: bool = True) -> bool:
+    """Whether ``a`` is sorted (strictly: without repeats)."""
+    return bool(len(a) < 2 or ((a[1:] > a[:-1]) if strict else (a[1:] >= a[:-1])).all())
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The indices ``starts[i]:ends[i]`` of every i, one range after another."""
+    lengths = ends - starts
+    out = np.ones(int(lengths.sum()), np.int64)
+    if not len(out):
+        return out
+    nz = lengths > 0
+    s, ln = starts[nz], lengths[nz]
+    first = np.cumsum(ln) - ln
+    out[first[0]] = s[0]
+    out[first[1:]] = s[1:] - (s[:-1] + ln[:-1] - 1)
+    return np.cumsum(out)
+
+
+def _skeleton_keys_any(sk: np.ndarray, l_sk: np.ndarray, l_cl: np.ndarray, c_hash: np.ndarray,
+                       c_group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_skeleton_keys` of arrays in any order (clauses or groups that are not the model's included)."""
+    order = np.argsort(c_hash, kind="stable")
+    c_hash, c_group = c_hash[order], c_group[order]
+    at = np.minimum(np.searchsorted(c_hash, l_cl), max(len(c_hash) - 1, 0))
+    found = c_hash[at] == l_cl if len(c_hash) else np.zeros(len(l_cl), bool)
+    group = np.where(found, c_group[at] if len(c_hash) else l_cl, l_cl)  # no group: the clause itself
+    key_hash = np.unique(np.concatenate([l_cl, group]))
+    kc = np.searchsorted(key_hash, l_cl).astype(np.int32)
+    kg = np.searchsorted(key_hash, group).astype(np.int32)
+    extra = kg != kc
+    s_order = np.argsort(sk, kind="stable")
+    pos = np.minimum(np.searchsorted(sk[s_order], l_sk), max(len(sk) - 1, 0))
+    known = sk[s_order][pos] == l_sk if len(sk) else np.zeros(len(l_sk), bool)
+    skel = s_order[pos[known]]
+    kc, kg, extra = kc[known], kg[known], extra[known]
+    by = np.argsort(skel, kind="stable")
+    skel, kc, kg, extra = skel[by], kc[by], kg[by], extra[by]
+    per = 1 + extra.astype(np.int64)
+    key_off = np.zeros(len(sk) + 1, np.int64)
+    np.add.at(key_off, skel + 1, per)
+    key_off = np.cumsum(key_off)
+    start = np.cumsum(per) - per
+    keys = np.empty(int(per.sum()), np.int32)
+    keys[start] = kc
+    keys[start[extra] + 1] = kg[extra]
+    return key_off, keys, key_hash
+
+
+def _clause_ev_compiled(eng: Engine, model: TemplateModel, min_requests: int) -> None:
+    """:func:`_clause_ev_sql` by compiled kernels (:mod:`acctgraph.layers.evidence_kernels`): the rows
+    fetched once, counted by account, each account's clause keys summed in one pass (a thread per core
+    over slices of the accounts); the same table (tests/layers/test_templates.py compares them)."""
+    from acctgraph.layers.evidence_kernels import key_counts, rows_by_node
+
+    key_off, keys, key_hash = _skeleton_keys(model)
+    eng.register("_sidx", pa.table({"skeleton_hash": model.skeletons.column("skeleton_hash"),
+                                    "sidx": pa.array(np.arange(model.skeletons.num_rows, dtype=np.int32))}))
+    rows = eng.sql("SELECT s.node, i.sidx, s.count_all FROM _skel_node s JOIN _sidx i USING (skeleton_hash)")
+    eng.unregister("_sidx")
+    node = rows.column("node").to_numpy()
+    n_nodes = int(node.max()) + 1 if len(node) else 0
+    off, item, count = rows_by_node(node, rows.column("sidx").to_numpy(), rows.column("count_all").to_numpy(),
+                                    n_nodes)
+    del rows, node
+    # slices of the accounts with about as many rows each, one per core
+    cuts = np.searchsorted(off, np.linspace(0, off[-1], usable_cores() + 1)).astype(np.int64)
+    cuts[0], cuts[-1] = 0, n_nodes
+    parts = threaded_map(lambda c: key_counts(off, item, count, key_off, keys, len(key_hash), int(c[0]), int(c[1]),
+                                              int(min_requests)),
+                         zip(cuts[:-1], cuts[1:]), items=len(item))
+    v, k, req, tot = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    share = np.floor(req / tot * 1e9 + 0.5) / 1e9  # round_sql(..., 9), the same operations
+    eng.register("_clause_ev", pa.table({"node": pa.array(v, pa.int32()), "clause": pa.array(key_hash[k], pa.uint64()),
+                                         "requests": pa.array(req, pa.int64()), "share": pa.array(share, pa.float64())}))
+    eng.execute("CREATE OR REPLACE TEMP TABLE clause_ev AS SELECT * FROM _clause_ev")
+    eng.unregister("_clause_ev")
+
+
 def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = say_nothing) -> LayerStats:
     """Evidence (templates and clauses per account), the layer's pairs and its outputs, from the model."""
     eng, cfg = ctx.eng, ctx.config.templates
@@ -519,13 +661,6 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
     eng.execute("""
         CREATE OR REPLACE TEMP TABLE _skel_node AS
         SELECT n.node, r.skeleton_hash, r.count_all FROM _skel_rows r JOIN nodes n USING (account_id)""")
-    # (account, clause) counts: each skeleton's rows count for every clause of its first prompt
-    eng.register("_skel_clauses", model.skeleton_clauses)
-    eng.execute("""
-        CREATE OR REPLACE TEMP VIEW _clause_rows AS
-        SELECT r.node, m.clause_hash AS clause, r.count_all
-        FROM _skel_node r JOIN _skel_clauses m USING (skeleton_hash)""")
-    eng.register("_clause_map", model.clauses.select(["clause_hash", "clause_group"]))
     eng.register("_skeletons", model.skeletons)
     eng.register("_templates", model.templates)
     prior, minreq = float(cfg.prior_requests), int(cfg.min_requests)
@@ -546,21 +681,9 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
     say("pairs sharing templates")
     s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=cap, k=k, member_weight="share")
     say("clauses per account")
-    eng.execute(f"""
-        CREATE OR REPLACE TEMP TABLE clause_ev AS
-        WITH r AS (SELECT c.node, c.clause, g.clause_group, c.count_all
-                   FROM _clause_rows c LEFT JOIN _clause_map g ON g.clause_hash = c.clause),
-        k AS (SELECT node, clause AS key, count_all FROM r
-              UNION ALL
-              SELECT node, clause_group, count_all FROM r WHERE clause_group <> clause),
-        c AS (SELECT node, key AS clause, CAST(sum(count_all) AS BIGINT) AS requests FROM k GROUP BY node, key),
-        tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
-        SELECT c.node, c.clause, c.requests, {round_sql("c.requests / tot.total", 9)} AS share
-        FROM c JOIN tot USING (node) WHERE c.requests >= {int(cfg.clause_min_requests)};
-        CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev;
-    """)
-    for view in ("_clause_rows", "_skel_clauses", "_clause_map", "_skel_rows"):
-        eng.unregister(view)
+    (_clause_ev_compiled if eng.name == "duckdb" else _clause_ev_sql)(eng, model, int(cfg.clause_min_requests))
+    eng.execute("CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev")
+    eng.unregister("_skel_rows")
     eng.execute("DROP TABLE _skel_node")
     _skel_rows_path(ctx.ws).unlink(missing_ok=True)
     ck = int(cfg.clause_ring_k)

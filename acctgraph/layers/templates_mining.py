@@ -783,6 +783,11 @@ class TemplateModel:
     skeleton_clauses: pa.Table = field(default_factory=lambda: _SKEL_CLAUSE_SCHEMA.empty_table())
     _keys: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
     _ids: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    #: the row of ``clauses`` of each row of ``skeleton_clauses``, and of each clause's group's canonical
+    #: clause (int32, from :meth:`TemplateMiner.finish`; None in models made otherwise): the templates
+    #: layer counts clauses by these rows (:func:`acctgraph.layers.templates._skeleton_keys`, which checks them)
+    _listing_clause: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _group_clause: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self._keys is None:
@@ -796,7 +801,8 @@ class TemplateModel:
     def nbytes(self) -> int:
         """Bytes the model holds (its tables and the lookup arrays of :meth:`assign`)."""
         tables = (self.skeletons, self.templates, self.clauses, self.clause_groups, self.skeleton_clauses)
-        return sum(t.nbytes for t in tables) + self._keys.nbytes + self._ids.nbytes
+        rows = sum(a.nbytes for a in (self._listing_clause, self._group_clause) if a is not None)
+        return sum(t.nbytes for t in tables) + self._keys.nbytes + self._ids.nbytes + rows
 
     def assign(self, skeleton_hash: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Template id per row (int64); null where the hash is null or unknown."""
@@ -1479,11 +1485,14 @@ class TemplateMiner:
             clause_tables = self._clause_groups(c_hash, requests, n_clauses)
             # the clause lists wait on disk while the skeletons are grouped (0.5 GB at seed scale with
             # paraphrasing campaigns, held through the top of grouping), read back for the model
-            clause_lists_back = _park(self._spill_dir, (n_clauses, c_hash))
+            clause_lists_back = _park(self._spill_dir, (n_clauses, c_hash, clause_tables[2]))
             del n_clauses, c_hash
+            clauses, groups, _, group_clause = clause_tables
+            del clause_tables
             release_unused()  # the clauses' texts and lists
             tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(store, requests, spill=True, what=what)
-            n_clauses, c_hash = clause_lists_back()
+            n_clauses, c_hash, listing_clause = clause_lists_back()
+            clause_tables = (clauses, groups, listing_clause, group_clause)
         self._step("canonical texts and examples")
         skeletons = pa.table({"skeleton_hash": pa.array(hashes, pa.uint64()),
                               "template_id": pa.array(tid, pa.int64()),
@@ -1499,7 +1508,9 @@ class TemplateMiner:
         del store, examples, text_rank
         skel_clauses = pa.table({"skeleton_hash": pa.array(np.repeat(hashes, n_clauses), pa.uint64()),
                                  "clause_hash": pa.array(c_hash, pa.uint64())}, schema=_SKEL_CLAUSE_SCHEMA)
-        return TemplateModel(skeletons, templates, *clause_tables, skel_clauses)
+        clauses, groups, listing_clause, group_clause = clause_tables
+        return TemplateModel(skeletons, templates, clauses, groups, skel_clauses,
+                             _listing_clause=listing_clause, _group_clause=group_clause)
 
     def _examples(self, examples: pa.Array) -> pa.Array:
         """Example texts: as they are, or fetched (``example_rows``) when they are row numbers."""
@@ -1543,8 +1554,9 @@ class TemplateMiner:
         return tid, canon, g_req, g_n, t_order, text_rank
 
     def _clause_groups(self, listed: np.ndarray, skel_requests: np.ndarray,
-                       n_clauses: np.ndarray) -> tuple[pa.Table, pa.Table]:
-        """Group the distinct clauses like skeletons: (clause hash -> group; groups with canonical text).
+                       n_clauses: np.ndarray) -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray]:
+        """Group the distinct clauses like skeletons: (clause hash -> group; groups with canonical text;
+        the row of the first table of each listing and of each clause's group's canonical clause).
 
         ``listed``: the clause hashes of the skeletons' clause lists, one list after another
         (``n_clauses`` per skeleton), ``skel_requests`` the skeletons' requests. Only listed clauses
@@ -1553,7 +1565,8 @@ class TemplateMiner:
         """
         if not self._clause_parts or not len(listed):
             self._clause_parts = []
-            return _CLAUSE_SCHEMA.empty_table(), _CGROUP_SCHEMA.empty_table()
+            return (_CLAUSE_SCHEMA.empty_table(), _CGROUP_SCHEMA.empty_table(), np.zeros(len(listed), np.int32),
+                    np.zeros(0, np.int32))
         h, _, text_merged = self._clause_parts[0]  # merge order
         self._clause_parts = []
         perm = _hash_order(h)  # hash order (hashes are distinct)
@@ -1563,6 +1576,7 @@ class TemplateMiner:
         requests = np.zeros(m, np.int64)
         used = np.zeros(m, bool)
         ends = np.cumsum(n_clauses)
+        listing_pos = np.empty(len(listed), np.int32 if m < 2**31 else np.int64)  # each listing's clause
         # the listings a slice at a time: whole-length lookups, checks and weights were five
         # listing-sized temporaries (60M listings, 2.4 GB, with paraphrased campaigns at seed scale)
         for a in range(0, len(listed), _LISTING_CHUNK):
@@ -1573,6 +1587,10 @@ class TemplateMiner:
             skel = np.searchsorted(ends, np.arange(a, a + len(part)), side="right")  # each listing's skeleton
             requests += np.bincount(pos, weights=skel_requests[skel], minlength=m).astype(np.int64)
             used[pos] = True
+            listing_pos[a:a + len(part)] = pos
+        new_row = (np.cumsum(used) - 1).astype(listing_pos.dtype)  # every listed clause is used
+        listing_clause = new_row[listing_pos]
+        del listing_pos, new_row
         hashes, requests, text = hashes[used], requests[used], _take(text_merged, perm[used])
         del text_merged
         gid, canon, g_req, g_n, t_order, _ = self._numbered_groups(_TextStore(text), requests)
@@ -1585,7 +1603,7 @@ class TemplateMiner:
                            "canonical": text.take(ct).cast(pa.string()),
                            "clauses": pa.array(g_n[t_order], pa.int64()),
                            "requests": pa.array(g_req[t_order], pa.int64())}, schema=_CGROUP_SCHEMA)
-        return clauses, groups
+        return clauses, groups, listing_clause, canon[t_order][gid].astype(listing_clause.dtype)
 
     def _group(self, store: _TextStore, requests: np.ndarray, text_rank: np.ndarray,
                spill: bool = False, what: str | None = None) -> np.ndarray:

@@ -3,6 +3,8 @@ senders; one common sentence in common does not."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -449,3 +451,77 @@ def test_a_restarted_tap_masks_only_the_rows_after_its_last_start(tmp_path):
     assert rows.column("account_id").to_pylist() == ["a", "c", "c"]
     assert rows.column("count_all").to_pylist() == [1, 1, 1]
     assert _no_masking_threads()
+
+
+def _clause_world():
+    """A model whose clauses form groups (synonym swaps), with repeated clauses, and its rows per account."""
+    from acctgraph.layers.templates import skeleton_counts
+
+    rng = np.random.default_rng(7)
+    swaps = [("every", "each"), ("Explain", "Justify"), ("final", "last"), ("handles", "covers")]
+    prompts = []
+    for i in range(600):
+        p = _campaign_prompt(rng)
+        a, b = swaps[i % len(swaps)]
+        prompts.append(p.replace(a, b) if i % 3 == 0 else p)
+    prompts += ["Think step by step. Think step by step. Then answer the question", None, "", "ok"] * 5
+    accounts = pa.array([f"a{int(x)}" for x in rng.integers(0, 60, len(prompts))])
+    miner = TemplateMiner()
+    hashes = miner.add(pa.array(prompts))
+    model = miner.finish()
+    rows = skeleton_counts(accounts, hashes)
+    node = pa.array([int(a[1:]) for a in rows.column("account_id").to_pylist()], pa.int32())
+    skel_node = pa.table({"node": node, "skeleton_hash": rows.column("skeleton_hash"),
+                          "count_all": rows.column("count_all")})
+    return model, skel_node
+
+
+def _clause_ev(fn, model, skel_node, min_requests):
+    from acctgraph.engine import Engine
+
+    with Engine(threads=2) as eng:
+        eng.register("_skel_node", skel_node)
+        fn(eng, model, min_requests)
+        return eng.sql("SELECT * FROM clause_ev ORDER BY node, clause")
+
+
+@pytest.mark.parametrize("min_requests", [1, 2])
+def test_clause_evidence_compiled_equals_sql(min_requests):
+    """The compiled clause counts (DuckDB) are the SQL's (other engines), shares to the last bit; so with
+    the model's tables in any order (the general path of _skeleton_keys)."""
+    from acctgraph.layers.templates import _clause_ev_compiled, _clause_ev_sql
+
+    model, skel_node = _clause_world()
+    grouped = model.clauses.filter(pa.compute.not_equal(model.clauses.column("clause_hash"),
+                                                        model.clauses.column("clause_group")))
+    assert grouped.num_rows > 0  # some clauses count for a group besides themselves
+    sql = _clause_ev(_clause_ev_sql, model, skel_node, min_requests)
+    fast = _clause_ev(_clause_ev_compiled, model, skel_node, min_requests)
+    assert sql.num_rows > 100 and fast.schema.equals(sql.schema) and fast.equals(sql)
+    rng = np.random.default_rng(1)
+    shuffled = dataclasses.replace(model, **{name: getattr(model, name).take(rng.permutation(getattr(model, name).num_rows))
+                                             for name in ("skeletons", "clauses", "skeleton_clauses")})
+    assert _clause_ev(_clause_ev_compiled, shuffled, skel_node, min_requests).equals(sql)
+
+
+def test_clause_evidence_counts_by_hand():
+    """A clause listed twice by a skeleton counts twice; a clause in a group counts for the group too; the
+    share is of all the account's clause-key counts; keys below the minimum are left out (after the share)."""
+    from acctgraph.layers.templates import _clause_ev_compiled, _clause_ev_sql
+    from acctgraph.layers import templates_mining as tm
+
+    h = lambda *v: pa.array(v, pa.uint64())  # noqa: E731
+    model = tm.TemplateModel(
+        pa.table({"skeleton_hash": h(10, 20), "template_id": [0, 1], "requests": [3, 3]}, schema=tm._SKEL_SCHEMA),
+        tm._TMPL_SCHEMA.empty_table(),
+        clauses=pa.table({"clause_hash": h(100, 200), "clause_group": h(100, 100), "requests": [6, 3]},
+                         schema=tm._CLAUSE_SCHEMA),
+        skeleton_clauses=pa.table({"skeleton_hash": h(10, 10, 20), "clause_hash": h(100, 100, 200)},
+                                  schema=tm._SKEL_CLAUSE_SCHEMA))
+    skel_node = pa.table({"node": pa.array([0, 0, 1], pa.int32()), "skeleton_hash": h(10, 20, 20),
+                          "count_all": [3, 1, 2]})
+    want = [(0, 100, 7, 7 / 8), (0, 200, 1, 1 / 8), (1, 100, 2, 0.5), (1, 200, 2, 0.5)]
+    for fn in (_clause_ev_sql, _clause_ev_compiled):
+        got = _clause_ev(fn, model, skel_node, 1)
+        assert [tuple(r.values()) for r in got.to_pylist()] == want
+        assert _clause_ev(fn, model, skel_node, 2).column("clause").to_pylist() == [100, 100, 200]

@@ -1,0 +1,106 @@
+"""Compiled (numba) kernels of per-account key counts, see :func:`acctgraph.layers.templates.clause_evidence`.
+
+An account's rows name *items* (its skeletons, with a request count each) and every item lists *keys*
+(the skeleton's clauses and their groups). :func:`key_counts` sums, per account, the requests of each
+key over the account's rows: a counting sort of the rows by account (:func:`rows_by_node`), then one
+pass per account with a dense accumulator, instead of joining every row to every key of its item and
+grouping the result by (account, key) in SQL. Compiled with ``cache=True, nogil=True`` like
+:mod:`acctgraph.layers.pair_kernels`, so slices of the accounts run on threads of their own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def rows_by_node(node, item, count, n_nodes):
+    """Counting sort (stable) of the rows ``(node, item, count)`` by ``node``: ``offsets`` (``n_nodes + 1``;
+    account ``v``'s rows are ``offsets[v]:offsets[v + 1]``), ``item`` and ``count`` in that order.
+
+    >>> off, item, count = rows_by_node(np.array([1, 0, 1], np.int32), np.array([5, 6, 7], np.int32),
+    ...                                 np.array([1, 2, 3]), 3)
+    >>> off.tolist(), item.tolist(), count.tolist()
+    ([0, 1, 3, 3], [6, 5, 7], [2, 1, 3])
+    """
+    n = len(node)
+    off = np.zeros(n_nodes + 1, np.int64)
+    for i in range(n):
+        off[node[i] + 1] += 1
+    for v in range(n_nodes):
+        off[v + 1] += off[v]
+    at = off[:-1].copy()
+    items = np.empty(n, np.int32)
+    counts = np.empty(n, np.int64)
+    for i in range(n):
+        p = at[node[i]]
+        items[p] = item[i]
+        counts[p] = count[i]
+        at[node[i]] = p + 1
+    return off, items, counts
+
+
+@njit(cache=True, nogil=True)
+def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
+    """Per account ``v`` in ``lo:hi`` (rows ``off[v]:off[v + 1]`` of ``item``, ``count``), the requests of each
+    key: the sum of ``count`` over the account's rows whose item lists the key (``keys[key_off[i]:key_off[i + 1]]``
+    for item ``i``; a key listed twice counts twice).
+
+    Returns ``(node, key, requests, total)`` for the keys with ``requests >= min_count``, by account then key;
+    ``total``: the account's requests summed over all its keys (kept or not).
+
+    >>> off, item, count = np.array([0, 2, 3]), np.array([0, 1, 1], np.int32), np.array([2, 5, 1])
+    >>> key_off, keys = np.array([0, 2, 3]), np.array([0, 3, 3], np.int32)   # item 0: keys 0, 3; item 1: key 3
+    >>> [a.tolist() for a in key_counts(off, item, count, key_off, keys, 4, 0, 2, 1)]
+    [[0, 0, 1], [0, 3, 3], [2, 7, 1], [9, 9, 1]]
+    """
+    acc = np.zeros(n_keys, np.int64)
+    touched = np.empty(n_keys, np.int32)
+    cap = 1024
+    o_node = np.empty(cap, np.int32)
+    o_key = np.empty(cap, np.int32)
+    o_req = np.empty(cap, np.int64)
+    o_tot = np.empty(cap, np.int64)
+    n_out = 0
+    for v in range(lo, hi):
+        nt = 0
+        for r in range(off[v], off[v + 1]):
+            it = item[r]
+            c = count[r]
+            for j in range(key_off[it], key_off[it + 1]):
+                k = keys[j]
+                if acc[k] == 0:
+                    touched[nt] = k
+                    nt += 1
+                acc[k] += c
+        if nt == 0:
+            continue
+        t = touched[:nt]
+        t.sort()
+        total = 0
+        for k in t:
+            total += acc[k]
+        for k in t:
+            if acc[k] >= min_count:
+                if n_out == cap:
+                    cap *= 2
+                    o_node = _grown(o_node, cap)
+                    o_key = _grown(o_key, cap)
+                    o_req = _grown(o_req, cap)
+                    o_tot = _grown(o_tot, cap)
+                o_node[n_out] = v
+                o_key[n_out] = k
+                o_req[n_out] = acc[k]
+                o_tot[n_out] = total
+                n_out += 1
+            acc[k] = 0
+    return o_node[:n_out].copy(), o_key[:n_out].copy(), o_req[:n_out].copy(), o_tot[:n_out].copy()
+
+
+@njit(cache=True, nogil=True)
+def _grown(a, cap):
+    """``a`` copied into a new array of ``cap`` entries."""
+    out = np.empty(cap, a.dtype)
+    out[:len(a)] = a
+    return out
