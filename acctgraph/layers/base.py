@@ -47,6 +47,7 @@ import numpy as np
 import pyarrow as pa
 
 from acctgraph.engine import Engine, round_sql
+from acctgraph.procs import threaded_map, usable_cores
 from acctgraph.progress import say_nothing
 
 #: SQL expression of the per-member evidence budget s(n) for a group of size n.
@@ -183,19 +184,33 @@ def _kept_pairs(eng: Engine, links: str, min_evidence: int, rescue: Rescue | Non
 
 def _ring_links(eng: Engine, base_sql: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The links ``(src, dst, w)`` of temp table ``_ring`` (its members in ring order per key, each
-    linked to its ``mk`` successors), made by :func:`~acctgraph.layers.pair_kernels.ring_links`.
+    linked to its ``mk`` successors), made by :func:`~acctgraph.layers.pair_kernels.ring_links`, on a
+    thread per core over slices of the rings (the clause tier at seed scale: 48M links).
 
     ``base_sql`` is a link's weight before its members' weights (``a.`` names the member's row): it is
     computed in SQL and multiplied by the smaller member weight here, the same operations in the same
     order as the SQL form, so the weights are the same doubles.
     """
-    from acctgraph.layers.pair_kernels import ring_links
+    from acctgraph.layers.pair_kernels import ring_links_into
 
-    ring = eng.sql(f"SELECT a.node, a.n, a.mk, {base_sql} AS base, a.mw FROM _ring a ORDER BY a.key, a.r")
-    cols = [np.ascontiguousarray(ring.column(c).to_numpy()) for c in ("node", "n", "mk", "base", "mw")]
+    ring = eng.sql(f"SELECT a.node, a.n, a.mk, {base_sql} AS base, a.mw, a.r FROM _ring a ORDER BY a.key, a.r")
+    node, n, mk, base, mw, r = (np.ascontiguousarray(ring.column(c).to_numpy()).astype(t, copy=False) for c, t in
+                                (("node", np.int32), ("n", np.int64), ("mk", np.int64), ("base", np.float64),
+                                 ("mw", np.float64), ("r", np.int64)))
     del ring
-    return ring_links(cols[0].astype(np.int32), cols[1].astype(np.int64), cols[2].astype(np.int64),
-                      cols[3].astype(np.float64), cols[4].astype(np.float64))
+    at = np.zeros(len(mk) + 1, np.int64)
+    np.cumsum(mk, out=at[1:])
+    src, dst, w = np.empty(at[-1], np.int32), np.empty(at[-1], np.int32), np.empty(at[-1], np.float64)
+    # slices with about as many links each, cut where rings start
+    starts = np.flatnonzero(r == 0)
+    inner = np.zeros(0, np.int64)
+    if len(starts):
+        want = np.linspace(0, at[-1], usable_cores() + 1)[1:-1]  # links before each cut
+        inner = starts[np.minimum(np.searchsorted(at[starts], want), len(starts) - 1)]
+    cuts = np.unique(np.r_[0, inner, len(node)].astype(np.int64))
+    threaded_map(lambda c: ring_links_into(node, n, mk, base, mw, int(c[0]), int(c[1]), int(at[c[0]]), src, dst, w),
+                 zip(cuts[:-1], cuts[1:]), items=int(at[-1]))
+    return src, dst, w
 
 
 def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: int = 10,

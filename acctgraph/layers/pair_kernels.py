@@ -71,16 +71,31 @@ def ring_links(node, n, mk, base, mw):
     """Links of rings given one member per row, each key's members together in ring order (``n``: the
     ring's size, on each of its rows): the member at position ``r`` links to those at ``(r + j) % n``
     for ``j = 1 .. mk``. Returns ``src`` (the smaller node), ``dst`` (int32) and the weight
-    ``base * min(mw of both members)`` of each link, ring after ring."""
+    ``base * min(mw of both members)`` of each link, ring after ring.
+
+    >>> s, d, w = ring_links(np.array([5, 3, 9], np.int32), np.array([3, 3, 3]), np.array([1, 1, 1]),
+    ...                      np.ones(3), np.array([1.0, 0.5, 1.0]))
+    >>> s.tolist(), d.tolist(), w.tolist()
+    ([3, 3, 5], [5, 9, 9], [0.5, 0.5, 1.0])
+    """
     total = 0
     for i in range(len(node)):
         total += mk[i]
     src = np.empty(total, np.int32)
     dst = np.empty(total, np.int32)
     w = np.empty(total, np.float64)
-    o = 0
-    g0 = 0
-    while g0 < len(node):
+    ring_links_into(node, n, mk, base, mw, 0, len(node), 0, src, dst, w)
+    return src, dst, w
+
+
+@njit(cache=True, nogil=True)
+def ring_links_into(node, n, mk, base, mw, lo, hi, at, src, dst, w):
+    """:func:`ring_links` of the rows ``lo:hi`` (whole rings: ``lo`` starts one), written to ``src``,
+    ``dst``, ``w`` from position ``at`` on (the sum of ``mk`` over the rows before ``lo``), so slices of
+    the rings can be linked on threads of their own into one output."""
+    o = at
+    g0 = lo
+    while g0 < hi:
         size = n[g0]
         for r in range(size):
             a = g0 + r
@@ -92,8 +107,7 @@ def ring_links(node, n, mk, base, mw):
                 w[o] = base[a] * min(mw[a], mw[b])
                 o += 1
         g0 += size
-    return src, dst, w
-
+    return o
 
 
 @njit(cache=True, nogil=True)

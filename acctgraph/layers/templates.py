@@ -623,34 +623,84 @@ def _skeleton_keys_any(sk: np.ndarray, l_sk: np.ndarray, l_cl: np.ndarray, c_has
     return key_off, keys, key_hash
 
 
-def _clause_ev_compiled(eng: Engine, model: TemplateModel, min_requests: int) -> None:
-    """:func:`_clause_ev_sql` by compiled kernels (:mod:`acctgraph.layers.evidence_kernels`): the rows
-    fetched once, counted by account, each account's clause keys summed in one pass (a thread per core
-    over slices of the accounts); the same table (tests/layers/test_templates.py compares them)."""
-    from acctgraph.layers.evidence_kernels import key_counts, rows_by_node
+def _skeleton_rows(eng: Engine, model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of ``_skel_node(node, skeleton_hash, count_all)`` by account, skeletons as rows of
+    ``model.skeletons``: ``(offsets, skeleton, count)``, account ``v``'s rows at ``offsets[v]:offsets[v + 1]``
+    (:func:`~acctgraph.layers.evidence_kernels.rows_by_node`)."""
+    from acctgraph.layers.evidence_kernels import rows_by_node
 
-    key_off, keys, key_hash = _skeleton_keys(model)
     eng.register("_sidx", pa.table({"skeleton_hash": model.skeletons.column("skeleton_hash"),
                                     "sidx": pa.array(np.arange(model.skeletons.num_rows, dtype=np.int32))}))
     rows = eng.sql("SELECT s.node, i.sidx, s.count_all FROM _skel_node s JOIN _sidx i USING (skeleton_hash)")
     eng.unregister("_sidx")
     node = rows.column("node").to_numpy()
-    n_nodes = int(node.max()) + 1 if len(node) else 0
-    off, item, count = rows_by_node(node, rows.column("sidx").to_numpy(), rows.column("count_all").to_numpy(),
-                                    n_nodes)
-    del rows, node
-    # slices of the accounts with about as many rows each, one per core
+    return rows_by_node(node, rows.column("sidx").to_numpy(), rows.column("count_all").to_numpy(),
+                        int(node.max()) + 1 if len(node) else 0)
+
+
+def _per_account(rows: tuple[np.ndarray, np.ndarray, np.ndarray], key_off: np.ndarray, keys: np.ndarray,
+                 n_keys: int, min_count: int) -> tuple[np.ndarray, ...]:
+    """:func:`~acctgraph.layers.evidence_kernels.key_counts` of every account of ``rows`` (from
+    :func:`_skeleton_rows`), a thread per core over slices of the accounts with about as many rows each:
+    ``(node, key, requests, total)``, by account then key."""
+    from acctgraph.layers.evidence_kernels import key_counts
+
+    off, item, count = rows
+    n_nodes = len(off) - 1
     cuts = np.searchsorted(off, np.linspace(0, off[-1], usable_cores() + 1)).astype(np.int64)
     cuts[0], cuts[-1] = 0, n_nodes
-    parts = threaded_map(lambda c: key_counts(off, item, count, key_off, keys, len(key_hash), int(c[0]), int(c[1]),
-                                              int(min_requests)),
+    parts = threaded_map(lambda c: key_counts(off, item, count, key_off, keys, int(n_keys), int(c[0]), int(c[1]),
+                                              int(min_count)),
                          zip(cuts[:-1], cuts[1:]), items=len(item))
-    v, k, req, tot = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
+
+
+def _tmpl_ev_sql(eng: Engine, model: TemplateModel, prior: float) -> None:
+    """Temp table ``tmpl_ev(node, template_id, requests, share)`` from ``_skel_node`` and view ``_skeletons``:
+    an account's requests per template, ``share`` of its requests (plus ``prior``)."""
+    eng.execute(f"""
+        CREATE OR REPLACE TEMP TABLE tmpl_ev AS
+        WITH c AS (
+            SELECT r.node, s.template_id, sum(r.count_all) AS requests
+            FROM _skel_node r JOIN _skeletons s USING (skeleton_hash)
+            GROUP BY r.node, s.template_id),
+        tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
+        SELECT c.node, c.template_id, CAST(c.requests AS BIGINT) AS requests,
+               {round_sql(f"c.requests / (tot.total + {float(prior)})", 9)} AS share
+        FROM c JOIN tot USING (node)""")
+
+
+def _tmpl_ev_compiled(eng: Engine, model: TemplateModel, prior: float,
+                      rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+    """:func:`_tmpl_ev_sql` by compiled kernels (each skeleton's one key: its template), the same table."""
+    rows = _skeleton_rows(eng, model) if rows is None else rows
+    tid = np.asarray(model.skeletons.column("template_id"), np.int64)
+    n_templates = int(tid.max()) + 1 if len(tid) else 0
+    v, k, req, tot = _per_account(rows, np.arange(len(tid) + 1, dtype=np.int64), tid.astype(np.int32), n_templates, 1)
+    share = np.floor(req / (tot + float(prior)) * 1e9 + 0.5) / 1e9  # round_sql(..., 9), the same operations
+    _as_table(eng, "tmpl_ev", {"node": pa.array(v, pa.int32()), "template_id": pa.array(k, pa.int64()),
+                               "requests": pa.array(req, pa.int64()), "share": pa.array(share, pa.float64())})
+
+
+def _clause_ev_compiled(eng: Engine, model: TemplateModel, min_requests: int,
+                        rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+    """:func:`_clause_ev_sql` by compiled kernels (:mod:`acctgraph.layers.evidence_kernels`): the rows
+    fetched once (``rows``, else fetched here), counted by account, each account's clause keys summed in
+    one pass (a thread per core over slices of the accounts); the same table (tests/layers/test_templates.py
+    compares them)."""
+    rows = _skeleton_rows(eng, model) if rows is None else rows
+    key_off, keys, key_hash = _skeleton_keys(model)
+    v, k, req, tot = _per_account(rows, key_off, keys, len(key_hash), min_requests)
     share = np.floor(req / tot * 1e9 + 0.5) / 1e9  # round_sql(..., 9), the same operations
-    eng.register("_clause_ev", pa.table({"node": pa.array(v, pa.int32()), "clause": pa.array(key_hash[k], pa.uint64()),
-                                         "requests": pa.array(req, pa.int64()), "share": pa.array(share, pa.float64())}))
-    eng.execute("CREATE OR REPLACE TEMP TABLE clause_ev AS SELECT * FROM _clause_ev")
-    eng.unregister("_clause_ev")
+    _as_table(eng, "clause_ev", {"node": pa.array(v, pa.int32()), "clause": pa.array(key_hash[k], pa.uint64()),
+                                 "requests": pa.array(req, pa.int64()), "share": pa.array(share, pa.float64())})
+
+
+def _as_table(eng: Engine, name: str, columns: dict[str, pa.Array]) -> None:
+    """Temp table ``name`` holding the Arrow ``columns``."""
+    eng.register(f"_{name}_arrow", pa.table(columns))
+    eng.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name}_arrow")
+    eng.unregister(f"_{name}_arrow")
 
 
 def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = say_nothing) -> LayerStats:
@@ -664,24 +714,23 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
     eng.register("_skeletons", model.skeletons)
     eng.register("_templates", model.templates)
     prior, minreq = float(cfg.prior_requests), int(cfg.min_requests)
-    eng.execute(f"""
-        CREATE OR REPLACE TEMP TABLE tmpl_ev AS
-        WITH c AS (
-            SELECT r.node, s.template_id, sum(r.count_all) AS requests
-            FROM _skel_node r JOIN _skeletons s USING (skeleton_hash)
-            GROUP BY r.node, s.template_id),
-        tot AS (SELECT node, sum(requests) AS total FROM c GROUP BY node)
-        SELECT c.node, c.template_id, CAST(c.requests AS BIGINT) AS requests,
-               {round_sql(f"c.requests / (tot.total + {prior})", 9)} AS share
-        FROM c JOIN tot USING (node);
-        CREATE OR REPLACE TEMP VIEW _tmpl_members AS
-        SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq};
-    """)
+    # on DuckDB by compiled kernels over the rows fetched once, for templates and clauses (SQL elsewhere)
+    rows = _skeleton_rows(eng, model) if eng.name == "duckdb" else None
+    if rows is not None:
+        _tmpl_ev_compiled(eng, model, prior, rows)
+    else:
+        _tmpl_ev_sql(eng, model, prior)
+    eng.execute(f"""CREATE OR REPLACE TEMP VIEW _tmpl_members AS
+                    SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq}""")
     cap, k = ctx.config.build.group_cap, ctx.config.build.ring_k
     say("pairs sharing templates")
     s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=cap, k=k, member_weight="share")
     say("clauses per account")
-    (_clause_ev_compiled if eng.name == "duckdb" else _clause_ev_sql)(eng, model, int(cfg.clause_min_requests))
+    if rows is not None:
+        _clause_ev_compiled(eng, model, int(cfg.clause_min_requests), rows)
+        del rows
+    else:
+        _clause_ev_sql(eng, model, int(cfg.clause_min_requests))
     eng.execute("CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev")
     eng.unregister("_skel_rows")
     eng.execute("DROP TABLE _skel_node")

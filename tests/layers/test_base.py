@@ -197,3 +197,31 @@ def test_compiled_rings_give_the_sql_rings_weights(k_max):
     want = every[every.evidence >= 2].reset_index(drop=True)
     assert len(want) > 100 and len(want) < len(every)
     assert same(run(min_evidence=2), want) and same(run(sql_rings=True, min_evidence=2), want)
+
+
+@pytest.mark.parametrize("cores", [1, 2, 3])
+def test_ring_links_on_threads_are_the_links_of_one_pass(monkeypatch, cores):
+    """Slices of the rings linked on threads of their own write the same links, in the same order, as one
+    pass over every ring (rings of 3 to 40 members, reaches 1 to 4, cut where rings start)."""
+    from acctgraph import procs
+    from acctgraph.layers import base
+    from acctgraph.layers.pair_kernels import ring_links
+
+    monkeypatch.setattr(procs, "THREAD_MIN_ITEMS", 1)
+    monkeypatch.setattr(base, "usable_cores", lambda: cores)
+    rng = np.random.default_rng(3)
+    rows = []
+    for key in range(60):
+        n = int(rng.integers(3, 41))
+        for r, node in enumerate(rng.choice(10_000, n, replace=False)):
+            rows.append((key, int(node), n, int(rng.integers(1, min(4, (n - 1) // 2) + 1)), float(rng.random()), r))
+    ring = pa.table(dict(zip(["key", "node", "n", "mk", "mw", "r"], map(list, zip(*rows)))))
+    with Engine(threads=1) as eng:
+        eng.register("_ring_t", ring)
+        eng.execute("CREATE TEMP TABLE _ring AS SELECT * FROM _ring_t")
+        got = base._ring_links(eng, "1.0 / a.n")
+    want = ring_links(ring.column("node").to_numpy().astype(np.int32), ring.column("n").to_numpy(),
+                      ring.column("mk").to_numpy(), 1.0 / ring.column("n").to_numpy(), ring.column("mw").to_numpy())
+    assert len(want[0]) == int(np.sum(ring.column("mk").to_numpy()))
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)

@@ -525,3 +525,23 @@ def test_clause_evidence_counts_by_hand():
         got = _clause_ev(fn, model, skel_node, 1)
         assert [tuple(r.values()) for r in got.to_pylist()] == want
         assert _clause_ev(fn, model, skel_node, 2).column("clause").to_pylist() == [100, 100, 200]
+
+
+@pytest.mark.parametrize("prior", [0.0, 5.0])
+def test_template_evidence_compiled_equals_sql(prior):
+    from acctgraph.engine import Engine
+    from acctgraph.layers.templates import _skeleton_rows, _tmpl_ev_compiled, _tmpl_ev_sql
+
+    model, skel_node = _clause_world()
+    got = {}
+    for fn in (_tmpl_ev_sql, _tmpl_ev_compiled):
+        with Engine(threads=2) as eng:
+            eng.register("_skel_node", skel_node)
+            eng.register("_skeletons", model.skeletons)
+            fn(eng, model, prior)
+            got[fn] = eng.sql("SELECT * FROM tmpl_ev ORDER BY node, template_id")
+            if fn is _tmpl_ev_compiled:  # the rows fetched once serve templates and clauses alike
+                off, item, count = _skeleton_rows(eng, model)
+                assert off[-1] == len(item) == skel_node.filter(pa.compute.is_valid(skel_node.column(1))).num_rows
+    sql, fast = got[_tmpl_ev_sql], got[_tmpl_ev_compiled]
+    assert sql.num_rows > 50 and fast.schema.equals(sql.schema) and fast.equals(sql)
