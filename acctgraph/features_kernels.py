@@ -1,7 +1,8 @@
 """Compiled (numba) kernels of the per-account behaviour features, see :func:`acctgraph.features.behaviour_table`.
 
-One pass over the requests grouped by account (a counting sort by node, then each account's times
-sorted in place) gives every feature of an account's own requests: volume, span, hours of day,
+One pass over the requests grouped by account (:func:`acctgraph.by_account.sort_by_node`, then each
+account's times sorted in place; slices of the accounts on threads of their own, :func:`node_stats_into`)
+gives every feature of an account's own requests: volume, span, hours of day,
 active days, gaps between requests, distinct models and user agents, and the adoption of the newest
 model. The SQL of the same features (other engines) needs a window sort and six aggregations of all
 requests; the results are equal (doubles within rounding, see tests/test_features.py). Compiled with
@@ -15,35 +16,6 @@ from numba import njit
 
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
-
-
-@njit(cache=True, nogil=True)
-def group_by_node(node, t, mc, uc, n_nodes):
-    """Counting sort of the requests by ``node`` (stable): ``offsets`` (``n_nodes + 1``; account ``v``'s
-    rows are ``offsets[v]:offsets[v + 1]``) and ``t``, ``mc``, ``uc`` in that order.
-
-    >>> off, t, _, _ = group_by_node(np.array([1, 0, 1], np.int32), np.array([5, 6, 7]),
-    ...                              np.zeros(3, np.int32), np.zeros(3, np.int32), 3)
-    >>> off.tolist(), t.tolist()
-    ([0, 1, 3, 3], [6, 5, 7])
-    """
-    n = len(node)
-    off = np.zeros(n_nodes + 1, np.int64)
-    for i in range(n):
-        off[node[i] + 1] += 1
-    for v in range(n_nodes):
-        off[v + 1] += off[v]
-    at = off[:-1].copy()
-    ts = np.empty(n, np.int64)
-    ms = np.empty(n, np.int32)
-    us = np.empty(n, np.int32)
-    for i in range(n):
-        p = at[node[i]]
-        ts[p] = t[i]
-        ms[p] = mc[i]
-        us[p] = uc[i]
-        at[node[i]] = p + 1
-    return off, ts, ms, us
 
 
 @njit(cache=True, nogil=True)
@@ -78,25 +50,32 @@ def node_stats(off, t, mc, uc, n_models, n_uas, new_model, released):
     ``new_model`` released at ``released`` (``new_model`` < 0: none), hours from its release to the
     account's first use of it and its share of the account's requests since then (NaN: never used / no
     request since). Sorts each account's slice of ``t`` in place."""
-    n = len(off) - 1
-    requests = np.zeros(n, np.int64)
-    first = np.zeros(n, np.int64)
-    last = np.zeros(n, np.int64)
-    days = np.zeros(n, np.int64)
-    models = np.zeros(n, np.int64)
-    uas = np.zeros(n, np.int64)
-    hours = np.zeros((n, 24), np.int64)
-    gap_median = np.full(n, np.nan)
-    gap_cv = np.full(n, np.nan)
-    lag_h = np.full(n, np.nan)
-    share = np.full(n, np.nan)
+    out = stats_arrays(len(off) - 1)
+    node_stats_into(off, t, mc, uc, n_models, n_uas, new_model, released, 0, len(off) - 1,
+                    out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9], out[10])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def stats_arrays(n):
+    """The outputs of :func:`node_stats` for ``n`` accounts, before any is computed."""
+    return (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
+            np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros((n, 24), np.int64), np.full(n, np.nan),
+            np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
+
+
+@njit(cache=True, nogil=True)
+def node_stats_into(off, t, mc, uc, n_models, n_uas, new_model, released, lo, hi,
+                    requests, first, last, days, models, uas, hours, gap_median, gap_cv, lag_h, share):
+    """:func:`node_stats` of the accounts ``lo:hi``, written into the arrays of :func:`stats_arrays`, so
+    slices of the accounts can run on threads of their own."""
     seen_m = np.full(max(n_models, 1), -1, np.int64)
     seen_u = np.full(max(n_uas, 1), -1, np.int64)
     longest = 0
-    for v in range(n):
+    for v in range(lo, hi):
         longest = max(longest, off[v + 1] - off[v])
     gaps = np.empty(max(longest, 1), np.float64)
-    for v in range(n):
+    for v in range(lo, hi):
         a, b = off[v], off[v + 1]
         k = b - a
         requests[v] = k
@@ -153,4 +132,3 @@ def node_stats(off, t, mc, uc, n_models, n_uas, new_model, released):
             g = gaps[:m]
             g.sort()
             gap_median[v] = _median_sorted(g, m)
-    return requests, first, last, days, models, uas, hours, gap_median, gap_cv, lag_h, share

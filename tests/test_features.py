@@ -12,7 +12,8 @@ import pytest
 import acctgraph
 from acctgraph.engine import Engine
 from acctgraph.features import _own_compiled, _own_sql
-from acctgraph.features_kernels import group_by_node, node_stats
+from acctgraph.by_account import sort_by_node
+from acctgraph.features_kernels import node_stats
 
 UTC = timezone.utc
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -107,14 +108,21 @@ def test_times_before_1970_use_floor_days_and_hours():
     # 23:59:59.999999 and 00:00:00.000001 of 31 Dec 1969, 00:00:00.000001 of 1 Jan 1970: two days (truncating
     # division would make it one) and hours 23, 0, 0
     t = np.array([-1, -86_400_000_000 + 1, 1], np.int64)
-    off, ts, mc, uc = group_by_node(np.zeros(3, np.int32), t, np.full(3, -1, np.int32), np.full(3, -1, np.int32), 1)
+    off, ts, mc, uc = sort_by_node(np.zeros(3, np.int32), 1, t, np.full(3, -1, np.int32), np.full(3, -1, np.int32))
     out = node_stats(off, ts, mc, uc, 0, 0, -1, 0)
     hours, days = out[6], out[3]
     assert hours[0, 23] == 1 and hours[0, 0] == 2 and days[0] == 2
 
 
-def test_compiled_equals_sql_on_a_generated_world(tmp_path):
-    """Every value the same (doubles to the last bit but the rounding the table applies anyway)."""
+@pytest.mark.parametrize("cores", [None, 3])
+def test_compiled_equals_sql_on_a_generated_world(tmp_path, monkeypatch, cores):
+    """Every value the same (doubles to the last bit but the rounding the table applies anyway); so with
+    the accounts cut into slices on threads of their own (``cores``)."""
+    if cores:
+        from acctgraph import features, procs
+
+        monkeypatch.setattr(procs, "THREAD_MIN_ITEMS", 1)
+        monkeypatch.setattr(features, "usable_cores", lambda: cores)
     acctgraph.generate(tmp_path / "in", scale=0.002, seed=5, quiet=True)
     with Engine(threads=2) as eng:
         eng.register("_t", str(tmp_path / "in" / "requests.parquet"))

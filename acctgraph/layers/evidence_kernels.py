@@ -1,10 +1,10 @@
-"""Compiled (numba) kernels of per-account key counts, see :func:`acctgraph.layers.templates.clause_evidence`.
+"""Compiled (numba) kernels of per-account key counts, see :func:`acctgraph.layers.templates._clause_ev_compiled`.
 
 An account's rows name *items* (its skeletons, with a request count each) and every item lists *keys*
-(the skeleton's clauses and their groups). :func:`key_counts` sums, per account, the requests of each
-key over the account's rows: a counting sort of the rows by account (:func:`rows_by_node`), then one
-pass per account with a dense accumulator, instead of joining every row to every key of its item and
-grouping the result by (account, key) in SQL. Compiled with ``cache=True, nogil=True`` like
+(the skeleton's clauses and their groups, or its template). :func:`key_counts` sums, per account, the
+requests of each key over the account's rows, grouped by account
+(:func:`acctgraph.by_account.sort_by_node`): one pass per account with a dense accumulator, instead of
+joining every row to every key of its item and grouping the result by (account, key) in SQL. Compiled with ``cache=True, nogil=True`` like
 :mod:`acctgraph.layers.pair_kernels`, so slices of the accounts run on threads of their own.
 """
 
@@ -12,33 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-
-@njit(cache=True, nogil=True)
-def rows_by_node(node, item, count, n_nodes):
-    """Counting sort (stable) of the rows ``(node, item, count)`` by ``node``: ``offsets`` (``n_nodes + 1``;
-    account ``v``'s rows are ``offsets[v]:offsets[v + 1]``), ``item`` and ``count`` in that order.
-
-    >>> off, item, count = rows_by_node(np.array([1, 0, 1], np.int32), np.array([5, 6, 7], np.int32),
-    ...                                 np.array([1, 2, 3]), 3)
-    >>> off.tolist(), item.tolist(), count.tolist()
-    ([0, 1, 3, 3], [6, 5, 7], [2, 1, 3])
-    """
-    n = len(node)
-    off = np.zeros(n_nodes + 1, np.int64)
-    for i in range(n):
-        off[node[i] + 1] += 1
-    for v in range(n_nodes):
-        off[v + 1] += off[v]
-    at = off[:-1].copy()
-    items = np.empty(n, np.int32)
-    counts = np.empty(n, np.int64)
-    for i in range(n):
-        p = at[node[i]]
-        items[p] = item[i]
-        counts[p] = count[i]
-        at[node[i]] = p + 1
-    return off, items, counts
 
 
 @njit(cache=True, nogil=True)

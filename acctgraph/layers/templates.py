@@ -626,16 +626,16 @@ def _skeleton_keys_any(sk: np.ndarray, l_sk: np.ndarray, l_cl: np.ndarray, c_has
 def _skeleton_rows(eng: Engine, model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows of ``_skel_node(node, skeleton_hash, count_all)`` by account, skeletons as rows of
     ``model.skeletons``: ``(offsets, skeleton, count)``, account ``v``'s rows at ``offsets[v]:offsets[v + 1]``
-    (:func:`~acctgraph.layers.evidence_kernels.rows_by_node`)."""
-    from acctgraph.layers.evidence_kernels import rows_by_node
+    (:func:`~acctgraph.by_account.sort_by_node`)."""
+    from acctgraph.by_account import sort_by_node
 
     eng.register("_sidx", pa.table({"skeleton_hash": model.skeletons.column("skeleton_hash"),
                                     "sidx": pa.array(np.arange(model.skeletons.num_rows, dtype=np.int32))}))
     rows = eng.sql("SELECT s.node, i.sidx, s.count_all FROM _skel_node s JOIN _sidx i USING (skeleton_hash)")
     eng.unregister("_sidx")
     node = rows.column("node").to_numpy()
-    return rows_by_node(node, rows.column("sidx").to_numpy(), rows.column("count_all").to_numpy(),
-                        int(node.max()) + 1 if len(node) else 0)
+    return sort_by_node(node, int(node.max()) + 1 if len(node) else 0, rows.column("sidx").to_numpy(),
+                        rows.column("count_all").to_numpy())
 
 
 def _per_account(rows: tuple[np.ndarray, np.ndarray, np.ndarray], key_off: np.ndarray, keys: np.ndarray,

@@ -1473,6 +1473,7 @@ class TemplateMiner:
         c_hash = np.asarray(clause_lists.flatten(), np.uint64)
         del clause_lists
         what = f"{len(store):,} skeletons"
+        self._step("grouping clauses")
         if len(store) <= CONCURRENT_CLAUSES_MAX_SKELETONS and usable_cores() >= 2:
             # small: the clauses are grouped on a second thread meanwhile (memory is no concern here)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="acctgraph-clauses") as pool:
@@ -1481,7 +1482,6 @@ class TemplateMiner:
                                                                                    what=what)
                 clause_tables = clauses_job.result()
         else:
-            self._step("grouping clauses")
             clause_tables = self._clause_groups(c_hash, requests, n_clauses)
             # the clause lists wait on disk while the skeletons are grouped (0.5 GB at seed scale with
             # paraphrasing campaigns, held through the top of grouping), read back for the model
