@@ -184,57 +184,53 @@ def _packed_passes(key, width):
 
 
 @njit(cache=True, nogil=True)
-def _radix_pass_with(src, src_i, dst, dst_i, shift, bits):
-    """:func:`_radix_pass` moving a payload ``src_i`` along with the keys."""
-    m = (1 << bits) - 1
-    at = _digit_starts(src, shift, bits)
-    for i in range(len(src)):
-        d = (src[i] >> shift) & m
-        dst[at[d]] = src[i]
-        dst_i[at[d]] = src_i[i]
-        at[d] += 1
+def _least_head(key, pos, ends):
+    """The smallest key at the heads ``pos`` of the runs (ends ``ends``), or -1 when every run is done."""
+    m = -1
+    for r in range(len(pos)):
+        if pos[r] < ends[r] and (m < 0 or key[pos[r]] < m):
+            m = key[pos[r]]
+    return m
 
 
 @njit(cache=True, nogil=True)
-def argsort_packed(key):
-    """(sorted keys, the stable order that sorts them) of packed keys ``key`` (non-negative; not
-    modified): :func:`sort_packed` carrying each key's position.
+def merge_sorted_runs(key, starts, weight, evidence):
+    """One row per distinct pair of the runs ``key[starts[r]:starts[r + 1]]`` (packed pairs, each run in
+    increasing order, a pair at most once per run; run ``r`` is layer ``r``), merged: (src, dst, weights
+    ``(pairs, runs)`` (0 where a run has none), evidence counts likewise), by (src, dst).
 
-    >>> k, order = argsort_packed(np.array([(2 << 32) | 1, 7, (1 << 32) | 9, 7], np.int64))
-    >>> order.tolist()
-    [1, 3, 2, 0]
+    >>> s, d, w, ev = merge_sorted_runs(np.array([1, (1 << 32) | 2, 1, 5], np.int64), np.array([0, 2, 4]),
+    ...                                 np.array([0.5, 1.0, 2.0, 3.0]), np.array([1, 2, 3, 4]))
+    >>> s.tolist(), d.tolist(), w.tolist(), ev.tolist()
+    ([0, 0, 1], [1, 5, 2], [[0.5, 2.0], [0.0, 3.0], [1.0, 0.0]], [[1, 3], [0, 4], [2, 0]])
     """
-    n = len(key)
-    a = key.copy()
-    ai = np.arange(n)
-    b = np.empty(n, np.int64)
-    bi = np.empty(n, np.int64)
-    shifts, widths = _packed_passes(key, 11)
-    for p in range(len(shifts)):
-        _radix_pass_with(a, ai, b, bi, shifts[p], widths[p])
-        a, b = b, a
-        ai, bi = bi, ai
-    return a, ai
-
-
-@njit(cache=True, nogil=True)
-def merge_layers(key, layer, weight, evidence, n_layers):
-    """One row per distinct pair of the sorted packed ``key`` (each pair at most once per layer):
-    (src, dst, weights ``(pairs, n_layers)`` (0 where a layer has none), evidence counts likewise)."""
-    n = len(key)
-    pairs = _distinct(key)
+    runs = len(starts) - 1
+    ends = starts[1:].copy()
+    pos = starts[:-1].copy()
+    pairs = 0
+    while True:  # count the distinct pairs
+        m = _least_head(key, pos, ends)
+        if m < 0:
+            break
+        pairs += 1
+        for r in range(runs):
+            if pos[r] < ends[r] and key[pos[r]] == m:
+                pos[r] += 1
     src = np.empty(pairs, np.int32)
     dst = np.empty(pairs, np.int32)
-    w = np.zeros((pairs, n_layers), np.float64)
-    ev = np.zeros((pairs, n_layers), np.int64)
-    j = -1
-    for i in range(n):
-        if i == 0 or key[i] != key[i - 1]:
-            j += 1
-            src[j] = np.int32(key[i] >> 32)
-            dst[j] = np.int32(key[i] & 0xFFFFFFFF)
-        w[j, layer[i]] = weight[i]
-        ev[j, layer[i]] = evidence[i]
+    w = np.zeros((pairs, runs), np.float64)
+    ev = np.zeros((pairs, runs), np.int64)
+    pos = starts[:-1].copy()
+    for j in range(pairs):
+        m = _least_head(key, pos, ends)
+        src[j] = np.int32(m >> 32)
+        dst[j] = np.int32(m & 0xFFFFFFFF)
+        for r in range(runs):
+            p = pos[r]
+            if p < ends[r] and key[p] == m:
+                w[j, r] = weight[p]
+                ev[j, r] = evidence[p]
+                pos[r] = p + 1
     return src, dst, w, ev
 
 
