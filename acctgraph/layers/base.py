@@ -151,9 +151,9 @@ def count_links(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _count_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`count_links` of packed keys (non-negative; overwritten: the distinct keys are a view of ``key`` or
     of the sort's buffer)."""
-    from acctgraph.layers.pair_kernels import compact_sorted, sort_packed
+    from acctgraph.layers.pair_kernels import compact_sorted, sort_packed_threaded
 
-    key = sort_packed(key)
+    key = sort_packed_threaded(key)
     distinct, counts = compact_sorted(key)
     return key[:distinct], counts
 

@@ -73,15 +73,22 @@ def test_count_links_counts_each_pair():
 
 
 @pytest.mark.parametrize("src_bits, dst_bits", [(0, 0), (1, 31), (31, 1), (20, 20), (31, 31), (11, 22), (12, 0)])
-def test_radix_sort_of_packed_keys_is_numpy_sort(src_bits, dst_bits):
-    """Every width of either half (one pass, several, a short last pass, a half with no bits at all)."""
-    from acctgraph.layers.pair_kernels import sort_packed
+def test_radix_sort_of_packed_keys_is_numpy_sort(src_bits, dst_bits, monkeypatch):
+    """Every width of either half (one pass, several, a short last pass, a half with no bits at all); on
+    one thread, and split by the top digit over 2 or 3 threads (buckets large and small)."""
+    from acctgraph import procs
+    from acctgraph.layers.pair_kernels import sort_packed, sort_packed_threaded
 
+    monkeypatch.setattr(procs, "THREAD_MIN_ITEMS", 1)
     rng = np.random.default_rng(src_bits * 100 + dst_bits)
     for n in (0, 1, 2, 1000, 70_000):
         key = (rng.integers(0, 2**src_bits, n, dtype=np.int64) << 32) | rng.integers(0, 2**dst_bits, n, dtype=np.int64)
         key[: n // 3] = key[n // 2: n // 2 + n // 3]  # repeated keys
-        assert np.array_equal(sort_packed(key.copy()), np.sort(key))
+        want = np.sort(key)
+        assert np.array_equal(sort_packed(key.copy()), want)
+        for cores in (2, 3):
+            monkeypatch.setattr(procs, "usable_cores", lambda: cores)
+            assert np.array_equal(sort_packed_threaded(key.copy()), want)
 
 
 def test_duplicate_membership_counts_once():
