@@ -79,7 +79,7 @@ from acctgraph.engine import SPILL_DIR, Engine, round_sql
 from acctgraph.io.workspace import Workspace
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
-from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
+from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel, _ranges
 from acctgraph.procs import Background, prefetch, threaded_map, usable_cores
 from acctgraph.progress import progress, say_nothing, steps
 
@@ -577,20 +577,6 @@ def _skeleton_keys(model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.nda
 def _ascending(a: np.ndarray, strict: bool = True) -> bool:
     """Whether ``a`` is sorted (strictly: without repeats)."""
     return bool(len(a) < 2 or ((a[1:] > a[:-1]) if strict else (a[1:] >= a[:-1])).all())
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """The indices ``starts[i]:ends[i]`` of every i, one range after another."""
-    lengths = ends - starts
-    out = np.ones(int(lengths.sum()), np.int64)
-    if not len(out):
-        return out
-    nz = lengths > 0
-    s, ln = starts[nz], lengths[nz]
-    first = np.cumsum(ln) - ln
-    out[first[0]] = s[0]
-    out[first[1:]] = s[1:] - (s[:-1] + ln[:-1] - 1)
-    return np.cumsum(out)
 
 
 def _skeleton_keys_any(sk: np.ndarray, l_sk: np.ndarray, l_cl: np.ndarray, c_hash: np.ndarray,
