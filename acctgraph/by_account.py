@@ -60,3 +60,16 @@ def sort_by_node(node: np.ndarray, n_nodes: int, *columns: np.ndarray) -> tuple[
 
     threaded_map(scatter, range(len(slices)), items=n)
     return (off, *out)
+
+
+def account_slices(off: np.ndarray) -> list[tuple[int, int]]:
+    """The accounts of ``off`` (offsets of :func:`sort_by_node`) cut into one slice per core with about as
+    many rows each, as ``(first account, end)`` pairs, for a pass over the accounts on threads of their own.
+
+    >>> account_slices(np.array([0, 5, 6, 10]))[-1][1]
+    3
+    """
+    n_nodes = len(off) - 1
+    cuts = np.searchsorted(off, np.linspace(0, off[-1], usable_cores() + 1)).astype(np.int64)
+    cuts[0], cuts[-1] = 0, n_nodes
+    return list(zip(cuts[:-1].tolist(), cuts[1:].tolist()))

@@ -29,7 +29,7 @@ import pyarrow as pa
 from acctgraph.engine import Engine
 from acctgraph.engine import round_sql as R
 from acctgraph.io.workspace import Workspace
-from acctgraph.procs import threaded_map, usable_cores
+from acctgraph.procs import threaded_map
 
 HUB_FANIN = 20
 PROXY_COUNTRIES = 3
@@ -175,7 +175,7 @@ def _own_compiled(eng: Engine) -> None:
     """:func:`_own_sql` by compiled kernels (:mod:`acctgraph.features_kernels`) over the requests' (account,
     time, model code, user-agent code) fetched once: the same values (seed scale: 20 s of SQL -> 6 s),
     ``_own`` and ``_newmodel`` registered as Arrow tables."""
-    from acctgraph.by_account import sort_by_node
+    from acctgraph.by_account import account_slices, sort_by_node
     from acctgraph.features_kernels import first_use, node_stats_into, stats_arrays
 
     for col, code in (("model", "mc"), ("user_agent", "uc")):
@@ -201,13 +201,10 @@ def _own_compiled(eng: Engine) -> None:
     off, t, mc, uc = sort_by_node(node, n_nodes, t, mc, uc)
     del node
     out = stats_arrays(n_nodes)
-    # a thread per core over slices of the accounts with about as many requests each
-    cuts = np.searchsorted(off, np.linspace(0, off[-1], usable_cores() + 1)).astype(np.int64)
-    cuts[0], cuts[-1] = 0, n_nodes
-    threaded_map(lambda c: node_stats_into(off, t, mc, uc, len(models), n_uas, new, released, int(c[0]), int(c[1]),
-                                           *out), zip(cuts[:-1], cuts[1:]), items=len(t))
+    threaded_map(lambda c: node_stats_into(off, t, mc, uc, len(models), n_uas, new, released, c[0], c[1], *out),
+                 account_slices(off), items=len(t))
     (requests, first_ts, last_ts, days, n_models, n_user_agents, hours, gap_median, gap_cv, lag_h, share) = out
-    del t, mc, uc, out
+    t = mc = uc = out = None  # freed (not del: the lambda above names them)
     has = np.flatnonzero(requests > 0)
     ts_type = pa.timestamp("us", tz="UTC")
 

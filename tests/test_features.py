@@ -119,10 +119,10 @@ def test_compiled_equals_sql_on_a_generated_world(tmp_path, monkeypatch, cores):
     """Every value the same (doubles to the last bit but the rounding the table applies anyway); so with
     the accounts cut into slices on threads of their own (``cores``)."""
     if cores:
-        from acctgraph import features, procs
+        from acctgraph import by_account, procs
 
         monkeypatch.setattr(procs, "THREAD_MIN_ITEMS", 1)
-        monkeypatch.setattr(features, "usable_cores", lambda: cores)
+        monkeypatch.setattr(by_account, "usable_cores", lambda: cores)
     acctgraph.generate(tmp_path / "in", scale=0.002, seed=5, quiet=True)
     with Engine(threads=2) as eng:
         eng.register("_t", str(tmp_path / "in" / "requests.parquet"))

@@ -176,7 +176,7 @@ def _kept_pairs(eng: Engine, links: str, min_evidence: int, rescue: Rescue | Non
         at += b.num_rows
     key, n = _count_keys(key)
     strong, src, dst = split_by_count(key, n, min_evidence)
-    del key, n
+    key = n = None  # freed (not del: the lambda above names key)
     kept = pa.table({"src": (strong >> 32).astype(np.int32), "dst": (strong & 0xFFFFFFFF).astype(np.int32),
                      "shared": pa.nulls(len(strong), pa.float64())})
     if rescue is None or not len(src):

@@ -299,7 +299,7 @@ class MaskingTap:
     validated on Spark, or the load failed) is closed and the prompts are read from the file.
 
     >>> import tempfile
-    >>> tap = MaskingTap(TemplateMiner(), Path(tempfile.mkdtemp()) / "rows.parquet")
+    >>> tap = MaskingTap(TemplateMiner, Path(tempfile.mkdtemp()) / "rows.parquet")
     >>> tap.start(); tap.add(pa.table({"account_id": ["a", "b"], "prompt": ["hi there 1", "hi there 2"]})); tap.done()
     >>> tap.result().skeletons_held
     1
@@ -308,8 +308,8 @@ class MaskingTap:
     #: table whose accepted rows it takes
     table = "requests"
 
-    def __init__(self, miner: TemplateMiner | Callable[[], TemplateMiner], rows_path: Path) -> None:
-        self._new_miner = miner if callable(miner) and not isinstance(miner, TemplateMiner) else (lambda: miner)
+    def __init__(self, new_miner: Callable[[], TemplateMiner], rows_path: Path) -> None:
+        self._new_miner = new_miner  # a fresh miner at each start
         self.rows_path = rows_path
         self.complete = False  # every accepted row was passed (done() was called)
         self.rows = 0  # rows masked so far
@@ -629,15 +629,12 @@ def _per_account(rows: tuple[np.ndarray, np.ndarray, np.ndarray], key_off: np.nd
     """:func:`~acctgraph.layers.evidence_kernels.key_counts` of every account of ``rows`` (from
     :func:`_skeleton_rows`), a thread per core over slices of the accounts with about as many rows each:
     ``(node, key, requests, total)``, by account then key."""
+    from acctgraph.by_account import account_slices
     from acctgraph.layers.evidence_kernels import key_counts
 
     off, item, count = rows
-    n_nodes = len(off) - 1
-    cuts = np.searchsorted(off, np.linspace(0, off[-1], usable_cores() + 1)).astype(np.int64)
-    cuts[0], cuts[-1] = 0, n_nodes
-    parts = threaded_map(lambda c: key_counts(off, item, count, key_off, keys, int(n_keys), int(c[0]), int(c[1]),
-                                              int(min_count)),
-                         zip(cuts[:-1], cuts[1:]), items=len(item))
+    parts = threaded_map(lambda c: key_counts(off, item, count, key_off, keys, int(n_keys), c[0], c[1], int(min_count)),
+                         account_slices(off), items=len(item))
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
 
