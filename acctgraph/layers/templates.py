@@ -79,7 +79,7 @@ from acctgraph.engine import SPILL_DIR, Engine, round_sql
 from acctgraph.io.workspace import Workspace
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
-from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel, _ranges
+from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
 from acctgraph.procs import Background, prefetch, threaded_map, usable_cores
 from acctgraph.progress import progress, say_nothing, steps
 
@@ -534,14 +534,14 @@ def _clause_ev_sql(eng: Engine, model: TemplateModel, min_requests: int) -> None
         eng.unregister(view)
 
 
-def _skeleton_keys(model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _skeleton_keys(model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Each skeleton's clause keys, as :func:`_clause_ev_sql` counts them: ``(key_off, keys, key_hash)``,
     skeleton ``i`` (its row in ``model.skeletons``) listing ``keys[key_off[i]:key_off[i + 1]]``, indices
-    into the sorted distinct key hashes ``key_hash`` (each clause, then its group when that is another clause).
+    into the sorted clause hashes ``key_hash`` (each clause, then its group when that is another clause).
 
-    The model lists its clauses in skeleton order and its clauses in hash order (as
-    :meth:`~acctgraph.layers.templates_mining.TemplateMiner.finish` makes them), and every listed clause
-    and group is one of its clauses; a model that is not so is put in order first.
+    For a model as :meth:`~acctgraph.layers.templates_mining.TemplateMiner.finish` makes it (skeletons,
+    their clause lists and the clauses in hash order; every listed skeleton, clause and group one of the
+    model's); None for any other, which the SQL counts.
     """
     sk = np.asarray(model.skeletons.column("skeleton_hash"), np.uint64)
     l_sk = np.asarray(model.skeleton_clauses.column("skeleton_hash"), np.uint64)
@@ -549,64 +549,32 @@ def _skeleton_keys(model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.nda
     c_hash = np.asarray(model.clauses.column("clause_hash"), np.uint64)
     c_group = np.asarray(model.clauses.column("clause_group"), np.uint64)
     if not (_ascending(sk) and _ascending(c_hash) and _ascending(l_sk, strict=False)):
-        return _skeleton_keys_any(sk, l_sk, l_cl, c_hash, c_group)
+        return None
     kc, g_of = model._listing_clause, model._group_clause  # rows of model.clauses, when the miner made it
     if kc is None or g_of is None or len(kc) != len(l_cl) or len(g_of) != len(c_hash):
         kc, g_of = np.searchsorted(c_hash, l_cl), np.searchsorted(c_hash, c_group)
     if len(l_cl) and (kc.max() >= len(c_hash) or (c_hash[kc] != l_cl).any()) or \
             len(c_group) and (g_of.max() >= len(c_hash) or (c_hash[g_of] != c_group).any()):
-        return _skeleton_keys_any(sk, l_sk, l_cl, c_hash, c_group)
+        return None
+    lo, hi = np.searchsorted(l_sk, sk, "left"), np.searchsorted(l_sk, sk, "right")  # listings per skeleton
+    if (hi - lo).sum() != len(l_sk):  # a listing of a skeleton the model does not hold
+        return None
     kg = g_of[kc]
     extra = kg != kc
-    # listings per skeleton (a listing of a skeleton not in the model is dropped, as by the join)
-    lo, hi = np.searchsorted(l_sk, sk, "left"), np.searchsorted(l_sk, sk, "right")
     per = 1 + extra.astype(np.int64)
     at = np.zeros(len(per) + 1, np.int64)
     np.cumsum(per, out=at[1:])
     key_off = np.zeros(len(sk) + 1, np.int64)
     np.cumsum(at[hi] - at[lo], out=key_off[1:])
-    start = at[:-1]
     keys = np.empty(int(at[-1]), np.int32)
-    keys[start] = kc
-    keys[start[extra] + 1] = kg[extra]
-    if (hi - lo).sum() != len(l_sk):  # listings of skeletons not in the model: keep those of its skeletons only
-        keys = keys[_ranges(at[lo], at[hi])]
+    keys[at[:-1]] = kc
+    keys[at[:-1][extra] + 1] = kg[extra]
     return key_off, keys, c_hash
 
 
 def _ascending(a: np.ndarray, strict: bool = True) -> bool:
     """Whether ``a`` is sorted (strictly: without repeats)."""
     return bool(len(a) < 2 or ((a[1:] > a[:-1]) if strict else (a[1:] >= a[:-1])).all())
-
-
-def _skeleton_keys_any(sk: np.ndarray, l_sk: np.ndarray, l_cl: np.ndarray, c_hash: np.ndarray,
-                       c_group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_skeleton_keys` of arrays in any order (clauses or groups that are not the model's included)."""
-    order = np.argsort(c_hash, kind="stable")
-    c_hash, c_group = c_hash[order], c_group[order]
-    at = np.minimum(np.searchsorted(c_hash, l_cl), max(len(c_hash) - 1, 0))
-    found = c_hash[at] == l_cl if len(c_hash) else np.zeros(len(l_cl), bool)
-    group = np.where(found, c_group[at] if len(c_hash) else l_cl, l_cl)  # no group: the clause itself
-    key_hash = np.unique(np.concatenate([l_cl, group]))
-    kc = np.searchsorted(key_hash, l_cl).astype(np.int32)
-    kg = np.searchsorted(key_hash, group).astype(np.int32)
-    extra = kg != kc
-    s_order = np.argsort(sk, kind="stable")
-    pos = np.minimum(np.searchsorted(sk[s_order], l_sk), max(len(sk) - 1, 0))
-    known = sk[s_order][pos] == l_sk if len(sk) else np.zeros(len(l_sk), bool)
-    skel = s_order[pos[known]]
-    kc, kg, extra = kc[known], kg[known], extra[known]
-    by = np.argsort(skel, kind="stable")
-    skel, kc, kg, extra = skel[by], kc[by], kg[by], extra[by]
-    per = 1 + extra.astype(np.int64)
-    key_off = np.zeros(len(sk) + 1, np.int64)
-    np.add.at(key_off, skel + 1, per)
-    key_off = np.cumsum(key_off)
-    start = np.cumsum(per) - per
-    keys = np.empty(int(per.sum()), np.int32)
-    keys[start] = kc
-    keys[start[extra] + 1] = kg[extra]
-    return key_off, keys, key_hash
 
 
 def _skeleton_rows(eng: Engine, model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -669,10 +637,15 @@ def _clause_ev_compiled(eng: Engine, model: TemplateModel, min_requests: int,
                         rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
     """:func:`_clause_ev_sql` by compiled kernels (:mod:`acctgraph.layers.evidence_kernels`): the rows
     fetched once (``rows``, else fetched here), counted by account, each account's clause keys summed in
-    one pass (a thread per core over slices of the accounts); the same table (tests/layers/test_templates.py
+    one pass (a thread per core over slices of the accounts; the SQL for a model the miner did not make,
+    see :func:`_skeleton_keys`); the same table (tests/layers/test_templates.py
     compares them)."""
+    listed = _skeleton_keys(model)
+    if listed is None:  # a model not made by the miner: the SQL takes any
+        _clause_ev_sql(eng, model, min_requests)
+        return
+    key_off, keys, key_hash = listed
     rows = _skeleton_rows(eng, model) if rows is None else rows
-    key_off, keys, key_hash = _skeleton_keys(model)
     v, k, req, tot = _per_account(rows, key_off, keys, len(key_hash), min_requests)
     share = np.floor(req / tot * 1e9 + 0.5) / 1e9  # round_sql(..., 9), the same operations
     _as_table(eng, "clause_ev", {"node": pa.array(v, pa.int32()), "clause": pa.array(key_hash[k], pa.uint64()),

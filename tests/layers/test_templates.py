@@ -488,10 +488,11 @@ def _clause_ev(fn, model, skel_node, min_requests):
 @pytest.mark.parametrize("min_requests", [1, 2])
 def test_clause_evidence_compiled_equals_sql(min_requests):
     """The compiled clause counts (DuckDB) are the SQL's (other engines), shares to the last bit; so with
-    the model's tables in any order (the general path of _skeleton_keys)."""
-    from acctgraph.layers.templates import _clause_ev_compiled, _clause_ev_sql
+    the model's tables in any order (not as the miner makes them: counted by the SQL)."""
+    from acctgraph.layers.templates import _clause_ev_compiled, _clause_ev_sql, _skeleton_keys
 
     model, skel_node = _clause_world()
+    assert _skeleton_keys(model) is not None  # the miner's model: counted by the compiled kernels
     grouped = model.clauses.filter(pa.compute.not_equal(model.clauses.column("clause_hash"),
                                                         model.clauses.column("clause_group")))
     assert grouped.num_rows > 0  # some clauses count for a group besides themselves
@@ -501,6 +502,7 @@ def test_clause_evidence_compiled_equals_sql(min_requests):
     rng = np.random.default_rng(1)
     shuffled = dataclasses.replace(model, **{name: getattr(model, name).take(rng.permutation(getattr(model, name).num_rows))
                                              for name in ("skeletons", "clauses", "skeleton_clauses")})
+    assert _skeleton_keys(shuffled) is None
     assert _clause_ev(_clause_ev_compiled, shuffled, skel_node, min_requests).equals(sql)
 
 
