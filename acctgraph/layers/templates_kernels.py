@@ -91,6 +91,29 @@ def _wordy8(w):
 
 
 @njit(cache=True, nogil=True)
+def _eq20(x):
+    """Bit 7 set in each of the 8 bytes of ``x`` that is a space (0x20), exactly (no borrow between bytes)."""
+    t = x ^ _X20
+    return ~(((t & _LOW7) + _LOW7) | t) & _HIGH
+
+
+@njit(cache=True, nogil=True)
+def _inner_spaces(w, d, odd, nxt):
+    """Bit 7 set in each of the 8 working bytes ``w`` that a space of the input (``d``, the same 8 input
+    bytes) became and that has word bytes on both sides: the byte before the 8 is one (they continue a
+    run of word bytes) and ``nxt`` says whether the byte after them is. ``odd``: :func:`_wordy8` of ``w``.
+
+    Such a space is written as it is and leaves the second pass of :func:`mask_bytes` in the state the
+    word byte after it sets (no break: a space ends no clause; no whitespace run to extend; no
+    placeholder to compare), so the run of word bytes goes on through it (a batch of the
+    seed-scale world: the byte stage 30 -> 27 ms per 65k prompts)."""
+    word = ~odd & _HIGH
+    before = (word << np.uint64(8)) | np.uint64(0x80)
+    after = (word >> np.uint64(8)) | (np.uint64(0x8000000000000000) if nxt else np.uint64(0))
+    return _eq20(w) & _eq20(d) & before & after
+
+
+@njit(cache=True, nogil=True)
 def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
     """Byte stage of masking on one chunk: (new offsets, new bytes).
 
@@ -247,6 +270,9 @@ def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
                         w = _load_u64(v, i)
                         _store_u64(out, k, w)  # room: k + 8 <= i + 8 + 6 * placeholders <= len(out)
                         odd = _wordy8(w)
+                        if odd != 0:  # a space between two word bytes continues the run
+                            nxt = i + 8 < end and v[i + 8] > 32
+                            odd &= ~_inner_spaces(w, _load_u64(data, i), odd, nxt)
                         skip = 8 if odd == 0 else np.int64(trailing_zeros(odd)) >> 3
                         k += skip
                         cnt += skip

@@ -90,6 +90,20 @@ def test_edge_cases_identical(text):
     assert_same([text, "w", text, "9", text + "ww", "w" + text, None, text])
 
 
+def test_spaces_between_words_at_every_byte_position_identical():
+    # single spaces inside runs of word bytes are copied 8 bytes at a time: a space at each position of
+    # the 8 (and just past them) followed by a word byte or by other whitespace, punctuation, a
+    # placeholder or the row's end
+    seps = [" ", "  ", "\t", "\n", ". ", ", ", ",", " \t", "\u00a0", " 7", " Bob", " é", ""]
+    prompts = []
+    for a in range(1, 10):
+        for b in range(1, 10):
+            for sep in seps:
+                row = "a" * a + " " + "b" * b + sep + "cde f"
+                prompts += [row, row[: a + 1 + b + len(sep)], "x " + row]
+    assert_same(prompts)
+
+
 def test_buffer_wraparound_identical():
     # the reference's look-behind of a "://" at the very first byte read the buffer's last byte (numpy data[-1])
     assert_same(["://a.b/c", "x"])
