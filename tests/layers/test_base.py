@@ -138,6 +138,32 @@ def test_entity_budget_spreads_over_windows():
     assert rows == [{"src": 1, "dst": 2, "weight": pytest.approx(budget(3)), "evidence": 10}]
 
 
+def test_numbered_entities_named_for_their_rings_give_the_same_pairs():
+    # IPs as numbers (faster to group) with a table naming them: the same rings and pairs as with the text
+    rng = np.random.default_rng(5)
+    ips = ["203.0.113.7", "198.51.100.2", "2001:db8::1"]
+    keys, nodes, ents = [], [], []
+    for w in range(4):  # windows; 80-130 users per IP and window (rings), and small groups
+        for i, ip in enumerate(ips):
+            users = rng.choice(400, size=int(rng.integers(2, 130)), replace=False)
+            keys += [f"{ip}|{w}"] * len(users)
+            nodes += users.tolist()
+            ents += [i] * len(users)
+    table = {"key": keys, "node": pa.array(nodes, pa.int32())}
+    with Engine(threads=1) as eng:
+        eng.register("by_text", pa.table({**table, "ring": [ips[e] for e in ents]}))
+        eng.register("by_number", pa.table({**table, "ring": pa.array(ents, pa.int64())}))
+        eng.register("names", pa.table({"ent": pa.array(range(len(ips)), pa.int64()), "name": ips}))
+        a = shared_key_pairs(eng, "by_text", "a", cap=50, k=3, entity="ring")
+        b = shared_key_pairs(eng, "by_number", "b", cap=50, k=3, entity="ring", entity_names="names")
+        got = [eng.sql(f"SELECT * FROM {t} ORDER BY src, dst").to_pylist() for t in ("a", "b")]
+        unnamed = shared_key_pairs(eng, "by_number", "c", cap=50, k=3, entity="ring")
+        other = eng.sql("SELECT * FROM c ORDER BY src, dst").to_pylist()
+    assert a == b and a["sparsified_groups"] > 0
+    assert got[0] == got[1] and len(got[0]) > 1000
+    assert unnamed == a and other != got[0]  # the numbers' own hashes order the rings differently
+
+
 def test_rings_of_different_keys_are_independent():
     # two large keys held by the same 2,000 accounts: their rings must not reuse the same neighbours,
     # or the union of thousands of rings becomes a lattice that community detection cuts into arcs
