@@ -100,17 +100,18 @@ def _eq20(x):
 @njit(cache=True, nogil=True)
 def _inner_spaces(w, d, odd, nxt):
     """Bit 7 set in each of the 8 working bytes ``w`` that a space of the input (``d``, the same 8 input
-    bytes) became and that has word bytes on both sides: the byte before the 8 is one (they continue a
-    run of word bytes) and ``nxt`` says whether the byte after them is. ``odd``: :func:`_wordy8` of ``w``.
+    bytes) became and that a word byte follows (``nxt``: whether the byte after the 8 is one).
+    ``odd``: :func:`_wordy8` of ``w``.
 
-    Such a space is written as it is and leaves the second pass of :func:`mask_bytes` in the state the
-    word byte after it sets (no break: a space ends no clause; no whitespace run to extend; no
-    placeholder to compare), so the run of word bytes goes on through it (a batch of the
-    seed-scale world: the byte stage 30 -> 27 ms per 65k prompts)."""
-    word = ~odd & _HIGH
-    before = (word << np.uint64(8)) | np.uint64(0x80)
-    after = (word >> np.uint64(8)) | (np.uint64(0x8000000000000000) if nxt else np.uint64(0))
-    return _eq20(w) & _eq20(d) & before & after
+    The second pass of :func:`mask_bytes` copies a run of word bytes up to the first byte that stays
+    odd, so only a space with word bytes on both sides is ever passed over: the byte before such a
+    space, if not a word byte, is a space that no word byte follows, or another byte of 32 or less,
+    and stops the run first. A space between two word bytes is written as it is and leaves the pass
+    in the state the word byte after it sets (no break: a space ends no clause; no whitespace run to
+    extend; no placeholder to compare), so the run goes on through it (a batch of the seed-scale
+    world: the byte stage 30 -> 27 ms per 65k prompts)."""
+    after = ((~odd & _HIGH) >> np.uint64(8)) | (np.uint64(0x8000000000000000) if nxt else np.uint64(0))
+    return _eq20(w) & _eq20(d) & after
 
 
 @njit(cache=True, nogil=True)
