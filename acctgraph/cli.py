@@ -9,6 +9,7 @@ with the codes documented in :mod:`acctgraph.errors`.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -487,6 +488,19 @@ def one_line(message: str, limit: int = 2000) -> str:
     text = "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
                    for ch in text.replace("\r", " ").replace("\t", " "))
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def quick_exit(code: int) -> int:
+    """``code``, once the objects the process holds are left out of the interpreter's collections at exit.
+
+    For a process that ends when :func:`main` returns (the ``acctgraph`` command, ``python -m acctgraph``):
+    Python's shutdown runs full garbage collections over every object still alive (numba's, pandas' and
+    DuckDB's modules hold hundreds of thousands), which took 0.3-0.4 s after every command, a sixth of
+    a small build. :func:`gc.freeze` moves them out of the collector's sight; memory is returned by the
+    exit all the same, and files are closed and flushed as before (tests/test_cli.py).
+    """
+    gc.freeze()
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

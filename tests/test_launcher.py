@@ -89,3 +89,19 @@ def test_a_real_restart_runs_again_with_the_tunable(tmp_path):
     want = hugepage_env(env, glibc=launcher._glibc(), thp=launcher._thp_setting())
     assert want is not None and want[MIMALLOC] == "1"
     assert out.stdout.split() == [want.get("GLIBC_TUNABLES", "-"), "1"]
+
+
+def test_main_runs_the_command_with_collection_on_and_freezes_before_exit(monkeypatch):
+    import gc
+
+    import acctgraph.cli
+
+    seen = []
+    monkeypatch.setattr(launcher.sys, "platform", "other")  # no restart
+    monkeypatch.setattr(acctgraph.cli, "main", lambda: seen.append(gc.isenabled()) or 4)
+    try:
+        assert launcher.main() == 4  # the command's exit code
+        assert seen == [True] and gc.isenabled()  # collections run during the command (only the imports skip them)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
