@@ -22,10 +22,14 @@ ARTIFACTS = ["nodes.parquet", "edges.parquet", "account_features.parquet", "temp
 
 
 @pytest.fixture(scope="module")
-def sample_ws(tmp_path_factory) -> Path:
+def sample_build(tmp_path_factory) -> tuple[Path, acctgraph.BuildReport]:
     ws = tmp_path_factory.mktemp("ws")
-    acctgraph.build(acctgraph.SAMPLE_DIR, ws, quiet=True)
-    return ws
+    return ws, acctgraph.build(acctgraph.SAMPLE_DIR, ws, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def sample_ws(sample_build) -> Path:
+    return sample_build[0]
 
 
 def test_build_writes_every_artifact_and_record(sample_ws):
@@ -67,11 +71,13 @@ def test_build_is_deterministic_across_processes(sample_ws, tmp_path):
         assert (sample_ws / f).read_bytes() == (tmp_path / "again" / f).read_bytes(), f
 
 
-def test_templates_are_grouped_in_the_background_and_recorded_as_such(sample_ws):
-    stages = json.loads((sample_ws / "build.json").read_text())["stages"]
-    order = ["load", "mine:templates", "prepare", "layer:payments", "layer:network", "features", "layer:templates",
+def test_templates_are_grouped_in_the_background_and_recorded_as_such(sample_build):
+    stages = sample_build[1].stages  # in the order they ran (build.json's keys are sorted)
+    assert stages == json.loads((sample_build[0] / "build.json").read_text())["stages"]
+    # the engine's tables are made while the load's masking ends (the grouping runs beside them anyway)
+    order = ["load", "prepare", "mine:templates", "layer:payments", "layer:network", "features", "layer:templates",
              "layer:coactivity", "edges", "write features"]
-    assert set(stages) == set(order) | {"group:templates"}
+    assert [k for k in stages if k != "group:templates"] == order
     assert stages["group:templates"]["background"] is True
     assert not any(s.get("background") for k, s in stages.items() if k != "group:templates")
     assert stages["group:templates"]["cpu_seconds"] > 0
@@ -86,8 +92,9 @@ def test_grouping_alone_or_in_the_background_gives_the_same_bytes(sample_ws, tmp
     else:
         monkeypatch.setattr(templates, "usable_cores", lambda: 1)
     ws = tmp_path / "alone"
-    acctgraph.build(acctgraph.SAMPLE_DIR, ws, quiet=True)
-    assert "group:templates" not in json.loads((ws / "build.json").read_text())["stages"]
+    stages = list(acctgraph.build(acctgraph.SAMPLE_DIR, ws, quiet=True).stages)  # in the order they ran
+    assert "group:templates" not in stages
+    assert stages.index("mine:templates") < stages.index("prepare")  # the engine held no table while it grouped
     for f in ARTIFACTS + ["clauses.parquet", "evidence/clauses.parquet"]:
         assert (ws / f).read_bytes() == (sample_ws / f).read_bytes(), f
 
@@ -300,3 +307,24 @@ def test_large_outputs_are_written_in_row_groups_with_the_same_bytes_on_any_thre
     meta = pq.read_metadata(tmp_path / "out-2.parquet")
     assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [ROW_GROUP_ROWS] * 3 + [17]
     assert files[0] == files[1] == files[2]
+
+
+def test_the_tables_are_made_first_only_when_the_grouping_is_sure_to_run_beside_them(monkeypatch):
+    from types import SimpleNamespace
+
+    from acctgraph.layers import templates
+
+    monkeypatch.setattr(templates, "BACKGROUND_MAX_SKELETONS", 100)
+    monkeypatch.setattr(templates, "usable_cores", lambda: 2)
+
+    def ctx(skeletons, rows_in, rows, complete=True, engine="duckdb"):
+        tap = SimpleNamespace(skeletons=skeletons, rows_in=rows_in, rows=rows, complete=complete)
+        return SimpleNamespace(tapped={"templates": tap}, eng=SimpleNamespace(name=engine))
+
+    assert templates.groups_beside(ctx(60, 1000, 960))  # at most 60 + 40 new skeletons
+    assert not templates.groups_beside(ctx(60, 1000, 959))  # 41 rows unmasked could make 101
+    assert not templates.groups_beside(ctx(10, 10, 10, complete=False))  # the load did not pass every row
+    assert not templates.groups_beside(ctx(10, 10, 10, engine="spark"))
+    assert not templates.groups_beside(SimpleNamespace(tapped={}, eng=SimpleNamespace(name="duckdb")))
+    monkeypatch.setattr(templates, "usable_cores", lambda: 1)
+    assert not templates.groups_beside(ctx(10, 10, 10))  # one core: grouped alone

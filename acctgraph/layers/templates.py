@@ -314,13 +314,14 @@ class MaskingTap:
         self.complete = False  # every accepted row was passed (done() was called)
         self.rows = 0  # rows masked so far
         self.rows_in = 0  # rows passed so far
+        self.skeletons = 0  # distinct skeletons held after the rows masked so far (at most)
         self._job: Background | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
 
     def start(self) -> None:
         """(Re)start: a fresh miner on a new thread; what an earlier start got is dropped."""
         self.close()
-        self.complete, self.rows, self.rows_in = False, 0, 0
+        self.complete, self.rows, self.rows_in, self.skeletons = False, 0, 0, 0
         self._queue = queue.Queue(maxsize=2)
         miner, q = self._new_miner(), self._queue
 
@@ -335,7 +336,8 @@ class MaskingTap:
                     return
                 yield item
 
-        def counted(n: int) -> None:
+        def counted(n: int) -> None:  # on the masking thread, which alone changes the miner
+            self.skeletons = miner.skeletons_held
             self.rows += n
 
         def work(stop: threading.Event) -> TemplateMiner:
@@ -439,7 +441,8 @@ def mine(ctx: BuildContext) -> Mined:
 
     Needs none of the engine's views, so :func:`acctgraph.builder.build` runs it before it prepares
     them (``ctx.mined``): Python has the memory to itself without DuckDB writing its tables out first
-    (seed-scale world: 3.6 s of spilling when the layer mined after the network layer). On DuckDB the
+    (seed-scale world: 3.6 s of spilling when the layer mined after the network layer); unless
+    :func:`groups_beside` tells in advance that the grouping will run beside those tables anyway. On DuckDB the
     grouping then runs on in the background (:class:`~acctgraph.procs.Background`) while the build
     prepares its tables and runs the layers that need no templates: it is mostly single-threaded,
     and the other core works on the SQL meanwhile (on one core, or with more than
@@ -493,6 +496,21 @@ def mine(ctx: BuildContext) -> Mined:
             ctx.note("")
 
     return Mined(Background(group, name="acctgraph-grouping"), time.perf_counter() - t0)
+
+
+def groups_beside(ctx: BuildContext) -> bool:
+    """Whether :func:`mine` will leave the grouping to the background, as far as the load's masking
+    tells before it ends: then :func:`acctgraph.builder.build` makes the engine's tables meanwhile
+    (prepare), on the core the last batches' masking leaves.
+
+    Certain, not a guess: every row the tap got and did not mask yet could be a new skeleton, and the
+    skeletons held so far are counted at most. Otherwise (grouping alone, with the engine's memory
+    lent to it; no tap; one core) the engine holds no tables before mining.
+    """
+    tap = ctx.tapped.get(NAME)
+    if tap is None or not tap.complete or ctx.eng.name == "spark" or usable_cores() < 2:
+        return False
+    return tap.skeletons + (tap.rows_in - tap.rows) <= BACKGROUND_MAX_SKELETONS
 
 
 def build(ctx: BuildContext) -> LayerStats:
