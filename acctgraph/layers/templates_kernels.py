@@ -1581,3 +1581,144 @@ def gather_spans(starts, ends, data):
     for i in range(n):
         out[off[i]:off[i + 1]] = data[starts[i]:ends[i]]
     return off, out
+
+
+# ---------------------------------------------------------------------------
+# words of the skeletons, numbered by a vocabulary kept across chunks
+# ---------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _same_bytes(data, s, e, vdata, vs, ve):
+    if e - s != ve - vs:
+        return False
+    for i in range(e - s):
+        if data[s + i] != vdata[vs + i]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def count_words(off, data, valid):
+    """How many words :func:`split_words` finds in the valid strings (spaces + 1 each)."""
+    n = 0
+    for r in range(len(off) - 1):
+        if valid[r]:
+            n += 1
+            for i in range(off[r], off[r + 1]):
+                if data[i] == 32:
+                    n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _vocab_slots(vh, n_vocab, size):
+    slots = np.zeros(size, np.int64)
+    mask = size - 1
+    for v in range(n_vocab):
+        p = np.int64(vh[v] & np.uint64(mask))
+        while slots[p] != 0:
+            p = (p + 1) & mask
+        slots[p] = v + 1
+    return slots
+
+
+@njit(cache=True, nogil=True)
+def split_words(off, data, valid, n_words, word_id, slots, vh, vkey, voff, vdata, n_vocab):
+    """Split every valid string of a chunk (Arrow offsets and bytes) at each space, as ``str.split(" ")``
+    and Arrow's ``split_pattern(" ")`` do (the empty words between two spaces, or at either end, kept),
+    and number each word by a vocabulary that lasts across chunks: a word seen before keeps its id, a
+    new one takes the next (so ids follow the order of first occurrence). ``n_words[r]`` gets string
+    r's word count (0 when null), ``word_id`` the ids one word after another.
+
+    One pass over the bytes: each word's first 8 bytes packed into an integer as it is scanned (a
+    word of up to 8 bytes is that integer and its length: compared at once), longer words mixed in
+    8 bytes at a time. The vocabulary: ``vh`` each word's 64-bit hash, ``vkey`` its packed first
+    bytes, ``voff``/``vdata`` its bytes, ``slots`` an open-addressing table of ids + 1; words are
+    compared in full, so a hash collision never merges two. Returns ``(n_vocab, slots, vh, vkey,
+    voff, vdata)``, arrays grown (replaced) when full.
+
+    >>> s = np.zeros(8, np.int64); vh = np.zeros(4, np.uint64); vk = np.zeros(4, np.uint64)
+    >>> vo = np.zeros(5, np.int64); vd = np.zeros(8, np.uint8)
+    >>> d = np.frombuffer(b"a bb a", np.uint8); nw = np.zeros(2, np.int64); w = np.zeros(4, np.int32)
+    >>> n = split_words(np.array([0, 4, 6]), d, np.ones(2, np.bool_), nw, w, s, vh, vk, vo, vd, 0)[0]
+    >>> n, nw.tolist(), w.tolist()
+    (2, [2, 2], [0, 1, 1, 0])
+    """
+    j = 0
+    for r in range(len(off) - 1):
+        if not valid[r]:
+            n_words[r] = 0
+            continue
+        lo, hi = off[r], off[r + 1]
+        s = lo
+        cnt = 0
+        while True:
+            e = s
+            first = np.uint64(0)
+            chunk = np.uint64(0)
+            h = np.uint64(0x9E3779B97F4A7C15)
+            k = 0
+            while e < hi:
+                b = data[e]
+                if b == 32:
+                    break
+                chunk |= np.uint64(b) << np.uint64(8 * (k & 7))
+                k += 1
+                if (k & 7) == 0:
+                    if k == 8:
+                        first = chunk
+                    h = _splitmix(h ^ chunk)
+                    chunk = np.uint64(0)
+                e += 1
+            if k < 8:
+                first = chunk
+            h = _splitmix(h ^ chunk ^ (np.uint64(k) << np.uint64(56)))
+            mask = len(slots) - 1
+            p = np.int64(h & np.uint64(mask))
+            while True:
+                v = slots[p] - 1
+                if v < 0:  # a new word
+                    if 2 * (n_vocab + 1) > len(slots):
+                        slots = _vocab_slots(vh, n_vocab, 2 * len(slots))
+                        mask = len(slots) - 1
+                        p = np.int64(h & np.uint64(mask))
+                        while slots[p] != 0:
+                            p = (p + 1) & mask
+                    if n_vocab + 1 > len(vh) or n_vocab + 2 > len(voff):
+                        cap = 2 * max(len(vh), 1)
+                        grown = np.zeros(cap, np.uint64)
+                        grown[:n_vocab] = vh[:n_vocab]
+                        vh = grown
+                        grown_key = np.zeros(cap, np.uint64)
+                        grown_key[:n_vocab] = vkey[:n_vocab]
+                        vkey = grown_key
+                        grown_off = np.zeros(cap + 1, np.int64)
+                        grown_off[:n_vocab + 1] = voff[:n_vocab + 1]
+                        voff = grown_off
+                    need = voff[n_vocab] + k
+                    if need > len(vdata):
+                        grown_data = np.zeros(max(2 * len(vdata), need), np.uint8)
+                        grown_data[:voff[n_vocab]] = vdata[:voff[n_vocab]]
+                        vdata = grown_data
+                    at = voff[n_vocab]
+                    for i in range(k):
+                        vdata[at + i] = data[s + i]
+                    voff[n_vocab + 1] = at + k
+                    vh[n_vocab] = h
+                    vkey[n_vocab] = first
+                    v = n_vocab
+                    slots[p] = v + 1
+                    n_vocab += 1
+                    break
+                if vh[v] == h and vkey[v] == first and voff[v + 1] - voff[v] == k and \
+                        (k <= 8 or _same_bytes(data, s, e, vdata, voff[v], voff[v + 1])):
+                    break
+                p = (p + 1) & mask
+            word_id[j] = v
+            j += 1
+            cnt += 1
+            if e >= hi:
+                break
+            s = e + 1
+        n_words[r] = cnt
+    return n_vocab, slots, vh, vkey, voff, vdata

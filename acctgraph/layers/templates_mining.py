@@ -893,7 +893,7 @@ class _Tokens:
     """
 
     def __init__(self, skeletons: pa.Array | Iterable[pa.Array], n: int | None = None) -> None:
-        from acctgraph.layers.templates_kernels import token_sets
+        from acctgraph.layers.templates_kernels import count_words, split_words, token_sets
 
         # Memory matters here (tens of millions of words at seed scale): 32-bit row and word ids,
         # and every intermediate dropped as soon as it is used.
@@ -903,47 +903,40 @@ class _Tokens:
         self.n_words = np.zeros(n, np.int64)
         lo = 0
         stop_hashes = _hash_strings(pa.array(sorted(STOP_WORDS), pa.large_string()))
-        # the vocabulary so far: its hashes sorted (and each one's id), and in id order
-        known_hash, known_id = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        # the vocabulary so far (split_words: its table, hashes and bytes), each word's blake2b-64 hash and
+        # whether it is a stop word, in id order
+        slots, vh, vkey = np.zeros(1 << 12, np.int64), np.zeros(1 << 10, np.uint64), np.zeros(1 << 10, np.uint64)
+        voff, vdata = np.zeros((1 << 10) + 1, np.int64), np.zeros(1 << 14, np.uint8)
         hashes: list[np.ndarray] = []
+        stop = np.zeros(0, bool)
         n_vocab = 0
         # grown chunk by chunk in place (``resize``: a realloc, which moves a large block's pages
         # instead of copying them), so the pairs are never held twice as a concatenation would
         self.row, self.ids = np.zeros(0, np.int32), np.zeros(0, np.int32)
         for part in skeletons:
-            lists = pc.split_pattern(part, " ")
-            self.n_words[lo:lo + len(part)] = np.diff(lists.offsets.to_numpy())
-            enc = pc.dictionary_encode(lists.flatten())
-            del lists
-            local = enc.indices.to_numpy()
-            local_hash = _hash_strings(enc.dictionary)
-            del enc
-            # the chunk's vocabulary (distinct, in first-occurrence order): known words keep their id,
-            # new ones are numbered on in that order
-            pos = np.searchsorted(known_hash, local_hash)
-            found = np.zeros(len(local_hash), bool)
-            inside = pos < len(known_hash)
-            found[inside] = known_hash[pos[inside]] == local_hash[inside]
-            to_global = np.empty(len(local_hash), np.int64)
-            to_global[found] = known_id[pos[found]]
-            new = np.flatnonzero(~found)
-            to_global[new] = n_vocab + np.arange(len(new))
-            n_vocab += len(new)
-            hashes.append(local_hash[new])
-            order = np.argsort(local_hash[new])
-            at = pos[new][order]
-            known_hash = np.insert(known_hash, at, local_hash[new][order])
-            known_id = np.insert(known_id, at, to_global[new][order])
-            del pos, found, inside, new, order, at
+            part = _as_large_string(part)
+            off, data = _buffers(part)
+            valid = np.asarray(part.is_valid()) if part.null_count else np.ones(len(part), bool)
+            off, data = _readonly(off, np.int64), _readonly(data, np.uint8)
+            # each word's id (compiled: one pass over the bytes, the words never made into strings)
+            word_id = np.empty(count_words(off, data, valid), np.int32)
+            before = n_vocab
+            n_vocab, slots, vh, vkey, voff, vdata = split_words(off, data, valid, self.n_words[lo:lo + len(part)],
+                                                                word_id, slots, vh, vkey, voff, vdata, n_vocab)
+            new_hash = _hash_strings(_from_buffers(voff[before:n_vocab + 1] - voff[before],
+                                                   vdata[voff[before]:voff[n_vocab]]))
+            hashes.append(new_hash)
+            stop = np.concatenate([stop, np.isin(new_hash, stop_hashes)])
+            del off, data, valid
             # each skeleton's distinct non-stop-word ids, sorted, appended (compiled, row by row)
             at = len(self.row)
-            self.row.resize(at + len(local), refcheck=False)  # the arrays are ours and nothing views them
-            self.ids.resize(at + len(local), refcheck=False)
-            end = token_sets(self.n_words[lo:lo + len(part)], local, np.isin(local_hash, stop_hashes), to_global,
+            self.row.resize(at + len(word_id), refcheck=False)  # the arrays are ours and nothing views them
+            self.ids.resize(at + len(word_id), refcheck=False)
+            end = token_sets(self.n_words[lo:lo + len(part)], word_id, stop, np.arange(n_vocab, dtype=np.int64),
                              lo, self.row, self.ids, at)
             self.row.resize(end, refcheck=False)
             self.ids.resize(end, refcheck=False)
-            del local
+            del word_id
             lo += len(part)
         self.vocab_hash = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
 

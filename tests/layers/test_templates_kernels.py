@@ -489,3 +489,64 @@ def test_encode_compares_every_byte_of_words_and_tails():
             assert np.array_equal(codes, want_codes) and dist.to_pylist() == want_dict.to_pylist()
 
     same()
+
+
+def _split_reference(texts):
+    """Words of each text as str.split(" ") gives them, numbered in order of first occurrence."""
+    vocab, n_words, ids = {}, [], []
+    for t in texts:
+        if t is None:
+            n_words.append(0)
+            continue
+        words = t.encode().split(b" ")
+        n_words.append(len(words))
+        ids += [vocab.setdefault(w, len(vocab)) for w in words]
+    return n_words, ids, list(vocab)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1000])
+def test_split_words_numbers_words_as_str_split_in_first_occurrence_order(chunk):
+    """Empty words (two spaces, a space at either end, an empty text), nulls, multi-byte UTF-8, words of
+    exactly 8 bytes and longer (compared byte for byte), a vocabulary and table grown many times from
+    their smallest size, and the vocabulary kept across chunks."""
+    from acctgraph.layers.templates_kernels import count_words, split_words
+    from acctgraph.layers.templates_mining import _buffers
+
+    rng = np.random.default_rng(11)
+    pool = ["a", "", "ab", "abcdefgh", "abcdefghi", "abcdefgh1", "stepbystep_stepbystep", "é", "思考", "x" * 17]
+    texts = ["a  b", " a", "a ", "", None, "  ", "abcdefgh abcdefghi abcdefgh"]
+    texts += [" ".join(rng.choice(pool, rng.integers(0, 9))) if rng.random() > 0.1 else None for _ in range(300)]
+    texts += [" ".join(f"w{rng.integers(0, 5000)}" for _ in range(6)) for _ in range(300)]  # many distinct
+    want_n, want_ids, want_vocab = _split_reference(texts)
+    slots, vh, vkey = np.zeros(1, np.int64), np.zeros(1, np.uint64), np.zeros(1, np.uint64)
+    voff, vdata = np.zeros(2, np.int64), np.zeros(1, np.uint8)
+    n_vocab, got_n, got_ids = 0, [], []
+    for lo in range(0, len(texts), chunk):
+        part = pa.array(texts[lo:lo + chunk], pa.large_string())
+        off, data = _buffers(part)
+        valid = np.asarray(part.is_valid())
+        n_words, word_id = np.zeros(len(part), np.int64), np.zeros(count_words(off, data, valid), np.int32)
+        n_vocab, slots, vh, vkey, voff, vdata = split_words(off, data, valid, n_words, word_id, slots, vh, vkey,
+                                                            voff, vdata, n_vocab)
+        got_n += n_words.tolist()
+        got_ids += word_id.tolist()
+    assert got_n == want_n and got_ids == want_ids
+    assert [bytes(vdata[voff[i]:voff[i + 1]]) for i in range(n_vocab)] == want_vocab
+
+
+def test_split_words_tells_words_apart_whose_hashes_collide(monkeypatch):
+    """Every word given the same hash (a broken mix): still one id per distinct word, found by comparing
+    the words themselves (short ones as packed integers, long ones byte by byte)."""
+    from acctgraph.layers import templates_kernels as tk
+    from acctgraph.layers.templates_mining import _buffers
+
+    texts = ["aa ab aa", "longword_1 longword_2 longword_1", "ab"]
+    part = pa.array(texts, pa.large_string())
+    off, data = _buffers(part)
+    valid = np.ones(len(part), bool)
+    split = tk.split_words.py_func  # the same code, run by Python with the hash replaced
+    monkeypatch.setitem(split.__globals__, "_splitmix", lambda z: np.uint64(7))
+    n_words, word_id = np.zeros(3, np.int64), np.zeros(7, np.int32)
+    n_vocab = split(off, data, valid, n_words, word_id, np.zeros(1, np.int64), np.zeros(1, np.uint64),
+                    np.zeros(1, np.uint64), np.zeros(2, np.int64), np.zeros(1, np.uint8), 0)[0]
+    assert n_vocab == 4 and word_id.tolist() == [0, 1, 0, 2, 3, 2, 1]
