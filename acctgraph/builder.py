@@ -187,6 +187,12 @@ def build(data: str | os.PathLike[str] | None, workspace: str | os.PathLike[str]
 _FEATURES_AFTER = ("payments", "network")
 
 
+def _early(modules: dict[str, Any]) -> list[str]:
+    """The layers built after the features whose module has an ``early(ctx)`` (work that needs no other
+    layer's pairs: co-activity's sketches and LSH pairs), run before the layers that wait for mining."""
+    return [name for name, module in modules.items() if name not in _FEATURES_AFTER and hasattr(module, "early")]
+
+
 def _stages(ctx: BuildContext, modules: dict[str, Any], mining: list[str], stages: dict[str, dict[str, float]],
             bar: Any) -> tuple[dict[str, LayerStats], int, int]:
     """The build's stages after load, in order: (layer statistics, nodes, edges).
@@ -194,15 +200,18 @@ def _stages(ctx: BuildContext, modules: dict[str, Any], mining: list[str], stage
     A layer's mining (the templates' masking and hashing) comes first, before DuckDB holds any table,
     unless its module's ``groups_beside(ctx)`` says its grouping will run beside the engine's tables
     anyway: then prepare runs first, while the load's masking finishes (0.1 scale: its last batch
-    masked for 0.8 s after the load ended, one core idle). Its grouping runs on in the background (:class:`acctgraph.procs.Background`) through prepare, the
-    layers before it and the behaviour features, and is recorded as stage ``group:<layer>`` with
-    ``"background": true`` (its own thread's CPU seconds; its wall time overlaps those stages).
+    masked for 0.8 s after the load ended, one core idle). Its grouping runs on in the background
+    (:class:`acctgraph.procs.Background`) through prepare, the layers before it, the behaviour features
+    and the later layers' ``early(ctx)`` work (stage ``early:<layer>``), and is recorded as stage
+    ``group:<layer>`` with ``"background": true`` (its own thread's CPU seconds; its wall time overlaps
+    those stages).
     """
     eng, ws, cfg = ctx.eng, ctx.ws, ctx.config
     # while the load's masking finishes its last batches (on a thread of its own), the engine makes its
     # tables, if the mining's grouping is to run beside them anyway (else before DuckDB holds any)
-    early = bool(mining) and all(getattr(modules[name], "groups_beside", lambda c: False)(ctx) for name in mining)
-    if early:
+    tables_first = bool(mining) and all(getattr(modules[name], "groups_beside", lambda c: False)(ctx)
+                                        for name in mining)
+    if tables_first:
         with _stage(stages, "prepare", bar):
             nodes = _prepare_views(eng, ws)
     for name in mining:
@@ -211,7 +220,7 @@ def _stages(ctx: BuildContext, modules: dict[str, Any], mining: list[str], stage
     background = ctx.background()
     if background:  # it has a core of its own: the SQL runs on the others until it ends (Engine.lend_cores)
         eng.lend_cores(1, until=lambda: all(job.done() for job in background.values()))
-    if not early:
+    if not tables_first:
         with _stage(stages, "prepare", bar):
             nodes = _prepare_views(eng, ws)
     stats: dict[str, LayerStats] = {}
@@ -225,6 +234,9 @@ def _stages(ctx: BuildContext, modules: dict[str, Any], mining: list[str], stage
             layer(name)
     with _stage(stages, "features", bar):  # while the templates are grouped in the background
         behaviour_table(eng)
+    for name in _early(modules):  # still beside the grouping: the later layers' work that needs no other layer
+        with _stage(stages, f"early:{name}", bar):
+            ctx.early[name] = modules[name].early(ctx)
     for name in modules:
         if name not in _FEATURES_AFTER:
             layer(name)
@@ -244,7 +256,7 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
     stages: dict[str, dict[str, float]] = {}
     modules = {name: importlib.import_module(f"acctgraph.layers.{name}") for name in layers}
     mining = [name for name, module in modules.items() if hasattr(module, "mine")]
-    bar = progress(total=5 + len(layers) + len(mining), desc="build", unit="stage", quiet=quiet)
+    bar = progress(total=5 + len(layers) + len(mining) + len(_early(modules)), desc="build", unit="stage", quiet=quiet)
     spill = ws.path / SPILL_DIR
     shutil.rmtree(spill, ignore_errors=True)  # what a killed build left there
     # On the embedded engine, a layer that mines the requests (the templates' masking) starts while the

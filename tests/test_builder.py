@@ -75,7 +75,8 @@ def test_templates_are_grouped_in_the_background_and_recorded_as_such(sample_bui
     stages = sample_build[1].stages  # in the order they ran (build.json's keys are sorted)
     assert stages == json.loads((sample_build[0] / "build.json").read_text())["stages"]
     # the engine's tables are made while the load's masking ends (the grouping runs beside them anyway)
-    order = ["load", "prepare", "mine:templates", "layer:payments", "layer:network", "features", "layer:templates",
+    order = ["load", "prepare", "mine:templates", "layer:payments", "layer:network", "features", "early:coactivity",
+             "layer:templates",
              "layer:coactivity", "edges", "write features"]
     assert [k for k in stages if k != "group:templates"] == order
     assert stages["group:templates"]["background"] is True

@@ -373,6 +373,9 @@ class BuildContext:
     #: what a layer's ``mine(ctx)`` returned, by layer name: the build mines before it prepares its tables
     #: (see :func:`acctgraph.builder.build`), and the layer's ``build(ctx)`` takes it from here
     mined: dict[str, Any] = field(default_factory=dict)
+    #: what a layer's ``early(ctx)`` returned, by layer name: the part of its work that needs no other
+    #: layer's pairs, run while the templates are grouped in the background; its ``build(ctx)`` takes it
+    early: dict[str, Any] = field(default_factory=dict)
     #: a layer's tap on the load (its module's ``load_tap``), by layer name: the build passes it to the load,
     #: and the layer's ``mine(ctx)`` takes what it got from here
     tapped: dict[str, Any] = field(default_factory=dict)

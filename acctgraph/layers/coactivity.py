@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -264,70 +265,130 @@ def _on_spark(ctx: BuildContext, stats: LayerStats, width: int) -> None:
     eng.execute("DROP TABLE _cand")
 
 
-def build(ctx: BuildContext) -> LayerStats:
-    t0 = time.perf_counter()
-    eng, cfg = ctx.eng, ctx.config.coactivity
-    width = int(cfg.bin_minutes) * 60
+@dataclass
+class Sketched:
+    """What :func:`early` leaves for :func:`build`: the active accounts' sketches and the LSH pairs
+    (temp table ``_lsh_pairs``), on DuckDB; ``sketches`` is None when no account is active enough."""
+
+    stats: LayerStats
+    seconds: float
+    sketches: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None  # active, sig, sizes, prof, t_h
+
+
+def _check(cfg: Any) -> None:
     if cfg.num_perm % cfg.bands:
         from acctgraph.errors import ConfigError
         raise ConfigError(f"[coactivity] num_perm ({cfg.num_perm}) must be a multiple of bands ({cfg.bands})")
+
+
+def _activity(ctx: BuildContext, width: int) -> LayerStats:
+    """Temp tables ``_act(node, bin)``, ``_act_n`` (accounts active in enough bins) and the layer's empty
+    pair and evidence tables."""
+    eng, cfg = ctx.eng, ctx.config.coactivity
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _act AS
         SELECT node, {eng.idiv(eng.epoch_us("ts"), str(width * 1_000_000))} AS bin FROM req GROUP BY 1, 2;
         CREATE OR REPLACE TEMP TABLE _act_n AS
         SELECT node, count(*) AS bins FROM _act GROUP BY node HAVING count(*) >= {int(cfg.min_bins)};
     """)
-    stats = LayerStats(NAME)
     eng.execute("CREATE OR REPLACE TEMP TABLE layer_coactivity (src INTEGER, dst INTEGER, weight DOUBLE, "
                 "evidence BIGINT)")
     eng.execute("CREATE OR REPLACE TEMP TABLE coact_ev (src INTEGER, dst INTEGER, co_bins DOUBLE, "
                 "expected DOUBLE, z DOUBLE)")
+    return LayerStats(NAME)
+
+
+def early(ctx: BuildContext) -> Sketched | None:
+    """The layer's work that needs none of the other layers' pairs, on DuckDB: the accounts' activity,
+    their MinHash sketches and the pairs colliding in an LSH band (None on another engine).
+
+    :func:`acctgraph.builder.build` runs it while the templates are still grouped in the background
+    (the SQL was done and the main thread would wait); :func:`build` then scores the candidates.
+    """
+    if ctx.eng.name != "duckdb":
+        return None
+    t0 = time.perf_counter()
+    eng, cfg = ctx.eng, ctx.config.coactivity
+    _check(cfg)
+    width = int(cfg.bin_minutes) * 60
+    stats = _activity(ctx, width)
+    act = eng.sql("SELECT a.node, a.bin FROM _act a JOIN _act_n USING (node) ORDER BY a.node, a.bin")
+    eng.execute("DROP TABLE _act; DROP TABLE _act_n")
+    if not act.num_rows:
+        return Sketched(stats, time.perf_counter() - t0, None)
+    nodes_col = act.column("node").to_numpy()
+    bins = act.column("bin").to_numpy()
+    del act
+    change = np.flatnonzero(np.diff(nodes_col)) + 1
+    offsets = np.concatenate([[0], change, [len(nodes_col)]])
+    active = nodes_col[offsets[:-1]]
+    sig, sizes, prof = account_sketches(offsets, bins, cfg.num_perm, width)
+    t_h = hour_totals(int(bins.min()), int(bins.max()), width)
+    del nodes_col, bins, offsets
+    # LSH bands -> candidate pairs
+    keys = band_keys(sig, cfg.bands)
+    eng.register("_lsh", pa.table({"key": pa.array(keys.reshape(-1)),
+                                   "node": pa.array(np.tile(active, cfg.bands).astype(np.int32))}))
+    del keys
+    _lsh_pairs(ctx, stats)
+    eng.unregister("_lsh")
+    return Sketched(stats, time.perf_counter() - t0, (active, sig, sizes, prof, t_h))
+
+
+def build(ctx: BuildContext) -> LayerStats:
+    """Score the candidate pairs (after :func:`early`, run here unless ``ctx.early`` has it) and write the layer."""
+    t0 = time.perf_counter()
+    eng, cfg = ctx.eng, ctx.config.coactivity
+    _check(cfg)
+    width = int(cfg.bin_minutes) * 60
     if eng.name == "spark":  # signatures and scores on the executors, by the same functions
+        stats = _activity(ctx, width)
         _on_spark(ctx, stats, width)
         ctx.where[NAME] = {"signatures": "spark", "scores": "spark"}
-        act = None
+        eng.execute("DROP TABLE _act; DROP TABLE _act_n")
+        early_s = 0.0
     else:
-        act = eng.sql("SELECT a.node, a.bin FROM _act a JOIN _act_n USING (node) ORDER BY a.node, a.bin")
-    if act is not None and act.num_rows:
-        nodes_col = act.column("node").to_numpy()
-        bins = act.column("bin").to_numpy()
-        change = np.flatnonzero(np.diff(nodes_col)) + 1
-        offsets = np.concatenate([[0], change, [len(nodes_col)]])
-        active = nodes_col[offsets[:-1]]
-        sig, sizes, prof = account_sketches(offsets, bins, cfg.num_perm, width)
-        t_h = hour_totals(int(bins.min()), int(bins.max()), width)
-        # LSH bands -> candidate pairs
-        keys = band_keys(sig, cfg.bands)
-        eng.register("_lsh", pa.table({"key": pa.array(keys.reshape(-1)),
-                                       "node": pa.array(np.tile(active, cfg.bands).astype(np.int32))}))
-        _lsh_pairs(ctx, stats)
-        eng.register("_active", pa.table({"node": pa.array(active.astype(np.int32)),
-                                          "i": pa.array(np.arange(len(active), dtype=np.int64))}))
-        cand = eng.sql(f"""SELECT a.i AS ia, b.i AS ib, c.src, c.dst FROM ({_candidates(eng)}) c
-                          JOIN _active a ON a.node = c.src JOIN _active b ON b.node = c.dst
-                          ORDER BY c.src, c.dst""")
-        stats.extra["candidates"] = cand.num_rows
-        stats.extra["active_accounts"] = int(len(active))
-        ia, ib = cand.column("ia").to_numpy(), cand.column("ib").to_numpy()
-        src, dst = cand.column("src").to_numpy(), cand.column("dst").to_numpy()
-
-        def score(start: int) -> pa.Table:
-            sl = slice(start, start + _CHUNK)
-            a_i, b_i = ia[sl], ib[sl]
-            c, exp, z = score_pairs(sig[a_i], sig[b_i], sizes[a_i], sizes[b_i], prof[a_i], prof[b_i], t_h,
-                                    cfg.num_perm)
-            return evidence_rows(src[sl], dst[sl], c, exp, z, cfg.z_min)
-
-        # chunks scored on a thread per core (numpy's gathers and arithmetic release the GIL); each pair's
-        # values depend on its own rows only, and the chunks keep their order
-        out = threaded_map(score, range(0, len(ia), _CHUNK), items=len(ia))
-        if out:
-            eng.register("_coact_new", pa.concat_tables(out))
-            _insert_evidence(ctx)
+        done = ctx.early.pop(NAME, None) or early(ctx)
+        stats, early_s = done.stats, done.seconds
+        if done.sketches is not None:
+            active, sig, sizes, prof, t_h = done.sketches
+            del done
+            _score(ctx, stats, active, sig, sizes, prof, t_h)
     if eng.exists("_lsh_pairs"):
         eng.execute("DROP TABLE _lsh_pairs")
-    eng.execute("DROP TABLE _act; DROP TABLE _act_n")
     eng.copy_to_parquet("SELECT * FROM coact_ev ORDER BY src, dst", ctx.ws.evidence_path(NAME))
     stats = ctx.finish_layer(NAME, "layer_coactivity", stats)
-    stats.seconds = time.perf_counter() - t0
+    stats.seconds = early_s + time.perf_counter() - t0
     return stats
+
+
+def _score(ctx: BuildContext, stats: LayerStats, active: np.ndarray, sig: np.ndarray, sizes: np.ndarray,
+           prof: np.ndarray, t_h: np.ndarray) -> None:
+    """Score the candidates (LSH pairs and every other layer's pairs, both accounts active) into
+    ``coact_ev`` and ``layer_coactivity``."""
+    eng, cfg = ctx.eng, ctx.config.coactivity
+    eng.register("_active", pa.table({"node": pa.array(active.astype(np.int32)),
+                                      "i": pa.array(np.arange(len(active), dtype=np.int64))}))
+    cand = eng.sql(f"""SELECT a.i AS ia, b.i AS ib, c.src, c.dst FROM ({_candidates(eng)}) c
+                      JOIN _active a ON a.node = c.src JOIN _active b ON b.node = c.dst
+                      ORDER BY c.src, c.dst""")
+    eng.unregister("_active")
+    stats.extra["candidates"] = cand.num_rows
+    stats.extra["active_accounts"] = int(len(active))
+    ia, ib = cand.column("ia").to_numpy(), cand.column("ib").to_numpy()
+    src, dst = cand.column("src").to_numpy(), cand.column("dst").to_numpy()
+
+    def score(start: int) -> pa.Table:
+        sl = slice(start, start + _CHUNK)
+        a_i, b_i = ia[sl], ib[sl]
+        c, exp, z = score_pairs(sig[a_i], sig[b_i], sizes[a_i], sizes[b_i], prof[a_i], prof[b_i], t_h,
+                                cfg.num_perm)
+        return evidence_rows(src[sl], dst[sl], c, exp, z, cfg.z_min)
+
+    # chunks scored on a thread per core (numpy's gathers and arithmetic release the GIL); each pair's
+    # values depend on its own rows only, and the chunks keep their order
+    out = threaded_map(score, range(0, len(ia), _CHUNK), items=len(ia))
+    if out:
+        eng.register("_coact_new", pa.concat_tables(out))
+        _insert_evidence(ctx)
+        eng.unregister("_coact_new")
