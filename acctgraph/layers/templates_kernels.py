@@ -1197,7 +1197,9 @@ def alike_matches(src, dst, row_of, deg, sig, min_size, min_jaccard, min_shared)
         if a < 0 or b < 0:
             continue
         da, db = deg[s], deg[d]
-        if min(da, db) < min_size:
+        # the estimated intersection is at most (da + db) / 2 (all entries equal): such a pair is not
+        # alike whatever its signatures (a fifth of the seed-scale clause tier's 42M candidates)
+        if min(da, db) < min_size or da + db < 2.0 * min_shared:
             continue
         same = 0
         for j in range(k):

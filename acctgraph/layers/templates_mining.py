@@ -1184,11 +1184,13 @@ class _Batch:
 
 
 #: With at most this many distinct skeletons, :meth:`TemplateMiner.finish` groups the clauses on a
-#: second thread while it groups the skeletons (on two cores or more): the grouping is the small
-#: builds' critical path (scale 0.1, 323k skeletons: 0.8 s of clause grouping off it). With more,
-#: one after the other, each freeing its memory before the next (the seed-scale evasive world's
-#: 12.5M skeletons: grouping takes gigabytes), and the build's other work keeps the second core busy.
-CONCURRENT_CLAUSES_MAX_SKELETONS = 1_000_000
+#: second thread while it groups the skeletons (on two cores or more): the grouping is the builds'
+#: critical path (scale 0.1, 323k skeletons: 0.8 s of clause grouping off it; the seed-scale world,
+#: 1.9M: the build waited 3.6 s for the grouping with the clauses first, none with them beside).
+#: With more, one after the other, each freeing its memory before the next (the seed-scale evasive
+#: world's 12.5M skeletons: grouping takes gigabytes); the same bound as the grouping in the
+#: background (:data:`acctgraph.layers.templates.BACKGROUND_MAX_SKELETONS`).
+CONCURRENT_CLAUSES_MAX_SKELETONS = 4_000_000
 
 
 class TemplateMiner:

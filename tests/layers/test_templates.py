@@ -323,6 +323,11 @@ def test_alike_matches_counts_equal_entries_of_alike_pairs_only():
         (shared_from_jaccard(jac, deg[src], deg[dst]) >= 10.0)
     assert 0 < alike.sum() < len(src)
     assert (got[alike] == same[alike]).all() and (got[~alike] == 255).all()
+    # identical signatures (Jaccard 1): the estimated intersection is (da + db) / 2, alike from 10 on
+    one = np.zeros((1, perm), np.uint32)
+    pairs = np.array([0, 2, 4]), np.array([1, 3, 5])
+    at = alike_matches(*pairs, np.zeros(6, np.int64), np.array([9, 10, 10, 10, 3, 40]), one, 3, 0.3, 10.0)
+    assert at.tolist() == [255, perm, perm]
 
 
 def _tap_world(tmp_path):
