@@ -1643,8 +1643,8 @@ def split_words(off, data, valid, n_words, word_id, slots, vh, vkey, voff, vdata
     >>> vo = np.zeros(5, np.int64); vd = np.zeros(8, np.uint8)
     >>> d = np.frombuffer(b"a bb a", np.uint8); nw = np.zeros(2, np.int64); w = np.zeros(4, np.int32)
     >>> n = split_words(np.array([0, 4, 6]), d, np.ones(2, np.bool_), nw, w, s, vh, vk, vo, vd, 0)[0]
-    >>> n, nw.tolist(), w.tolist()
-    (2, [2, 2], [0, 1, 1, 0])
+    >>> n, nw.tolist(), w.tolist()   # "a bb" and " a": words a, bb | (empty), a
+    (3, [2, 2], [0, 1, 2, 0])
     """
     j = 0
     for r in range(len(off) - 1):
