@@ -302,8 +302,9 @@ def early(ctx: BuildContext) -> Sketched | None:
     """The layer's work that needs none of the other layers' pairs, on DuckDB: the accounts' activity,
     their MinHash sketches and the pairs colliding in an LSH band (None on another engine).
 
-    :func:`acctgraph.builder.build` runs it while the templates are still grouped in the background
-    (the SQL was done and the main thread would wait); :func:`build` then scores the candidates.
+    :func:`acctgraph.builder.build` runs it right after the behaviour features, before the templates
+    layer, so it runs beside the templates' background grouping (where the main thread used to wait
+    for it); :func:`build` then scores the candidates, with the other layers' pairs among them.
     """
     if ctx.eng.name != "duckdb":
         return None
