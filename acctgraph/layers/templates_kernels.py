@@ -501,16 +501,43 @@ def _dquote(s, L, dst):
 
 
 @njit(cache=True, nogil=True)
+def _find2(s, L, j, x, y):
+    """The first position from ``j`` of byte ``x`` or byte ``y`` in ``s[:L]`` (``L`` if none), 8 bytes at a
+    time (SWAR: :func:`_zero8` flags the lowest matching byte exactly)."""
+    xs, ys = np.uint64(x) * _ONES, np.uint64(y) * _ONES
+    while j + 8 <= L:
+        w = _load_u64(s, j)
+        m = _zero8(w ^ xs) | _zero8(w ^ ys)
+        if m != 0:
+            return j + (np.int64(trailing_zeros(m)) >> 3)
+        j += 8
+    while j < L and s[j] != x and s[j] != y:
+        j += 1
+    return j
+
+
+@njit(cache=True, nogil=True)
+def _chars(s, a, b):
+    """UTF-8 characters in ``s[a:b]`` (bytes that are not continuation bytes)."""
+    n = 0
+    for i in range(a, b):
+        n += (s[i] & 0xC0) != 0x80
+    return n
+
+
+@njit(cache=True, nogil=True)
 def _squote_close(s, L, o, curly):
     """(end of the closing quote, end of the match) for a quote opening at o, or (-1, -1)."""
     if curly:  # ‘[^’\n]{0,1000}’
         j, chars = _quoted(s, L, o + 3, 0, 0x99, 0x99)
         w = 3
-    else:  # '[^'\n]{0,1000}'
-        j, chars = _quoted(s, L, o + 1, 39, 0, 0)
+        if not (j < L and s[j] != 10 and chars <= 1000):
+            return -1, -1
+    else:  # '[^'\n]{0,1000}': the first quote or newline, found 8 bytes at a time
+        j = _find2(s, L, o + 1, 39, 10)
         w = 1
-    if not (j < L and s[j] != 10 and chars <= 1000):
-        return -1, -1
+        if not (j < L and s[j] != 10 and (j - o - 1 <= 1000 or _chars(s, o + 1, j) <= 1000)):
+            return -1, -1
     c = j + w
     if c == L:  # $
         return c, c
@@ -521,18 +548,23 @@ def _squote_close(s, L, o, curly):
 
 @njit(cache=True, nogil=True)
 def _squote(s, L, dst, curly):
-    """(^|[^\\w])'[^'\\n]{0,1000}'(\\W|$) -> "\\1 \\x04 \\2" (or with ‘ ’ when ``curly``)."""
+    """(^|[^\\w])'[^'\\n]{0,1000}'(\\W|$) -> "\\1 \\x04 \\2" (or with ‘ ’ when ``curly``).
+
+    ASCII quotes (and the newline or quote that ends one) are found 8 bytes at a time (:func:`_find2`) and
+    the text between matches copied as slices: a third of the seed-scale world's prompts hold a quote
+    that may open one, and its span stage took 0.19 -> 0.125 s per batch of 524k prompts."""
     k = 0
     p = 0  # search start (end of the previous match)
     o = 0  # candidate opening quote
     while o < L:
         if curly:
-            is_open = _is3(s, o, L, 0x98)
+            if not _is3(s, o, L, 0x98):
+                o += 1
+                continue
         else:
-            is_open = s[o] == 39
-        if not is_open:
-            o += 1
-            continue
+            o = _find2(s, L, o, 39, 39)  # the next quote, 8 bytes at a time
+            if o >= L:
+                break
         c = -1
         e = -1
         ms = -1
@@ -549,22 +581,15 @@ def _squote(s, L, dst, curly):
         if e < 0:
             o += 1
             continue
-        for q in range(p, ms):
-            dst[k] = s[q]
-            k += 1
-        for q in range(ms, o):  # \1
-            dst[k] = s[q]
-            k += 1
+        dst[k:k + o - p] = s[p:o]  # up to the match, then \1
+        k += o - p
         k = _put(dst, k, 32, 4, 32)
-        for q in range(c, e):  # \2
-            dst[k] = s[q]
-            k += 1
+        dst[k:k + e - c] = s[c:e]  # \2
+        k += e - c
         p = e
         o = e
-    for q in range(p, L):
-        dst[k] = s[q]
-        k += 1
-    return k
+    dst[k:k + L - p] = s[p:L]
+    return k + L - p
 
 
 _ONES = np.uint64(_ONES8)

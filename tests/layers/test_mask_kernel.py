@@ -104,6 +104,19 @@ def test_spaces_between_words_at_every_byte_position_identical():
     assert_same(prompts)
 
 
+def test_single_quotes_at_every_byte_position_identical():
+    # the single-quote rule finds quotes and newlines 8 bytes at a time: quotes, apostrophes and newlines
+    # at each position of the 8 (and past them), and quoted text longer than 1,000 bytes but not characters
+    prompts = []
+    for a in range(0, 11):
+        for b in range(0, 11):
+            for inner in ("x", "x\ny", "don't", "é", ""):
+                prompts += ["a" * a + " '" + inner * (b // max(1, len(inner))) + "' z", "'" + "b" * b + "' " + "c" * a,
+                            "a" * a + "'" + "b" * b, "a" * a + " 'x" + "\n" * (b % 2) + "b" * b + "'"]
+    prompts += ["'" + "é" * 600 + "' ok", "'" + "é" * 1000 + "'", "'" + "é" * 1001 + "' no", "'" + "日" * 400 + "'."]
+    assert_same(prompts)
+
+
 def test_buffer_wraparound_identical():
     # the reference's look-behind of a "://" at the very first byte read the buffer's last byte (numpy data[-1])
     assert_same(["://a.b/c", "x"])
