@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -240,6 +239,8 @@ def normalise_timestamp(raw: pa.Array, lo: datetime, hi: datetime) -> list[Norma
         try:
             vals = pc.cast(text, TS_TYPE)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            import pandas as pd  # only for text timestamps that Arrow cannot cast (CSV inputs)
+
             parsed = pd.to_datetime(pd.Series(text.to_pandas(types_mapper=None), dtype="object"),
                                     format="ISO8601", utc=True, errors="coerce")
             vals = pa.array(parsed.dt.tz_convert("UTC").astype("datetime64[us, UTC]"), type=TS_TYPE)

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -206,10 +205,29 @@ class _BatchValidator:
         return pa.table(q, schema=self.qschema)
 
 
+def repeats(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Mask of the values equal to an earlier one (nulls are equal to each other): pandas'
+    ``duplicated(keep="first")``, from Arrow's dictionary encoding, whose codes number the distinct
+    values in order of first occurrence (a value is new where its code exceeds every code before it).
+
+    >>> repeats(pa.array(["a", "b", "a", None, "c", None, "b"])).tolist()
+    [False, False, True, False, False, True, True]
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    codes = np.asarray(pc.dictionary_encode(values, null_encoding="encode").indices, np.int64)
+    if not len(codes):
+        return np.zeros(0, bool)
+    before = np.empty(len(codes), np.int64)
+    before[0] = -1
+    np.maximum.accumulate(codes[:-1], out=before[1:])
+    return codes <= before
+
+
 def _dedupe(table: pa.Table, key: str, qschema: pa.Schema, qnames: dict[str, str],
             rows: pa.Array) -> tuple[pa.Table, pa.Table, int]:
     """Keep the first row of each key; later repeats go to quarantine."""
-    dup = pd.Index(table.column(key).to_numpy(zero_copy_only=False)).duplicated(keep="first")
+    dup = repeats(table.column(key))
     if not dup.any():
         return table, qschema.empty_table(), 0
     mask = pa.array(dup)

@@ -58,7 +58,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
@@ -90,14 +89,14 @@ def burst_surprise(windows: pa.Table, *, around: int, sigmas: float, min_cards: 
     >>> burst_surprise(w, around=14, sigmas=3.0, min_cards=5).to_pydict()   # doctest: +NORMALIZE_WHITESPACE
     {'bin': ['4', '5'], 'win': [10, 10], 'cards': [40, 6], 'expected': [0.1, 0.0], 'surprise': [0.973783, 1.0]}
     """
-    d = windows.to_pandas()
     out = pa.schema([("bin", pa.string()), ("win", pa.int64()), ("cards", pa.int64()), ("expected", pa.float64()),
                      ("surprise", pa.float64())])
-    if not len(d):
+    if not windows.num_rows:
         return out.empty_table()
-    code = pd.factorize(d["bin"], sort=True)[0].astype(np.int64)
-    win = d["win"].to_numpy(np.int64)
-    n = d["n"].to_numpy(np.float64)
+    bins = windows.column("bin").to_numpy(zero_copy_only=False)
+    code = np.unique(bins, return_inverse=True)[1].astype(np.int64).reshape(-1)  # BINs numbered in sorted order
+    win = windows.column("win").to_numpy().astype(np.int64)
+    n = windows.column("n").to_numpy().astype(np.float64)
     lo, hi = int(win.min()), int(win.max())
     stride = hi - lo + 2 * around + 1                       # composite key bin * stride + window, sorted
     key = code * stride + (win - lo + around)
@@ -108,15 +107,31 @@ def burst_surprise(windows: pa.Table, *, around: int, sigmas: float, min_cards: 
     others = np.maximum(np.minimum(win + around, hi) - np.maximum(win - around, lo), 1)
     own = near / others
     popular = own >= POPULAR_RATE
-    ratio = pd.Series(n[popular] / own[popular]).groupby(win[popular])
-    day = ratio.median().where(ratio.size() >= POPULAR_BINS, 1.0).clip(lower=1.0)
-    lam = own * day.reindex(win).fillna(1.0).to_numpy()
+    lam = own * _day_factor(win[popular], n[popular] / own[popular], win)
     surprise = np.round(np.maximum(0.0, 1.0 - (lam + sigmas * np.sqrt(lam)) / n), 6)
     keep = (n >= min_cards) & (surprise > 0)
-    bins = d["bin"].to_numpy(object)[order]
+    bins = bins[order]
     return pa.table({"bin": pa.array(bins[keep], pa.string()), "win": pa.array(win[keep], pa.int64()),
                      "cards": pa.array(n[keep].astype(np.int64)), "expected": pa.array(np.round(lam[keep], 6)),
                      "surprise": pa.array(surprise[keep], pa.float64())}, schema=out)
+
+
+def _day_factor(win: np.ndarray, ratio: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The day factor of each window in ``at``: the median ``ratio`` of the popular BINs' rows ``(win, ratio)``
+    in that window when it has at least :data:`POPULAR_BINS` of them, else 1; never below 1.
+
+    >>> _day_factor(np.array([3] * 5 + [4]), np.array([1.0, 9.0, 3.0, 4.0, 2.0, 7.0]), np.array([3, 4, 5])).tolist()
+    [3.0, 1.0, 1.0]
+    """
+    o = np.lexsort((ratio, win))  # by window, then ratio
+    win, ratio = win[o], ratio[o]
+    windows, first, size = np.unique(win, return_index=True, return_counts=True)
+    median = (ratio[first + (size - 1) // 2] + ratio[first + size // 2]) / 2  # the middle one, or the mean of two
+    day = np.maximum(np.where(size >= POPULAR_BINS, median, 1.0), 1.0)
+    if not len(windows):
+        return np.ones(len(at))
+    i = np.minimum(np.searchsorted(windows, at), len(windows) - 1)
+    return np.where(windows[i] == at, day[i], 1.0)
 
 
 def build(ctx: BuildContext) -> LayerStats:

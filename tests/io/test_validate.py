@@ -427,3 +427,22 @@ def test_a_table_read_again_restarts_its_tap(tmp_path, monkeypatch):
     acctgraph.load(tmp_path, tmp_path / "ws", quiet=True, taps={"requests": tap})
     assert tap.calls.count("start") == 2 and tap.calls[-1] == "done" and tap.calls.count("done") == 1
     assert pa.concat_tables(tap.rows).equals(pq.read_table(tmp_path / "ws" / "tables" / "requests.parquet"))
+
+
+def test_repeats_matches_pandas_duplicated():
+    # a unique key's later repeats (nulls equal to each other), on single and chunked arrays of text and numbers
+    import numpy as np
+    import pandas as pd
+
+    from acctgraph.io.validate import repeats
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        k = int(rng.integers(0, 60))
+        vals = [None if rng.random() < 0.1 else f"a{x}" for x in rng.integers(0, int(rng.integers(1, 30)), k)]
+        want = pd.Index(np.array(vals, dtype=object)).duplicated(keep="first").tolist()
+        arr = pa.array(vals, pa.string())
+        assert repeats(arr).tolist() == want
+        assert repeats(pa.chunked_array([arr.slice(0, k // 2), arr.slice(k // 2)], pa.string())).tolist() == want
+        nums = rng.integers(0, 10, k)
+        assert repeats(pa.array(nums)).tolist() == pd.Index(nums).duplicated(keep="first").tolist()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 from conftest import edges_of, write_world
 
@@ -119,3 +121,20 @@ def test_a_day_when_every_bin_is_busy_is_not_a_burst(tmp_path):
     one = [p for p in pays if p[2] == "470000" or not p[3].startswith("2026-01-20")]
     got = _build_pays(tmp_path, one, name="ws1")
     assert got and all(a.startswith("a0") and b.startswith("a0") for a, b in got)
+
+
+def test_day_factor_matches_pandas_groupby_median():
+    # the window's day factor: median ratio of its popular BINs (mean of the two middle ones for an even
+    # count) when it has POPULAR_BINS of them, else 1, never below 1; windows without popular BINs get 1
+    import pandas as pd
+
+    from acctgraph.layers.payments import POPULAR_BINS, _day_factor
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        win = rng.integers(0, 12, int(rng.integers(0, 80)))
+        ratio = rng.choice([0.5, 1.5, 2.0, 3.25, 7.0], len(win)) * rng.integers(1, 4, len(win))
+        at = np.arange(-1, 14)
+        g = pd.Series(ratio).groupby(win)
+        want = g.median().where(g.size() >= POPULAR_BINS, 1.0).clip(lower=1.0).reindex(at).fillna(1.0).to_numpy()
+        assert _day_factor(win, ratio, at).tolist() == want.tolist()
