@@ -96,13 +96,15 @@ def build(ctx: BuildContext) -> LayerStats:
     eng.register("_subnet_names", pa.table({"ent": pa.array(np.arange(len(subnet.dictionary), dtype=np.int64)),
                                             "name": subnet.dictionary.cast(pa.string())}))
     window = eng.idiv(eng.epoch_us("r.ts"), str(win * 1_000_000))
+    # grouped on the numbers, the texts joined to the groups (seed scale, one thread: 2.9 -> 2.5 s)
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE net_ev AS
-        SELECT r.node, r.ip, s.subnet, {window} * {win} AS window_start,
-               CAST(count(*) AS BIGINT) AS requests, min(r.ts) AS first_ts, max(r.ts) AS last_ts,
-               s.ip_no * {1 << 32} + {window} AS ip_key, s.subnet_no * {1 << 32} + {window} AS subnet_key
-        FROM req r JOIN _ip_subnet s USING (ip)
-        GROUP BY r.node, r.ip, s.subnet, s.ip_no, s.subnet_no, {window};
+        WITH g AS (SELECT r.node, s.ip_no, s.subnet_no, {window} AS w, CAST(count(*) AS BIGINT) AS requests,
+                          min(r.ts) AS first_ts, max(r.ts) AS last_ts
+                   FROM req r JOIN _ip_subnet s USING (ip) GROUP BY r.node, s.ip_no, s.subnet_no, {window})
+        SELECT g.node, s.ip, s.subnet, g.w * {win} AS window_start, g.requests, g.first_ts, g.last_ts,
+               g.ip_no * {1 << 32} + g.w AS ip_key, g.subnet_no * {1 << 32} + g.w AS subnet_key
+        FROM g JOIN _ip_subnet s USING (ip_no);
         CREATE OR REPLACE TEMP VIEW _net_ip AS SELECT ip_key AS key, node, {eng.idiv("ip_key", str(1 << 32))} AS ring
                                                FROM net_ev;
         CREATE OR REPLACE TEMP VIEW _net_sub AS SELECT subnet_key AS key, node,
