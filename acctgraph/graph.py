@@ -75,8 +75,8 @@ def _merged_pairs(eng: Engine, layers: list[str]) -> pa.Table:
 
     # evidence counts are summed as HUGEINT by some layers: BIGINT here, as the SQL casts them (an Arrow
     # decimal would reach numpy as Python objects)
-    parts = [eng.sql(f"SELECT src, dst, weight, CAST(evidence AS BIGINT) AS evidence FROM layer_{l} ORDER BY src, dst")
-             for l in layers]
+    # in the tables' order: BuildContext.finish_layer sorted them by (src, dst); checked below all the same
+    parts = [eng.sql(f"SELECT src, dst, weight, CAST(evidence AS BIGINT) AS evidence FROM layer_{l}") for l in layers]
     starts = np.zeros(len(parts) + 1, np.int64)
     np.cumsum([t.num_rows for t in parts], out=starts[1:])
     key = np.empty(starts[-1], np.int64)
@@ -84,9 +84,12 @@ def _merged_pairs(eng: Engine, layers: list[str]) -> pa.Table:
     evidence = np.empty(starts[-1], np.int64)
     for i, t in enumerate(parts):
         col = [t.column(c).to_numpy() for c in ("src", "dst", "weight", "evidence")]
+        run = slice(starts[i], starts[i + 1])
         pack_into(key, starts[i], col[0].astype(np.int64), col[1].astype(np.int64))
-        weight[starts[i]:starts[i + 1]] = col[2]
-        evidence[starts[i]:starts[i + 1]] = col[3]
+        weight[run], evidence[run] = col[2], col[3]
+        if (key[run][1:] < key[run][:-1]).any():  # a layer table not sorted by finish_layer: sorted here
+            order = np.argsort(key[run], kind="stable")
+            key[run], weight[run], evidence[run] = key[run][order], weight[run][order], evidence[run][order]
     del parts
     src, dst, w, ev = merge_sorted_runs(key, starts, weight, evidence)
     del key, weight, evidence

@@ -387,11 +387,23 @@ class BuildContext:
         return {name: m.background for name, m in self.mined.items() if getattr(m, "background", None) is not None}
 
     def finish_layer(self, name: str, table: str, stats: LayerStats) -> LayerStats:
-        """Write temp table ``table(src, dst, weight, evidence)`` to ``layers/<name>.parquet``, sorted."""
+        """Write temp table ``table(src, dst, weight, evidence)`` to ``layers/<name>.parquet``, sorted.
+
+        On DuckDB the table itself is sorted first, in place: the file and the edges
+        (:func:`acctgraph.graph.build_edges`) then read it in its order, one sort instead of two (the
+        engine keeps insertion order; seed scale, 7.3M pairs: about 0.5 s less).
+        """
+        order = "ORDER BY src, dst"
+        if self.eng.name == "duckdb":
+            self.eng.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _sorted_pairs AS SELECT * FROM {table} ORDER BY src, dst;
+                DROP TABLE {table};
+                ALTER TABLE _sorted_pairs RENAME TO {table};""")
+            order = ""
         stats.pairs = self.eng.copy_to_parquet(
             f"SELECT CAST(src AS INTEGER) AS src, CAST(dst AS INTEGER) AS dst, "
             f"CAST({round_sql('weight', 12)} AS DOUBLE) AS weight, CAST(evidence AS BIGINT) AS evidence "
-            f"FROM {table} ORDER BY src, dst",
+            f"FROM {table} {order}",
             self.ws.layer_path(name))
         stats.accounts = int(self.eng.scalar(
             f"SELECT count(*) FROM (SELECT src FROM {table} UNION SELECT dst FROM {table})") or 0)

@@ -258,3 +258,28 @@ def test_ring_links_on_threads_are_the_links_of_one_pass(monkeypatch, cores):
     assert len(want[0]) == int(np.sum(ring.column("mk").to_numpy()))
     for g, w in zip(got, want):
         assert np.array_equal(g, w)
+
+
+def test_finish_layer_sorts_the_table_once_for_the_file_and_the_edges(tmp_path):
+    # the layer's file is sorted by (src, dst), and so is the table itself afterwards, in the order a plain
+    # scan reads it (the edges merge it as it comes); the weights in the file rounded to 12 decimals
+    from acctgraph.config import Config
+    from acctgraph.io.workspace import Workspace
+    from acctgraph.layers.base import BuildContext, LayerStats
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    pairs = sorted({(int(a), int(b)) for a, b in rng.integers(0, 500, (3000, 2)) if a < b})
+    rows = [pairs[i] for i in rng.permutation(len(pairs))]
+    with Engine(threads=2) as eng:
+        eng.register("_l", pa.table({"src": pa.array([r[0] for r in rows], pa.int32()),
+                                     "dst": pa.array([r[1] for r in rows], pa.int32()),
+                                     "weight": rng.random(len(rows)) / 3, "evidence": np.ones(len(rows), np.int64)}))
+        eng.execute("CREATE TEMP TABLE layer_x AS SELECT * FROM _l")
+        ws = Workspace(tmp_path)
+        stats = BuildContext(eng, ws, Config()).finish_layer("x", "layer_x", LayerStats("x"))
+        table = eng.sql("SELECT src, dst, weight FROM layer_x")
+    out = pq.read_table(ws.layer_path("x"))
+    assert stats.pairs == len(pairs) and list(zip(out.column("src").to_pylist(), out.column("dst").to_pylist())) == pairs
+    assert list(zip(table.column("src").to_pylist(), table.column("dst").to_pylist())) == pairs
+    assert out.column("weight").to_pylist() == [round(w, 12) for w in table.column("weight").to_pylist()]
