@@ -67,21 +67,8 @@ _HIGH = np.uint64(0x8080808080808080)
 
 
 _ONES8 = 0x0101010101010101
-_P61, _P7B, _P21 = (np.uint64((0x80 - b) * _ONES8) for b in (0x61, 0x7B, 0x21))  # byte >= b sets its bit 7
-_X77, _X20 = np.uint64(0x77 * _ONES8), np.uint64(0x20 * _ONES8)
-
-
-@njit(cache=True, nogil=True)
-def _plain8(w):
-    """Bit 7 set in each of the 8 bytes of ``w`` that is not a space, a lowercase ASCII letter other than
-    ``w`` or a non-ASCII byte (the bytes that start no rule and that lowercasing keeps): SWAR, no carry
-    crosses a byte, every sum stays below 0x100."""
-    y = w & _LOW7
-    ge61 = (y + _P61) & _HIGH
-    gt7a = (y + _P7B) & _HIGH
-    not_w = ((y ^ _X77) + _LOW7) & _HIGH
-    not_sp = ((y ^ _X20) + _LOW7) & _HIGH
-    return ~((w & _HIGH) | (ge61 & ~gt7a & not_w) | (~not_sp & _HIGH)) & _HIGH
+_P21 = np.uint64((0x80 - 0x21) * _ONES8)  # byte >= 0x21 sets its bit 7
+_X20 = np.uint64(0x20 * _ONES8)
 
 
 @njit(cache=True, nogil=True)
@@ -114,81 +101,101 @@ def _inner_spaces(w, d, odd, nxt):
     return _eq20(w) & _eq20(d) & after
 
 
+_U1, _U6, _U10, _U26, _U48, _U65, _U97 = (np.uint8(x) for x in (1, 6, 10, 26, 48, 65, 97))
+
+
 @njit(cache=True, nogil=True)
-def mask_bytes(off, data, breaks, cls_t, low_t, ends_t, ph_len, ph_bytes):
+def _start_at(data, i, nb):
+    """Whether a rule may start at byte ``i`` (see :func:`_first_pass`), one byte at a time: the form for the
+    chunk's first two and last three bytes, whose neighbours the vectorised loop does not read."""
+    b = data[i]
+    if b == 119:  # "www."
+        return i + 3 < nb and data[i + 3] == 46 and data[i + 1] == 119 and data[i + 2] == 119
+    if 48 <= b <= 57:  # the first digit of a run (runs continue across rows)
+        return i == 0 or not (48 <= data[i - 1] <= 57)
+    if 65 <= b <= 90:  # a capital after "<lowercase> " or ", ", before a lowercase or non-ASCII byte
+        if not (2 <= i < nb - 1) or data[i - 1] != 32:
+            return False
+        p2, n1 = data[i - 2], data[i + 1]
+        return (97 <= p2 <= 122 or p2 == 44) and (97 <= n1 <= 122 or n1 >= 128)
+    if b == 58:  # "://" after a letter (before the first byte: numpy's data[-1], the chunk's last byte)
+        if not (i + 2 < nb and data[i + 1] == 47 and data[i + 2] == 47):
+            return False
+        q = data[i - 1] if i > 0 else data[nb - 1]
+        return 65 <= q <= 90 or 97 <= q <= 122
+    return b == 64  # "@"
+
+
+@njit(cache=True, nogil=True)
+def _first_pass(data):
+    """First pass of :func:`mask_bytes`: ``(v, at, na, nph)``: the working values (``_LOWPUNCT[data]``:
+    ASCII letters lowercased; digits, the placeholder sentinels 1-6 and non-ASCII bytes kept; every other
+    byte a space), the positions ``at[:na]`` where a rule may start, in order, and how many sentinels.
+
+    Branch-free loops that the compiler vectorises (the values by arithmetic, a flag byte per position from
+    the byte and its neighbours), then the flags read 8 at a time: 0.125 -> 0.057 s per batch of 524k
+    seed-scale prompts (112 MB), where a loop taking the bytes that start no rule 8 at a time stopped at
+    every capital, digit, punctuation mark and "w". ``tests/layers/test_mask_kernel.py`` checks the values
+    against ``_LOWPUNCT``.
+    """
+    nb = len(data)
+    v = np.empty(nb, np.uint8)
+    f = np.zeros(nb + 8, np.uint8)  # bit 0: a rule may start here; bit 1: a sentinel (read 8 at a time)
+    for i in range(nb):
+        b = data[i]
+        keep = (b == 32) | ((b - _U97) < _U26) | (b >= 128) | ((b - _U48) < _U10) | ((b - _U1) < _U6)
+        v[i] = (b + np.uint8(32)) if (b - _U65) < _U26 else (b if keep else np.uint8(32))
+    for i in range(2, nb - 3):  # the neighbours as _start_at reads them, all at once
+        b, p1, p2, n1, n2, n3 = data[i], data[i - 1], data[i - 2], data[i + 1], data[i + 2], data[i + 3]
+        www = (b == 119) & (n1 == 119) & (n2 == 119) & (n3 == 46)
+        digit = ((b - _U48) < _U10) & ~((p1 - _U48) < _U10)
+        name = ((b - _U65) < _U26) & (p1 == 32) & (((p2 - _U97) < _U26) | (p2 == 44)) \
+            & (((n1 - _U97) < _U26) | (n1 >= 128))
+        url = (b == 58) & (n1 == 47) & (n2 == 47) & (((p1 - _U65) < _U26) | ((p1 - _U97) < _U26))
+        f[i] = np.uint8(www | digit | name | url | (b == 64)) | (np.uint8((b - _U1) < _U6) << np.uint8(1))
+    for i in range(min(2, nb)):
+        f[i] = np.uint8(_start_at(data, i, nb)) | (np.uint8(1 <= data[i] <= 6) << np.uint8(1))
+    for i in range(max(2, nb - 3), nb):
+        f[i] = np.uint8(_start_at(data, i, nb)) | (np.uint8(1 <= data[i] <= 6) << np.uint8(1))
+    at = np.empty(nb, np.int32)  # pages touched only as far as used
+    na = 0
+    nph = 0
+    for i in range(0, nb, 8):
+        w = _load_u64(f, i)
+        while w != 0:
+            t = np.int64(trailing_zeros(w))
+            if t & 7:
+                nph += 1
+            else:
+                at[na] = i + (t >> 3)
+                na += 1
+            w &= w - np.uint64(1)
+    return v, at, na, nph
+
+
+@njit(cache=True, nogil=True)
+def mask_bytes(off, data, breaks, cls_t, ends_t, ph_len, ph_bytes):
     """Byte stage of masking on one chunk: (new offsets, new bytes).
 
     ``off`` int64 offsets starting at 0, ``data`` uint8 bytes (after the RE2
-    stage); ``cls_t``/``low_t``/``ends_t`` the 256-entry class, lowercase /
-    punctuation and clause-end tables; ``ph_len[k]``/``ph_bytes[k]`` the
+    stage); ``cls_t``/``ends_t`` the 256-entry class and clause-end tables
+    (the lowercase / punctuation mapping is :func:`_first_pass`'s); ``ph_len[k]``/``ph_bytes[k]`` the
     placeholder text of sentinel ``k`` (1..6). Working values: one byte per
     input byte (0 marks a dropped byte, 1-6 placeholders, 7 a clause break).
 
     Two passes over the bytes: the first lowercases and notes where a rule may
-    start (each such byte can start one rule only: ``:``/``w`` a URL, ``@`` an
-    e-mail, a digit a number, a capital a name); the rules then run over those
-    positions, URLs first, each claiming its span unless an earlier one did;
-    the second pass writes the output, clause breaks decided on the way. Both
-    take lowercase letters and non-ASCII bytes (most of a prompt) on a short
-    path: they start no rule but "www." and are copied in runs (a 1M-prompt
-    batch of the seed-scale world: 0.79 -> 0.65 s).
+    start (:func:`_first_pass`; each such byte can start one rule only: ``:``/``w``
+    a URL, ``@`` an e-mail, a digit a number, a capital a name); the rules then
+    run over those positions, URLs first, each claiming its span unless an earlier
+    one did; the second pass writes the output, clause breaks decided on the way,
+    taking lowercase letters and non-ASCII bytes (most of a prompt) on a short
+    path: copied in runs (a 1M-prompt batch of the seed-scale world: 0.79 -> 0.65 s).
     """
     nb = len(data)
     n = len(off) - 1
     if nb == 0:
         return off.copy(), data.copy()
-    v = np.empty(nb, np.uint8)
-    at = np.empty(nb, np.int32)  # positions where a rule may start (pages touched only as far as used)
-    na = 0
-    nph = 0  # placeholders so far (an upper bound on those written: it sizes the output)
-    prev_d = False
-    i = 0
-    while i < nb:
-        if i + 8 <= nb:  # bytes that start no rule and lowercase to themselves skipped 8 at a time (SWAR)
-            w = _load_u64(data, i)
-            _store_u64(v, i, w)
-            odd = _plain8(w)
-            if odd == 0:
-                prev_d = False
-                i += 8
-                continue
-            skip = np.int64(trailing_zeros(odd)) >> 3  # bytes before the first that is not plain
-            if skip > 0:
-                prev_d = False
-                i += skip
-        b = data[i]
-        x = low_t[b]
-        v[i] = x
-        if x > 32 and b >= 97:  # a lowercase letter (or a non-ASCII byte): starts no rule, unless "www."
-            if b == 119 and i + 3 < nb and data[i + 3] == 46 and data[i + 1] == 119 and data[i + 2] == 119:
-                at[na] = i
-                na += 1
-            prev_d = False
-            i += 1
-            continue
-        nph += np.uint8(x - 1) < 6
-        c = cls_t[b]
-        isd = c == _D
-        if isd:
-            if not prev_d:
-                at[na] = i
-                na += 1
-        elif c == _U:
-            if 2 <= i < nb - 1 and data[i - 1] == 32 and ((cls_t[data[i - 2]] & _L) != 0 or data[i - 2] == 44) \
-                    and (cls_t[data[i + 1]] & (_L | _H)) != 0:
-                at[na] = i
-                na += 1
-        elif b == 58:
-            if i + 2 < nb and data[i + 1] == 47 and data[i + 2] == 47:
-                q = i - 1 if i > 0 else nb - 1  # numpy's data[-1] at the first byte
-                if (cls_t[data[q]] & (_U | _L)) != 0:
-                    at[na] = i
-                    na += 1
-        elif b == 64:
-            at[na] = i
-            na += 1
-        prev_d = isd
-        i += 1
+    v, at, na, nph = _first_pass(data)
 
     # URLs: "x://" (a letter before the colon) or "www."; the whole whitespace-delimited word
     cs = -1

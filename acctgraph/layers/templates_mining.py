@@ -338,7 +338,7 @@ def _byte_stage(off: np.ndarray, data: np.ndarray, breaks: bool = False) -> tupl
     from acctgraph.layers.templates_kernels import mask_bytes
 
     return mask_bytes(_readonly(off, np.int64), _readonly(data, np.uint8), bool(breaks),
-                      _CLS, _LOWPUNCT, _ENDS, _PH_LEN, _PH_BYTES)
+                      _CLS, _ENDS, _PH_LEN, _PH_BYTES)
 
 
 _NONASCII_STEPS = [

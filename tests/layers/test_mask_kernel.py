@@ -160,3 +160,23 @@ def test_edge_case_clauses_identical(text):
 @given(st.lists(prompt, min_size=1, max_size=12), st.integers(1, 4))
 def test_generated_clauses_identical(prompts, words):
     assert_same_clauses(prompts, words)
+
+
+def test_first_pass_values_and_rule_starts():
+    # the vectorised first pass of mask_bytes: every byte value maps as the _LOWPUNCT table says, and the
+    # rule starts and sentinels are those the one-byte-at-a-time form finds at every position (the first
+    # two and last three bytes of a chunk included), on strings rich in the bytes that start rules
+    from acctgraph.layers.templates_kernels import _first_pass, _start_at
+    from acctgraph.layers.templates_mining import _LOWPUNCT
+
+    every = np.arange(256, dtype=np.uint8)
+    assert _first_pass(every)[0].tolist() == _LOWPUNCT.tolist()
+    rng = np.random.default_rng(7)
+    alphabet = np.array(list(range(256)) + [119] * 40 + [46, 47, 58, 32, 44] * 20 + list(range(48, 58)) * 4
+                        + list(range(65, 91)) * 3 + list(range(97, 123)) * 3 + list(range(1, 7)) * 3, np.uint8)
+    for _ in range(2000):
+        data = rng.choice(alphabet, int(rng.integers(0, 40)))
+        v, at, na, nph = _first_pass(data)
+        assert v.tolist() == _LOWPUNCT[data].tolist()
+        assert at[:na].tolist() == [i for i in range(len(data)) if _start_at(data, i, len(data))]
+        assert nph == int(((data >= 1) & (data <= 6)).sum())
