@@ -32,7 +32,7 @@ from acctgraph._version import __version__
 from acctgraph.config import Config
 from acctgraph.engine import SPILL_DIR, Engine
 from acctgraph.errors import ConfigError
-from acctgraph.features import behaviour_table, write_features
+from acctgraph.features import behaviour_table, coded_requests, write_features
 from acctgraph.graph import LAYERS, build_edges
 from acctgraph.io.atomic import write_json_atomic
 from acctgraph.io import remote
@@ -90,7 +90,8 @@ def _stage(stages: dict[str, dict[str, float]], name: str, bar: Any) -> Iterator
 
 
 def _prepare_views(eng: Engine, ws: Workspace) -> int:
-    """Register validated tables and number accounts (nodes sorted by account id)."""
+    """Register validated tables and number accounts (nodes sorted by account id): temp tables ``nodes``,
+    ``acct``, ``req`` (models and user agents as codes, :func:`~acctgraph.features.coded_requests`) and ``pay``."""
     have = {t: ws.table_path(t).is_file() for t in ("accounts", "requests", "payments")}
     for t, ok in have.items():
         if ok:
@@ -108,9 +109,8 @@ def _prepare_views(eng: Engine, ws: Workspace) -> int:
         FROM (SELECT DISTINCT account_id FROM ({" UNION ALL ".join(sources)}) s) d;
         CREATE OR REPLACE TEMP TABLE acct AS
         SELECT n.node{", " + acct_cols if acct_cols else ""} FROM _t_accounts a JOIN nodes n USING (account_id);
-        CREATE OR REPLACE TEMP TABLE req AS
-        SELECT n.node, r.ts, r.ip, r.model, r.user_agent FROM _t_requests r JOIN nodes n USING (account_id);
     """)
+    coded_requests(eng, "_t_requests", "n.node", "JOIN nodes n USING (account_id)")
     if have["payments"]:
         eng.execute("""CREATE OR REPLACE TEMP TABLE pay AS SELECT n.node, p.instrument_id, p.bin, p.ts
                        FROM _t_payments p JOIN nodes n USING (account_id)""")
