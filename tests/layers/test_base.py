@@ -283,3 +283,19 @@ def test_finish_layer_sorts_the_table_once_for_the_file_and_the_edges(tmp_path):
     assert stats.pairs == len(pairs) and list(zip(out.column("src").to_pylist(), out.column("dst").to_pylist())) == pairs
     assert list(zip(table.column("src").to_pylist(), table.column("dst").to_pylist())) == pairs
     assert out.column("weight").to_pylist() == [round(w, 12) for w in table.column("weight").to_pylist()]
+
+
+def test_searchsorted_u64_equals_numpy():
+    # sorted keys with repeats, bunched in the top bits and spread over the whole range; needles present,
+    # absent, below and above every key; empty and one-key arrays
+    from acctgraph.layers.pair_kernels import searchsorted_u64
+
+    rng = np.random.default_rng(11)
+    top = np.uint64(2**64 - 1)
+    for n in (0, 1, 2, 7, 300, 5000):
+        spread = rng.integers(0, top, n, dtype=np.uint64, endpoint=True)
+        bunched = rng.integers(0, 1000, n, dtype=np.uint64)
+        for keys in (np.sort(np.concatenate([spread, spread[: n // 3]])), np.sort(bunched)):
+            needles = np.concatenate([keys, rng.integers(0, top, 300, dtype=np.uint64, endpoint=True),
+                                      rng.integers(0, 1100, 300, dtype=np.uint64), np.array([0, top], np.uint64)])
+            assert searchsorted_u64(keys, needles).tolist() == np.searchsorted(keys, needles).tolist()

@@ -705,13 +705,17 @@ def test_texts_spilled_during_grouping_give_the_same_model(monkeypatch, tmp_path
     assert m1.templates.num_rows > 3
 
 
+@pytest.mark.parametrize("combine", [True, False], ids=["combined", "chunk-by-chunk"])
 @pytest.mark.parametrize("spill", [False, True])
-def test_text_store_gives_texts_in_grouping_order(monkeypatch, tmp_path, spill):
+def test_text_store_gives_texts_in_grouping_order(monkeypatch, tmp_path, spill, combine):
     monkeypatch.setattr(tm, "_TOKEN_CHUNK", 4)
+    if not combine:  # texts too large to combine into one array: taken chunk by chunk
+        monkeypatch.setattr(tm, "_COMBINE_MAX_BYTES", 0)
     text = pa.chunked_array([[f"text {i}" for i in range(30)], [f"text {i}" for i in range(30, 50)]],
                             pa.large_string())
     order = np.random.default_rng(1).permutation(50)
     st = tm._TextStore(text, order=order)
+    assert isinstance(st._src, pa.ChunkedArray) != combine
     want = [f"text {i}" for i in order]
     assert (np.argsort(st.rank()) == np.argsort([w for w in want])).all()  # rank by text
     idx = np.array([49, 3, 0, 3, 17])
