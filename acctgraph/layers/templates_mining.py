@@ -1015,7 +1015,7 @@ class _TextStore:
             if self._src is None:
                 raise RuntimeError("rank() after the texts were released: call it before spill() or parts()")
             r = np.empty(len(self._src), np.int64)
-            r[np.asarray(pc.sort_indices(self._src))] = np.arange(len(self._src))
+            r[text_order(self._src)] = np.arange(len(self._src))
             self._rank = r if self._order is None else r[self._order]
         return self._rank
 
@@ -1113,6 +1113,30 @@ class _TextStore:
         """Remove the temporary file (if any); also done when the store is garbage-collected."""
         if self._finalizer is not None:
             self._finalizer()
+
+
+#: :func:`text_order` sorts this many texts or more with DuckDB (fewer: Arrow's sort, without a connection to open).
+_DUCK_SORT_MIN = 100_000
+
+
+def text_order(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The order that sorts ``text`` (distinct strings) by their bytes: ``pc.sort_indices(text)``, by DuckDB's
+    sort on one thread of a connection of its own when there are many (normalised key prefixes, radix
+    sorted: the seed-scale world's 1.9M skeletons, whose texts share long prefixes, 1.6 -> 1.0 s; grouping's
+    first step, on its critical path).
+
+    >>> text_order(pa.array(["b", "ab", "a", "é", "B"])).tolist()
+    [4, 2, 1, 0, 3]
+    """
+    if len(text) < _DUCK_SORT_MIN:
+        return np.asarray(pc.sort_indices(text), np.int64)
+    import duckdb
+
+    rows = pa.table({"t": text, "i": pa.array(np.arange(len(text), dtype=np.int64))})
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.register("rows", rows)
+        out = con.sql("SELECT i FROM rows ORDER BY t").to_arrow_table().column(0)
+    return out.combine_chunks().to_numpy() if out.num_chunks != 1 else out.chunk(0).to_numpy()
 
 
 def _take(arr: pa.Array | pa.ChunkedArray, idx: np.ndarray) -> pa.Array:

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import acctgraph.layers.templates_mining as tm
@@ -814,3 +815,16 @@ def test_clauses_grouped_beside_the_skeletons_give_the_same_model(monkeypatch):
     for name in ("skeletons", "templates", "clauses", "clause_groups", "skeleton_clauses"):
         assert getattr(models[0], name).equals(getattr(models[1], name)), name
     assert models[0].clause_groups.num_rows > 3
+
+
+def test_text_order_by_duckdb_equals_arrow(monkeypatch):
+    # many texts sorted by DuckDB give Arrow's order: bytes compared (upper case first, UTF-8 after ASCII),
+    # prefixes first, long shared prefixes, chunked input
+    rng = np.random.default_rng(4)
+    words = ["a", "b", "A", "é", "日本", "please translate", "z" * 40, "", " ", "\x07"]
+    texts = sorted({"".join(rng.choice(words, int(rng.integers(1, 6)))) + str(i % 7) for i in range(3000)})
+    rng.shuffle(texts)
+    arr = pa.chunked_array([texts[:1000], texts[1000:]], pa.large_string())
+    want = np.asarray(pc.sort_indices(arr)).tolist()
+    monkeypatch.setattr(tm, "_DUCK_SORT_MIN", 1)
+    assert tm.text_order(arr).tolist() == want
