@@ -54,9 +54,10 @@ def coded_requests(eng: Engine, source: str, node: str = "r.node", join: str = "
     ...     eng.sql("SELECT node, ip_no, mc, uc FROM req ORDER BY node, mc").to_pylist()
     [{'node': 0, 'ip_no': 1, 'mc': 1, 'uc': 0}, {'node': 1, 'ip_no': None, 'mc': 0, 'uc': 0}, {'node': 1, 'ip_no': 0, 'mc': None, 'uc': 0}]
     """
-    for col, code, kind in (("ip", "ip_no", "BIGINT"), ("model", "mc", "INTEGER"), ("user_agent", "uc", "INTEGER")):
+    for col, code, names, kind in (("ip", "ip_no", "_ipc", "BIGINT"), ("model", "mc", "_mc", "INTEGER"),
+                                   ("user_agent", "uc", "_uc", "INTEGER")):
         eng.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _{"ipc" if col == "ip" else code} AS
+            CREATE OR REPLACE TEMP TABLE {names} AS
             SELECT {col}, CAST(row_number() OVER (ORDER BY {col}) - 1 AS {kind}) AS {code}
             FROM (SELECT DISTINCT {col} FROM {source} WHERE {col} IS NOT NULL) x""")
     eng.execute(f"""
