@@ -98,7 +98,7 @@ def _merged_pairs(eng: Engine, layers: list[str]) -> pa.Table:
     # as the SQL's joins did; the values are never null either way)
     cols = {"src": src, "dst": dst, "src_account": accounts.take(src), "dst_account": accounts.take(dst)}
     for i, l in enumerate(layers):
-        cols[f"w_{l}"], cols[f"n_{l}"] = w[:, i], ev[:, i]
+        cols[f"w_{l}"], cols[f"n_{l}"] = w[i], ev[i]
     return pa.table(cols)
 
 
