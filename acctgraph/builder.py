@@ -189,8 +189,11 @@ _FEATURES_AFTER = ("payments", "network")
 
 def _early(modules: dict[str, Any]) -> list[str]:
     """The layers built after the features whose module has an ``early(ctx)`` (work that needs no other
-    layer's pairs: co-activity's sketches and LSH pairs), run before the layers that wait for mining."""
-    return [name for name, module in modules.items() if name not in _FEATURES_AFTER and hasattr(module, "early")]
+    layer's pairs: co-activity's sketches and LSH pairs; the templates' clause tier, which needs only the
+    clauses that the grouping has grouped before its skeletons), run before the layers that wait for mining;
+    those that mine last (their ``early`` may wait for their grouping, the others need not wait)."""
+    early = [name for name, module in modules.items() if name not in _FEATURES_AFTER and hasattr(module, "early")]
+    return sorted(early, key=lambda name: hasattr(modules[name], "mine"))
 
 
 def _stages(ctx: BuildContext, modules: dict[str, Any], mining: list[str], stages: dict[str, dict[str, float]],

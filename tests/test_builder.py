@@ -76,7 +76,7 @@ def test_templates_are_grouped_in_the_background_and_recorded_as_such(sample_bui
     assert stages == json.loads((sample_build[0] / "build.json").read_text())["stages"]
     # the engine's tables are made while the load's masking ends (the grouping runs beside them anyway)
     order = ["load", "prepare", "mine:templates", "layer:payments", "layer:network", "features", "early:coactivity",
-             "layer:templates",
+             "early:templates", "layer:templates",
              "layer:coactivity", "edges", "write features"]
     assert [k for k in stages if k != "group:templates"] == order
     assert stages["group:templates"]["background"] is True
@@ -98,6 +98,62 @@ def test_grouping_alone_or_in_the_background_gives_the_same_bytes(sample_ws, tmp
     assert stages.index("mine:templates") < stages.index("prepare")  # the engine held no table while it grouped
     for f in ARTIFACTS + ["clauses.parquet", "evidence/clauses.parquet"]:
         assert (ws / f).read_bytes() == (sample_ws / f).read_bytes(), f
+
+
+def test_the_clause_tier_is_built_while_the_skeletons_are_grouped(sample_ws, tmp_path, monkeypatch):
+    """The clause tier (early:templates) needs only the clauses, which the background grouping hands over
+    before it groups the skeletons: the skeletons' grouping here waits until the clause tier has written
+    its file (it would wait forever if the tier waited for the whole model). The same bytes."""
+    import time
+
+    from acctgraph.layers import templates_mining as tm
+
+    ws = tmp_path / "ws"
+    numbered, waited = tm.TemplateMiner._numbered_groups, []
+
+    def skeletons_after_the_clause_tier(self, store, requests, spill=False, what=None):
+        if what is not None:  # the skeletons (the clauses are grouped with what=None)
+            for _ in range(1200):
+                if (ws / "clauses.parquet").is_file():
+                    break
+                time.sleep(0.05)
+            waited.append((ws / "clauses.parquet").is_file())
+        return numbered(self, store, requests, spill, what)
+
+    monkeypatch.setattr(tm, "usable_cores", lambda: 2)
+    monkeypatch.setattr(tm.TemplateMiner, "_numbered_groups", skeletons_after_the_clause_tier)
+    report = acctgraph.build(acctgraph.SAMPLE_DIR, ws, quiet=True)
+    assert waited == [True]
+    assert report.stages["group:templates"]["background"] is True
+    for f in ARTIFACTS + ["clauses.parquet", "evidence/clauses.parquet"]:
+        assert (ws / f).read_bytes() == (sample_ws / f).read_bytes(), f
+
+
+def test_a_grouping_that_fails_before_the_clauses_fails_the_build(tmp_path, monkeypatch):
+    """The clause tier waits for the clauses: when the grouping fails first, the build fails with its error
+    (it does not wait forever)."""
+    import threading
+
+    from acctgraph.layers import templates_mining as tm
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("clause grouping broke")
+
+    monkeypatch.setattr(tm.TemplateMiner, "_clause_groups", broken)
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            acctgraph.build(acctgraph.SAMPLE_DIR, tmp_path / "ws", quiet=True)
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(120)
+    assert not t.is_alive(), "the build waited for clauses that never came"
+    assert isinstance(outcome[0], ValueError) and "clause grouping broke" in str(outcome[0])
 
 
 def test_the_sql_runs_on_one_thread_fewer_while_the_grouping_runs(tmp_path, monkeypatch):

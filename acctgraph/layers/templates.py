@@ -67,6 +67,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ from acctgraph.engine import SPILL_DIR, Engine, round_sql
 from acctgraph.io.workspace import Workspace
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
-from acctgraph.layers.templates_mining import TemplateConfig, TemplateMiner, TemplateModel
+from acctgraph.layers.templates_mining import ClauseModel, TemplateConfig, TemplateMiner, TemplateModel
 from acctgraph.procs import Background, prefetch, threaded_map, usable_cores
 from acctgraph.progress import progress, say_nothing, steps
 
@@ -422,6 +423,14 @@ class Mined:
 
     model: TemplateModel | Background
     seconds: float
+    #: the model's clause part, as soon as the grouping in the background has it (None: no background)
+    clauses: Future[ClauseModel] | None = None
+
+    def clause_part(self) -> ClauseModel:
+        """The model's clause part (waiting for the grouping to reach it, when it runs in the background)."""
+        if self.clauses is not None:
+            return self.clauses.result()
+        return self.result()[0].clause_part
 
     def result(self) -> tuple[TemplateModel, float]:
         """The model (waiting for the grouping) and the seconds of mining in all."""
@@ -482,20 +491,29 @@ def mine(ctx: BuildContext) -> Mined:
         miner.on_step = None
         return Mined(model, time.perf_counter() - t0)
 
+    clauses: Future[ClauseModel] = Future()  # the clause tier (early) waits for it, not for the whole model
+
     def group(stop: threading.Event) -> TemplateModel:
         def step(what: str) -> None:
             Background.check(stop)  # the build failed meanwhile: stop between steps
             ctx.note(f"templates grouping: {what}")
 
-        miner.on_step = step
+        miner.on_step, miner.on_clauses = step, clauses.set_result
         try:
-            return miner.finish()
+            model = miner.finish()
+        except BaseException as e:
+            if not clauses.done():  # whoever waits for the clauses gets the grouping's error
+                clauses.set_exception(e)
+            raise
         finally:
-            miner.on_step = None
+            miner.on_step = miner.on_clauses = None
             miner.close()
             ctx.note("")
+        if not clauses.done():  # the miner did not hand the part over early (it groups clauses first)
+            clauses.set_result(model.clause_part)
+        return model
 
-    return Mined(Background(group, name="acctgraph-grouping"), time.perf_counter() - t0)
+    return Mined(Background(group, name="acctgraph-grouping"), time.perf_counter() - t0, clauses)
 
 
 def groups_beside(ctx: BuildContext) -> bool:
@@ -513,10 +531,42 @@ def groups_beside(ctx: BuildContext) -> bool:
     return tap.skeletons + (tap.rows_in - tap.rows) <= BACKGROUND_MAX_SKELETONS
 
 
+@dataclass
+class ClauseTier:
+    """What :func:`early` leaves for :func:`build`: the clause tier done (its pairs in temp table ``_tmpl_b``,
+    its files written), with its statistics and, on DuckDB, the accounts' skeleton rows for the template tier
+    (``rows``: offsets, skeleton, count; see :func:`_skeleton_rows`)."""
+
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    stats: dict[str, int]
+    alike: int
+    members: int
+    seconds: float = 0.0
+
+
+def early(ctx: BuildContext) -> ClauseTier:
+    """The clause tier: it needs only the model's clause part (:class:`~acctgraph.layers.templates_mining.ClauseModel`),
+    which the grouping in the background has before it groups the skeletons, so the build runs it beside that
+    grouping (stage ``early:templates``: at scale 0.1 the build's main thread waited 0.8 s for the grouping
+    with nothing to do, at seed scale 3.4 s); :func:`build` runs it when the build did not.
+    Mines first if nothing was mined (``ctx.mined``)."""
+    mined = ctx.mined.get(NAME)
+    if mined is None:
+        mined = ctx.mined[NAME] = mine(ctx)
+    part = mined.clause_part()
+    t0 = time.perf_counter()
+    # the model's part stays in Python memory while DuckDB joins it: DuckDB works in what its limit leaves
+    with ctx.eng.lend_memory(lend=part.nbytes), steps("templates: clauses", quiet=ctx.quiet) as say:
+        tier = _clause_tier(ctx, part, say)
+    tier.seconds = time.perf_counter() - t0
+    return tier
+
+
 def build(ctx: BuildContext) -> LayerStats:
-    """Link accounts sharing templates and clauses (mining first, unless ``ctx.mined`` has it)."""
-    mined = ctx.mined.get(NAME) or mine(ctx)
-    model, mine_s = mined.result()
+    """Link accounts sharing templates and clauses (mining first, unless ``ctx.mined`` has it; the clause
+    tier first, unless ``ctx.early`` has it)."""
+    tier = ctx.early.pop(NAME, None) or early(ctx)
+    model, mine_s = ctx.mined[NAME].result()
     ctx.mined.pop(NAME, None)  # after the grouping ended: until then the build cancels it if it fails
     t0 = time.perf_counter()
     eng = ctx.eng
@@ -524,12 +574,13 @@ def build(ctx: BuildContext) -> LayerStats:
     # limit leaves beside it (the seed-scale evasive world's model is 1.3 GB, and the aggregation of
     # clause evidence, with the full limit, was the build's peak).
     with eng.lend_memory(lend=model.nbytes), steps("templates", quiet=ctx.quiet) as say:
-        stats = _link(ctx, model, say)
-    stats.seconds = mine_s + time.perf_counter() - t0  # mining (its grouping beside other stages) and linking
+        stats = _link(ctx, model, tier, say)
+    # mining (its grouping beside other stages), the clause tier and the template tier
+    stats.seconds = mine_s + tier.seconds + time.perf_counter() - t0
     return stats
 
 
-def _clause_ev_sql(eng: Engine, model: TemplateModel, min_requests: int) -> None:
+def _clause_ev_sql(eng: Engine, model: ClauseModel, min_requests: int) -> None:
     """Temp table ``clause_ev(node, clause, requests, share)`` from ``_skel_node(node, skeleton_hash,
     count_all)``: each skeleton's rows count for every clause of its first prompt (a clause listed twice,
     twice) and for the clause's group (when it is another clause); ``share`` of the account's clause-key
@@ -552,16 +603,16 @@ def _clause_ev_sql(eng: Engine, model: TemplateModel, min_requests: int) -> None
         eng.unregister(view)
 
 
-def _skeleton_keys(model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _skeleton_keys(model: ClauseModel) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Each skeleton's clause keys, as :func:`_clause_ev_sql` counts them: ``(key_off, keys, key_hash)``,
     skeleton ``i`` (its row in ``model.skeletons``) listing ``keys[key_off[i]:key_off[i + 1]]``, indices
     into the sorted clause hashes ``key_hash`` (each clause, then its group when that is another clause).
 
-    For a model as :meth:`~acctgraph.layers.templates_mining.TemplateMiner.finish` makes it (skeletons,
+    For a model's clause part as :meth:`~acctgraph.layers.templates_mining.TemplateMiner.finish` makes it (skeletons,
     their clause lists and the clauses in hash order; every listed skeleton, clause and group one of the
     model's); None for any other, which the SQL counts.
     """
-    sk = np.asarray(model.skeletons.column("skeleton_hash"), np.uint64)
+    sk = np.asarray(model.skeleton_hash, np.uint64)
     l_sk = np.asarray(model.skeleton_clauses.column("skeleton_hash"), np.uint64)
     l_cl = np.asarray(model.skeleton_clauses.column("clause_hash"), np.uint64)
     c_hash = np.asarray(model.clauses.column("clause_hash"), np.uint64)
@@ -595,14 +646,14 @@ def _ascending(a: np.ndarray, strict: bool = True) -> bool:
     return bool(len(a) < 2 or ((a[1:] > a[:-1]) if strict else (a[1:] >= a[:-1])).all())
 
 
-def _skeleton_rows(eng: Engine, model: TemplateModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows of ``_skel_node(node, skeleton_hash, count_all)`` by account, skeletons as rows of
-    ``model.skeletons``: ``(offsets, skeleton, count)``, account ``v``'s rows at ``offsets[v]:offsets[v + 1]``
+def _skeleton_rows(eng: Engine, skeleton_hash: np.ndarray | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of ``_skel_node(node, skeleton_hash, count_all)`` by account, skeletons as indices into
+    ``skeleton_hash`` (the model's skeletons): ``(offsets, skeleton, count)``, account ``v``'s rows at ``offsets[v]:offsets[v + 1]``
     (:func:`~acctgraph.by_account.sort_by_node`)."""
     from acctgraph.by_account import sort_by_node
 
-    eng.register("_sidx", pa.table({"skeleton_hash": model.skeletons.column("skeleton_hash"),
-                                    "sidx": pa.array(np.arange(model.skeletons.num_rows, dtype=np.int32))}))
+    eng.register("_sidx", pa.table({"skeleton_hash": pa.array(np.asarray(skeleton_hash, np.uint64)),
+                                    "sidx": pa.array(np.arange(len(skeleton_hash), dtype=np.int32))}))
     rows = eng.sql("SELECT s.node, i.sidx, s.count_all FROM _skel_node s JOIN _sidx i USING (skeleton_hash)")
     eng.unregister("_sidx")
     node = rows.column("node").to_numpy()
@@ -642,7 +693,7 @@ def _tmpl_ev_sql(eng: Engine, model: TemplateModel, prior: float) -> None:
 def _tmpl_ev_compiled(eng: Engine, model: TemplateModel, prior: float,
                       rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
     """:func:`_tmpl_ev_sql` by compiled kernels (each skeleton's one key: its template), the same table."""
-    rows = _skeleton_rows(eng, model) if rows is None else rows
+    rows = _skeleton_rows(eng, model.skeletons.column("skeleton_hash")) if rows is None else rows
     tid = np.asarray(model.skeletons.column("template_id"), np.int64)
     n_templates = int(tid.max()) + 1 if len(tid) else 0
     v, k, req, tot = _per_account(rows, np.arange(len(tid) + 1, dtype=np.int64), tid.astype(np.int32), n_templates, 1)
@@ -651,7 +702,7 @@ def _tmpl_ev_compiled(eng: Engine, model: TemplateModel, prior: float,
                                "requests": pa.array(req, pa.int64()), "share": pa.array(share, pa.float64())})
 
 
-def _clause_ev_compiled(eng: Engine, model: TemplateModel, min_requests: int,
+def _clause_ev_compiled(eng: Engine, model: ClauseModel, min_requests: int,
                         rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
     """:func:`_clause_ev_sql` by compiled kernels (:mod:`acctgraph.layers.evidence_kernels`): the rows
     fetched once (``rows``, else fetched here), counted by account, each account's clause keys summed in
@@ -663,7 +714,7 @@ def _clause_ev_compiled(eng: Engine, model: TemplateModel, min_requests: int,
         _clause_ev_sql(eng, model, min_requests)
         return
     key_off, keys, key_hash = listed
-    rows = _skeleton_rows(eng, model) if rows is None else rows
+    rows = _skeleton_rows(eng, model.skeleton_hash) if rows is None else rows
     v, k, req, tot = _per_account(rows, key_off, keys, len(key_hash), min_requests)
     share = np.floor(req / tot * 1e9 + 0.5) / 1e9  # round_sql(..., 9), the same operations
     _as_table(eng, "clause_ev", {"node": pa.array(v, pa.int32()), "clause": pa.array(key_hash[k], pa.uint64()),
@@ -677,39 +728,23 @@ def _as_table(eng: Engine, name: str, columns: dict[str, pa.Array]) -> None:
     eng.unregister(f"_{name}_arrow")
 
 
-def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = say_nothing) -> LayerStats:
-    """Evidence (templates and clauses per account), the layer's pairs and its outputs, from the model."""
+def _clause_tier(ctx: BuildContext, part: ClauseModel, say: Callable[[str], None] = say_nothing) -> ClauseTier:
+    """The clause tier from the model's clause part: the accounts' skeleton rows, their clause evidence
+    (temp table ``clause_ev``), the pairs sharing clauses (temp table ``_tmpl_b``) and the clauses' files."""
     eng, cfg = ctx.eng, ctx.config.templates
-    say("templates per account")
-    # rows per (account node, skeleton): the accounts' ids joined to their nodes once, for templates and clauses
+    say("clauses per account")
+    # rows per (account node, skeleton): the accounts' ids joined to their nodes once, for clauses and templates
     eng.execute("""
         CREATE OR REPLACE TEMP TABLE _skel_node AS
         SELECT n.node, r.skeleton_hash, r.count_all FROM _skel_rows r JOIN nodes n USING (account_id)""")
-    eng.register("_skeletons", model.skeletons)
-    eng.register("_templates", model.templates)
-    prior, minreq = float(cfg.prior_requests), int(cfg.min_requests)
-    # on DuckDB by compiled kernels over the rows fetched once, for templates and clauses (SQL elsewhere)
-    rows = _skeleton_rows(eng, model) if eng.name == "duckdb" else None
+    # on DuckDB by compiled kernels over the rows fetched once, for clauses and templates (SQL elsewhere)
+    rows = _skeleton_rows(eng, part.skeleton_hash) if eng.name == "duckdb" else None
     if rows is not None:
-        _tmpl_ev_compiled(eng, model, prior, rows)
+        _clause_ev_compiled(eng, part, int(cfg.clause_min_requests), rows)
+        _drop_skeleton_rows(ctx)  # the template tier counts the rows fetched
     else:
-        _tmpl_ev_sql(eng, model, prior)
-    eng.execute(f"""CREATE OR REPLACE TEMP VIEW _tmpl_members AS
-                    SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq}""")
-    cap, k = ctx.config.build.group_cap, ctx.config.build.ring_k
-    say("pairs sharing templates")
-    s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=cap, k=k, member_weight="share")
-    say("clauses per account")
-    if rows is not None:
-        _clause_ev_compiled(eng, model, int(cfg.clause_min_requests), rows)
-        del rows
-    else:
-        _clause_ev_sql(eng, model, int(cfg.clause_min_requests))
+        _clause_ev_sql(eng, part, int(cfg.clause_min_requests))
     eng.execute("CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev")
-    eng.unregister("_skel_rows")
-    eng.execute("DROP TABLE _skel_node")
-    _skel_rows_path(ctx.ws).unlink(missing_ok=True)
-    ck = int(cfg.clause_ring_k)
     say("pairs sharing clauses")
     shared, partners = int(cfg.clause_min_shared), int(cfg.clause_partners)
     alike: list[int] = []
@@ -721,29 +756,63 @@ def _link(ctx: BuildContext, model: TemplateModel, say: Callable[[str], None] = 
         alike.append(kept.num_rows)
         return kept
 
-    s2 = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=cap, k=k, k_max=ck, factor=cfg.clause_factor,
-                          min_evidence=shared, rescue=rescue if partners > 0 else None)
-    union_tiers(eng, "layer_templates", ["_tmpl_a", "_tmpl_b"])
-    say("writing templates, clauses and evidence")
-    eng.copy_to_parquet("""
-        SELECT t.template_id, t.canonical, t.example, CAST(coalesce(u.accounts, 0) AS BIGINT) AS accounts,
-               t.requests, t.skeletons
-        FROM _templates t LEFT JOIN (SELECT template_id, count(*) AS accounts FROM tmpl_ev GROUP BY template_id) u
-        USING (template_id) ORDER BY t.template_id""", ctx.ws.templates_path)
-    eng.register("_clause_groups", model.clause_groups)
+    stats = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=ctx.config.build.group_cap,
+                             k=ctx.config.build.ring_k, k_max=int(cfg.clause_ring_k), factor=cfg.clause_factor,
+                             min_evidence=shared, rescue=rescue if partners > 0 else None)
+    say("writing clauses and their evidence")
+    eng.register("_clause_groups", part.clause_groups)
     eng.copy_to_parquet("""
         SELECT g.clause_group, g.canonical, g.clauses, g.requests, u.accounts
         FROM _clause_groups g JOIN (SELECT clause, CAST(count(*) AS BIGINT) AS accounts FROM clause_ev
                                     GROUP BY clause HAVING count(*) >= 2) u ON u.clause = g.clause_group
         ORDER BY g.requests DESC, g.canonical""", ctx.ws.clauses_path)
     eng.unregister("_clause_groups")
-    eng.copy_to_parquet("SELECT * FROM tmpl_ev ORDER BY node, template_id", ctx.ws.evidence_path(NAME))
     eng.copy_to_parquet("""
         SELECT e.node, e.clause, e.requests, e.share FROM clause_ev e
         WHERE e.clause IN (SELECT clause FROM clause_ev GROUP BY clause HAVING count(*) >= 2)
         ORDER BY e.node, e.clause""", ctx.ws.evidence_path("clauses"))
+    return ClauseTier(rows, stats, sum(alike), int(eng.scalar("SELECT count(*) FROM clause_ev")))
+
+
+def _drop_skeleton_rows(ctx: BuildContext) -> None:
+    """Drop the accounts' skeleton rows (``_skel_node``, the view ``_skel_rows`` and its spill file) once counted."""
+    ctx.eng.unregister("_skel_rows")
+    ctx.eng.execute("DROP TABLE _skel_node")
+    _skel_rows_path(ctx.ws).unlink(missing_ok=True)
+
+
+def _link(ctx: BuildContext, model: TemplateModel, tier: ClauseTier,
+          say: Callable[[str], None] = say_nothing) -> LayerStats:
+    """The template tier (templates per account, the pairs sharing them), both tiers' pairs as the layer's
+    and the templates' files, from the model and the clause tier (made before, :func:`_clause_tier`)."""
+    eng, cfg = ctx.eng, ctx.config.templates
+    say("templates per account")
+    eng.register("_skeletons", model.skeletons)
+    eng.register("_templates", model.templates)
+    prior, minreq = float(cfg.prior_requests), int(cfg.min_requests)
+    if tier.rows is not None:
+        _tmpl_ev_compiled(eng, model, prior, tier.rows)
+        tier.rows = None
+    else:
+        _tmpl_ev_sql(eng, model, prior)
+        _drop_skeleton_rows(ctx)
+    eng.execute(f"""CREATE OR REPLACE TEMP VIEW _tmpl_members AS
+                    SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq}""")
+    say("pairs sharing templates")
+    s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=ctx.config.build.group_cap, k=ctx.config.build.ring_k,
+                         member_weight="share")
+    union_tiers(eng, "layer_templates", ["_tmpl_a", "_tmpl_b"])
+    say("writing templates and their evidence")
+    eng.copy_to_parquet("""
+        SELECT t.template_id, t.canonical, t.example, CAST(coalesce(u.accounts, 0) AS BIGINT) AS accounts,
+               t.requests, t.skeletons
+        FROM _templates t LEFT JOIN (SELECT template_id, count(*) AS accounts FROM tmpl_ev GROUP BY template_id) u
+        USING (template_id) ORDER BY t.template_id""", ctx.ws.templates_path)
+    eng.copy_to_parquet("SELECT * FROM tmpl_ev ORDER BY node, template_id", ctx.ws.evidence_path(NAME))
+    s2 = tier.stats
     stats = LayerStats(NAME, keys=s["keys"] + s2["keys"], largest_group=max(s["largest_group"], s2["largest_group"]),
                        sparsified_groups=s["sparsified_groups"] + s2["sparsified_groups"],
                        extra={"templates": model.templates.num_rows, "skeletons": model.skeletons.num_rows,
-                              "clause_keys": s2["keys"], "clause_alike_pairs": sum(alike), "clause_members": int(eng.scalar("SELECT count(*) FROM clause_ev"))})
+                              "clause_keys": s2["keys"], "clause_alike_pairs": tier.alike,
+                              "clause_members": tier.members})
     return ctx.finish_layer(NAME, "layer_templates", stats)

@@ -752,6 +752,37 @@ def _by_hash(part: tuple, perm: np.ndarray | None = None) -> tuple[np.ndarray, t
 
 
 @dataclass(frozen=True)
+class ClauseModel:
+    """The clause part of a :class:`TemplateModel`: what the templates layer's clause tier needs.
+
+    :meth:`TemplateMiner.finish` has it before the skeletons are grouped, and hands it to
+    :attr:`TemplateMiner.on_clauses` then (when the clauses are grouped beside the skeletons), so the
+    clause tier can link accounts while the skeletons' grouping runs on. ``skeleton_hash``: the distinct
+    skeletons' hashes in hash order (the rows of :attr:`TemplateModel.skeletons`); the other fields as
+    :class:`TemplateModel` 's.
+
+    >>> m = TemplateMiner()
+    >>> _ = m.add(pa.array(["Think step by step. Then give the answer!", "hello there you"]))
+    >>> part = m.finish().clause_part
+    >>> len(part.skeleton_hash), part.clause_groups.column("canonical").to_pylist()
+    (2, ['hello there you', 'then give the answer', 'think step by step'])
+    """
+
+    skeleton_hash: np.ndarray
+    clauses: pa.Table
+    clause_groups: pa.Table
+    skeleton_clauses: pa.Table
+    _listing_clause: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _group_clause: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the part holds."""
+        return (self.skeleton_hash.nbytes + sum(t.nbytes for t in (self.clauses, self.clause_groups, self.skeleton_clauses))
+                + sum(a.nbytes for a in (self._listing_clause, self._group_clause) if a is not None))
+
+
+@dataclass(frozen=True)
 class TemplateModel:
     """Result of mining.
 
@@ -796,6 +827,12 @@ class TemplateModel:
             order = _hash_order(keys)
             object.__setattr__(self, "_keys", keys[order])
             object.__setattr__(self, "_ids", ids[order])
+
+    @property
+    def clause_part(self) -> ClauseModel:
+        """The model's clause tables with its skeletons' hashes (what the clause tier needs)."""
+        return ClauseModel(np.asarray(self.skeletons.column("skeleton_hash"), np.uint64), self.clauses,
+                           self.clause_groups, self.skeleton_clauses, self._listing_clause, self._group_clause)
 
     @property
     def nbytes(self) -> int:
@@ -1201,6 +1238,12 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
+def _skeleton_clauses(hashes: np.ndarray, n_clauses: np.ndarray, listed: np.ndarray) -> pa.Table:
+    """:attr:`TemplateModel.skeleton_clauses`: skeleton ``hashes[i]`` listing ``n_clauses[i]`` clauses of ``listed``."""
+    return pa.table({"skeleton_hash": pa.array(np.repeat(hashes, n_clauses), pa.uint64()),
+                     "clause_hash": pa.array(listed, pa.uint64())}, schema=_SKEL_CLAUSE_SCHEMA)
+
+
 # ---------------------------------------------------------------------------
 # the miner
 # ---------------------------------------------------------------------------
@@ -1256,6 +1299,10 @@ class TemplateMiner:
         self._spill_dir = spill_dir
         #: called with a short description as each step of :meth:`finish` starts (a progress display)
         self.on_step = on_step
+        #: called by :meth:`finish` (on another thread) with the model's :class:`ClauseModel` as soon as it
+        #: is ready, when the clauses are grouped beside the skeletons (two cores, at most
+        #: :data:`CONCURRENT_CLAUSES_MAX_SKELETONS` skeletons); not called otherwise (the model has it)
+        self.on_clauses: Callable[[ClauseModel], None] | None = None
         self._rows_seen = 0  # rows of earlier add() calls: row numbers of the examples
         # distinct skeletons: (hash, requests, text, raw example, clause list); earliest part first
         # (after a merge, see _merge_distinct, its arrays are chunked and its rows in merge order)
@@ -1504,24 +1551,25 @@ class TemplateMiner:
         what = f"{len(store):,} skeletons"
         self._step("grouping clauses")
         if len(store) <= CONCURRENT_CLAUSES_MAX_SKELETONS and usable_cores() >= 2:
-            # small: the clauses are grouped on a second thread meanwhile (memory is no concern here)
+            # small: the clauses are grouped on a second thread meanwhile (memory is no concern here), and
+            # their part of the model goes to on_clauses as soon as it is ready
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="acctgraph-clauses") as pool:
-                clauses_job = pool.submit(self._clause_groups, c_hash, requests, n_clauses)
+                clauses_job = pool.submit(self._clause_part, hashes, c_hash, requests, n_clauses, self.on_clauses)
                 tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(store, requests, spill=True,
                                                                                    what=what)
-                clause_tables = clauses_job.result()
+                part = clauses_job.result()
         else:
-            clause_tables = self._clause_groups(c_hash, requests, n_clauses)
+            clauses, groups, listing_clause, group_clause = self._clause_groups(c_hash, requests, n_clauses)
             # the clause lists wait on disk while the skeletons are grouped (0.5 GB at seed scale with
             # paraphrasing campaigns, held through the top of grouping), read back for the model
-            clause_lists_back = _park(self._spill_dir, (n_clauses, c_hash, clause_tables[2]))
-            del n_clauses, c_hash
-            clauses, groups, _, group_clause = clause_tables
-            del clause_tables
+            clause_lists_back = _park(self._spill_dir, (n_clauses, c_hash, listing_clause))
+            del n_clauses, c_hash, listing_clause
             release_unused()  # the clauses' texts and lists
             tid, canon, g_req, g_n, t_order, text_rank = self._numbered_groups(store, requests, spill=True, what=what)
             n_clauses, c_hash, listing_clause = clause_lists_back()
-            clause_tables = (clauses, groups, listing_clause, group_clause)
+            part = ClauseModel(hashes, clauses, groups, _skeleton_clauses(hashes, n_clauses, c_hash),
+                               listing_clause, group_clause)
+            del n_clauses, c_hash, listing_clause, clauses, groups, group_clause
         self._step("canonical texts and examples")
         skeletons = pa.table({"skeleton_hash": pa.array(hashes, pa.uint64()),
                               "template_id": pa.array(tid, pa.int64()),
@@ -1535,11 +1583,18 @@ class TemplateMiner:
         }, schema=_TMPL_SCHEMA)
         store.close()
         del store, examples, text_rank
-        skel_clauses = pa.table({"skeleton_hash": pa.array(np.repeat(hashes, n_clauses), pa.uint64()),
-                                 "clause_hash": pa.array(c_hash, pa.uint64())}, schema=_SKEL_CLAUSE_SCHEMA)
-        clauses, groups, listing_clause, group_clause = clause_tables
-        return TemplateModel(skeletons, templates, clauses, groups, skel_clauses,
-                             _listing_clause=listing_clause, _group_clause=group_clause)
+        return TemplateModel(skeletons, templates, part.clauses, part.clause_groups, part.skeleton_clauses,
+                             _listing_clause=part._listing_clause, _group_clause=part._group_clause)
+
+    def _clause_part(self, hashes: np.ndarray, listed: np.ndarray, skel_requests: np.ndarray, n_clauses: np.ndarray,
+                     ready: Callable[[ClauseModel], None] | None = None) -> ClauseModel:
+        """The clause part of the model (:meth:`_clause_groups` of the skeletons ``hashes``), given to ``ready``."""
+        clauses, groups, listing_clause, group_clause = self._clause_groups(listed, skel_requests, n_clauses)
+        part = ClauseModel(hashes, clauses, groups, _skeleton_clauses(hashes, n_clauses, listed),
+                           listing_clause, group_clause)
+        if ready is not None:
+            ready(part)
+        return part
 
     def _examples(self, examples: pa.Array) -> pa.Array:
         """Example texts: as they are, or fetched (``example_rows``) when they are row numbers."""

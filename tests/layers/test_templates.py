@@ -486,7 +486,7 @@ def _clause_ev(fn, model, skel_node, min_requests):
 
     with Engine(threads=2) as eng:
         eng.register("_skel_node", skel_node)
-        fn(eng, model, min_requests)
+        fn(eng, model.clause_part, min_requests)
         return eng.sql("SELECT * FROM clause_ev ORDER BY node, clause")
 
 
@@ -497,7 +497,7 @@ def test_clause_evidence_compiled_equals_sql(min_requests):
     from acctgraph.layers.templates import _clause_ev_compiled, _clause_ev_sql, _skeleton_keys
 
     model, skel_node = _clause_world()
-    assert _skeleton_keys(model) is not None  # the miner's model: counted by the compiled kernels
+    assert _skeleton_keys(model.clause_part) is not None  # the miner's model: counted by the compiled kernels
     grouped = model.clauses.filter(pa.compute.not_equal(model.clauses.column("clause_hash"),
                                                         model.clauses.column("clause_group")))
     assert grouped.num_rows > 0  # some clauses count for a group besides themselves
@@ -507,7 +507,7 @@ def test_clause_evidence_compiled_equals_sql(min_requests):
     rng = np.random.default_rng(1)
     shuffled = dataclasses.replace(model, **{name: getattr(model, name).take(rng.permutation(getattr(model, name).num_rows))
                                              for name in ("skeletons", "clauses", "skeleton_clauses")})
-    assert _skeleton_keys(shuffled) is None
+    assert _skeleton_keys(shuffled.clause_part) is None
     assert _clause_ev(_clause_ev_compiled, shuffled, skel_node, min_requests).equals(sql)
 
 
@@ -552,7 +552,7 @@ def test_template_evidence_compiled_equals_sql(prior):
             fn(eng, model, prior)
             got[fn] = eng.sql("SELECT * FROM tmpl_ev ORDER BY node, template_id")
             if fn is _tmpl_ev_compiled:  # the rows fetched once serve templates and clauses alike
-                off, item, count = _skeleton_rows(eng, model)
+                off, item, count = _skeleton_rows(eng, model.skeletons.column("skeleton_hash"))
                 assert off[-1] == len(item) == skel_node.filter(pa.compute.is_valid(skel_node.column(1))).num_rows
     sql, fast = got[_tmpl_ev_sql], got[_tmpl_ev_compiled]
     assert sql.num_rows > 50 and fast.schema.equals(sql.schema) and fast.equals(sql)

@@ -817,6 +817,53 @@ def test_clauses_grouped_beside_the_skeletons_give_the_same_model(monkeypatch):
     assert models[0].clause_groups.num_rows > 3
 
 
+def test_the_clause_part_is_handed_over_before_the_skeletons_are_grouped(monkeypatch):
+    """Grouped beside the skeletons, the clauses' part of the model goes to on_clauses (once, from the clause
+    thread) while the skeletons are still being grouped; it is the model's clause part. Grouped first
+    (large models), on_clauses is not called, and the model's part is the same."""
+    import threading
+
+    rows, _ = _popular_prompts()
+    data = pa.array((rows + [t.format(p=p) for t in COT for p in PROBLEMS]) * 2)
+    monkeypatch.setattr(tm, "usable_cores", lambda: 2)
+    parts = []
+    for most in (tm.CONCURRENT_CLAUSES_MAX_SKELETONS, 0):
+        monkeypatch.setattr(tm, "CONCURRENT_CLAUSES_MAX_SKELETONS", most)
+        miner = TemplateMiner()
+        miner.add(data)
+        handed, grouping = [], threading.Event()
+        miner.on_step = lambda what: grouping.set() if what.startswith("grouping") else None
+        numbered = miner._numbered_groups
+
+        def skeletons_after_the_clauses(store, requests, spill=False, what=None):
+            if what is not None and most:  # the skeletons' grouping waits until the clauses were handed over
+                for _ in range(600):
+                    if handed:
+                        break
+                    time.sleep(0.05)
+                assert handed, "the clause part was not handed over while the skeletons were grouped"
+            return numbered(store, requests, spill, what)
+
+        miner._numbered_groups = skeletons_after_the_clauses
+        miner.on_clauses = lambda part: handed.append((part, threading.current_thread() is threading.main_thread()))
+        model = miner.finish()
+        part = model.clause_part
+        if most:
+            assert len(handed) == 1 and handed[0][1] is False  # once, from the clause thread
+            early = handed[0][0]
+            assert np.array_equal(early.skeleton_hash, part.skeleton_hash)
+            for name in ("clauses", "clause_groups", "skeleton_clauses"):
+                assert getattr(early, name).equals(getattr(part, name)), name
+            assert np.array_equal(early._listing_clause, part._listing_clause)
+            assert np.array_equal(early._group_clause, part._group_clause)
+        else:
+            assert handed == []
+        assert part.clause_groups.num_rows > 3 and part.nbytes > 0
+        parts.append(part)
+    assert np.array_equal(parts[0].skeleton_hash, parts[1].skeleton_hash)
+    assert parts[0].skeleton_clauses.equals(parts[1].skeleton_clauses) and parts[0].clauses.equals(parts[1].clauses)
+
+
 def test_text_order_by_duckdb_equals_arrow(monkeypatch):
     # many texts sorted by DuckDB give Arrow's order: bytes compared (upper case first, UTF-8 after ASCII),
     # prefixes first, long shared prefixes, chunked input
