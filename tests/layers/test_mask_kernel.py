@@ -59,7 +59,7 @@ def test_sample_prompts_identical():
 
 
 def test_chunk_sized_batch_identical():
-    # more rows than one masking chunk (65,536), rows cut at every byte class boundary
+    # more rows than one masking chunk (8,192; and than 65,536, a piece), rows cut at every byte class boundary
     base = ["Email bob@x.io: \"hi\" at https://x.io/a?b=1 for Jane Smith, 3.5 times",
             "```py\nprint(1)\n``` then `x` and 'quoted text' here", "ww", "w.x", "12", "ab", ":/", "/x",
             "don't 'stop' me", '{"name": "Bob", "age": 3}', "", None, "日本語 テスト。Bob", "a\x00b\x07c"]
