@@ -547,9 +547,10 @@ class ClauseTier:
 def early(ctx: BuildContext) -> ClauseTier:
     """The clause tier: it needs only the model's clause part (:class:`~acctgraph.layers.templates_mining.ClauseModel`),
     which the grouping in the background has before it groups the skeletons, so the build runs it beside that
-    grouping (stage ``early:templates``: at scale 0.1 the build's main thread waited 0.8 s for the grouping
-    with nothing to do, at seed scale 3.4 s); :func:`build` runs it when the build did not.
-    Mines first if nothing was mined (``ctx.mined``)."""
+    grouping (stage ``early:templates``), where the build's main thread waited for the grouping with nothing
+    to do (0.8 s at scale 0.1: the build 9.29 -> 8.84 s, median of 8 alternating runs; at seed scale 3.4 s, but
+    there the cores were busy either way and the build took as long, within the VM's noise); :func:`build`
+    runs it when the build did not. Mines first if nothing was mined (``ctx.mined``)."""
     mined = ctx.mined.get(NAME)
     if mined is None:
         mined = ctx.mined[NAME] = mine(ctx)
@@ -605,7 +606,7 @@ def _clause_ev_sql(eng: Engine, model: ClauseModel, min_requests: int) -> None:
 
 def _skeleton_keys(model: ClauseModel) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Each skeleton's clause keys, as :func:`_clause_ev_sql` counts them: ``(key_off, keys, key_hash)``,
-    skeleton ``i`` (its row in ``model.skeletons``) listing ``keys[key_off[i]:key_off[i + 1]]``, indices
+    skeleton ``i`` (``model.skeleton_hash[i]``, its row in the model's ``skeletons``) listing ``keys[key_off[i]:key_off[i + 1]]``, indices
     into the sorted clause hashes ``key_hash`` (each clause, then its group when that is another clause).
 
     For a model's clause part as :meth:`~acctgraph.layers.templates_mining.TemplateMiner.finish` makes it (skeletons,
