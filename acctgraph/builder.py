@@ -39,7 +39,7 @@ from acctgraph.io import remote
 from acctgraph.io.load import LoadReport, embedded_refuses, load
 from acctgraph.io.workspace import ARTIFACT_VERSION, UPSTREAM_KEY, Workspace
 from acctgraph.layers.base import BuildContext, LayerStats
-from acctgraph.memory import map_large_allocations, release_unused
+from acctgraph.memory import heap_tops_kept, map_large_allocations, release_unused
 from acctgraph.progress import progress
 
 #: Build order: co-activity last, since it also scores pairs found by the other layers.
@@ -268,7 +268,9 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
             if engine != "spark" and hasattr(modules[name], "load_tap")}
     try:
         with bar:
-            with _stage(stages, "load", bar):
+            # the masking kernels' temporaries rise and fall at the top of their threads' heaps: kept there
+            # while the load masks, handed back after it (acctgraph.memory)
+            with _stage(stages, "load", bar), heap_tops_kept():
                 load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet, engine=engine,
                                    spark_master=cfg.build.spark_master or None,
                                    taps={tap.table: tap for tap in taps.values()})

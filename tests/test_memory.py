@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from acctgraph.memory import MMAP_THRESHOLD, map_large_allocations, release_unused
+from acctgraph.memory import MMAP_THRESHOLD, TRIM_THRESHOLD, map_large_allocations, release_unused
 
 
 def _rss_mb() -> float:
@@ -56,9 +57,61 @@ def test_map_large_allocations_returns_freed_arrays_to_the_system():
     assert returned("default") < 50  # glibc's default: held as holes in the heap
 
 
+_TOP = """
+import resource, sys
+import numpy as np
+from acctgraph.memory import heap_tops_kept, map_large_allocations
+
+def faults():  # made and freed again and again: each time at the top of the heap
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(40):
+        a = np.ones(1 << 19)  # 4 MiB (below MMAP_THRESHOLD: from the heap)
+        del a
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+assert map_large_allocations()
+np.ones(1 << 19)
+with heap_tops_kept() as kept:
+    assert kept
+    inside = faults()
+print(faults(), inside)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc")
+def test_heap_tops_kept_while_inside_and_trimmed_again_after():
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}  # 4 KiB pages, glibc's defaults
+    out = subprocess.run([sys.executable, "-c", _TOP], capture_output=True, text=True, check=True, env=env)
+    after, inside = (int(x) for x in out.stdout.split())
+    assert inside < 1_000  # the freed 4 MiB kept at the top of the heap and used again
+    # glibc's starting threshold again: trimmed each time and faulted in (zeroed) again (about 19k faults)
+    assert after > 10_000
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc")
+def test_heap_tops_kept_gives_the_free_memory_back_on_leaving():
+    script = """
+import numpy as np
+from acctgraph.memory import heap_tops_kept, map_large_allocations
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+assert map_large_allocations()
+with heap_tops_kept(trim=1 << 30):
+    arrays = [np.ones(1 << 19) for _ in range(50)]  # 200 MB of 4 MiB blocks on the heap
+    del arrays
+    held = rss()
+print(round(held - rss()))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
+    assert float(out.stdout.strip()) > 150  # held while inside, returned on leaving
+
+
 def test_mmap_threshold_is_within_what_glibc_accepts():
     # mallopt refuses a threshold above 32 MiB on 64-bit glibc (DEFAULT_MMAP_THRESHOLD_MAX)
     assert 128 * 1024 <= MMAP_THRESHOLD <= 32 << 20
+    assert MMAP_THRESHOLD <= TRIM_THRESHOLD  # a freed block below the mapping threshold fits in what a heap keeps
 
 
 def test_map_large_allocations_is_repeatable():
