@@ -1160,18 +1160,23 @@ class _TextStore:
 
 #: :func:`text_order` sorts this many texts or more with DuckDB (fewer: Arrow's sort, without a connection to open).
 _DUCK_SORT_MIN = 100_000
+#: ... up to this many bytes of text: DuckDB's sort copies the texts into its own blocks, Arrow's sorts indices
+#: over them in place. The seed-scale evasive world's 12.5M skeletons (2.6 GB of text, ranked while the mined
+#: batches are merged, the build's peak) peaked at 7,909 MiB with DuckDB's sort; the default world's 1.9M
+#: (about 0.3 GB) sort faster there (1.6 -> 1.0 s).
+_DUCK_SORT_MAX_BYTES = 512 << 20
 
 
 def text_order(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """The order that sorts ``text`` (distinct strings) by their bytes: ``pc.sort_indices(text)``, by DuckDB's
-    sort on one thread of a connection of its own when there are many (normalised key prefixes, radix
-    sorted: the seed-scale world's 1.9M skeletons, whose texts share long prefixes, 1.6 -> 1.0 s; grouping's
-    first step, on its critical path).
+    sort on one thread of a connection of its own when there are many but not too many bytes of them
+    (normalised key prefixes, radix sorted: the seed-scale world's 1.9M skeletons, whose texts share long
+    prefixes, 1.6 -> 1.0 s; grouping's first step, on its critical path; see :data:`_DUCK_SORT_MAX_BYTES`).
 
     >>> text_order(pa.array(["b", "ab", "a", "é", "B"])).tolist()
     [4, 2, 1, 0, 3]
     """
-    if len(text) < _DUCK_SORT_MIN:
+    if len(text) < _DUCK_SORT_MIN or text.nbytes > _DUCK_SORT_MAX_BYTES:
         return np.asarray(pc.sort_indices(text), np.int64)
     import duckdb
 

@@ -875,3 +875,18 @@ def test_text_order_by_duckdb_equals_arrow(monkeypatch):
     want = np.asarray(pc.sort_indices(arr)).tolist()
     monkeypatch.setattr(tm, "_DUCK_SORT_MIN", 1)
     assert tm.text_order(arr).tolist() == want
+
+
+def test_text_order_of_many_bytes_sorts_in_place(monkeypatch):
+    # above _DUCK_SORT_MAX_BYTES Arrow sorts indices over the texts (DuckDB would copy them all)
+    import duckdb
+
+    texts = pa.array([f"text {i:05d} " + "x" * (i % 13) for i in range(2000)][::-1], pa.large_string())
+    monkeypatch.setattr(tm, "_DUCK_SORT_MIN", 1)
+    monkeypatch.setattr(tm, "_DUCK_SORT_MAX_BYTES", texts.nbytes - 1)
+
+    def no_duckdb(*a, **k):
+        raise AssertionError("DuckDB sorted the texts")
+
+    monkeypatch.setattr(duckdb, "connect", no_duckdb)
+    assert tm.text_order(texts).tolist() == list(range(1999, -1, -1))
