@@ -67,6 +67,7 @@ class Engine:
         self.execute(f"SET threads = {self.threads}")
         self._memory_limit = memory_limit
         self._lent = False  # inside lend_memory, with DuckDB's limit lowered
+        self._lent_limit = ""  # the limit while lent
         if memory_limit:
             self.execute(f"SET memory_limit = '{_q(memory_limit)}'")
         self._tmp = tempfile.TemporaryDirectory(prefix="acctgraph-duckdb-") if temp_dir is None else None
@@ -223,24 +224,35 @@ class Engine:
         makes work fail: a statement that runs out of memory meanwhile runs
         again with the whole limit (statements are atomic, and the engine's
         multi-statement scripts repeat safely: their steps before the one that
-        allocates are CREATE OR REPLACE), which ends the loan.
+        allocates are CREATE OR REPLACE), which ends the loan. A loan inside a
+        loan lowers the limit further and gives the outer loan's limit back when it ends.
 
         >>> with Engine(memory_limit="4GB") as eng, eng.lend_memory(lend=3 << 30):
         ...     round(eng.memory_limit_bytes() / 2**30, 1)
         1.0
+        >>> with Engine(memory_limit="4GiB") as eng, eng.lend_memory(lend=1 << 30):
+        ...     with eng.lend_memory(lend=1 << 30):
+        ...         inner = eng.memory_limit_bytes()
+        ...     outer = eng.memory_limit_bytes()
+        >>> round(inner / 2**30, 1), round(outer / 2**30, 1)
+        (2.0, 3.0)
         """
+        outer = self._lent_limit if self._lent else None  # a loan inside a loan: its limit comes back after
         if lend is not None:  # never above the limit as it is (a limit below 1 GiB stays)
             now = self.memory_limit_bytes()
             keep = f"{min(now, max(now - int(lend), 1 << 30))}B"
         try:
             self.con.execute(f"SET memory_limit = '{_q(keep)}'")
-            self._lent = True
+            self._lent, self._lent_limit = True, keep
         except duckdb.Error:
-            self._lent = False
+            pass  # the limit (and any loan around this one) stays as it was
         try:
             yield
         finally:
-            if self._lent:
+            if self._lent and outer is not None:
+                self.con.execute(f"SET memory_limit = '{_q(outer)}'")
+                self._lent_limit = outer
+            elif self._lent:
                 self._restore_limit()
 
     # -- dialect: the few SQL spellings that differ between engines (see acctgraph.spark) -----------

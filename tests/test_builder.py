@@ -309,6 +309,12 @@ def test_lending_memory_lowers_duckdbs_limit_for_the_block_only():
         with eng.lend_memory(lend=10 * gib):  # never below 1 GiB
             assert abs(eng.memory_limit_bytes() - gib) < 0.2 * gib
         assert eng.memory_limit_bytes() == full
+        with eng.lend_memory(lend=gib):  # a loan inside a loan: the outer loan's limit comes back after it
+            outer = eng.memory_limit_bytes()
+            with eng.lend_memory(lend=gib):
+                assert abs(eng.memory_limit_bytes() - (outer - gib)) < 0.2 * gib
+            assert eng.memory_limit_bytes() == outer < full
+        assert eng.memory_limit_bytes() == full
     with Engine(memory_limit="512MB") as eng, eng.lend_memory(lend=gib):  # a small limit is never raised
         assert eng.memory_limit_bytes() < 0.5 * gib
     with Engine() as eng:  # no limit configured: DuckDB's default comes back
@@ -342,6 +348,10 @@ def test_work_that_outgrows_lent_memory_runs_again_with_the_whole_limit(tmp_path
             assert eng.scalar("SELECT len(l) FROM t") == 3_000_000
         with eng.lend_memory(keep="16MB"):
             assert eng.copy_to_parquet(big, tmp_path / "out.parquet") == 1
+        with eng.lend_memory(keep="1GB"), eng.lend_memory(keep="16MB"):
+            assert len(eng.sql(big).column("l")[0]) == 3_000_000
+            assert eng.memory_limit_bytes() == full  # running again ended both loans
+        assert eng.memory_limit_bytes() == full
         assert pq.read_table(tmp_path / "out.parquet").num_rows == 1
     with Engine(memory_limit="16MB", temp_dir=tmp_path / "spill") as eng:  # nothing lent: the one-line error
         with pytest.raises(ConfigError, match="ran out of memory"):

@@ -162,10 +162,23 @@ def _kept_pairs(eng: Engine, links: str, min_evidence: int, rescue: Rescue | Non
                 more: tuple[np.ndarray, ...] = ()) -> pa.Table:
     """``(src, dst, shared)`` of the pairs of ``links(src, dst, ...)`` and of the links ``more`` (arrays
     ``src``, ``dst``) that met on ``min_evidence`` keys or more (``shared`` null), or that ``rescue`` keeps."""
+    held = len(more[0]) if more else 0
+    n_links = int(eng.scalar(f"SELECT count(*) FROM {links}")) + held
+    # Python holds about 32 bytes a link meanwhile (the ring links, their packed keys and the sort's buffer):
+    # DuckDB lends it that much of its limit (seed-scale evasive world, 83M links: the clause tier peaked at 7,889
+    # MiB with DuckDB at 1.8 GB, 6,732 MiB with it written down to 1 GiB; the default world: 48M links, DuckDB below
+    # its lent limit, nothing written)
+    with eng.lend_memory(lend=32 * n_links):
+        return _count_and_keep(eng, links, n_links, min_evidence, rescue, more)
+
+
+def _count_and_keep(eng: Engine, links: str, n_links: int, min_evidence: int, rescue: Rescue | None,
+                    more: tuple[np.ndarray, ...]) -> pa.Table:
+    """:func:`_kept_pairs` of ``n_links`` links (``links`` and the arrays ``more``)."""
     from acctgraph.layers.pair_kernels import pack_into, split_by_count
 
     held = len(more[0]) if more else 0
-    key = np.empty(int(eng.scalar(f"SELECT count(*) FROM {links}")) + held, np.int64)
+    key = np.empty(n_links, np.int64)
     if more:  # on a thread per core over slices (the clause tier at seed scale: 48M ring links)
         cuts = np.linspace(0, held, usable_cores() + 1).astype(np.int64)
         threaded_map(lambda c: pack_into(key, int(c[0]), more[0][c[0]:c[1]], more[1][c[0]:c[1]]),
