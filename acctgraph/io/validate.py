@@ -264,7 +264,7 @@ class UnknownRows:
     """:func:`unknown_rows` of a column that comes batch by batch: each batch's rows are counted per
     value (:meth:`add`), and the values are looked up in the known ones once, at the end
     (:meth:`count`), instead of every known value being hashed again for each batch (seed scale:
-    1M known accounts, 39 batches of requests, 1.05 -> 0.4 s).
+    1M known accounts, 39 batches of requests, one thread: 1.4 -> 1.1 s, of which 0.35 s the lookup at the end).
 
     >>> u = UnknownRows(pa.array(["a", "b", "c"]))
     >>> u.add(pa.array(["a", "x", None])); u.add(pa.array(["x", "b", "b"]))
