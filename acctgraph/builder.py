@@ -267,10 +267,10 @@ def _build(data: str | os.PathLike[str] | None, ws: Workspace, paths: dict[str, 
     taps = {name: modules[name].load_tap(ws, cfg) for name in mining
             if engine != "spark" and hasattr(modules[name], "load_tap")}
     try:
-        with bar:
-            # the masking kernels' temporaries rise and fall at the top of their threads' heaps: kept there
-            # while the load masks, handed back after it (acctgraph.memory)
-            with _stage(stages, "load", bar), heap_tops_kept():
+        # the compiled kernels' temporaries rise and fall at the top of their threads' heaps: kept there while
+        # the build runs, handed back after it (acctgraph.memory)
+        with bar, heap_tops_kept():
+            with _stage(stages, "load", bar):
                 load_report = load(data, ws, paths=paths, config=cfg, quiet=quiet, engine=engine,
                                    spark_master=cfg.build.spark_master or None,
                                    taps={tap.table: tap for tap in taps.values()})

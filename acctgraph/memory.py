@@ -28,19 +28,19 @@ Two allocators keep freed memory for themselves unless told otherwise:
   the same (4.4-5.2 GiB), and 7,408 MiB for the evasive seed-scale world (7,462 before).
 * Fixing that threshold also fixes glibc's trim threshold where it was (128 KiB at the
   start): whenever more than that is free at the top of a heap, glibc hands it back to the
-  system, and the next blocks there are faulted in again, zeroed page by page. While the
-  build masks the prompts, the compiled kernels' temporaries (below 8 MiB: from the heap of
-  the thread that runs them) rise and fall at the top of their threads' heaps chunk after
-  chunk, trimmed each time. :func:`heap_tops_kept` lets each heap keep up to
-  :data:`TRIM_THRESHOLD` (32 MiB) free at its top for the next blocks, for the length of a
-  block (the build's load stage), then gives what the heaps hold free back
-  (``malloc_trim``). Load and masking of the seed-scale world (2026-12-06; the threshold set
-  by ``GLIBC_TUNABLES``): page faults 1.65-1.90 million and 7.5-12.8 s of kernel time in
-  four runs at 128 KiB; 0.41-0.45 million and 4.7-7.4 s in five runs at 32-256 MiB. Kept for the
-  whole build it saved about as much again at scale 0.1 (page faults 0.79-0.87 -> 0.44-0.47
-  million, six builds each, alternating), but the heaps of the threads that group the
-  skeletons then held their tops through the grouping's peak: the evasive seed-scale
-  world's build peaked at 7,947 MiB instead of about 7,060.
+  system, and the next blocks there are faulted in again, zeroed page by page. The compiled
+  kernels' temporaries (below 8 MiB: from the heap of the thread that runs them; the
+  masking's, chunk after chunk) rise and fall at the top of their threads' heaps, trimmed
+  each time. :func:`heap_tops_kept` lets each heap keep up to :data:`TRIM_THRESHOLD`
+  (32 MiB) free at its top for the next blocks for the length of a block (``build``), then
+  gives what the heaps hold free back (``malloc_trim``). Measured on 2026-12-06 (the
+  threshold set by ``GLIBC_TUNABLES`` for the whole process): the seed-scale world's load
+  with masking, 1.65-1.90 million page faults and 7.5-12.8 s of kernel time in four runs
+  at 128 KiB, 0.41-0.45 million and 4.7-7.4 s in five runs at 32-256 MiB; scale-0.1 builds,
+  six each, alternating, 0.79-0.87 -> 0.44-0.47 million faults, 3.8-5.0 -> 2.8-3.6 s of
+  kernel time, median wall 10.2 -> 9.2 s; seed-scale builds 3.8-3.9 -> 2.4 million faults.
+  Peak memory: the evasive seed-scale world's build 7,081 MiB with the heaps' tops kept
+  through the build, 6,945 MiB with them kept through the load only.
 
 Example:
     >>> release_unused()
