@@ -255,9 +255,9 @@ def unknown_rows(ids: pa.Array | pa.ChunkedArray, known_unique: pa.Array) -> int
     >>> unknown_rows(pa.array(["a", "b", "b", "x", None]), pa.array(["a", "b", "c"]))
     2
     """
-    counts = pc.value_counts(ids)
-    where = pc.index_in(known_unique, value_set=counts.field("values")).drop_null()
-    return len(ids) - int(pc.sum(pc.take(counts.field("counts"), where)).as_py() or 0)
+    counter = UnknownRows(known_unique)
+    counter.add(ids)
+    return counter.count()
 
 
 class UnknownRows:
