@@ -118,7 +118,9 @@ def build(ctx: BuildContext) -> LayerStats:
     n_ips = len(ips)
     del ips, ip_text
     cap, k = cfg.build.group_cap, cfg.build.ring_k
-    s1 = shared_key_pairs(eng, "_net_ip", "_net_a", cap=cap, k=k, entity="ring", entity_names="_ip_names")
+    # net_ev holds one row per (node, IP, window): the IP tier's members are unique as they are
+    s1 = shared_key_pairs(eng, "_net_ip", "_net_a", cap=cap, k=k, entity="ring", entity_names="_ip_names",
+                          unique=True)
     s2 = shared_key_pairs(eng, "_net_sub", "_net_b", cap=cap, k=k, entity="ring", entity_names="_subnet_names",
                           factor=cfg.network.subnet_factor)
     eng.unregister("_ip_names")

@@ -96,6 +96,27 @@ def test_duplicate_membership_counts_once():
     assert got == {(1, 2): 1.0}
 
 
+@pytest.mark.parametrize("rescued", [False, True])
+def test_unique_members_give_the_pairs_of_grouped_members(rescued):
+    # members already one row per (key, node) (a grouped table): taken as they are, the same pairs and stats,
+    # small groups and rings (with weights, entities, counting and a rescue) alike
+    rng = np.random.default_rng(3)
+    rows = {(int(k), int(n)) for k, n in zip(rng.integers(0, 40, 3000), rng.integers(0, 400, 3000))}
+    keys, nodes = map(list, zip(*sorted(rows)))
+    share = rng.uniform(0.1, 1.0, len(keys)).round(3)
+    kw = dict(cap=21, k=3, k_max=8, member_weight="share", entity="key % 7", min_evidence=2,
+              rescue=(lambda s, d: pa.table({"src": s[:5], "dst": d[:5], "shared": np.full(5, 2.0)})) if rescued
+              else None)
+    got = []
+    for unique in (False, True):
+        with Engine(threads=1) as eng:
+            eng.register("m", pa.table({"key": keys, "node": pa.array(nodes, pa.int32()), "share": share}))
+            stats = shared_key_pairs(eng, "m", "out", unique=unique, **kw)
+            got.append((eng.sql("SELECT * FROM out ORDER BY src, dst").to_pylist(), stats))
+    assert got[0][1]["sparsified_groups"] > 0 and len(got[0][0]) > 100
+    assert got[1] == got[0]
+
+
 def test_large_group_is_sparsified_with_budget_preserved():
     n, k = 5000, 10
     got, stats = pairs({"nat": list(range(n))}, cap=50, k=k)
