@@ -647,15 +647,20 @@ def _ascending(a: np.ndarray, strict: bool = True) -> bool:
     return bool(len(a) < 2 or ((a[1:] > a[:-1]) if strict else (a[1:] >= a[:-1])).all())
 
 
-def _skeleton_rows(eng: Engine, skeleton_hash: np.ndarray | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows of ``_skel_node(node, skeleton_hash, count_all)`` by account, skeletons as indices into
+#: The accounts' skeleton rows (view ``_skel_rows``: account id, skeleton hash, count) with the accounts' nodes.
+_SKEL_NODE_SQL = "SELECT n.node, r.skeleton_hash, r.count_all FROM _skel_rows r JOIN nodes n USING (account_id)"
+
+
+def _skeleton_rows(eng: Engine, skeleton_hash: np.ndarray | pa.ChunkedArray,
+                   source: str = "_skel_node") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of relation ``source(node, skeleton_hash, count_all)`` by account, skeletons as indices into
     ``skeleton_hash`` (the model's skeletons): ``(offsets, skeleton, count)``, account ``v``'s rows at ``offsets[v]:offsets[v + 1]``
     (:func:`~acctgraph.by_account.sort_by_node`)."""
     from acctgraph.by_account import sort_by_node
 
     eng.register("_sidx", pa.table({"skeleton_hash": pa.array(np.asarray(skeleton_hash, np.uint64)),
                                     "sidx": pa.array(np.arange(len(skeleton_hash), dtype=np.int32))}))
-    rows = eng.sql("SELECT s.node, i.sidx, s.count_all FROM _skel_node s JOIN _sidx i USING (skeleton_hash)")
+    rows = eng.sql(f"SELECT s.node, i.sidx, s.count_all FROM {source} s JOIN _sidx i USING (skeleton_hash)")
     eng.unregister("_sidx")
     node = rows.column("node").to_numpy()
     return sort_by_node(node, int(node.max()) + 1 if len(node) else 0, rows.column("sidx").to_numpy(),
@@ -734,16 +739,16 @@ def _clause_tier(ctx: BuildContext, part: ClauseModel, say: Callable[[str], None
     (temp table ``clause_ev``), the pairs sharing clauses (temp table ``_tmpl_b``) and the clauses' files."""
     eng, cfg = ctx.eng, ctx.config.templates
     say("clauses per account")
-    # rows per (account node, skeleton): the accounts' ids joined to their nodes once, for clauses and templates
-    eng.execute("""
-        CREATE OR REPLACE TEMP TABLE _skel_node AS
-        SELECT n.node, r.skeleton_hash, r.count_all FROM _skel_rows r JOIN nodes n USING (account_id)""")
-    # on DuckDB by compiled kernels over the rows fetched once, for clauses and templates (SQL elsewhere)
-    rows = _skeleton_rows(eng, part.skeleton_hash) if eng.name == "duckdb" else None
-    if rows is not None:
+    # rows per (account node, skeleton), for clauses and templates: on DuckDB counted by compiled kernels
+    # over the rows fetched once, the accounts' ids joined to their nodes in the same query (not made a
+    # table first); elsewhere the SQL counts a table of them, made once
+    if eng.name == "duckdb":
+        rows = _skeleton_rows(eng, part.skeleton_hash, f"({_SKEL_NODE_SQL})")
         _clause_ev_compiled(eng, part, int(cfg.clause_min_requests), rows)
         _drop_skeleton_rows(ctx)  # the template tier counts the rows fetched
     else:
+        rows = None
+        eng.execute(f"CREATE OR REPLACE TEMP TABLE _skel_node AS {_SKEL_NODE_SQL}")
         _clause_ev_sql(eng, part, int(cfg.clause_min_requests))
     eng.execute("CREATE OR REPLACE TEMP VIEW _clause_members AS SELECT clause AS key, node, share FROM clause_ev")
     say("pairs sharing clauses")
@@ -759,7 +764,8 @@ def _clause_tier(ctx: BuildContext, part: ClauseModel, say: Callable[[str], None
 
     stats = shared_key_pairs(eng, "_clause_members", "_tmpl_b", cap=ctx.config.build.group_cap,
                              k=ctx.config.build.ring_k, k_max=int(cfg.clause_ring_k), factor=cfg.clause_factor,
-                             min_evidence=shared, rescue=rescue if partners > 0 else None)
+                             min_evidence=shared, rescue=rescue if partners > 0 else None,
+                             unique=True)  # clause_ev: one row per (node, clause)
     say("writing clauses and their evidence")
     eng.register("_clause_groups", part.clause_groups)
     eng.copy_to_parquet("""
@@ -778,7 +784,7 @@ def _clause_tier(ctx: BuildContext, part: ClauseModel, say: Callable[[str], None
 def _drop_skeleton_rows(ctx: BuildContext) -> None:
     """Drop the accounts' skeleton rows (``_skel_node``, the view ``_skel_rows`` and its spill file) once counted."""
     ctx.eng.unregister("_skel_rows")
-    ctx.eng.execute("DROP TABLE _skel_node")
+    ctx.eng.execute("DROP TABLE IF EXISTS _skel_node")
     _skel_rows_path(ctx.ws).unlink(missing_ok=True)
 
 
@@ -801,7 +807,7 @@ def _link(ctx: BuildContext, model: TemplateModel, tier: ClauseTier,
                     SELECT template_id AS key, node, share FROM tmpl_ev WHERE requests >= {minreq}""")
     say("pairs sharing templates")
     s = shared_key_pairs(eng, "_tmpl_members", "_tmpl_a", cap=ctx.config.build.group_cap, k=ctx.config.build.ring_k,
-                         member_weight="share")
+                         member_weight="share", unique=True)  # tmpl_ev: one row per (node, template)
     union_tiers(eng, "layer_templates", ["_tmpl_a", "_tmpl_b"])
     say("writing templates and their evidence")
     eng.copy_to_parquet("""
