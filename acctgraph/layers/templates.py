@@ -656,15 +656,15 @@ def _skeleton_rows(eng: Engine, skeleton_hash: np.ndarray | pa.ChunkedArray,
     """The rows of relation ``source(node, skeleton_hash, count_all)`` by account, skeletons as indices into
     ``skeleton_hash`` (the model's skeletons): ``(offsets, skeleton, count)``, account ``v``'s rows at ``offsets[v]:offsets[v + 1]``
     (:func:`~acctgraph.by_account.sort_by_node`)."""
-    from acctgraph.by_account import sort_by_node
+    from acctgraph.by_account import numpy_chunks, sort_by_node
 
     eng.register("_sidx", pa.table({"skeleton_hash": pa.array(np.asarray(skeleton_hash, np.uint64)),
                                     "sidx": pa.array(np.arange(len(skeleton_hash), dtype=np.int32))}))
     rows = eng.sql(f"SELECT s.node, i.sidx, s.count_all FROM {source} s JOIN _sidx i USING (skeleton_hash)")
     eng.unregister("_sidx")
-    node = rows.column("node").to_numpy()
-    return sort_by_node(node, int(node.max()) + 1 if len(node) else 0, rows.column("sidx").to_numpy(),
-                        rows.column("count_all").to_numpy())
+    node = numpy_chunks(rows.column("node"))  # the result's chunks as they came (no joined copies)
+    n_nodes = max((int(c.max()) + 1 for c in node if len(c)), default=0)
+    return sort_by_node(node, n_nodes, numpy_chunks(rows.column("sidx")), numpy_chunks(rows.column("count_all")))
 
 
 def _per_account(rows: tuple[np.ndarray, np.ndarray, np.ndarray], key_off: np.ndarray, keys: np.ndarray,
