@@ -421,10 +421,6 @@ def _by_chunks(prompts: pa.Array | pa.ChunkedArray, breaks: bool, mask_chunk) ->
 # hashing
 # ---------------------------------------------------------------------------
 
-_IDENTITY = np.arange(256, dtype=np.uint8)
-_BREAKS_AS_SPACES = np.where(_IDENTITY == _BRK, np.uint8(32), _IDENTITY).astype(np.uint8)
-
-
 def _encode(arr: pa.Array, breaks_as_spaces: bool = False) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """(code per row, -1 for nulls; first row of each code; the distinct values,
     ``large_string``) of a string array, codes numbered in order of first occurrence: what
@@ -446,8 +442,9 @@ def _encode(arr: pa.Array, breaks_as_spaces: bool = False) -> tuple[np.ndarray, 
     dist = arr.take(pa.array(first, pa.int64()))
     if breaks_as_spaces and len(dist):
         d_off, d_data = _buffers(dist)
-        dist = _from_buffers(d_off, _BREAKS_AS_SPACES[d_data],
-                              np.asarray(dist.is_valid()) if dist.null_count else None)
+        spaced = d_data.copy()  # a copy and a masked store: half the time of a 256-entry table's lookup per byte
+        np.putmask(spaced, spaced == _BRK, np.uint8(32))
+        dist = _from_buffers(d_off, spaced, np.asarray(dist.is_valid()) if dist.null_count else None)
     return codes, first, dist
 
 
