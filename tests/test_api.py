@@ -111,6 +111,23 @@ def test_function_api_still_there():
 
 
 # ---------------------------------------------------------------- one cluster
+def test_the_api_loads_on_first_use():
+    # `import acctgraph` (and the command line) import no stage until one is used; every name of __all__
+    # resolves; the functions named like submodules stay the functions once those submodules are imported
+    import subprocess
+    import sys
+
+    code = ("import sys, acctgraph; before = sorted(m for m in ('pandas', 'duckdb', 'numba', 'acctgraph.builder') "
+            "if m in sys.modules); import acctgraph.clusters, acctgraph.evaluate, acctgraph.explain, acctgraph.export; "
+            "names = [n for n in acctgraph.__all__ if getattr(acctgraph, n, None) is None]; "
+            "kinds = [type(getattr(acctgraph, n)).__name__ for n in ('communities', 'evaluate', 'explain', 'export')]; "
+            "print(before, names, kinds, set(acctgraph.__all__) <= set(dir(acctgraph)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[] [] ['function', 'function', 'function', 'function'] True"
+    with pytest.raises(AttributeError, match="no attribute 'nonesuch'"):
+        acctgraph.nonesuch
+
+
 def test_cluster_is_its_members_and_every_link_between_them(sample):
     cid = int(sample.clusters(flagged=True)["community_id"].iloc[0])
     c = sample.cluster(cid)
