@@ -45,12 +45,17 @@ def test_package_source_has_no_eval_pickle_or_shell():
     record("security", source_files_scanned=len(sources))
 
 
-def test_the_only_dynamic_import_is_a_checked_layer_name():
-    """builder.py imports acctgraph.layers.<name>; the name must be one of the known layers."""
+def test_the_only_dynamic_imports_are_a_checked_layer_name_and_the_api_table():
+    """builder.py imports acctgraph.layers.<name>; the name must be one of the known layers. The package's
+    ``__getattr__`` imports the module of an API name from its fixed table (``acctgraph._API``) only."""
     hits = [(p, line) for p in PACKAGE.rglob("*.py") for line in p.read_text(encoding="utf-8").splitlines()
             if "import_module(" in line]
-    assert [(p.name, line.strip()) for p, line in hits] == [
+    assert sorted((p.name, line.strip()) for p, line in hits) == [
+        ("__init__.py", "value = getattr(importlib.import_module(module), name)"),
         ("builder.py", 'modules = {name: importlib.import_module(f"acctgraph.layers.{name}") for name in layers}')]
+    assert all(m.startswith("acctgraph.") and m.replace(".", "/").count("/") == 1 for m in acctgraph._API)
+    with pytest.raises(AttributeError):
+        getattr(acctgraph, "os.system")
     from acctgraph.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown layer"):
