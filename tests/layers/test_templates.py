@@ -276,6 +276,36 @@ def test_alike_pairs_bounds_partners_per_account():
     assert (similar_partners(src[perm], dst[perm], score, 2) == similar_partners(src, dst, score, 2)[perm]).all()
 
 
+def test_alike_pairs_on_threads_over_slices_matches_one_pass(monkeypatch):
+    """Enough candidate pairs for threads (THREAD_MIN_ITEMS): slices taken as the threads come free give the
+    pairs of a single pass, alike ones kept and the others (disjoint, too small) left out."""
+    from acctgraph.engine import Engine
+    from acctgraph.layers import templates as tl
+    from acctgraph.procs import THREAD_MIN_ITEMS
+
+    rng = np.random.default_rng(3)
+    n = 2_000
+    family = rng.integers(0, 40, n)  # accounts of a family draw most keys from its pool: alike sets
+    keys = [np.unique(np.where(rng.random(12) < 0.8, family[a] * 50 + rng.integers(0, 15, 12),
+                               10_000 + rng.integers(0, 100_000, 12))) for a in range(n)]
+    members = pa.table({"key": np.concatenate(keys), "node": np.repeat(np.arange(n), [len(k) for k in keys])})
+    a, b = rng.integers(0, n, 3 * THREAD_MIN_ITEMS), rng.integers(0, n, 3 * THREAD_MIN_ITEMS)
+    pk = np.unique(np.minimum(a, b).astype(np.int64) << 32 | np.maximum(a, b))
+    pk = pk[(pk >> 32) != (pk & 0xFFFFFFFF)]
+    src, dst = (pk >> 32).astype(np.int32), (pk & 0xFFFFFFFF).astype(np.int32)
+    assert len(src) >= THREAD_MIN_ITEMS
+    with Engine() as eng:
+        eng.register("_members", members)
+        run = lambda: tl.alike_pairs(eng, "_members", src, dst, min_shared=3, min_jaccard=0.3,  # noqa: E731
+                                     partners=5)
+        sliced = run()
+        monkeypatch.setattr(tl, "ALIKE_SLICES_PER_CORE", 1)
+        whole = run()
+    assert 0 < sliced.num_rows < len(src) and sliced.equals(whole)
+    same_family = family[sliced.column("src").to_numpy()] == family[sliced.column("dst").to_numpy()]
+    assert same_family.all()
+
+
 def _similar_partners_by_sorting(src, dst, score, partners):
     """Reference: rank every endpoint's pairs with one lexsort over all of them (the former implementation)."""
     end, other = np.r_[src, dst], np.r_[dst, src]
