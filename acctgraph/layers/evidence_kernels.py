@@ -30,11 +30,11 @@ def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
     """
     acc = np.zeros(n_keys, np.int64)
     touched = np.empty(n_keys, np.int32)
-    # room for every key listing of the slice's rows (an account's keys are at most those): the outputs never
-    # grow (a copy of each at every doubling) and the pages past what is written are never touched
-    cap = 0
-    for r in range(off[lo], off[hi]):
-        cap += key_off[item[r] + 1] - key_off[item[r]]
+    # room for the slice's rows times the items' mean listing length, which an account's distinct keys rarely
+    # pass (grown by doubling if they do): not a copy at every doubling from a small start, and the pages past
+    # what is written are never touched
+    n_items = len(key_off) - 1
+    cap = 1024 + (off[hi] - off[lo]) * (key_off[n_items] - key_off[0]) // max(n_items, 1)
     o_node = np.empty(cap, np.int32)
     o_key = np.empty(cap, np.int32)
     o_req = np.empty(cap, np.int64)
@@ -60,6 +60,12 @@ def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
             total += acc[k]
         for k in t:
             if acc[k] >= min_count:
+                if n_out == cap:
+                    cap *= 2
+                    o_node = _grown(o_node, cap)
+                    o_key = _grown(o_key, cap)
+                    o_req = _grown(o_req, cap)
+                    o_tot = _grown(o_tot, cap)
                 o_node[n_out] = v
                 o_key[n_out] = k
                 o_req[n_out] = acc[k]
@@ -68,3 +74,11 @@ def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
             acc[k] = 0
     # views: the caller joins the slices' outputs into arrays of their own (:func:`~acctgraph.layers.templates._per_account`)
     return o_node[:n_out], o_key[:n_out], o_req[:n_out], o_tot[:n_out]
+
+
+@njit(cache=True, nogil=True)
+def _grown(a, cap):
+    """``a`` copied into a new array of ``cap`` entries."""
+    out = np.empty(cap, a.dtype)
+    out[:len(a)] = a
+    return out

@@ -1,0 +1,47 @@
+"""The per-account key counts kernel against a counting by hand (acctgraph.layers.evidence_kernels)."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+
+from acctgraph.layers.evidence_kernels import key_counts
+
+
+def _by_hand(off, item, count, key_off, keys, lo, hi, min_count):
+    out = []
+    for v in range(lo, hi):
+        acc: collections.Counter = collections.Counter()
+        for r in range(off[v], off[v + 1]):
+            for k in keys[key_off[item[r]]:key_off[item[r] + 1]]:
+                acc[int(k)] += int(count[r])
+        total = sum(acc.values())
+        out += [(v, k, n, total) for k, n in sorted(acc.items()) if n >= min_count]
+    return out
+
+
+@pytest.mark.parametrize("min_count", [1, 3])
+def test_key_counts_match_counting_by_hand_also_past_the_first_room(min_count):
+    """Random accounts, plus one item listing thousands of keys where the other items list one or two: its
+    account has more keys than the room first made for the slice (the outputs grow), same counts."""
+    rng = np.random.default_rng(min_count)
+    n_items, n_keys = 3_000, 20_000
+    lengths = rng.integers(0, 3, n_items)
+    lengths[7] = 5_000  # one item lists far more keys than the mean
+    key_off = np.zeros(n_items + 1, np.int64)
+    np.cumsum(lengths, out=key_off[1:])
+    keys = rng.integers(0, n_keys, int(key_off[-1])).astype(np.int32)
+    per_account = [list(rng.integers(0, n_items, rng.integers(0, 6))) for _ in range(400)]
+    per_account[5].append(7)  # account 5 holds the long item
+    off = np.zeros(len(per_account) + 1, np.int64)
+    np.cumsum([len(p) for p in per_account], out=off[1:])
+    item = np.array([i for p in per_account for i in p], np.int32)
+    count = rng.integers(1, 5, len(item))
+    count[off[5]:off[6]] = 5  # every key of account 5 is kept, so its outputs pass the first room
+    want = _by_hand(off, item, count, key_off, keys, 0, len(per_account), min_count)
+    for lo, hi in ((0, len(per_account)), (0, 5), (5, 6), (6, len(per_account))):
+        got = list(zip(*(a.tolist() for a in key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count))))
+        assert got == [w for w in want if lo <= w[0] < hi]
+    assert sum(1 for w in want if w[0] == 5) > 1024 + (off[6] - off[5]) * len(keys) // n_items
