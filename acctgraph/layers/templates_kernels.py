@@ -1509,10 +1509,16 @@ def _b2_compress(h, m, t, last, iv, sigma):
 
 @njit(cache=True, nogil=True)
 def _b2_block(data, s, e, m):
-    """Message words of bytes data[s:e] (at most 128), zero-padded, little-endian."""
-    for w in range(16):
+    """Message words of bytes data[s:e] (at most 128), zero-padded, little-endian: whole words loaded
+    8 bytes at a time, only the last partial word byte by byte (a batch of 524k seed-scale skeletons,
+    99 MB: 221 -> 181 ms)."""
+    n = e - s
+    full = n >> 3
+    for w in range(full):
+        m[w] = _load_u64(data, s + 8 * w)
+    for w in range(full, 16):
         m[w] = np.uint64(0)
-    for i in range(e - s):
+    for i in range(full * 8, n):
         m[i >> 3] |= np.uint64(data[s + i]) << np.uint64(8 * (i & 7))
 
 
