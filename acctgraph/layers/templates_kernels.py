@@ -681,6 +681,15 @@ def _step_applies(step, f):
 
 
 @njit(cache=True, nogil=True)
+def _one_step(f):
+    """Whether exactly one span rule runs on a row with trigger flags ``f`` (see :func:`_step_applies`)."""
+    n = 0
+    for step in range(6):
+        n += _step_applies(step, f)
+    return n == 1
+
+
+@njit(cache=True, nogil=True)
 def _span_step(step, src, L, dst):
     """Span rule ``step`` (see :func:`_step_applies`) from ``src[:L]`` into ``dst``; the new length."""
     if step == 0:
@@ -729,6 +738,17 @@ def span_stage(off, data, flags, san_t):
             r = e
             continue
         L = off[r + 1] - off[r]
+        # most flagged rows: one rule (a third of the seed-scale world's prompts: single quotes), written straight
+        # to the output, not to a scratch row and copied (a batch of 524k prompts, best of five: 88-93 -> 63-66 ms)
+        if not sanitise and _one_step(f):
+            out = _room(out, k, L + L // 2 + 3)  # a step grows a row by at most half (2 bytes -> 3)
+            for step in range(6):
+                if _step_applies(step, f):
+                    k += _span_step(step, data[off[r]:off[r + 1]], L, out[k:])
+                    break
+            off2[r + 1] = k
+            r += 1
+            continue
         applied = False  # a rule's output is in a
         if sanitise:
             for i in range(L):
