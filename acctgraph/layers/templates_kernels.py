@@ -182,7 +182,7 @@ def _first_pass(data):
 
 @njit(cache=True, nogil=True)
 def mask_bytes(off, data, breaks, cls_t, ends_t, ph_len, ph_bytes):
-    """Byte stage of masking on one chunk: (new offsets, new bytes).
+    """Byte stage of masking on one chunk: (new offsets, new bytes), each row's whitespace trimmed.
 
     ``off`` int64 offsets starting at 0, ``data`` uint8 bytes (after the RE2
     stage); ``cls_t``/``ends_t`` the 256-entry class and clause-end tables
@@ -259,8 +259,9 @@ def mask_bytes(off, data, breaks, cls_t, ends_t, ph_len, ph_bytes):
     # one pass: clause breaks (with ``breaks``: a clause end, ". ! ? ; :" before whitespace or the row's
     # end, or a newline, that no span claimed), collapse whitespace (the first byte of a run stays, a break
     # if the run holds one; runs may continue across rows), drop a placeholder repeated after one separator
-    # ("S S" -> "S", decided on the collapsed bytes of the row, the last two kept in p1/p2) and write
-    # placeholders' text
+    # ("S S" -> "S", decided on the collapsed bytes of the row, the last two kept in p1/p2), write
+    # placeholders' text and trim each row's whitespace (spaces, and breaks with ``breaks``) at both ends,
+    # what ``utf8_trim`` did after the kernel (a copy of every row)
     out = np.empty(nb + 6 * nph, np.uint8)  # "<email>" is the longest (7 bytes for 1)
     off3 = np.empty(n + 1, np.int64)
     k = 0
@@ -312,17 +313,21 @@ def mask_bytes(off, data, breaks, cls_t, ends_t, ph_len, ph_bytes):
             if c == 32 or (breaks and c == _BRK):
                 if prev_sp:
                     if c == _BRK:
-                        out[krun] = _BRK
-                        if cnt > 0 and krun == k - 1:
+                        if krun >= 0:  # (not when the run's byte was trimmed)
+                            out[krun] = _BRK
+                        if cnt > 0 and (krun < 0 or krun == k - 1):
                             p1 = _BRK
                     continue
                 prev_sp = True
             else:
                 prev_sp = False
             if c > 6:
-                krun = k
-                out[k] = c
-                k += 1
+                if k == off3[r]:  # leading whitespace: trimmed (counted in cnt/p1 as if written)
+                    krun = -1
+                else:
+                    krun = k
+                    out[k] = c
+                    k += 1
             elif cnt >= 2 and p2 == c and (p1 == 32 or p1 == _BRK):
                 k -= 1  # the separator before it (written as one byte) goes too
             else:
@@ -332,6 +337,9 @@ def mask_bytes(off, data, breaks, cls_t, ends_t, ph_len, ph_bytes):
             p2 = p1
             p1 = c
             cnt += 1
+        while k > off3[r] and (out[k - 1] == 32 or (breaks and out[k - 1] == _BRK)):  # trailing: trimmed
+            k -= 1
+            krun = -1
     off3[n] = k
     return off3, out[:k]
 

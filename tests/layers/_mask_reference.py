@@ -40,7 +40,7 @@ from acctgraph.layers.templates_mining import (  # noqa: F401
     _buffers,
     _by_chunks,
     _from_buffers,
-    _lower_trim,
+    _lower,
     _ranges,
     _row_of,
 )
@@ -236,7 +236,8 @@ def _mask_chunk(arr: pa.Array, breaks: bool = False) -> pa.Array:
     arr = _regex_stage(arr)
     off, data = _buffers(arr)
     off, data = _numpy_stage(off, data, breaks)
-    return _lower_trim(off, data, valid, breaks)
+    # the library's non-ASCII step, then every row trimmed (the kernel trims as it writes; this stage does not)
+    return pc.utf8_trim(_lower(off, data, valid, breaks), " \x07" if breaks else " ")
 
 
 def mask_prompts_reference(prompts: pa.Array | pa.ChunkedArray, breaks: bool = False) -> pa.Array:
