@@ -312,6 +312,10 @@ def merge_sorted_runs(key, starts, weight, evidence):
     return src[:j], dst[:j], w[:, :j], ev[:, :j]
 
 
+#: Low bits of the keys that :func:`group_u64` radix-sorts by (three byte passes).
+GROUP_BITS = 24
+
+
 @njit(cache=True, nogil=True)
 def argsort_u64(key):
     """(the uint64 ``key`` sorted, the stable order that sorts it): ``np.argsort(key, kind="stable")``
@@ -353,6 +357,73 @@ def argsort_u64(key):
             at[v] = p + 1
         a, b = b, a
         ai, bi = bi, ai
+    return a, ai
+
+
+@njit(cache=True, nogil=True)
+def group_u64(key):
+    """(``key`` grouped, the order that groups it): equal keys next to each other, each group's positions in
+    increasing order (as a stable sort leaves them), the groups in no particular order. For the LSH bands,
+    which need the buckets only: an LSD radix sort of the low :data:`GROUP_BITS` bits (three byte passes
+    instead of :func:`argsort_u64`'s eight), then each run of equal low bits that holds different keys (for
+    hashes, a few hundred runs among 1.8M keys) sorted stably by the whole key. 1.8M random keys with a
+    30k-key bucket, best of seven: 66 -> 40 ms.
+
+    >>> k, order = group_u64(np.array([5 << 24, 7, 5 << 24, 7, 3], np.uint64))
+    >>> k.tolist(), order.tolist()
+    ([83886080, 83886080, 3, 7, 7], [0, 2, 4, 1, 3])
+    """
+    n = len(key)
+    mask = np.uint64(255)
+    hist = np.zeros((3, 256), np.int64)
+    for i in range(n):
+        x = key[i]
+        for d in range(3):
+            hist[d, np.int64((x >> np.uint64(8 * d)) & mask)] += 1
+    a = key.copy()
+    ai = np.arange(n)
+    if n < 2:
+        return a, ai
+    b = np.empty(n, np.uint64)
+    bi = np.empty(n, np.int64)
+    for d in range(3):
+        shift = np.uint64(8 * d)
+        if hist[d, np.int64((a[0] >> shift) & mask)] == n:
+            continue  # one byte for all: the order stays
+        at = np.empty(256, np.int64)
+        total = 0
+        for v in range(256):
+            at[v] = total
+            total += hist[d, v]
+        for i in range(n):
+            v = np.int64((a[i] >> shift) & mask)
+            p = at[v]
+            b[p] = a[i]
+            bi[p] = ai[i]
+            at[v] = p + 1
+        a, b = b, a
+        ai, bi = bi, ai
+    low = np.uint64((1 << GROUP_BITS) - 1)
+    i = 0
+    while i < n:  # runs of equal low bits: sorted by the whole key where they hold more than one
+        j = i + 1
+        mixed = False
+        while j < n and (a[j] & low) == (a[i] & low):
+            mixed |= a[j] != a[i]
+            j += 1
+        if mixed:
+            if j - i <= 32:  # stable insertion sort
+                for p in range(i + 1, j):
+                    x, xi = a[p], ai[p]
+                    q = p - 1
+                    while q >= i and a[q] > x:
+                        a[q + 1], ai[q + 1] = a[q], ai[q]
+                        q -= 1
+                    a[q + 1], ai[q + 1] = x, xi
+            else:
+                o = np.argsort(a[i:j], kind="mergesort")  # stable
+                a[i:j], ai[i:j] = a[i:j][o], ai[i:j][o]
+        i = j
     return a, ai
 
 

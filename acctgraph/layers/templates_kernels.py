@@ -899,7 +899,9 @@ def _bucket_end(sorted_keys, i):
 def band_edges(order, sorted_keys, sig, nset, max_bucket, threshold, min_shared):
     """Verified LSH edges of one band, as ``lo << 32 | hi`` (lo < hi: sorted, they sort by (lo, hi)).
 
-    ``order`` is a stable argsort of the band's keys and ``sorted_keys`` the keys in that order.
+    ``order`` groups the band's keys (equal keys together, each bucket's nodes in increasing order:
+    :func:`~acctgraph.layers.pair_kernels.group_u64`, or a stable argsort) and ``sorted_keys`` are the keys
+    in that order.
     Nodes with equal keys are candidates: every pair of a bucket of at most ``max_bucket``
     members, and a ring (consecutive members, in node order, and the last with the first) of a
     larger bucket. A candidate is kept when :func:`_verified`. Candidates are verified as they

@@ -320,3 +320,36 @@ def test_searchsorted_u64_equals_numpy():
             needles = np.concatenate([keys, rng.integers(0, top, 300, dtype=np.uint64, endpoint=True),
                                       rng.integers(0, 1100, 300, dtype=np.uint64), np.array([0, top], np.uint64)])
             assert searchsorted_u64(keys, needles).tolist() == np.searchsorted(keys, needles).tolist()
+
+
+def _groups(keys: np.ndarray, order: np.ndarray) -> list[tuple[int, tuple[int, ...]]]:
+    """(key, members in their order) of each run of equal keys, sorted by key; every key in one run only."""
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], len(keys)]
+    runs = [(int(keys[s]), tuple(order[s:e].tolist())) for s, e in zip(starts, ends)]
+    assert len({k for k, _ in runs}) == len(runs)  # equal keys are next to each other
+    return sorted(runs)
+
+
+@pytest.mark.parametrize("case", ["hashes", "low_bits_shared", "small_collisions", "tiny"])
+def test_group_u64_gives_the_buckets_of_a_stable_sort(case):
+    # the LSH bands' grouping: the same buckets, members in the same (increasing) order, as the stable sort;
+    # keys whose low bits collide (few, or all of them: the run sorted by the whole key) told apart
+    from acctgraph.layers.pair_kernels import GROUP_BITS, argsort_u64, group_u64
+
+    rng = np.random.default_rng(5)
+    if case == "hashes":  # random keys, repeats, one large bucket
+        distinct = rng.integers(0, 2**64, 20_000, dtype=np.uint64)
+        keys = rng.permutation(np.concatenate([distinct[rng.integers(0, 20_000, 30_000)], np.full(3_000, distinct[0])]))
+    elif case == "low_bits_shared":  # every key the same low bits: one long run to sort by the whole key
+        keys = (rng.integers(0, 500, 20_000, dtype=np.uint64) << np.uint64(GROUP_BITS)) | np.uint64(12345)
+    elif case == "small_collisions":  # runs of a few colliding keys, sorted one by one
+        keys = (rng.integers(0, 6, 20_000, dtype=np.uint64) << np.uint64(40)) | rng.integers(0, 3_000, 20_000,
+                                                                                              dtype=np.uint64)
+    else:
+        for keys in (np.zeros(0, np.uint64), np.array([7], np.uint64), np.array([9, 9], np.uint64)):
+            assert _groups(*group_u64(keys)) == _groups(*argsort_u64(keys))
+        return
+    got_keys, got_order = group_u64(keys)
+    assert np.array_equal(keys[got_order], got_keys)
+    assert _groups(got_keys, got_order) == _groups(*argsort_u64(keys))
