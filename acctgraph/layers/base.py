@@ -199,20 +199,28 @@ def _count_and_keep(eng: Engine, links: str, n_links: int, min_evidence: int, re
 
 def _ring_links(eng: Engine, base_sql: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The links ``(src, dst, w)`` of temp table ``_ring`` (its members in ring order per key, each
-    linked to its ``mk`` successors), made by :func:`~acctgraph.layers.pair_kernels.ring_links`, on a
-    thread per core over slices of the rings (the clause tier at seed scale: 48M links).
+    linked to its ``mk`` successors), see :func:`_links_of_rings`.
 
     ``base_sql`` is a link's weight before its members' weights (``a.`` names the member's row): it is
     computed in SQL and multiplied by the smaller member weight here, the same operations in the same
     order as the SQL form, so the weights are the same doubles.
     """
-    from acctgraph.layers.pair_kernels import ring_links_into
-
     ring = eng.sql(f"SELECT a.node, a.n, a.mk, {base_sql} AS base, a.mw, a.r FROM _ring a ORDER BY a.key, a.r")
     node, n, mk, base, mw, r = (np.ascontiguousarray(ring.column(c).to_numpy()).astype(t, copy=False) for c, t in
                                 (("node", np.int32), ("n", np.int64), ("mk", np.int64), ("base", np.float64),
                                  ("mw", np.float64), ("r", np.int64)))
     del ring
+    return _links_of_rings(node, n, mk, base, mw, r)
+
+
+def _links_of_rings(node: np.ndarray, n: np.ndarray, mk: np.ndarray, base: np.ndarray, mw: np.ndarray,
+                    r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The links ``(src, dst, w)`` of ring members given key by key in ring order (``r``: the position in
+    the ring, ``n`` its size), each linked to its ``mk`` successors with weight ``base`` times the smaller
+    member weight ``mw``; made by :func:`~acctgraph.layers.pair_kernels.ring_links`, on a thread per core
+    over slices of the rings (the clause tier at seed scale: 48M links)."""
+    from acctgraph.layers.pair_kernels import ring_links_into
+
     at = np.zeros(len(mk) + 1, np.int64)
     np.cumsum(mk, out=at[1:])
     src, dst, w = np.empty(at[-1], np.int32), np.empty(at[-1], np.int32), np.empty(at[-1], np.float64)
@@ -226,6 +234,68 @@ def _ring_links(eng: Engine, base_sql: str) -> tuple[np.ndarray, np.ndarray, np.
     threaded_map(lambda c: ring_links_into(node, n, mk, base, mw, int(c[0]), int(c[1]), int(at[c[0]]), src, dst, w),
                  zip(cuts[:-1], cuts[1:]), items=int(at[-1]))
     return src, dst, w
+
+
+def ring_order(node: np.ndarray, eh1: np.ndarray, eh2: np.ndarray) -> np.ndarray:
+    """:func:`ring_order_sql` in numpy (int64; the same values: every product stays below 2**62).
+
+    >>> from acctgraph.engine import Engine
+    >>> with Engine() as eng:
+    ...     want = eng.scalar(f"SELECT {ring_order_sql('7', '11', '13')}")
+    >>> int(ring_order(np.array([7]), np.array([11]), np.array([13]))[0]) == want
+    True
+    """
+    node, eh1, eh2 = (np.asarray(a, np.int64) for a in (node, eh1, eh2))
+    x = (node * 1103515245 + eh1) % _P
+    x = (x * x + eh2) % _P
+    return (x * x + eh1) % _P
+
+
+def _rings_compiled(eng: Engine, cap: int, k: int, reach: int, factor_budget_sql: str,
+                    per_link_ks: bool) -> tuple[np.ndarray, ...] | None:
+    """The ring members of the groups above ``cap`` (temp tables ``_m``, ``_g``, ``_e``, ``_enth``) as
+    :func:`_links_of_rings` takes them, ordered and counted here instead of by the SQL window functions
+    that make table ``_ring`` (the seed-scale clause tier, 3M members: 2.0 s on DuckDB's threads, and a
+    sort of ``_ring`` to read it back); None where the keys are not integers (the SQL then orders them).
+
+    The same values as the SQL: the ring order by :func:`ring_order` (ties by node), each member's reach
+    ``mk`` (with ``per_link_ks``, from the number of rings it sits on; else ``k``) and its links' base weight,
+    ``factor_budget_sql`` (``factor`` times the budget, computed by the engine) over ``2 * mk`` over the
+    entity's key count, the same operations in the same order as the SQL's.
+    """
+    from acctgraph.layers.pair_kernels import argsort_u64
+
+    rows = eng.sql(f"""SELECT m.key, m.node, m.mw, g.n, {factor_budget_sql} AS fb, e.w, h.eh1, h.eh2
+                       FROM _m m JOIN _g g ON m.key = g.key AND g.n > {cap} JOIN _e e ON e.ent = g.ent
+                       JOIN _enth h ON h.ent = m.ent""")
+    key_type = rows.schema.field("key").type
+    if not pa.types.is_integer(key_type):
+        return None
+    col = {c: np.ascontiguousarray(rows.column(c).to_numpy()) for c in rows.column_names}
+    del rows
+    node = col["node"].astype(np.int64)
+    # by key (in the engine's order of the key's type), then ring order, then node: two stable radix sorts
+    by_ring = argsort_u64(((ring_order(node, col["eh1"], col["eh2"]) << 32) | node).astype(np.uint64))[1]
+    key = col["key"][by_ring]
+    if pa.types.is_signed_integer(key_type):
+        key = key.astype(np.int64).view(np.uint64) ^ np.uint64(1 << 63)  # signed order as unsigned
+    order = by_ring[argsort_u64(np.ascontiguousarray(key, np.uint64))[1]]
+    del by_ring
+    key = col["key"][order]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
+    starts = np.flatnonzero(first)
+    r = np.arange(len(key), dtype=np.int64) - np.repeat(starts, np.diff(np.r_[starts, len(key)]))
+    del key, first, starts
+    node = node[order]
+    n = col["n"][order].astype(np.int64)
+    if per_link_ks:  # least(reach, floor((n - 1) / 2.0), greatest(k, ceil(k * reach / rings of the member)))
+        rings = np.bincount(node)[node].astype(np.float64)
+        mk = np.minimum(np.minimum(reach, np.floor((n - 1) / 2.0).astype(np.int64)),
+                        np.maximum(k, np.ceil(float(k * reach) / rings).astype(np.int64)))
+    else:
+        mk = np.full(len(node), k, np.int64)
+    base = col["fb"][order].astype(np.float64) / (2 * mk).astype(np.float64) / col["w"][order].astype(np.float64)
+    return (node.astype(np.int32), n, mk, base, col["mw"][order].astype(np.float64), r)
 
 
 def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: int = 10,
@@ -312,6 +382,18 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
         h1, h2 = entity_hashes(names)
         eng.register("_enth", pa.table({"ent": ents, "eh1": pa.array(h1, pa.int64()),
                                         "eh2": pa.array(h2, pa.int64())}))
+        # on DuckDB the rings are ordered and linked here (compiled), held as arrays: read by the aggregation
+        # below in place (and counted as they are, in a counted tier), not written into _small first
+        # (seed-scale clause tier: 48M links, 1.6 s of INSERT and 1 s of reading them back out)
+        rings = (_rings_compiled(eng, cap, k, reach, f"{factor} * {budget_sql.format(n='e.big_n')}", reach > k)
+                 if eng.name == "duckdb" else None)
+        if rings is not None:
+            eng.unregister("_enth")
+            ring_links = _links_of_rings(*rings)
+            del rings
+            eng.register("_ring_links", pa.table(dict(zip(("src", "dst", "w"), ring_links))))
+            links = "(SELECT * FROM _small UNION ALL SELECT * FROM _ring_links)"
+    if stats["big"] and not ring_links:
         steps = ", ".join(f"({j})" for j in range(1, reach + 1))
         if reach > k:  # a member's reach on each of its rings, from how many rings it sits on
             # (never past half the ring, where successors would come round to the member's predecessors)
