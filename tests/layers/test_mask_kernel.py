@@ -180,6 +180,7 @@ def test_first_pass_values_and_rule_starts():
         assert v.tolist() == _LOWPUNCT[data].tolist()
         starts = [i for i in range(len(data)) if _start_at(data, i, len(data))]
         kind = [1 if 48 <= data[i] <= 57 else 2 if 65 <= data[i] <= 90 else 0 for i in starts]
-        for k in range(3):  # each rule's starts, in order
-            assert at[k, :na[k]].tolist() == [i for i, ki in zip(starts, kind) if ki == k]
+        assert len(at) == sum(na)
+        for k in range(3):  # each rule's starts, in order, one rule after the other
+            assert at[sum(na[:k]):sum(na[:k + 1])].tolist() == [i for i, ki in zip(starts, kind) if ki == k]
         assert nph == int(((data >= 1) & (data <= 6)).sum())
