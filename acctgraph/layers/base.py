@@ -354,13 +354,16 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
                    if unique else
                    f"SELECT key, node, min({entity}) AS ent, CAST(max({member_weight}) AS DOUBLE) AS mw "
                    f"FROM {members} GROUP BY key, node")
+    # per entity: its keys (w) and distinct members over them (big_n); when the entity is the key itself,
+    # one key each and its members (one row per (key, node) in _m) are the group's n: no DISTINCT count
+    entities = ("SELECT ent, CAST(1 AS BIGINT) AS w, n AS big_n FROM _g" if entity == "key" else
+                """SELECT g.ent, g.w, u.big_n FROM (SELECT ent, count(*) AS w FROM _g GROUP BY ent) g
+                   JOIN (SELECT ent, count(DISTINCT node) AS big_n FROM _m GROUP BY ent) u USING (ent)""")
     eng.execute(f"""
         CREATE OR REPLACE TEMP TABLE _m AS {member_rows};
         CREATE OR REPLACE TEMP TABLE _g AS
         SELECT key, min(ent) AS ent, count(*) AS n FROM _m GROUP BY key HAVING count(*) >= 2;
-        CREATE OR REPLACE TEMP TABLE _e AS
-        SELECT g.ent, g.w, u.big_n FROM (SELECT ent, count(*) AS w FROM _g GROUP BY ent) g
-        JOIN (SELECT ent, count(DISTINCT node) AS big_n FROM _m GROUP BY ent) u USING (ent);
+        CREATE OR REPLACE TEMP TABLE _e AS {entities};
     """)
     stats = eng.sql("SELECT count(*) AS keys, coalesce(max(n), 0) AS largest, "
                     f"count(*) FILTER (WHERE n > {cap}) AS big FROM _g").to_pylist()[0]
