@@ -701,6 +701,36 @@ def _hash_order(h: np.ndarray) -> np.ndarray:
     return argsort_u64(np.ascontiguousarray(h))[1]
 
 
+def _order_desc_asc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.lexsort((b, -a))``: by ``a`` descending, ties by ``b``, ties of both in place. For non-negative
+    integers below 2**32 one compiled radix sort of the pair packed into 64 bits (1.9M skeletons' requests and
+    text ranks: 0.30 -> 0.06 s), else ``np.lexsort``.
+
+    >>> _order_desc_asc(np.array([1, 5, 5, 2]), np.array([0, 3, 1, 2])).tolist()
+    [2, 1, 3, 0]
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) and a.dtype.kind in "iu" and b.dtype.kind in "iu" and min(a.min(), b.min()) >= 0 \
+            and max(a.max(), b.max()) < 1 << 32:
+        from acctgraph.layers.pair_kernels import argsort_u64
+
+        key = ((np.uint64((1 << 32) - 1) - a.astype(np.uint64)) << np.uint64(32)) | b.astype(np.uint64)
+        return argsort_u64(key)[1]
+    return np.lexsort((b, -a))
+
+
+def _strictly_increasing(a: np.ndarray) -> bool:
+    return bool(len(a) < 2 or (a[1:] > a[:-1]).all())
+
+
+def _then_by(order: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """``order`` re-sorted stably by ``key[order]`` (non-negative integers): ``np.lexsort((..., key))`` from the
+    order of the less significant keys, by a compiled radix sort."""
+    from acctgraph.layers.pair_kernels import argsort_u64
+
+    return order[argsort_u64(np.ascontiguousarray(key[order], np.uint64))[1]]
+
+
 def _merge_distinct(parts: list[tuple]) -> tuple:
     """Merge parts ``(hash, count, *per-hash arrays)`` into one row per hash: counts summed,
     the other arrays from the earliest part holding the hash.
@@ -1628,7 +1658,7 @@ class TemplateMiner:
         text_rank = store.rank()
         group = self._group(store, requests, text_rank, spill, what)
         # canonical = most requested skeleton of each group (ties: text)
-        order = np.lexsort((text_rank, -requests, group))
+        order = _then_by(_order_desc_asc(requests, text_rank), group)  # lexsort((text_rank, -requests, group))
         gs = group[order]
         first = np.ones(s, bool)
         first[1:] = gs[1:] != gs[:-1]
@@ -1637,7 +1667,7 @@ class TemplateMiner:
         g_req = np.add.reduceat(requests[order], starts)
         g_n = np.diff(np.append(starts, s))
         # ids: (-requests, canonical text)
-        t_order = np.lexsort((text_rank[canon], -g_req))
+        t_order = _order_desc_asc(g_req, text_rank[canon])
         tid_of_group = np.empty(len(starts), np.int64)
         tid_of_group[t_order] = np.arange(len(starts))
         gidx = np.cumsum(first) - 1  # group index in `order` sequence
@@ -1729,7 +1759,8 @@ class TemplateMiner:
         set_key = set_keys(_readonly(starts, np.int64), _readonly(ids, np.int32), _readonly(vocab_hash, np.uint64),
                            _readonly(nset[row[starts]], np.int64))
         nodes = row[starts]  # eligible skeletons, in hash order
-        order = np.lexsort((nodes, set_key))
+        # np.lexsort((nodes, set_key)): nodes come in increasing order, so a stable sort by set_key (radix)
+        order = _hash_order(set_key) if _strictly_increasing(nodes) else np.lexsort((nodes, set_key))
         sk = set_key[order]
         first = np.r_[True, sk[1:] != sk[:-1]]
         rep_of_node = np.empty(len(nodes), np.int64)
@@ -1750,7 +1781,7 @@ class TemplateMiner:
         ridx = np.searchsorted(reps, rep_of_node)
         rreq = np.bincount(ridx, weights=requests[nodes], minlength=len(reps))
         prio = np.empty(s, np.int64)
-        prio[np.lexsort((text_rank, -requests))] = np.arange(s)
+        prio[_order_desc_asc(requests, text_rank)] = np.arange(s)
         best = np.full(len(reps), np.iinfo(np.int64).max, np.int64)
         np.minimum.at(best, ridx, prio[nodes])
         bands = [keys]  # handed over: _candidates cuts the band keys short as it uses them

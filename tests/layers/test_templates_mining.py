@@ -890,3 +890,17 @@ def test_text_order_of_many_bytes_sorts_in_place(monkeypatch):
 
     monkeypatch.setattr(duckdb, "connect", no_duckdb)
     assert tm.text_order(texts).tolist() == list(range(1999, -1, -1))
+
+
+def test_radix_orders_equal_numpy_lexsort():
+    # the grouping's orders (by requests descending, ties by text rank; then by group) by packed radix sorts:
+    # the same permutation as np.lexsort, ties included, and np.lexsort itself outside 32-bit non-negative keys
+    from acctgraph.layers.templates_mining import _order_desc_asc, _then_by
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 5, 5000):
+        a, b, g = rng.integers(0, 4, n), rng.integers(0, 6, n), rng.integers(0, 50, n)  # many ties
+        assert _order_desc_asc(a, b).tolist() == np.lexsort((b, -a)).tolist()
+        assert _then_by(_order_desc_asc(a, b), g).tolist() == np.lexsort((b, -a, g)).tolist()
+    big = np.array([2**40, 3, 2**40, -1])  # outside the packed range: np.lexsort
+    assert _order_desc_asc(big, np.arange(4)).tolist() == np.lexsort((np.arange(4), -big)).tolist()
