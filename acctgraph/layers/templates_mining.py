@@ -1903,7 +1903,11 @@ class TemplateMiner:
 
         cfg = self.config
         n = len(weight)
-        rank = np.lexsort((prio, -weight))  # anchor preference order
+        # anchor preference order: np.lexsort((prio, -weight)), by a radix sort when the weights (summed
+        # request counts) are whole numbers
+        w = np.asarray(weight)
+        whole = w.dtype.kind in "iu" or (len(w) > 0 and bool((w == np.floor(w)).all()) and w.max() < 1 << 32)
+        rank = _order_desc_asc(w.astype(np.int64), prio) if whole else np.lexsort((prio, -weight))
         pref = np.empty(n, np.int64)
         pref[rank] = np.arange(n)
         # compiled rounds, one pass over the remaining edges per step (the numpy rounds gathered
