@@ -394,8 +394,6 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
             eng.unregister("_enth")
             ring_links = _links_of_rings(*rings)
             del rings
-            eng.register("_ring_links", pa.table(dict(zip(("src", "dst", "w"), ring_links))))
-            links = "(SELECT * FROM _small UNION ALL SELECT * FROM _ring_links)"
     if stats["big"] and not ring_links:
         steps = ", ".join(f"({j})" for j in range(1, reach + 1))
         if reach > k:  # a member's reach on each of its rings, from how many rings it sits on
@@ -416,14 +414,8 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
             FROM _m m JOIN _g g ON m.key = g.key AND g.n > {cap} JOIN _e e ON e.ent = g.ent
             JOIN _enth h ON h.ent = m.ent""")
         eng.unregister("_enth")
-        if eng.name == "duckdb":
-            # the ring links made here (compiled), held as arrays: read by the aggregation below in place
-            # (and counted as they are, in a counted tier), not written into _small first (seed-scale
-            # clause tier: 48M links, 1.6 s of INSERT and 1 s of reading them back out); other engines
-            # make them in SQL
+        if eng.name == "duckdb":  # text keys: the rings ordered by the SQL above, linked as the compiled ones are
             ring_links = _ring_links(eng, f"{factor} * {per_link} / a.w")
-            eng.register("_ring_links", pa.table(dict(zip(("src", "dst", "w"), ring_links))))
-            links = "(SELECT * FROM _small UNION ALL SELECT * FROM _ring_links)"
         else:
             eng.execute(f"""
                 INSERT INTO _small
@@ -433,6 +425,9 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
                       WHERE j.j <= a.mk) a
                 JOIN _ring b ON b.key = a.key AND b.r = a.t""")
         eng.execute("DROP TABLE _ring")
+    if ring_links:  # links held as arrays, read by the aggregation in place
+        eng.register("_ring_links", pa.table(dict(zip(("src", "dst", "w"), ring_links))))
+        links = "(SELECT * FROM _small UNION ALL SELECT * FROM _ring_links)"
     agg = f"SELECT src, dst, {eng.fsum('w')} AS weight, CAST(count(*) AS BIGINT) AS evidence FROM {links}"
     if counted:
         eng.register("_kept", _kept_pairs(eng, "_small", int(min_evidence), rescue, ring_links[:2]))
