@@ -80,7 +80,7 @@ from acctgraph.engine import SPILL_DIR, Engine, round_sql
 from acctgraph.io.workspace import Workspace
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
-from acctgraph.layers.templates_mining import ClauseModel, TemplateConfig, TemplateMiner, TemplateModel
+from acctgraph.layers.templates_mining import ClauseModel, TemplateConfig, TemplateMiner, TemplateModel, _ascending
 from acctgraph.procs import Background, prefetch, threaded_map, usable_cores
 from acctgraph.progress import progress, say_nothing, steps
 
@@ -644,11 +644,6 @@ def _skeleton_keys(model: ClauseModel) -> tuple[np.ndarray, np.ndarray, np.ndarr
     keys[at[:-1]] = kc
     keys[at[:-1][extra] + 1] = kg[extra]
     return key_off, keys, c_hash
-
-
-def _ascending(a: np.ndarray, strict: bool = True) -> bool:
-    """Whether ``a`` is sorted (strictly: without repeats)."""
-    return bool(len(a) < 2 or ((a[1:] > a[:-1]) if strict else (a[1:] >= a[:-1])).all())
 
 
 #: The accounts' skeleton rows (view ``_skel_rows``: account id, skeleton hash, count) with the accounts' nodes.

@@ -719,8 +719,9 @@ def _order_desc_asc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.lexsort((b, -a))
 
 
-def _strictly_increasing(a: np.ndarray) -> bool:
-    return bool(len(a) < 2 or (a[1:] > a[:-1]).all())
+def _ascending(a: np.ndarray, strict: bool = True) -> bool:
+    """Whether ``a`` is sorted (strictly: without repeats)."""
+    return bool(len(a) < 2 or ((a[1:] > a[:-1]) if strict else (a[1:] >= a[:-1])).all())
 
 
 def _then_by(order: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -1760,7 +1761,7 @@ class TemplateMiner:
                            _readonly(nset[row[starts]], np.int64))
         nodes = row[starts]  # eligible skeletons, in hash order
         # np.lexsort((nodes, set_key)): nodes come in increasing order, so a stable sort by set_key (radix)
-        order = _hash_order(set_key) if _strictly_increasing(nodes) else np.lexsort((nodes, set_key))
+        order = _hash_order(set_key) if _ascending(nodes) else np.lexsort((nodes, set_key))
         sk = set_key[order]
         first = np.r_[True, sk[1:] != sk[:-1]]
         rep_of_node = np.empty(len(nodes), np.int64)
