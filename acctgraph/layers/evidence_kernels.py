@@ -31,8 +31,8 @@ def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
     acc = np.zeros(n_keys, np.int64)
     touched = np.empty(n_keys, np.int32)
     # room for the slice's rows times the items' mean listing length, which an account's distinct keys rarely
-    # pass (grown by doubling if they do): not a copy at every doubling from a small start, and the pages past
-    # what is written are never touched
+    # pass (doubled if they do): not a copy at every doubling from a small start, and the pages past what is
+    # written are never touched
     n_items = len(key_off) - 1
     cap = 1024 + (off[hi] - off[lo]) * (key_off[n_items] - key_off[0]) // max(n_items, 1)
     o_node = np.empty(cap, np.int32)
@@ -40,6 +40,28 @@ def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
     o_req = np.empty(cap, np.int64)
     o_tot = np.empty(cap, np.int64)
     n_out = 0
+    v = lo
+    while True:
+        v, n_out = _key_counts_into(off, item, count, key_off, keys, v, hi, min_count, acc, touched,
+                                    o_node, o_key, o_req, o_tot, n_out)
+        if v == hi:
+            break
+        cap *= 2  # account v's keys did not fit
+        o_node = _grown(o_node, cap)
+        o_key = _grown(o_key, cap)
+        o_req = _grown(o_req, cap)
+        o_tot = _grown(o_tot, cap)
+    # views: the caller joins the slices' outputs into arrays of their own (:func:`~acctgraph.layers.templates._per_account`)
+    return o_node[:n_out], o_key[:n_out], o_req[:n_out], o_tot[:n_out]
+
+
+@njit(cache=True, nogil=True)
+def _key_counts_into(off, item, count, key_off, keys, lo, hi, min_count, acc, touched, o_node, o_key, o_req, o_tot,
+                     n_out):
+    """:func:`key_counts` of accounts ``lo:hi`` written from ``n_out`` on, until an account's keys may not fit
+    (``acc`` left zero): ``(the next account, n_out)``. The outputs are never replaced here, so the loops carry
+    no array that numba would count references of at every account."""
+    cap = len(o_node)
     for v in range(lo, hi):
         nt = 0
         for r in range(off[v], off[v + 1]):
@@ -53,27 +75,48 @@ def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
                 acc[k] += c
         if nt == 0:
             continue
-        t = touched[:nt]
-        t.sort()
+        if n_out + nt > cap:
+            for i in range(nt):
+                acc[touched[i]] = 0
+            return v, n_out
+        _sort_head(touched, nt)
         total = 0
-        for k in t:
-            total += acc[k]
-        for k in t:
+        for i in range(nt):
+            total += acc[touched[i]]
+        for i in range(nt):
+            k = touched[i]
             if acc[k] >= min_count:
-                if n_out == cap:
-                    cap *= 2
-                    o_node = _grown(o_node, cap)
-                    o_key = _grown(o_key, cap)
-                    o_req = _grown(o_req, cap)
-                    o_tot = _grown(o_tot, cap)
                 o_node[n_out] = v
                 o_key[n_out] = k
                 o_req[n_out] = acc[k]
                 o_tot[n_out] = total
                 n_out += 1
             acc[k] = 0
-    # views: the caller joins the slices' outputs into arrays of their own (:func:`~acctgraph.layers.templates._per_account`)
-    return o_node[:n_out], o_key[:n_out], o_req[:n_out], o_tot[:n_out]
+    return hi, n_out
+
+
+#: Heads this short are sorted by insertion (most accounts list a handful of keys): no call into the library
+#: sort, whose view of the head and its own stack cost more than the sorting.
+SHORT_SORT = 24
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sort_head(a, n):
+    """Sort ``a[:n]`` in place.
+
+    >>> a = np.array([3, 1, 2, 0], np.int32); _sort_head(a, 3); a.tolist()
+    [1, 2, 3, 0]
+    """
+    if n > SHORT_SORT:
+        a[:n].sort()
+        return
+    for i in range(1, n):
+        x = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
 
 
 @njit(cache=True, nogil=True)
