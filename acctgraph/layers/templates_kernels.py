@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
@@ -395,7 +396,20 @@ def _char_len(b):
     return 1
 
 
-@njit(cache=True, nogil=True)
+# The span rules below read a row as ``s[i:L]`` (positions in the chunk's bytes, ``L`` the row's end) and write
+# from ``dst[k]``, returning where their output ends: rows are passed as positions, never as slices, and the
+# small helpers are inlined, since numba counts the references of every array a call or a slice makes (two
+# atomic operations each, at every row: a third of the span stage's time at seed scale).
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _copy(s, a, b, dst, k):
+    """``s[a:b]`` written at ``dst[k]`` (a memmove, no slices); the end of what was written."""
+    _move(dst, k, s, a, b - a)
+    return k + b - a
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _put(dst, k, a, b, c):
     dst[k] = a
     dst[k + 1] = b
@@ -403,13 +417,13 @@ def _put(dst, k, a, b, c):
     return k + 3
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _is3(s, i, L, b2):
     # the 3-byte character E2 80 b2 at i
     return i + 2 < L and s[i] == 0xE2 and s[i + 1] == 0x80 and s[i + 2] == b2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _quoted(s, L, j, close, c2, c3):
     """Scan ``[^X\n]*`` from j, X the ASCII byte ``close`` or (``close`` 0) the 3-byte characters
     E2 80 c2 and E2 80 c3: (where it stops, characters before that). A closing character
@@ -428,10 +442,8 @@ def _quoted(s, L, j, close, c2, c3):
 
 
 @njit(cache=True, nogil=True)
-def _fence(s, L, dst):
+def _fence(s, i, L, dst, k):
     """```[\\s\\S]*?(?:```|$) -> " \\x01 " """
-    k = 0
-    i = 0
     while i < L:
         if i + 2 < L and s[i] == 96 and s[i + 1] == 96 and s[i + 2] == 96:
             j = i + 3
@@ -451,10 +463,8 @@ def _fence(s, L, dst):
 
 
 @njit(cache=True, nogil=True)
-def _inline_code(s, L, dst):
+def _inline_code(s, i, L, dst, k):
     """`[^`\\n]{1,200}` -> " \\x01 " """
-    k = 0
-    i = 0
     while i < L:
         if s[i] == 96:
             j, chars = _quoted(s, L, i + 1, 96, 0, 0)
@@ -469,10 +479,8 @@ def _inline_code(s, L, dst):
 
 
 @njit(cache=True, nogil=True)
-def _json_key(s, L, dst):
+def _json_key(s, i, L, dst, k):
     """"([\\w -]{1,64})"\\s*: -> "\\1 :" """
-    k = 0
-    i = 0
     while i < L:
         if s[i] == 34:
             j = i + 1
@@ -498,7 +506,7 @@ def _json_key(s, L, dst):
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _dquote_end(s, L, i):
     """End of a '"..."', '“...”' or '„...[“”]' match starting at i, or -1."""
     if s[i] == 34:
@@ -518,9 +526,8 @@ def _dquote_end(s, L, i):
 
 
 @njit(cache=True, nogil=True)
-def _dquote(s, L, dst):
-    k = 0
-    i = 0
+def _dquote(s, i, L, dst, k):
+    """"..."', '“...”' or '„...[“”]' -> " \\x04 " """
     while i < L:
         if s[i] == 34 or s[i] == 0xE2:
             e = _dquote_end(s, L, i)
@@ -534,7 +541,7 @@ def _dquote(s, L, dst):
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _find2(s, L, j, x, y):
     """The first position from ``j`` of byte ``x`` or byte ``y`` in ``s[:L]`` (``L`` if none), 8 bytes at a
     time (SWAR: :func:`_zero8` flags the lowest matching byte exactly)."""
@@ -550,7 +557,7 @@ def _find2(s, L, j, x, y):
     return j
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _chars(s, a, b):
     """UTF-8 characters in ``s[a:b]`` (bytes that are not continuation bytes)."""
     n = 0
@@ -559,7 +566,7 @@ def _chars(s, a, b):
     return n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _squote_close(s, L, o, curly):
     """(end of the closing quote, end of the match) for a quote opening at o, or (-1, -1)."""
     if curly:  # ‘[^’\n]{0,1000}’
@@ -581,15 +588,14 @@ def _squote_close(s, L, o, curly):
 
 
 @njit(cache=True, nogil=True)
-def _squote(s, L, dst, curly):
+def _squote(s, s0, L, dst, k, curly):
     """(^|[^\\w])'[^'\\n]{0,1000}'(\\W|$) -> "\\1 \\x04 \\2" (or with ‘ ’ when ``curly``).
 
     ASCII quotes (and the newline or quote that ends one) are found 8 bytes at a time (:func:`_find2`) and
     the text between matches copied as slices: a third of the seed-scale world's prompts hold a quote
     that may open one, and its span stage took 0.19 -> 0.125 s per batch of 524k prompts."""
-    k = 0
-    p = 0  # search start (end of the previous match)
-    o = 0  # candidate opening quote
+    p = s0  # search start (end of the previous match)
+    o = s0  # candidate opening quote
     while o < L:
         if curly:
             if not _is3(s, o, L, 0x98):
@@ -601,29 +607,23 @@ def _squote(s, L, dst, curly):
                 break
         c = -1
         e = -1
-        ms = -1
-        if o == 0 and p == 0:  # ^
+        if o == s0:  # ^
             c, e = _squote_close(s, L, o, curly)
-            ms = 0
-        if e < 0 and o > 0:  # [^\w]: the character before the quote
+        if e < 0 and o > s0:  # [^\w]: the character before the quote
             b = o - 1
-            while b > 0 and (s[b] & 0xC0) == 0x80:
+            while b > s0 and (s[b] & 0xC0) == 0x80:
                 b -= 1
             if b >= p and not _is_word(s[b]):
                 c, e = _squote_close(s, L, o, curly)
-                ms = b
         if e < 0:
             o += 1
             continue
-        dst[k:k + o - p] = s[p:o]  # up to the match, then \1
-        k += o - p
+        k = _copy(s, p, o, dst, k)  # up to the match, then \1
         k = _put(dst, k, 32, 4, 32)
-        dst[k:k + e - c] = s[c:e]  # \2
-        k += e - c
+        k = _copy(s, c, e, dst, k)  # \2
         p = e
         o = e
-    dst[k:k + L - p] = s[p:L]
-    return k + L - p
+    return _copy(s, p, L, dst, k)
 
 
 _ONES = np.uint64(_ONES8)
@@ -714,17 +714,18 @@ def _one_step(f):
 
 
 @njit(cache=True, nogil=True)
-def _span_step(step, src, L, dst):
-    """Span rule ``step`` (see :func:`_step_applies`) from ``src[:L]`` into ``dst``; the new length."""
+def _span_step(step, src, i, L, dst, k):
+    """Span rule ``step`` (see :func:`_step_applies`) from ``src[i:L]`` into ``dst`` from ``k`` on; where the output
+    ends."""
     if step == 0:
-        return _fence(src, L, dst)
+        return _fence(src, i, L, dst, k)
     if step == 1:
-        return _inline_code(src, L, dst)
+        return _inline_code(src, i, L, dst, k)
     if step == 2:
-        return _json_key(src, L, dst)
+        return _json_key(src, i, L, dst, k)
     if step == 3:
-        return _dquote(src, L, dst)
-    return _squote(src, L, dst, step == 5)
+        return _dquote(src, i, L, dst, k)
+    return _squote(src, i, L, dst, k, step == 5)
 
 
 @njit(cache=True, nogil=True)
@@ -739,14 +740,27 @@ def span_stage(off, data, flags, san_t):
         if flags[r] & _T_CTRL:
             sanitise = True
         longest = max(longest, off[r + 1] - off[r])
-    cap = 4 * longest + 16  # a step grows a row by at most half (2 bytes -> 3)
-    a = np.empty(cap, np.uint8)
-    b = np.empty(cap, np.uint8)
+    half = 4 * longest + 16  # a step grows a row by at most half (2 bytes -> 3)
+    scratch = np.empty(2 * half, np.uint8)  # two rows: a rule reads one half and writes the other
     out = np.empty(nb + nb // 4 + 64, np.uint8)
     off2 = np.empty(n + 1, np.int64)
-    k = 0
     off2[0] = 0
     r = 0
+    k = 0
+    while True:
+        r, k, need = _span_rows(off, data, flags, san_t, sanitise, r, k, out, off2, scratch, half)
+        if r == n:
+            return off2, out[:k]
+        out = _room(out, k, need)  # row r (or the run from it) did not fit
+
+
+@njit(cache=True, nogil=True)
+def _span_rows(off, data, flags, san_t, sanitise, r, k, out, off2, scratch, half):
+    """:func:`span_stage` from row ``r`` (its output at ``out[k]``) until a row may not fit in ``out``:
+    ``(that row, k, the bytes it needs)``, or ``(rows, k, 0)`` when every row is written. No array is replaced
+    or sliced here, so the loop carries none that numba would count references of at every row."""
+    n = len(off) - 1
+    cap = len(out)
     while r < n:
         f = flags[r]
         if f == 0:  # most rows: no rule applies and no control byte to clear, copied as they are, a run at once
@@ -754,8 +768,9 @@ def span_stage(off, data, flags, san_t):
             while e < n and flags[e] == 0:
                 e += 1
             L = off[e] - off[r]
-            out = _room(out, k, L)
-            out[k:k + L] = data[off[r]:off[e]]
+            if k + L > cap:
+                return r, k, L
+            _copy(data, off[r], off[e], out, k)
             for q in range(r, e):
                 off2[q + 1] = k + off[q + 1] - off[r]
             k += L
@@ -765,37 +780,39 @@ def span_stage(off, data, flags, san_t):
         # most flagged rows: one rule (a third of the seed-scale world's prompts: single quotes), written straight
         # to the output, not to a scratch row and copied (a batch of 524k prompts, best of five: 88-93 -> 63-66 ms)
         if not sanitise and _one_step(f):
-            out = _room(out, k, L + L // 2 + 3)  # a step grows a row by at most half (2 bytes -> 3)
+            if k + L + L // 2 + 3 > cap:  # a step grows a row by at most half (2 bytes -> 3)
+                return r, k, L + L // 2 + 3
             for step in range(6):
                 if _step_applies(step, f):
-                    k += _span_step(step, data[off[r]:off[r + 1]], L, out[k:])
+                    k = _span_step(step, data, off[r], off[r + 1], out, k)
                     break
             off2[r + 1] = k
             r += 1
             continue
-        applied = False  # a rule's output is in a
+        cur = -1  # where the latest rule's output starts in scratch (-1: no rule ran yet)
         if sanitise:
             for i in range(L):
-                a[i] = san_t[data[off[r] + i]]
-            applied = True
+                scratch[i] = san_t[data[off[r] + i]]
+            cur = 0
         for step in range(6):
             if not _step_applies(step, f):
                 continue
-            if applied:
-                L = _span_step(step, a, L, b)
-                a, b = b, a
+            if cur >= 0:
+                nxt = half - cur
+                L = _span_step(step, scratch, cur, cur + L, scratch, nxt) - nxt
+                cur = nxt
             else:  # the first rule reads the row where it is (no copy in)
-                L = _span_step(step, data[off[r]:off[r + 1]], L, a)
-                applied = True
-        out = _room(out, k, L)
-        if applied:
-            out[k:k + L] = a[:L]
+                L = _span_step(step, data, off[r], off[r + 1], scratch, 0)
+                cur = 0
+        if k + L > cap:
+            return r, k, L
+        if cur >= 0:
+            k = _copy(scratch, cur, cur + L, out, k)
         else:
-            out[k:k + L] = data[off[r]:off[r + 1]]
-        k += L
+            k = _copy(data, off[r], off[r + 1], out, k)
         off2[r + 1] = k
         r += 1
-    return off2, out[:k]
+    return n, k, 0
 
 
 # ---------------------------------------------------------------------------
@@ -893,7 +910,7 @@ def mix64(x):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _verified(sig, nset, a, b, threshold, min_shared):
     """Whether candidate pair (a, b) is an edge: estimated Jaccard >= threshold and estimated shared
     tokens >= min_shared, in float32 as the former numpy verification computed them."""
@@ -902,7 +919,7 @@ def _verified(sig, nset, a, b, threshold, min_shared):
     return jac >= threshold and shared >= min_shared
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _bucket_end(sorted_keys, i):
     """End (exclusive) of the run of keys equal to ``sorted_keys[i]``."""
     j = i + 1
@@ -959,7 +976,7 @@ def band_edges(order, sorted_keys, sig, nset, max_bucket, threshold, min_shared)
     return out[:w].copy()
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _find(parent, a):
     while parent[a] != a:
         parent[a] = parent[parent[a]]
@@ -967,7 +984,7 @@ def _find(parent, a):
     return a
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _jaccard(sig, a, b):
     """Estimated Jaccard of nodes a and b: the share of equal signature entries, in float32 like
     the former numpy comparison."""
@@ -979,7 +996,7 @@ def _jaccard(sig, a, b):
     return np.float32(same) / np.float32(k)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _close_enough(sig, a, b, threshold):
     """Estimated Jaccard of nodes a and b >= threshold."""
     return _jaccard(sig, a, b) >= threshold
@@ -1148,6 +1165,20 @@ def _store_u64(typingctx, arr, idx, val):
         data = context.make_array(sig.args[0])(context, builder, args[0]).data
         ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
         builder.store(args[2], ptr, align=1)
+
+    return sig, codegen
+
+
+@intrinsic
+def _move(typingctx, dst, k, src, a, n):
+    """memmove ``n`` bytes of the uint8 array ``src`` from ``a`` to the uint8 array ``dst`` at ``k`` (the arrays
+    may be the same; the caller keeps both ranges inside them)."""
+    sig = types.void(dst, k, src, a, n)
+
+    def codegen(context, builder, sig, args):
+        d = context.make_array(sig.args[0])(context, builder, args[0]).data
+        s = context.make_array(sig.args[2])(context, builder, args[2]).data
+        cgutils.raw_memmove(builder, builder.gep(d, [args[1]]), builder.gep(s, [args[3]]), args[4], 1)
 
     return sig, codegen
 
@@ -1676,7 +1707,7 @@ def gather_spans(starts, ends, data):
 # words of the skeletons, numbered by a vocabulary kept across chunks
 # ---------------------------------------------------------------------------
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _same_bytes(data, s, e, vdata, vs, ve):
     if e - s != ve - vs:
         return False
@@ -1733,12 +1764,46 @@ def split_words(off, data, valid, n_words, word_id, slots, vh, vkey, voff, vdata
     >>> n, nw.tolist(), w.tolist()   # "a bb" and " a": words a, bb | (empty), a
     (3, [2, 2], [0, 1, 2, 0])
     """
+    r = 0
     j = 0
-    for r in range(len(off) - 1):
+    while True:
+        r, j, n_vocab, need = _split_words_into(off, data, valid, n_words, word_id, r, j, slots, vh, vkey, voff,
+                                                vdata, n_vocab)
+        if r == len(off) - 1:
+            return n_vocab, slots, vh, vkey, voff, vdata
+        # row r holds a new word the vocabulary has no room for: grown, then the row is split again
+        if 2 * (n_vocab + 1) > len(slots):
+            slots = _vocab_slots(vh, n_vocab, 2 * len(slots))
+        if n_vocab + 1 > len(vh) or n_vocab + 2 > len(voff):
+            cap = 2 * max(len(vh), 1)
+            grown = np.zeros(cap, np.uint64)
+            grown[:n_vocab] = vh[:n_vocab]
+            vh = grown
+            grown_key = np.zeros(cap, np.uint64)
+            grown_key[:n_vocab] = vkey[:n_vocab]
+            vkey = grown_key
+            grown_off = np.zeros(cap + 1, np.int64)
+            grown_off[:n_vocab + 1] = voff[:n_vocab + 1]
+            voff = grown_off
+        if need > len(vdata):
+            grown_data = np.zeros(max(2 * len(vdata), need), np.uint8)
+            grown_data[:voff[n_vocab]] = vdata[:voff[n_vocab]]
+            vdata = grown_data
+
+
+@njit(cache=True, nogil=True)
+def _split_words_into(off, data, valid, n_words, word_id, r0, j, slots, vh, vkey, voff, vdata, n_vocab):
+    """:func:`split_words` from row ``r0`` (its first word id at ``word_id[j]``) until a row holds a new word the
+    vocabulary has no room for: ``(that row, its first word's place, n_vocab, the word bytes the vocabulary
+    would need)``, or ``(rows, ...)`` when every row is split. The vocabulary's arrays are never replaced here,
+    so the loops carry no array that numba would count references of at every word."""
+    n = len(off) - 1
+    for r in range(r0, n):
         if not valid[r]:
             n_words[r] = 0
             continue
         lo, hi = off[r], off[r + 1]
+        j_row = j
         s = lo
         cnt = 0
         while True:
@@ -1767,28 +1832,10 @@ def split_words(off, data, valid, n_words, word_id, slots, vh, vkey, voff, vdata
             while True:
                 v = slots[p] - 1
                 if v < 0:  # a new word
-                    if 2 * (n_vocab + 1) > len(slots):
-                        slots = _vocab_slots(vh, n_vocab, 2 * len(slots))
-                        mask = len(slots) - 1
-                        p = np.int64(h & np.uint64(mask))
-                        while slots[p] != 0:
-                            p = (p + 1) & mask
-                    if n_vocab + 1 > len(vh) or n_vocab + 2 > len(voff):
-                        cap = 2 * max(len(vh), 1)
-                        grown = np.zeros(cap, np.uint64)
-                        grown[:n_vocab] = vh[:n_vocab]
-                        vh = grown
-                        grown_key = np.zeros(cap, np.uint64)
-                        grown_key[:n_vocab] = vkey[:n_vocab]
-                        vkey = grown_key
-                        grown_off = np.zeros(cap + 1, np.int64)
-                        grown_off[:n_vocab + 1] = voff[:n_vocab + 1]
-                        voff = grown_off
                     need = voff[n_vocab] + k
-                    if need > len(vdata):
-                        grown_data = np.zeros(max(2 * len(vdata), need), np.uint8)
-                        grown_data[:voff[n_vocab]] = vdata[:voff[n_vocab]]
-                        vdata = grown_data
+                    if 2 * (n_vocab + 1) > len(slots) or n_vocab + 1 > len(vh) or n_vocab + 2 > len(voff) \
+                            or need > len(vdata):
+                        return r, j_row, n_vocab, need
                     at = voff[n_vocab]
                     for i in range(k):
                         vdata[at + i] = data[s + i]
@@ -1810,4 +1857,4 @@ def split_words(off, data, valid, n_words, word_id, slots, vh, vkey, voff, vdata
                 break
             s = e + 1
         n_words[r] = cnt
-    return n_vocab, slots, vh, vkey, voff, vdata
+    return n, j, n_vocab, 0

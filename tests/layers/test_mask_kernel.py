@@ -184,3 +184,19 @@ def test_first_pass_values_and_rule_starts():
         for k in range(3):  # each rule's starts, in order, one rule after the other
             assert at[sum(na[:k]):sum(na[:k + 1])].tolist() == [i for i, ki in zip(starts, kind) if ki == k]
         assert nph == int(((data >= 1) & (data <= 6)).sum())
+
+
+@pytest.mark.parametrize("control", ["", "\x07"])
+def test_span_stage_output_grows_past_its_first_room(control):
+    """Rows that the span rules lengthen by half (two empty double quotes: 4 bytes -> 6), in a chunk without a
+    control byte (one rule per row, written straight to the output) and with one (every flagged row through the
+    scratch rows): the span stage's output passes the room first made for it (a quarter more than the chunk's
+    bytes), and the masking still equals the reference."""
+    from acctgraph.layers.templates_mining import _buffers, _span_stage
+
+    rows = ['""""' * 40 + control, "plain", '""""' * 40, "'a' \"\" `b` " * 2]
+    arr = pa.array(rows * 300, pa.large_string())
+    off, data = _buffers(arr)
+    new_off, new_data = _span_stage(off, data)
+    assert len(new_data) > len(data) + len(data) // 4 + 64
+    assert_same(arr)

@@ -545,6 +545,7 @@ def test_split_words_tells_words_apart_whose_hashes_collide(monkeypatch):
     off, data = _buffers(part)
     valid = np.ones(len(part), bool)
     split = tk.split_words.py_func  # the same code, run by Python with the hash replaced
+    monkeypatch.setitem(split.__globals__, "_split_words_into", tk._split_words_into.py_func)
     monkeypatch.setitem(split.__globals__, "_splitmix", lambda z: np.uint64(7))
     n_words, word_id = np.zeros(3, np.int64), np.zeros(7, np.int32)
     n_vocab = split(off, data, valid, n_words, word_id, np.zeros(1, np.int64), np.zeros(1, np.uint64),
