@@ -30,6 +30,8 @@ def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
     """
     acc = np.zeros(n_keys, np.int64)
     touched = np.empty(n_keys, np.int32)
+    spare = np.empty(n_keys, np.int32)  # the radix sort's other buffer
+    digits = np.empty(1 << RADIX_BITS, np.int64)
     # room for the slice's rows times the items' mean listing length, which an account's distinct keys rarely
     # pass (doubled if they do): not a copy at every doubling from a small start, and the pages past what is
     # written are never touched
@@ -42,7 +44,7 @@ def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
     n_out = 0
     v = lo
     while True:
-        v, n_out = _key_counts_into(off, item, count, key_off, keys, v, hi, min_count, acc, touched,
+        v, n_out = _key_counts_into(off, item, count, key_off, keys, v, hi, min_count, acc, touched, spare, digits,
                                     o_node, o_key, o_req, o_tot, n_out)
         if v == hi:
             break
@@ -56,8 +58,8 @@ def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
 
 
 @njit(cache=True, nogil=True)
-def _key_counts_into(off, item, count, key_off, keys, lo, hi, min_count, acc, touched, o_node, o_key, o_req, o_tot,
-                     n_out):
+def _key_counts_into(off, item, count, key_off, keys, lo, hi, min_count, acc, touched, spare, digits, o_node, o_key,
+                     o_req, o_tot, n_out):
     """:func:`key_counts` of accounts ``lo:hi`` written from ``n_out`` on, until an account's keys may not fit
     (``acc`` left zero): ``(the next account, n_out)``. The outputs are never replaced here, so the loops carry
     no array that numba would count references of at every account."""
@@ -79,7 +81,7 @@ def _key_counts_into(off, item, count, key_off, keys, lo, hi, min_count, acc, to
             for i in range(nt):
                 acc[touched[i]] = 0
             return v, n_out
-        _sort_head(touched, nt)
+        _sort_head(touched, nt, spare, digits, len(acc))
         total = 0
         for i in range(nt):
             total += acc[touched[i]]
@@ -98,25 +100,67 @@ def _key_counts_into(off, item, count, key_off, keys, lo, hi, min_count, acc, to
 #: Heads this short are sorted by insertion (most accounts list a handful of keys): no call into the library
 #: sort, whose view of the head and its own stack cost more than the sorting.
 SHORT_SORT = 24
+#: Heads longer than this (the busiest accounts list thousands of keys) are sorted by radix, ``RADIX_BITS`` a pass.
+LONG_SORT = 64
+RADIX_BITS = 8
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sort_head(a, n):
-    """Sort ``a[:n]`` in place.
+def _sort_head(a, n, spare, digits, bound):
+    """Sort ``a[:n]`` in place (values in ``0:bound``; ``spare`` as long as ``a``, ``digits`` of
+    ``1 << RADIX_BITS``).
 
-    >>> a = np.array([3, 1, 2, 0], np.int32); _sort_head(a, 3); a.tolist()
+    >>> a = np.array([3, 1, 2, 0], np.int32); _sort_head(a, 3, np.empty(4, np.int32), np.empty(2048, np.int64), 4)
+    >>> a.tolist()
     [1, 2, 3, 0]
     """
-    if n > SHORT_SORT:
+    if n > LONG_SORT:
+        _radix_sort_head(a, n, spare, digits, bound)
+    elif n > SHORT_SORT:
         a[:n].sort()
-        return
-    for i in range(1, n):
-        x = a[i]
-        j = i - 1
-        while j >= 0 and a[j] > x:
-            a[j + 1] = a[j]
-            j -= 1
-        a[j + 1] = x
+    else:
+        for i in range(1, n):
+            x = a[i]
+            j = i - 1
+            while j >= 0 and a[j] > x:
+                a[j + 1] = a[j]
+                j -= 1
+            a[j + 1] = x
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _radix_sort_head(a, n, spare, digits, bound):
+    """LSD radix sort of ``a[:n]`` (non-negative values below ``bound``), through ``spare[:n]``; the result in
+    ``a``. Compiled without reference counting (it allocates nothing)."""
+    mask = (1 << RADIX_BITS) - 1
+    shift = 0
+    src_is_a = True
+    while (bound - 1) >> shift > 0 or shift == 0:
+        for d in range(mask + 1):
+            digits[d] = 0
+        for i in range(n):
+            x = a[i] if src_is_a else spare[i]
+            digits[(x >> shift) & mask] += 1
+        at = 0
+        for d in range(mask + 1):
+            c = digits[d]
+            digits[d] = at
+            at += c
+        for i in range(n):
+            if src_is_a:
+                x = a[i]
+                d = (x >> shift) & mask
+                spare[digits[d]] = x
+            else:
+                x = spare[i]
+                d = (x >> shift) & mask
+                a[digits[d]] = x
+            digits[d] += 1
+        src_is_a = not src_is_a
+        shift += RADIX_BITS
+    if not src_is_a:  # the last pass wrote spare
+        for i in range(n):
+            a[i] = spare[i]
 
 
 @njit(cache=True, nogil=True)
