@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from acctgraph.layers.pair_kernels import insertion_sort_head
+
 
 @njit(cache=True, nogil=True)
 def key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count):
@@ -119,13 +121,7 @@ def _sort_head(a, n, spare, digits, bound):
     elif n > SHORT_SORT:
         a[:n].sort()
     else:
-        for i in range(1, n):
-            x = a[i]
-            j = i - 1
-            while j >= 0 and a[j] > x:
-                a[j + 1] = a[j]
-                j -= 1
-            a[j + 1] = x
+        insertion_sort_head(a, n)
 
 
 @njit(cache=True, nogil=True, _nrt=False)

@@ -24,6 +24,8 @@ from numba.core import cgutils
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
+from acctgraph.layers.pair_kernels import insertion_sort_head
+
 # byte classes (same values as templates_mining)
 _D, _U, _L, _H, _P = 1, 2, 4, 8, 16
 _WORDISH = _D | _U | _L | _H | _P
@@ -1507,13 +1509,7 @@ def token_sets(n_words, word_id, stop, to_global, first_row, row, ids, at):
         if m > 32:
             buf[:m].sort()
         else:
-            for i in range(1, m):
-                x = buf[i]
-                q = i - 1
-                while q >= 0 and buf[q] > x:
-                    buf[q + 1] = buf[q]
-                    q -= 1
-                buf[q + 1] = x
+            insertion_sort_head(buf, m)
         for i in range(m):
             if i == 0 or buf[i] != buf[i - 1]:
                 row[at] = first_row + r
