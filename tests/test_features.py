@@ -83,6 +83,29 @@ def test_hand_made_features(compiled):
     assert own[5]["new_model_lag_h"] == 0.0 and own[5]["new_model_share"] == 1.0
 
 
+def test_compiled_equals_sql_whatever_order_the_requests_come_in():
+    """Accounts whose requests come shuffled (short: sorted by insertion; long: by the library sort), in time
+    order (not sorted again) and reversed, with more gaps than the short sort takes: the compiled features
+    equal the SQL ones."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for node, n, order in ((0, 60, "shuffled"), (1, 20, "shuffled"), (2, 40, "ordered"), (3, 30, "reversed"),
+                           (4, 24, "reversed")):
+        secs = np.sort(rng.integers(0, 5 * 86_400, n))
+        secs = rng.permutation(secs) if order == "shuffled" else secs[::-1] if order == "reversed" else secs
+        rows += [(node, T0 + timedelta(seconds=int(x)), "m", "ua") for x in secs]
+    with _engine(rows, 5) as eng:
+        sql, compiled = _own(eng, False)[0], _own(eng, True)[0]
+    assert sorted(compiled) == sorted(sql) == [0, 1, 2, 3, 4]
+    for node in sql:
+        for k, x in sql[node].items():
+            y = compiled[node][k]
+            if isinstance(x, float):
+                assert math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12), (node, k, x, y)
+            else:
+                assert x == y, (node, k, x, y)
+
+
 @pytest.mark.parametrize("compiled", [False, True], ids=["sql", "compiled"])
 def test_no_new_model_when_every_model_starts_on_the_first_day(compiled):
     rows = [(0, T0, "a", None), (1, T0 + timedelta(hours=23), "b", None), (1, T0 + timedelta(days=5), "a", None)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from acctgraph.layers.pair_kernels import insertion_sort_head
+from acctgraph.layers.pair_kernels import insertion_sort
 
 
 @njit(cache=True, nogil=True)
@@ -121,7 +121,7 @@ def _sort_head(a, n, spare, digits, bound):
     elif n > SHORT_SORT:
         a[:n].sort()
     else:
-        insertion_sort_head(a, n)
+        insertion_sort(a, 0, n)
 
 
 @njit(cache=True, nogil=True, _nrt=False)

@@ -419,17 +419,17 @@ def group_u64(key):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def insertion_sort_head(a, n):
-    """Sort ``a[:n]`` in place by insertion: for the short lists (a few dozen at most) that a kernel sorts by the
-    thousand, where the library sort's call, view and stack cost more than the sorting.
+def insertion_sort(a, lo, hi):
+    """Sort ``a[lo:hi]`` in place by insertion: for the short lists (a few dozen at most) that a kernel sorts by
+    the thousand, where the library sort's call, view and stack cost more than the sorting.
 
-    >>> a = np.array([3, 1, 2, 0]); insertion_sort_head(a, 3); a.tolist()
-    [1, 2, 3, 0]
+    >>> a = np.array([3, 1, 2, 0]); insertion_sort(a, 1, 4); a.tolist()
+    [3, 0, 1, 2]
     """
-    for i in range(1, n):
+    for i in range(lo + 1, hi):
         x = a[i]
         j = i - 1
-        while j >= 0 and a[j] > x:
+        while j >= lo and a[j] > x:
             a[j + 1] = a[j]
             j -= 1
         a[j + 1] = x
