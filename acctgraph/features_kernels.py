@@ -14,10 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from acctgraph.layers.pair_kernels import insertion_sort
-
-#: Accounts with at most this many requests have their times (and gaps) sorted by insertion, not the library sort.
-SHORT_SORT = 24
+from acctgraph.layers.pair_kernels import sort_range
 
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
@@ -115,12 +112,8 @@ def node_stats_into(off, t, mc, uc, n_models, n_uas, new_model, released, lo, hi
             if t[i] < t[i - 1]:
                 ordered = False
                 break
-        if ordered:
-            pass
-        elif k <= SHORT_SORT:
-            insertion_sort(t, a, b)
-        else:
-            t[a:b].sort()
+        if not ordered:
+            sort_range(t, a, b)
         first[v] = t[a]
         last[v] = t[b - 1]
         nd = 0
@@ -143,8 +136,5 @@ def node_stats_into(off, t, mc, uc, n_models, n_uas, new_model, released, lo, hi
                 for i in range(m):
                     sq += (gaps[i] - mean) * (gaps[i] - mean)
                 gap_cv[v] = np.sqrt(sq / m) / mean
-            if m <= SHORT_SORT:
-                insertion_sort(gaps, 0, m)
-            else:
-                gaps[:m].sort()
+            sort_range(gaps, 0, m)
             gap_median[v] = _median_sorted(gaps, m)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from acctgraph.layers.pair_kernels import insertion_sort
+from acctgraph.layers.pair_kernels import sort_range
 
 
 @njit(cache=True, nogil=True)
@@ -99,9 +99,6 @@ def _key_counts_into(off, item, count, key_off, keys, lo, hi, min_count, acc, to
     return hi, n_out
 
 
-#: Heads this short are sorted by insertion (most accounts list a handful of keys): no call into the library
-#: sort, whose view of the head and its own stack cost more than the sorting.
-SHORT_SORT = 24
 #: Heads longer than this (the busiest accounts list thousands of keys) are sorted by radix, ``RADIX_BITS`` a pass.
 LONG_SORT = 64
 RADIX_BITS = 8
@@ -118,10 +115,8 @@ def _sort_head(a, n, spare, digits, bound):
     """
     if n > LONG_SORT:
         _radix_sort_head(a, n, spare, digits, bound)
-    elif n > SHORT_SORT:
-        a[:n].sort()
-    else:
-        insertion_sort(a, 0, n)
+    else:  # most accounts list a handful of keys: by insertion
+        sort_range(a, 0, n)
 
 
 @njit(cache=True, nogil=True, _nrt=False)

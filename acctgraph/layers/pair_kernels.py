@@ -418,6 +418,24 @@ def group_u64(key):
     return a, ai
 
 
+#: Ranges this short are sorted by insertion (:func:`sort_range`): no call into the library sort, whose view of
+#: the range and its own stack cost more than the sorting.
+SHORT_SORT = 24
+
+
+@njit(cache=True, nogil=True, inline="always")
+def sort_range(a, lo, hi):
+    """Sort ``a[lo:hi]`` in place: by insertion when it is short (:data:`SHORT_SORT`), else by the library sort.
+
+    >>> a = np.array([3, 1, 2, 0]); sort_range(a, 0, 3); a.tolist()
+    [1, 2, 3, 0]
+    """
+    if hi - lo <= SHORT_SORT:
+        insertion_sort(a, lo, hi)
+    else:
+        a[lo:hi].sort()
+
+
 @njit(cache=True, nogil=True, inline="always")
 def insertion_sort(a, lo, hi):
     """Sort ``a[lo:hi]`` in place by insertion: for the short lists (a few dozen at most) that a kernel sorts by

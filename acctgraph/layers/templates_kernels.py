@@ -24,7 +24,7 @@ from numba.core import cgutils
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
-from acctgraph.layers.pair_kernels import insertion_sort
+from acctgraph.layers.pair_kernels import sort_range
 
 # byte classes (same values as templates_mining)
 _D, _U, _L, _H, _P = 1, 2, 4, 8, 16
@@ -1506,10 +1506,7 @@ def token_sets(n_words, word_id, stop, to_global, first_row, row, ids, at):
             if not stop[w]:
                 buf[m] = to_global[w]
                 m += 1
-        if m > 32:
-            buf[:m].sort()
-        else:
-            insertion_sort(buf, 0, m)
+        sort_range(buf, 0, m)
         for i in range(m):
             if i == 0 or buf[i] != buf[i - 1]:
                 row[at] = first_row + r
