@@ -904,3 +904,8 @@ def test_radix_orders_equal_numpy_lexsort():
         assert _then_by(_order_desc_asc(a, b), g).tolist() == np.lexsort((b, -a, g)).tolist()
     big = np.array([2**40, 3, 2**40, -1])  # outside the packed range: np.lexsort
     assert _order_desc_asc(big, np.arange(4)).tolist() == np.lexsort((np.arange(4), -big)).tolist()
+    # floats: whole numbers in range (radix), fractions, negatives, too large, NaN (np.lexsort)
+    for f in (rng.integers(0, 4, 500).astype(float), np.array([2.5, 1.0, 2.5, 0.0]), np.array([3.0, -1.0, 3.0]),
+              np.array([1e30, 2.0, 1e30]), np.array([np.nan, 1.0, 1.0])):
+        idx = np.arange(len(f))[::-1].copy()
+        assert _order_desc_asc(f, idx).tolist() == np.lexsort((idx, -f)).tolist(), f
