@@ -79,6 +79,21 @@ def split_by_count(key, counts, at_least):
 
 
 @njit(cache=True, nogil=True)
+def minhash_into(h, offsets, a, b, lo, hi, sig):
+    """Rows ``lo:hi`` of the MinHash signatures of sets in CSR form: ``sig[i, j]`` is the least
+    ``h[t] * a[j] + b[j]`` (uint64, wrapping) over ``t`` in ``offsets[i]:offsets[i + 1]`` (the largest
+    uint64 for an empty set), see :func:`acctgraph.layers.coactivity.minhash_sets`."""
+    m = len(a)
+    for i in range(lo, hi):
+        for j in range(m):
+            sig[i, j] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        for t in range(offsets[i], offsets[i + 1]):
+            x = h[t]
+            for j in range(m):
+                sig[i, j] = min(sig[i, j], x * a[j] + b[j])
+
+
+@njit(cache=True, nogil=True)
 def ring_links(node, n, mk, base, mw):
     """Links of rings given one member per row, each key's members together in ring order (``n``: the
     ring's size, on each of its rows): the member at position ``r`` links to those at ``(r + j) % n``

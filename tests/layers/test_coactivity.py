@@ -83,3 +83,33 @@ def test_executor_batch_functions_do_not_depend_on_how_accounts_and_pairs_are_sp
                                                                      ("co_bins", "ascending")])
     want = want.sort_by([("src", "ascending"), ("dst", "ascending"), ("co_bins", "ascending")])
     assert want.num_rows >= 50 and scored.equals(want.cast(scored.schema))
+
+
+def test_minhash_sets_equals_the_numpy_definition_on_threads_and_not(monkeypatch):
+    """Each signature entry is the least ``mix(item) * a + b`` (wrapping) over the set, whichever slice
+    of the sets a thread computed (sets above THREAD_MIN_ITEMS items go on a thread per core)."""
+    from acctgraph import procs
+    from acctgraph.layers import coactivity
+    from acctgraph.layers.coactivity import _mix, minhash_sets
+
+    def reference(offsets, items, num_perm, seed):
+        rng = np.random.default_rng(seed)
+        a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
+        b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+        h = _mix(items)
+        with np.errstate(over="ignore"):
+            return np.stack([np.minimum.reduceat(h * a[i] + b[i], offsets[:-1]) for i in range(num_perm)], axis=1)
+
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(1, 30, size=5_000)
+    offsets = np.r_[0, np.cumsum(sizes)]
+    items = rng.integers(0, 1 << 40, size=offsets[-1])
+    for threads in (1, 2):
+        monkeypatch.setattr(procs, "usable_cores", lambda: threads)
+        monkeypatch.setattr(coactivity, "usable_cores", lambda: threads)
+        monkeypatch.setattr(procs, "THREAD_MIN_ITEMS", 1)
+        for num_perm, seed in ((32, 1), (7, 0)):
+            got = minhash_sets(offsets, items, num_perm, seed=seed)
+            assert got.shape == (len(sizes), num_perm)
+            assert np.array_equal(got, reference(offsets, items, num_perm, seed))
+    assert minhash_sets(np.zeros(1, np.int64), np.zeros(0, np.int64), 8).shape == (0, 8)
