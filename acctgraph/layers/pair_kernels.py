@@ -57,25 +57,45 @@ def compact_sorted(key):
 
 
 @njit(cache=True, nogil=True)
-def split_by_count(key, counts, at_least):
-    """Keys counted at least ``at_least`` times, and the (src, dst) (int32) of the others."""
+def _run_end(key, i, hi):
+    """Where the run of keys equal to ``key[i]`` ends (before ``hi``)."""
+    j = i + 1
+    while j < hi and key[j] == key[i]:
+        j += 1
+    return j
+
+
+@njit(cache=True, nogil=True)
+def split_runs_count(key, lo, hi, at_least):
+    """(strong, weak): how many distinct keys of the sorted ``key[lo:hi]`` occur at least ``at_least``
+    times, and how many fewer (see :func:`split_runs_into`)."""
     strong = 0
-    for i in range(len(counts)):
-        if counts[i] >= at_least:
-            strong += 1
-    keep = np.empty(strong, np.int64)
-    src = np.empty(len(counts) - strong, np.int32)
-    dst = np.empty(len(counts) - strong, np.int32)
-    a = b = 0
-    for i in range(len(counts)):
-        if counts[i] >= at_least:
+    i = lo
+    runs = 0
+    while i < hi:
+        j = _run_end(key, i, hi)
+        strong += j - i >= at_least
+        runs += 1
+        i = j
+    return strong, runs - strong
+
+
+@njit(cache=True, nogil=True)
+def split_runs_into(key, lo, hi, at_least, keep, a, src, dst, b):
+    """Of the sorted ``key[lo:hi]`` (runs not cut at ``lo``, ``hi``): each key occurring at least ``at_least``
+    times to ``keep[a:]``, the others' ``(key >> 32, key & 0xFFFFFFFF)`` (int32) to ``src[b:]``, ``dst[b:]``,
+    in order (:func:`acctgraph.layers.base.split_by_count`)."""
+    i = lo
+    while i < hi:
+        j = _run_end(key, i, hi)
+        if j - i >= at_least:
             keep[a] = key[i]
             a += 1
         else:
             src[b] = np.int32(key[i] >> 32)
             dst[b] = np.int32(key[i] & 0xFFFFFFFF)
             b += 1
-    return keep, src, dst
+        i = j
 
 
 @njit(cache=True, nogil=True)

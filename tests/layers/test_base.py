@@ -72,6 +72,28 @@ def test_count_links_counts_each_pair():
     assert [len(a) for a in count_links(np.zeros(0, np.int32), np.zeros(0, np.int32))] == [0, 0]
 
 
+@pytest.mark.parametrize("cores", [1, 2, 3, 7])
+def test_split_by_count_matches_counting_on_any_number_of_threads(cores, monkeypatch):
+    """Strong keys and the weak pairs, in order, whichever cut between threads a run of equal keys
+    straddles (runs of 1 to 5 keys; slices that hold one run, or none)."""
+    from acctgraph import procs
+    from acctgraph.layers import base
+    from acctgraph.layers.base import split_by_count
+
+    monkeypatch.setattr(procs, "THREAD_MIN_ITEMS", 1)
+    monkeypatch.setattr(base, "usable_cores", lambda: cores)
+    rng = np.random.default_rng(cores)
+    for n in (0, 1, 2, 5, 40, 3000):
+        key = np.sort((rng.integers(0, 40, n, dtype=np.int64) << 32) | rng.integers(0, 9, n, dtype=np.int64))
+        distinct, counts = np.unique(key, return_counts=True)
+        for at_least in (1, 2, 3, 6):
+            strong, src, dst = split_by_count(key, at_least)
+            weak = distinct[counts < at_least]
+            assert np.array_equal(strong, distinct[counts >= at_least])
+            assert src.dtype == dst.dtype == np.int32
+            assert np.array_equal(src, weak >> 32) and np.array_equal(dst, weak & 0xFFFFFFFF)
+
+
 @pytest.mark.parametrize("src_bits, dst_bits", [(0, 0), (1, 31), (31, 1), (20, 20), (31, 31), (11, 22), (12, 0)])
 def test_radix_sort_of_packed_keys_is_numpy_sort(src_bits, dst_bits, monkeypatch):
     """Every width of either half (one pass, several, a short last pass, a half with no bits at all); on
