@@ -317,28 +317,38 @@ def _least_head(key, pos, ends):
     return m
 
 
-@njit(cache=True, nogil=True)
-def merge_sorted_runs(key, starts, weight, evidence):
+def merge_sorted_runs(key: np.ndarray, starts: np.ndarray, weight: np.ndarray,
+                      evidence: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One row per distinct pair of the runs ``key[starts[r]:starts[r + 1]]`` (packed pairs, each run in
     increasing order, a pair at most once per run; run ``r`` is layer ``r``), merged: (src, dst, weights
     ``(runs, pairs)`` (0 where a run has none), evidence counts likewise), by (src, dst).
 
-    One pass, every output written once (no zero-filled arrays first), each run's weights and counts a
-    contiguous row (Arrow columns without a copy); seed scale, 7.3M pairs: 0.7 -> 0.35 s.
+    One pass (:func:`merge_sorted_runs_into`), every output written once (no zero-filled arrays first),
+    each run's weights and counts a contiguous row (Arrow columns without a copy); seed scale, 7.3M
+    pairs: 0.7 -> 0.35 s. The outputs are numpy's (in huge pages where the system gives them on request,
+    as numpy asks for large arrays), not the kernel's (a page at a time): 122k page faults -> 2k, 0.23 ->
+    0.16 s alone; in a seed-scale build, where faults cost more (other threads map and unmap meanwhile),
+    0.67 -> 0.18 s.
 
     >>> s, d, w, ev = merge_sorted_runs(np.array([1, (1 << 32) | 2, 1, 5], np.int64), np.array([0, 2, 4]),
     ...                                 np.array([0.5, 1.0, 2.0, 3.0]), np.array([1, 2, 3, 4]))
     >>> s.tolist(), d.tolist(), w.tolist(), ev.tolist()
     ([0, 0, 1], [1, 5, 2], [[0.5, 0.0, 1.0], [2.0, 3.0, 0.0]], [[1, 0, 2], [3, 4, 0]])
     """
+    runs, total = len(starts) - 1, int(starts[-1] - starts[0])  # at least the distinct pairs
+    src, dst = np.empty(total, np.int32), np.empty(total, np.int32)
+    w, ev = np.empty((runs, total), np.float64), np.empty((runs, total), np.int64)
+    j = merge_sorted_runs_into(key, np.asarray(starts, np.int64), weight, evidence, src, dst, w, ev)
+    return src[:j], dst[:j], w[:, :j], ev[:, :j]
+
+
+@njit(cache=True, nogil=True)
+def merge_sorted_runs_into(key, starts, weight, evidence, src, dst, w, ev):
+    """:func:`merge_sorted_runs` into its outputs (each of room for every pair of the runs); returns how
+    many distinct pairs it wrote."""
     runs = len(starts) - 1
     ends = starts[1:].copy()
     pos = starts[:-1].copy()
-    total = starts[-1] - starts[0]  # at least the distinct pairs
-    src = np.empty(total, np.int32)
-    dst = np.empty(total, np.int32)
-    w = np.empty((runs, total), np.float64)
-    ev = np.empty((runs, total), np.int64)
     j = 0
     while True:
         m = _least_head(key, pos, ends)
@@ -356,7 +366,7 @@ def merge_sorted_runs(key, starts, weight, evidence):
                 w[r, j] = 0.0
                 ev[r, j] = 0
         j += 1
-    return src[:j], dst[:j], w[:, :j], ev[:, :j]
+    return j
 
 
 #: Low bits of the keys that :func:`group_u64` radix-sorts by (three byte passes).
