@@ -373,8 +373,7 @@ def merge_sorted_runs_into(key, starts, weight, evidence, src, dst, w, ev):
 GROUP_BITS = 24  # a multiple of 8: whole bytes
 
 
-@njit(cache=True, nogil=True)
-def argsort_u64(key):
+def argsort_u64(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the uint64 ``key`` sorted, the stable order that sorts it): ``np.argsort(key, kind="stable")``
     by an LSD radix sort, a byte a pass (:func:`_radix_bytes` over all eight bytes). For hashes, every bit
     used: 1.8M keys 0.17 -> 0.08 s, 20M 3.3 -> 0.9 s.
@@ -386,24 +385,32 @@ def argsort_u64(key):
     return _radix_bytes(key, 8)
 
 
+def _radix_bytes(key: np.ndarray, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(``key`` sorted stably by its low ``nbytes`` bytes, the order that sorts it), by
+    :func:`_radix_bytes_into` in arrays numpy allocates: in huge pages where the system gives them on
+    request, as numpy asks for large arrays, where the kernel's own took their pages one fault at a time
+    (four arrays of eight bytes a key: 20M keys, 160k faults a sort)."""
+    a, ai = np.array(key, np.uint64), np.arange(len(key), dtype=np.int64)
+    if len(a) < 2:
+        return a, ai
+    b, bi = np.empty_like(a), np.empty_like(ai)
+    return (b, bi) if _radix_bytes_into(a, ai, b, bi, nbytes) else (a, ai)
+
+
 @njit(cache=True, nogil=True)
-def _radix_bytes(key, nbytes):
-    """(``key`` sorted stably by its low ``nbytes`` bytes, the order that sorts it): an LSD radix sort, a byte
-    a pass (256 buckets stay in cache: faster than 11 or 16 bits here), the histograms of every pass counted
-    in one read and a pass skipped when all keys share its byte."""
-    n = len(key)
+def _radix_bytes_into(a, ai, b, bi, nbytes):
+    """Sort ``a`` (uint64) stably by its low ``nbytes`` bytes, ``ai`` along: an LSD radix sort, a byte a pass
+    (256 buckets stay in cache: faster than 11 or 16 bits here) between ``a``/``ai`` and ``b``/``bi``, the
+    histograms of every pass counted in one read and a pass skipped when all keys share its byte. Returns
+    whether the result ended in ``b``/``bi`` (else in ``a``/``ai``)."""
+    n = len(a)
     mask = np.uint64(255)
     hist = np.zeros((nbytes, 256), np.int64)
     for i in range(n):
-        x = key[i]
+        x = a[i]
         for d in range(nbytes):
             hist[d, np.int64((x >> np.uint64(8 * d)) & mask)] += 1
-    a = key.copy()
-    ai = np.arange(n)
-    if n < 2:
-        return a, ai
-    b = np.empty(n, np.uint64)
-    bi = np.empty(n, np.int64)
+    swapped = False
     for d in range(nbytes):
         shift = np.uint64(8 * d)
         if hist[d, np.int64((a[0] >> shift) & mask)] == n:
@@ -421,27 +428,35 @@ def _radix_bytes(key, nbytes):
             at[v] = p + 1
         a, b = b, a
         ai, bi = bi, ai
-    return a, ai
+        swapped = not swapped
+    return swapped
 
 
-@njit(cache=True, nogil=True)
-def group_u64(key):
+def group_u64(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(``key`` grouped, the order that groups it): equal keys next to each other, each group's positions in
     increasing order (as a stable sort leaves them), the groups in no particular order. For the LSH bands,
     which need the buckets only: an LSD radix sort of the low :data:`GROUP_BITS` bits (three byte passes
     instead of :func:`argsort_u64`'s eight), then each run of equal low bits that holds different keys (for
-    hashes, a few hundred runs among 1.8M keys) sorted stably by the whole key. 1.8M random keys with a
-    30k-key bucket, best of seven: 66 -> 40 ms.
+    hashes, a few hundred runs among 1.8M keys) sorted stably by the whole key (:func:`_sort_mixed_runs`).
+    1.8M random keys with a 30k-key bucket, best of seven: 66 -> 40 ms.
 
     >>> k, order = group_u64(np.array([5 << 24, 7, 5 << 24, 7, 3], np.uint64))
     >>> k.tolist(), order.tolist()
     ([83886080, 83886080, 3, 7, 7], [0, 2, 4, 1, 3])
     """
     a, ai = _radix_bytes(key, GROUP_BITS // 8)
+    _sort_mixed_runs(a, ai)
+    return a, ai
+
+
+@njit(cache=True, nogil=True)
+def _sort_mixed_runs(a, ai):
+    """Sort stably by the whole key, in place, each run of ``a`` with equal low :data:`GROUP_BITS` bits that
+    holds different keys (``ai`` along)."""
     n = len(a)
     low = np.uint64((1 << GROUP_BITS) - 1)
     i = 0
-    while i < n:  # runs of equal low bits: sorted by the whole key where they hold more than one
+    while i < n:
         j = i + 1
         mixed = False
         while j < n and (a[j] & low) == (a[i] & low):
@@ -460,7 +475,6 @@ def group_u64(key):
                 o = np.argsort(a[i:j], kind="mergesort")  # stable
                 a[i:j], ai[i:j] = a[i:j][o], ai[i:j][o]
         i = j
-    return a, ai
 
 
 #: Ranges this short are sorted by insertion (:func:`sort_range`): no call into the library sort, whose view of

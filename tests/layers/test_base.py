@@ -358,6 +358,23 @@ def _groups(keys: np.ndarray, order: np.ndarray) -> list[tuple[int, tuple[int, .
     return sorted(runs)
 
 
+@pytest.mark.parametrize("varying", [(), (0,), (0, 3), (1, 2, 7), tuple(range(8))])
+def test_argsort_u64_is_the_stable_argsort(varying):
+    """Whatever number of byte passes run (a pass is skipped where every key shares its byte: the result
+    ends in either pair of buffers), and for 0, 1 and 2 keys."""
+    from acctgraph.layers.pair_kernels import argsort_u64
+
+    rng = np.random.default_rng(len(varying))
+    for n in (0, 1, 2, 5_000):
+        keys = np.full(n, 0x0102030405060708, np.uint64)
+        for d in varying:  # these bytes random (few values: repeated keys), the others shared
+            keys = (keys & ~np.uint64(0xFF << (8 * d))) | (rng.integers(0, 4, n, dtype=np.uint64) << np.uint64(8 * d))
+        got_keys, got_order = argsort_u64(keys)
+        want = np.argsort(keys, kind="stable")
+        assert np.array_equal(got_order, want) and np.array_equal(got_keys, keys[want])
+        assert got_keys.dtype == np.uint64 and got_order.dtype == np.int64
+
+
 @pytest.mark.parametrize("case", ["hashes", "low_bits_shared", "small_collisions", "tiny"])
 def test_group_u64_gives_the_buckets_of_a_stable_sort(case):
     # the LSH bands' grouping: the same buckets, members in the same (increasing) order, as the stable sort;
