@@ -80,7 +80,7 @@ from acctgraph.engine import SPILL_DIR, Engine, round_sql
 from acctgraph.io.workspace import Workspace
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs, union_tiers
 from acctgraph.layers.coactivity import minhash_sets, shared_from_jaccard
-from acctgraph.layers.templates_mining import ClauseModel, TemplateConfig, TemplateMiner, TemplateModel, _ascending
+from acctgraph.layers.templates_mining import ClauseModel, TemplateConfig, TemplateMiner, TemplateModel, is_ascending
 from acctgraph.procs import Background, prefetch, threaded_map, usable_cores
 from acctgraph.progress import progress, say_nothing, steps
 
@@ -622,7 +622,7 @@ def _skeleton_keys(model: ClauseModel) -> tuple[np.ndarray, np.ndarray, np.ndarr
     l_cl = np.asarray(model.skeleton_clauses.column("clause_hash"), np.uint64)
     c_hash = np.asarray(model.clauses.column("clause_hash"), np.uint64)
     c_group = np.asarray(model.clauses.column("clause_group"), np.uint64)
-    if not (_ascending(sk) and _ascending(c_hash) and _ascending(l_sk, strict=False)):
+    if not (is_ascending(sk) and is_ascending(c_hash) and is_ascending(l_sk, strict=False)):
         return None
     kc, g_of = model._listing_clause, model._group_clause  # rows of model.clauses, when the miner made it
     if kc is None or g_of is None or len(kc) != len(l_cl) or len(g_of) != len(c_hash):

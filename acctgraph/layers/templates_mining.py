@@ -723,8 +723,12 @@ def _order_desc_asc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.lexsort((b, -a))
 
 
-def _ascending(a: np.ndarray, strict: bool = True) -> bool:
-    """Whether ``a`` is sorted (strictly: without repeats)."""
+def is_ascending(a: np.ndarray, strict: bool = True) -> bool:
+    """Whether ``a`` is sorted (strictly: without repeats).
+
+    >>> is_ascending(np.array([1, 2, 2])), is_ascending(np.array([1, 2, 2]), strict=False)
+    (False, True)
+    """
     return bool(len(a) < 2 or ((a[1:] > a[:-1]) if strict else (a[1:] >= a[:-1])).all())
 
 
@@ -1765,7 +1769,7 @@ class TemplateMiner:
                            _readonly(nset[row[starts]], np.int64))
         nodes = row[starts]  # eligible skeletons, in hash order
         # np.lexsort((nodes, set_key)): nodes come in increasing order, so a stable sort by set_key (radix)
-        order = _hash_order(set_key) if _ascending(nodes) else np.lexsort((nodes, set_key))
+        order = _hash_order(set_key) if is_ascending(nodes) else np.lexsort((nodes, set_key))
         sk = set_key[order]
         first = np.r_[True, sk[1:] != sk[:-1]]
         rep_of_node = np.empty(len(nodes), np.int64)
