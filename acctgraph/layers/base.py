@@ -162,7 +162,7 @@ def split_by_count(key: np.ndarray, at_least: int) -> tuple[np.ndarray, np.ndarr
     """Of the sorted packed keys ``key``: the distinct keys that occur ``at_least`` times or more, and the
     ``(src, dst)`` (int32) of the others, each in order; on a thread per core over slices cut between runs
     (what counting the keys and then splitting them did in two passes on one thread: the seed-scale clause
-    tier.s 48M links, 0.4 -> 0.15 s).
+    tier's 48M links, 0.4 -> 0.15 s).
 
     >>> k = np.array([1 << 32 | 2, 1 << 32 | 2, 1 << 32 | 5, 3 << 32 | 4], np.int64)
     >>> strong, src, dst = split_by_count(k, 2)
