@@ -1007,13 +1007,18 @@ def _close_enough(sig, a, b, threshold):
 
 
 @njit(cache=True, nogil=True)
-def _compact_edges(lo, hi, m, active):
-    """Keep the first ``m`` edges whose ends are both active, in order, at the front of lo/hi; their number."""
+def _compact_edges(lo, hi, m, active, ends=None):
+    """Keep the first ``m`` edges whose ends are both active, in order, at the front of lo/hi; their number.
+    With ``ends``, set it True at the ends of the edges kept."""
     w = 0
     for i in range(m):
-        if active[lo[i]] and active[hi[i]]:
-            lo[w] = lo[i]
-            hi[w] = hi[i]
+        a, b = lo[i], hi[i]
+        if active[a] and active[b]:
+            lo[w] = a
+            hi[w] = b
+            if ends is not None:
+                ends[a] = True
+                ends[b] = True
             w += 1
     return w
 
@@ -1036,31 +1041,35 @@ def guard_rounds(sig, lo, hi, pref, rank, rounds, threshold):
     label = np.arange(n)
     active = np.ones(n, np.bool_)
     m = len(lo)
-    parent = np.arange(n)
+    parent = np.arange(n).astype(np.int32)  # half the bytes of the random reads (fewer than 2**31 nodes)
     touched = np.zeros(n, np.bool_)
     best = np.empty(n, np.int64)
     big = np.iinfo(np.int64).max
     thr = np.float32(threshold)
     for _ in range(rounds):
-        m = _compact_edges(lo, hi, m, active)
-        if m == 0:
-            break
         for v in range(n):
             touched[v] = False
-        for i in range(m):
-            touched[lo[i]] = True
-            touched[hi[i]] = True
+        m = _compact_edges(lo, hi, m, active, touched)  # and marks the ends of the edges kept
+        if m == 0:
+            break
         for v in range(n):
             if touched[v]:
                 parent[v] = v
                 best[v] = big
+        # union by the smaller root; the root of lo kept while lo repeats (the edges come sorted by lo:
+        # one find per node instead of per edge; any order gives the same components)
+        prev, ra = -1, 0
         for i in range(m):
-            a = _find(parent, lo[i])
+            a = lo[i]
+            if a != prev:
+                ra = _find(parent, a)
+                prev = a
             b = _find(parent, hi[i])
-            if a < b:
-                parent[b] = a
-            elif b < a:
-                parent[a] = b
+            if ra < b:
+                parent[b] = ra
+            elif b < ra:
+                parent[ra] = b
+                ra = b
         for v in range(n):
             if touched[v]:
                 r = _find(parent, v)
