@@ -117,7 +117,7 @@ def _prepare_views(eng: Engine, ws: Workspace) -> int:
     else:
         eng.execute("CREATE OR REPLACE TEMP TABLE pay (node INTEGER, instrument_id VARCHAR, bin VARCHAR, "
                     "ts TIMESTAMP WITH TIME ZONE)")
-    eng.execute("CREATE OR REPLACE TEMP TABLE net_ev (node INTEGER, subnet VARCHAR)")
+    eng.execute("CREATE OR REPLACE TEMP TABLE net_ev (node INTEGER, subnet_key BIGINT)")  # the network layer's, when built
     eng.copy_to_parquet("SELECT * FROM nodes ORDER BY node", ws.nodes_path)
     return int(eng.scalar("SELECT count(*) FROM nodes"))
 
@@ -236,10 +236,14 @@ def _stages(ctx: BuildContext, modules: dict[str, Any], mining: list[str], stage
         if name in _FEATURES_AFTER:
             layer(name)
     with _stage(stages, "features", bar):  # while the templates are grouped in the background
-        behaviour_table(eng)
-    for name in _early(modules):  # still beside the grouping: the later layers' work that needs no other layer
+        behaviour_table(eng, rows=ctx.request_rows() if eng.name == "duckdb" else None)
+    early = _early(modules)
+    for i, name in enumerate(early):  # still beside the grouping: the later layers' work that needs no other layer
+        if not any(getattr(modules[later], "EARLY_READS_REQUEST_ROWS", False) for later in early[i:]):
+            ctx.drop_request_rows()  # the requests by account (network, features) are not read again
         with _stage(stages, f"early:{name}", bar):
             ctx.early[name] = modules[name].early(ctx)
+    ctx.drop_request_rows()
     for name in modules:
         if name not in _FEATURES_AFTER:
             layer(name)

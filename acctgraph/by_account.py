@@ -4,7 +4,8 @@ Several steps work account by account over millions of rows (the behaviour featu
 requests, the templates layer's counts over the skeleton rows): they sort the rows by node first.
 A counting sort does it in two passes; both are split into slices of the rows, one per core: each
 slice counts its nodes, the counts give every slice its own place for each node (after the slices
-before it, so the order is the sequential sort's), and each slice writes its rows there. Compiled
+before it, so the order is the sequential sort's), and each slice writes its rows there
+(:func:`sort_by_node`); :func:`sort_accounts_by_time` then orders each account's rows by time. Compiled
 with ``cache=True, nogil=True`` like :mod:`acctgraph.layers.pair_kernels`.
 """
 
@@ -15,7 +16,7 @@ from typing import Union
 
 import numpy as np
 import pyarrow as pa
-from numba import njit
+from numba import literal_unroll, njit
 
 from acctgraph.procs import threaded_map, usable_cores
 
@@ -25,6 +26,60 @@ def add_node_counts(counts, node, lo, hi):
     """Add to ``counts`` how many of the rows ``lo:hi`` each node has."""
     for i in range(lo, hi):
         counts[node[i]] += 1
+
+
+@njit(cache=True, nogil=True)
+def sort_accounts_by_time_into(off, t, columns, lo, hi):
+    """Order the rows of each account ``v`` in ``lo:hi`` (``off[v]:off[v + 1]``) by ``t``, stably, moving the rows
+    of every array of the tuple ``columns`` alike, in place. An account whose rows are in time order already
+    (logs mostly are) costs one pass over its times."""
+    for v in range(lo, hi):
+        a, b = off[v], off[v + 1]
+        ordered = True
+        for i in range(a + 1, b):
+            if t[i] < t[i - 1]:
+                ordered = False
+                break
+        if ordered:
+            continue
+        order = np.argsort(t[a:b], kind="mergesort") + a
+        t[a:b] = t[order]
+        for c in literal_unroll(columns):
+            c[a:b] = c[order]
+
+
+@njit(cache=True, nogil=True)
+def count_bins_into(off, t, width, lo, hi, counts):
+    """``counts[v]``: the distinct values of ``t // width`` among account ``v``'s rows, for ``v`` in ``lo:hi``
+    (each account's ``t`` in ascending order)."""
+    for v in range(lo, hi):
+        n = 0
+        prev = 0
+        for i in range(off[v], off[v + 1]):
+            b = t[i] // width
+            if n == 0 or b != prev:
+                n += 1
+                prev = b
+        counts[v] = n
+
+
+@njit(cache=True, nogil=True)
+def write_bins_into(off, t, width, lo, hi, keep, at, out):
+    """The distinct values of ``t // width`` of each account ``v`` in ``lo:hi`` with ``keep[v]``, ascending, written
+    from ``out[at[v]]`` on (``at``: where each kept account's values go)."""
+    for v in range(lo, hi):
+        if not keep[v]:
+            continue
+        w = at[v]
+        n = 0
+        prev = 0
+        for i in range(off[v], off[v + 1]):
+            b = t[i] // width
+            if n == 0 or b != prev:
+                out[w] = b
+                w += 1
+                n += 1
+                prev = b
 
 
 @njit(cache=True, nogil=True)
@@ -122,3 +177,41 @@ def account_slices(off: np.ndarray) -> list[tuple[int, int]]:
     cuts = np.searchsorted(off, np.linspace(0, off[-1], usable_cores() + 1)).astype(np.int64)
     cuts[0], cuts[-1] = 0, n_nodes
     return list(zip(cuts[:-1].tolist(), cuts[1:].tolist()))
+
+
+def sort_accounts_by_time(off: np.ndarray, t: np.ndarray, column: np.ndarray, *columns: np.ndarray) -> None:
+    """Order the rows of every account (``off`` from :func:`sort_by_node`) by time ``t``, stably, the rows of
+    ``column`` and ``columns`` moved alike; in place, a thread per core over slices of the accounts.
+
+    >>> off, t, x = np.array([0, 3, 5]), np.array([5, 1, 5, 9, 2]), np.array([0, 1, 2, 3, 4])
+    >>> sort_accounts_by_time(off, t, x); t.tolist(), x.tolist()
+    ([1, 5, 5, 2, 9], [1, 0, 2, 4, 3])
+    """
+    cols = (column, *columns)
+    threaded_map(lambda c: sort_accounts_by_time_into(off, t, cols, c[0], c[1]), account_slices(off), items=len(t))
+
+
+def distinct_bins(off: np.ndarray, t: np.ndarray, width: int, at_least: int = 1) -> tuple[np.ndarray, ...]:
+    """The accounts with at least ``at_least`` distinct bins ``t // width`` (``t`` in ascending order within each
+    account of ``off``, as :func:`sort_accounts_by_time` leaves it) and their bins: ``(accounts, offsets, bins)``,
+    account ``accounts[i]``'s bins ascending at ``bins[offsets[i]:offsets[i + 1]]``; a thread per core over
+    slices of the accounts. What ``SELECT node, t // width AS bin ... GROUP BY 1, 2`` gives, kept for the
+    accounts with ``count(*) >= at_least`` and ordered by both.
+
+    >>> acc, o, b = distinct_bins(np.array([0, 3, 4, 6]), np.array([1, 4, 12, 7, 30, 31]), 10, at_least=2)
+    >>> acc.tolist(), o.tolist(), b.tolist()
+    ([0], [0, 2], [0, 1])
+    """
+    n_nodes = len(off) - 1
+    counts = np.zeros(n_nodes, np.int64)
+    slices = account_slices(off)
+    threaded_map(lambda c: count_bins_into(off, t, width, c[0], c[1], counts), slices, items=len(t))
+    keep = counts >= max(1, at_least)
+    accounts = np.flatnonzero(keep)
+    offsets = np.zeros(len(accounts) + 1, np.int64)
+    np.cumsum(counts[accounts], out=offsets[1:])
+    at = np.zeros(n_nodes, np.int64)
+    at[accounts] = offsets[:-1]
+    bins = np.empty(int(offsets[-1]), np.int64)
+    threaded_map(lambda c: write_bins_into(off, t, width, c[0], c[1], keep, at, bins), slices, items=len(t))
+    return accounts, offsets, bins

@@ -30,6 +30,7 @@ from acctgraph.engine import Engine
 from acctgraph.engine import round_sql as R
 from acctgraph.io.workspace import Workspace
 from acctgraph.procs import threaded_map
+from acctgraph.request_rows import RequestRows
 
 HUB_FANIN = 20
 PROXY_COUNTRIES = 3
@@ -91,9 +92,11 @@ def write_features(eng: Engine, ws: Workspace, *, with_templates: bool) -> int:
     return n
 
 
-def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries: int = PROXY_COUNTRIES) -> None:
+def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries: int = PROXY_COUNTRIES,
+                    rows: RequestRows | None = None) -> None:
     """Temp table ``_behaviour``: every column of the features but the templates' (from views ``req``,
-    ``acct``, ``pay``, ``nodes`` and table ``net_ev``).
+    ``acct``, ``pay``, ``nodes`` and table ``net_ev``: its subnet numbers, ``subnet_key >> 32``; on DuckDB
+    from ``req``'s rows by account, ``rows`` if given, else fetched).
 
     The build makes it before the templates layer, while the templates are grouped in the background
     (:func:`acctgraph.layers.templates.mine`), and :func:`write_features` adds their columns at the end.
@@ -113,7 +116,10 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
         GROUP BY r.ip;
     """)
     compiled = eng.name == "duckdb"
-    (_own_compiled if compiled else _own_sql)(eng)
+    if compiled:
+        _own_compiled(eng, rows)
+    else:
+        _own_sql(eng)
     # The hub and proxy shares are the requests from such IPs over all the account's requests (an average
     # over its requests), from the counts per (account, IP).
     query = f"""
@@ -123,7 +129,8 @@ def behaviour_table(eng: Engine, *, hub_fanin: int = HUB_FANIN, proxy_countries:
                    sum(CASE WHEN f.countries >= {int(proxy_countries)} THEN r.n ELSE 0 END) / h.requests
                        AS proxy_ip_share
             FROM _node_ip r JOIN _ipfan f USING (ip) JOIN _own h USING (node) GROUP BY r.node, h.requests),
-        sub AS (SELECT node, count(DISTINCT subnet) AS distinct_subnets FROM net_ev GROUP BY node),
+        sub AS (SELECT node, count(DISTINCT {eng.idiv("subnet_key", str(1 << 32))}) AS distinct_subnets
+                FROM net_ev GROUP BY node),
         ins AS (SELECT node, count(DISTINCT instrument_id) AS instruments FROM pay GROUP BY node)
         SELECT n.node, n.account_id, CAST(coalesce(o.requests, 0) AS BIGINT) AS requests,
                CAST(coalesce(o.active_days, 0) AS BIGINT) AS active_days, o.first_ts, o.last_ts,
@@ -204,30 +211,24 @@ def _own_sql(eng: Engine) -> None:
         DROP TABLE _gaps; DROP TABLE _hours""")
 
 
-def _own_compiled(eng: Engine) -> None:
-    """:func:`_own_sql` by compiled kernels (:mod:`acctgraph.features_kernels`) over the requests' (account,
-    time, model code, user-agent code) fetched once: the same values (seed scale: 20 s of SQL -> 6 s),
-    ``_own`` and ``_newmodel`` registered as Arrow tables."""
-    from acctgraph.by_account import account_slices, numpy_chunks, sort_by_node
+def _own_compiled(eng: Engine, rows: RequestRows | None = None) -> None:
+    """:func:`_own_sql` by compiled kernels (:mod:`acctgraph.features_kernels`) over the requests by account
+    (``rows``, else fetched: :func:`acctgraph.request_rows.request_rows`): the same values (seed scale: 20 s
+    of SQL -> 6 s), ``_own`` and ``_newmodel`` registered as Arrow tables."""
+    from acctgraph.by_account import account_slices
     from acctgraph.features_kernels import first_use, node_stats_into, stats_arrays
+    from acctgraph.request_rows import request_rows
 
     models = eng.sql("SELECT model FROM _mc ORDER BY mc").column("model")
     n_uas = int(eng.scalar("SELECT count(*) FROM _uc"))
-    rows = eng.sql(f"""SELECT node, {eng.epoch_us("ts")} AS t, CAST(coalesce(mc, -1) AS INTEGER) AS mc,
-                              CAST(coalesce(uc, -1) AS INTEGER) AS uc FROM req""")
-    n_nodes = int(eng.scalar("SELECT count(*) FROM nodes"))
-    # the result's chunks as they came (no joined copies: seed scale, 20M rows, 0.4 GB)
-    node, t, mc, uc = (numpy_chunks(rows.column(c)) for c in ("node", "t", "mc", "uc"))
-    del rows
-    firsts = [first_use(t_c, mc_c, len(models)) for t_c, mc_c in zip(t, mc)]
-    first = np.minimum.reduce([f for f, _ in firsts])
-    earliest = min(e for _, e in firsts)
+    rows = request_rows(eng) if rows is None else rows
+    off, t, mc, uc = rows.off, rows.t, rows.mc, rows.uc
+    n_nodes = len(off) - 1
+    first, earliest = first_use(t, mc, len(models))
     # the newest model first used after the logs' first day (ties: the first name), as _own_sql's _newmodel
     late = [(-int(first[i]), i) for i in range(len(models)) if first[i] > earliest + _DAY_US]
     new = min(late)[1] if late else -1
     released = int(first[new]) if late else 0
-    off, t, mc, uc = sort_by_node(node, n_nodes, t, mc, uc)
-    del node
     out = stats_arrays(n_nodes)
     threaded_map(lambda c: node_stats_into(off, t, mc, uc, len(models), n_uas, new, released, c[0], c[1], *out),
                  account_slices(off), items=len(t))

@@ -508,6 +508,22 @@ class BuildContext:
     tapped: dict[str, Any] = field(default_factory=dict)
     #: shows a short line about work running in the background (the build's progress bar; "" clears it)
     note: Callable[[str], None] = say_nothing
+    #: the requests by account (:meth:`request_rows`), once fetched, until :meth:`drop_request_rows`
+    _requests: Any = None
+
+    def request_rows(self) -> Any:
+        """The requests of temp table ``req`` by account, in time order (a DuckDB build's compiled steps:
+        :class:`acctgraph.request_rows.RequestRows`), fetched at the first call and kept until
+        :meth:`drop_request_rows`."""
+        if self._requests is None:
+            from acctgraph.request_rows import request_rows
+
+            self._requests = request_rows(self.eng)
+        return self._requests
+
+    def drop_request_rows(self) -> None:
+        """Let the requests of :meth:`request_rows` go (fetched again if asked for)."""
+        self._requests = None
 
     def background(self) -> dict[str, Any]:
         """The background work of what ``mined`` holds, by layer (a mined value's ``background``, when it has one)."""

@@ -34,11 +34,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from acctgraph.by_account import distinct_bins
 from acctgraph.engine import Engine
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs
 from acctgraph.procs import threaded_map, usable_cores
 
 NAME = "coactivity"
+#: :func:`early` reads the requests by account (:meth:`~acctgraph.layers.base.BuildContext.request_rows`): the
+#: build keeps them until it has run (and lets them go before the early steps that do not)
+EARLY_READS_REQUEST_ROWS = True
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 #: Candidate pairs scored at a time: each chunk's gathered signature and profile rows (about 23 MB)
 #: stay in the caches between the gather and the arithmetic. Seed-scale world, 8.2M candidates:
@@ -297,6 +301,11 @@ def _activity(ctx: BuildContext, width: int) -> LayerStats:
         CREATE OR REPLACE TEMP TABLE _act_n AS
         SELECT node, count(*) AS bins FROM _act GROUP BY node HAVING count(*) >= {int(cfg.min_bins)};
     """)
+    return _empty_tables(eng)
+
+
+def _empty_tables(eng: Engine) -> LayerStats:
+    """The layer's pair and evidence tables, empty."""
     eng.execute("CREATE OR REPLACE TEMP TABLE layer_coactivity (src INTEGER, dst INTEGER, weight DOUBLE, "
                 "evidence BIGINT)")
     eng.execute("CREATE OR REPLACE TEMP TABLE coact_ev (src INTEGER, dst INTEGER, co_bins DOUBLE, "
@@ -318,20 +327,17 @@ def early(ctx: BuildContext) -> Sketched | None:
     eng, cfg = ctx.eng, ctx.config.coactivity
     _check(cfg)
     width = int(cfg.bin_minutes) * 60
-    stats = _activity(ctx, width)
-    act = eng.sql("SELECT a.node, a.bin FROM _act a JOIN _act_n USING (node) ORDER BY a.node, a.bin")
-    eng.execute("DROP TABLE _act; DROP TABLE _act_n")
-    if not act.num_rows:
+    stats = _empty_tables(eng)
+    # each account's active bins (the accounts active in enough of them), from the requests by account (in
+    # time order: a bin's requests are consecutive), not grouped in SQL
+    rows = ctx.request_rows()
+    active, offsets, bins = distinct_bins(rows.off, rows.t, width * 1_000_000, at_least=int(cfg.min_bins))
+    del rows
+    if not len(bins):
         return Sketched(stats, time.perf_counter() - t0, None)
-    nodes_col = act.column("node").to_numpy()
-    bins = act.column("bin").to_numpy()
-    del act
-    change = np.flatnonzero(np.diff(nodes_col)) + 1
-    offsets = np.concatenate([[0], change, [len(nodes_col)]])
-    active = nodes_col[offsets[:-1]]
     sig, sizes, prof = account_sketches(offsets, bins, cfg.num_perm, width)
     t_h = hour_totals(int(bins.min()), int(bins.max()), width)
-    del nodes_col, bins, offsets
+    del bins, offsets
     # LSH bands -> candidate pairs
     keys = band_keys(sig, cfg.bands)
     eng.register("_lsh", pa.table({"key": pa.array(keys.reshape(-1)),

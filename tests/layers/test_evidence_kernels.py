@@ -49,3 +49,35 @@ def test_key_counts_match_counting_by_hand_also_past_the_first_room(min_count, n
         got = list(zip(*(a.tolist() for a in key_counts(off, item, count, key_off, keys, n_keys, lo, hi, min_count))))
         assert got == [w for w in want if lo <= w[0] < hi]
     assert sum(1 for w in want if w[0] == 5) > 1024 + (off[6] - off[5]) * len(keys) // n_items
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ip_windows_are_the_group_by_of_account_ip_and_window(seed):
+    """Against pandas' group-by: accounts of a few requests (sorted by insertion), busy ones (hashed: many IPs,
+    or one), one past the first room for the outputs (every request its own group), requests without an IP,
+    windows cut anywhere (:func:`ip_windows`)."""
+    import pandas as pd
+
+    from acctgraph.layers.evidence_kernels import LONG_SORT, ip_windows
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 12, 500)
+    sizes[[3, 40, 41]] = [LONG_SORT + 1, 900, 3_000]
+    off = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sizes, out=off[1:])
+    n = int(off[-1])
+    node = np.repeat(np.arange(len(sizes)), sizes)
+    t = np.sort(rng.integers(0, 10**10, n)) + 10**15  # ascending overall, so within each account
+    ip = rng.integers(-1, 40, n).astype(np.int32)
+    ip[off[40]:off[41]] = 7  # one IP, many windows
+    ip[off[41]:off[42]] = rng.permutation(3_000)  # rotating: a new IP each request, one group each
+    window = 6 * 10**7
+    df = pd.DataFrame({"node": node, "ip": ip, "t": t})
+    df = df[df.ip >= 0].assign(key=lambda d: d.ip.astype(np.int64) * (1 << 32) + d.t // window)
+    want = df.groupby(["node", "key"]).agg(n=("t", "size"), first=("t", "min"), last=("t", "max")).reset_index()
+    for lo, hi in ((0, len(sizes)), (0, 41), (41, 42), (42, len(sizes))):
+        got = ip_windows(off, t, ip, window, lo, hi)
+        w = want[(want.node >= lo) & (want.node < hi)]
+        for col, g in zip(("node", "key", "n", "first", "last"), got):
+            assert g.tolist() == w[col].tolist(), (lo, hi, col)
+    assert (want.node == 41).sum() > 1024 + (off[42] - off[41]) // 4  # its groups passed the first room
