@@ -110,7 +110,8 @@ def _prepare_views(eng: Engine, ws: Workspace) -> int:
         CREATE OR REPLACE TEMP TABLE acct AS
         SELECT n.node{", " + acct_cols if acct_cols else ""} FROM _t_accounts a JOIN nodes n USING (account_id);
     """)
-    coded_requests(eng, "_t_requests", "n.node", "JOIN nodes n USING (account_id)")
+    # on DuckDB a view: the compiled steps read the requests once (acctgraph.request_rows), as they are fetched
+    coded_requests(eng, "_t_requests", "n.node", "JOIN nodes n USING (account_id)", view=eng.name == "duckdb")
     if have["payments"]:
         eng.execute("""CREATE OR REPLACE TEMP TABLE pay AS SELECT n.node, p.instrument_id, p.bin, p.ts
                        FROM _t_payments p JOIN nodes n USING (account_id)""")

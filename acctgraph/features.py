@@ -37,8 +37,8 @@ PROXY_COUNTRIES = 3
 _DAY_US = 86_400_000_000
 
 
-def coded_requests(eng: Engine, source: str, node: str = "r.node", join: str = "") -> None:
-    """Temp table ``req(node, ts, ip_no, mc, uc)`` from relation ``source`` (alias ``r``: ``ts``, ``ip``,
+def coded_requests(eng: Engine, source: str, node: str = "r.node", join: str = "", view: bool = False) -> None:
+    """Temp table (``view``: view) ``req(node, ts, ip_no, mc, uc)`` from relation ``source`` (alias ``r``: ``ts``, ``ip``,
     ``model``, ``user_agent``; ``node``, an SQL expression, with ``join`` joined to it), its IPs, models and
     user agents as codes (null: none), named by temp tables ``_ipc(ip, ip_no)``, ``_mc(model, mc)`` and
     ``_uc(user_agent, uc)`` (the distinct texts numbered from 0 in text order).
@@ -62,7 +62,7 @@ def coded_requests(eng: Engine, source: str, node: str = "r.node", join: str = "
             SELECT {col}, CAST(row_number() OVER (ORDER BY {col}) - 1 AS {kind}) AS {code}
             FROM (SELECT DISTINCT {col} FROM {source} WHERE {col} IS NOT NULL) x""")
     eng.execute(f"""
-        CREATE OR REPLACE TEMP TABLE req AS
+        CREATE OR REPLACE TEMP {"VIEW" if view else "TABLE"} req AS
         SELECT {node} AS node, r.ts, i.ip_no, m.mc, u.uc FROM {source} r {join}
         LEFT JOIN _ipc i ON i.ip = r.ip LEFT JOIN _mc m ON m.model = r.model
         LEFT JOIN _uc u ON u.user_agent = r.user_agent""")
