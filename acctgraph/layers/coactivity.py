@@ -161,6 +161,34 @@ def _candidates(eng: Engine) -> str:
     return " UNION ".join(["SELECT src, dst FROM _lsh_pairs"] + [f"SELECT src, dst FROM {t}" for t in others])
 
 
+def _candidate_pairs(eng: Engine, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs of :func:`_candidates` whose accounts are both ``active`` (their rows in ``active``, ascending
+    account ids), distinct, by (src, dst): ``(row of src, row of dst, src, dst)``. On DuckDB: each table's
+    pairs fetched and packed into 64-bit keys, sorted (a radix sort on a thread per core) and made distinct in
+    numpy, instead of the SQL's UNION, two joins and a sort (seed scale, 8M pairs: 0.8 -> 0.3 s)."""
+    from acctgraph.layers.pair_kernels import compact_sorted, pack_into, sort_packed_threaded
+
+    tables = [t.split(" FROM ")[1] for t in _candidates(eng).split(" UNION ")]
+    parts = [eng.sql(f"SELECT src, dst FROM {t}") for t in tables]
+    key = np.empty(sum(t.num_rows for t in parts), np.int64)
+    at = 0
+    for t in parts:
+        for src_c, dst_c in zip(t.column("src").chunks, t.column("dst").chunks):
+            pack_into(key, at, src_c.to_numpy(), dst_c.to_numpy())
+            at += len(src_c)
+    del parts
+    key = sort_packed_threaded(key)
+    n, _ = compact_sorted(key)
+    key = key[:n]
+    src, dst = (key >> 32).astype(np.int32), (key & 0xFFFFFFFF).astype(np.int32)
+    del key
+    row = np.full(int(max(active.max(initial=-1), src.max(initial=-1), dst.max(initial=-1))) + 1, -1, np.int64)
+    row[active] = np.arange(len(active))
+    ia, ib = row[src], row[dst]
+    keep = np.flatnonzero((ia >= 0) & (ib >= 0))
+    return ia[keep], ib[keep], src[keep], dst[keep]
+
+
 def _insert_evidence(ctx: BuildContext) -> None:
     """Scored pairs (view ``_coact_new``, z above ``z_min``) into ``coact_ev`` and ``layer_coactivity``."""
     z_min = ctx.config.coactivity.z_min
@@ -380,16 +408,9 @@ def _score(ctx: BuildContext, stats: LayerStats, active: np.ndarray, sig: np.nda
     """Score the candidates (LSH pairs and every other layer's pairs, both accounts active) into
     ``coact_ev`` and ``layer_coactivity``."""
     eng, cfg = ctx.eng, ctx.config.coactivity
-    eng.register("_active", pa.table({"node": pa.array(active.astype(np.int32)),
-                                      "i": pa.array(np.arange(len(active), dtype=np.int64))}))
-    cand = eng.sql(f"""SELECT a.i AS ia, b.i AS ib, c.src, c.dst FROM ({_candidates(eng)}) c
-                      JOIN _active a ON a.node = c.src JOIN _active b ON b.node = c.dst
-                      ORDER BY c.src, c.dst""")
-    eng.unregister("_active")
-    stats.extra["candidates"] = cand.num_rows
+    ia, ib, src, dst = _candidate_pairs(eng, active)
+    stats.extra["candidates"] = len(ia)
     stats.extra["active_accounts"] = int(len(active))
-    ia, ib = cand.column("ia").to_numpy(), cand.column("ib").to_numpy()
-    src, dst = cand.column("src").to_numpy(), cand.column("dst").to_numpy()
 
     def score(start: int) -> pa.Table:
         sl = slice(start, start + _CHUNK)

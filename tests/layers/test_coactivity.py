@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from conftest import write_world
 
@@ -113,3 +114,32 @@ def test_minhash_sets_equals_the_numpy_definition_on_threads_and_not(monkeypatch
             assert got.shape == (len(sizes), num_perm)
             assert np.array_equal(got, reference(offsets, items, num_perm, seed))
     assert minhash_sets(np.zeros(1, np.int64), np.zeros(0, np.int64), 8).shape == (0, 8)
+
+
+def test_candidate_pairs_are_the_sql_union_of_the_layers_pairs_between_active_accounts():
+    """LSH pairs and the other layers' pairs (repeats across tables, tables in any order, accounts not active)
+    merged in numpy: the rows the SQL's UNION, joins to the active accounts and sort give."""
+    from acctgraph.engine import Engine
+    from acctgraph.layers.coactivity import _candidate_pairs, _candidates
+
+    rng = np.random.default_rng(3)
+
+    def pairs(n: int) -> pa.Table:
+        a, b = rng.integers(0, 400, n), rng.integers(0, 400, n)
+        keep = a != b
+        return pa.table({"src": np.minimum(a, b)[keep].astype(np.int32), "dst": np.maximum(a, b)[keep].astype(np.int32)})
+
+    active = np.sort(rng.choice(400, 250, replace=False))
+    with Engine(threads=2) as eng:
+        lsh = pairs(3_000)
+        for name, t in (("_lsh_pairs", lsh), ("layer_network", pa.concat_tables([pairs(2_000), lsh.slice(0, 500)])),
+                        ("layer_templates", pairs(1_000))):
+            eng.register(f"_{name}", t)
+            eng.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM _{name}")
+        eng.register("_active", pa.table({"node": active.astype(np.int32), "i": np.arange(len(active))}))
+        want = eng.sql(f"""SELECT a.i AS ia, b.i AS ib, c.src, c.dst FROM ({_candidates(eng)}) c
+                           JOIN _active a ON a.node = c.src JOIN _active b ON b.node = c.dst ORDER BY c.src, c.dst""")
+        got = _candidate_pairs(eng, active)
+    assert want.num_rows > 1_000
+    for g, name in zip(got, ("ia", "ib", "src", "dst")):
+        assert g.tolist() == want.column(name).to_pylist(), name
