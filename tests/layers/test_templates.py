@@ -246,6 +246,9 @@ def test_alike_pairs_keeps_alike_sets_that_met_on_few_rings():
     with Engine() as eng:
         eng.register("_members", members)
         got = alike_pairs(eng, "_members", src, dst, min_shared=3, min_jaccard=0.3, partners=5).to_pylist()
+        # members that are one row per (key, node), said so: the same pairs without making them distinct again
+        assert alike_pairs(eng, "_members", src, dst, min_shared=3, min_jaccard=0.3, partners=5,
+                           unique=True).to_pylist() == got
         # asking for more clauses in common than six: none
         assert alike_pairs(eng, "_members", src, dst, min_shared=3, min_jaccard=0.3, partners=5,
                            alike_shared=7).num_rows == 0
@@ -299,9 +302,10 @@ def test_alike_pairs_on_threads_over_slices_matches_one_pass(monkeypatch):
         run = lambda: tl.alike_pairs(eng, "_members", src, dst, min_shared=3, min_jaccard=0.3,  # noqa: E731
                                      partners=5)
         sliced = run()
+        said_unique = tl.alike_pairs(eng, "_members", src, dst, min_shared=3, min_jaccard=0.3, partners=5, unique=True)
         monkeypatch.setattr(tl, "ALIKE_SLICES_PER_CORE", 1)
         whole = run()
-    assert 0 < sliced.num_rows < len(src) and sliced.equals(whole)
+    assert 0 < sliced.num_rows < len(src) and sliced.equals(whole) and said_unique.equals(whole)
     same_family = family[sliced.column("src").to_numpy()] == family[sliced.column("dst").to_numpy()]
     assert same_family.all()
 
