@@ -455,11 +455,24 @@ def shared_key_pairs(eng: Engine, members: str, out: str, *, cap: int = 50, k: i
                 JOIN _ring b ON b.key = a.key AND b.r = a.t""")
         eng.execute("DROP TABLE _ring")
     if ring_links:  # links held as arrays, read by the aggregation in place
-        eng.register("_ring_links", pa.table(dict(zip(("src", "dst", "w"), ring_links))))
         links = "(SELECT * FROM _small UNION ALL SELECT * FROM _ring_links)"
     agg = f"SELECT src, dst, {eng.fsum('w')} AS weight, CAST(count(*) AS BIGINT) AS evidence FROM {links}"
     if counted:
-        eng.register("_kept", _kept_pairs(eng, "_small", int(min_evidence), rescue, ring_links[:2]))
+        kept = _kept_pairs(eng, "_small", int(min_evidence), rescue, ring_links[:2])
+        if ring_links:  # only the ring links of kept pairs reach the aggregation, found in numpy (a hash set of
+            # the kept pairs), not by the SQL's semi-join of every link (seed-scale clause tier: 48M links, 1M
+            # kept pairs; 0.9 s on one thread). The same links in the same order: the same sums.
+            from acctgraph.layers.pair_kernels import in_pair_set, pair_set
+
+            keep = np.flatnonzero(in_pair_set(pair_set(kept.column("src").to_numpy(), kept.column("dst").to_numpy()),
+                                              ring_links[0], ring_links[1]))
+            ring_links = tuple(a[keep] for a in ring_links)
+            del keep
+        eng.register("_kept", kept)
+        del kept
+    if ring_links:
+        eng.register("_ring_links", pa.table(dict(zip(("src", "dst", "w"), ring_links))))
+    if counted:
         eng.execute(f"""
             CREATE OR REPLACE TEMP TABLE {out} AS
             SELECT a.src, a.dst, CASE WHEN k.shared IS NULL THEN a.weight ELSE a.weight * k.shared / a.evidence END

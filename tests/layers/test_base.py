@@ -397,3 +397,23 @@ def test_group_u64_gives_the_buckets_of_a_stable_sort(case):
     got_keys, got_order = group_u64(keys)
     assert np.array_equal(keys[got_order], got_keys)
     assert _groups(got_keys, got_order) == _groups(*argsort_u64(keys))
+
+
+@pytest.mark.parametrize("n", [0, 1, 37, 20_000])
+def test_pair_set_membership_is_numpy_isin(n, monkeypatch):
+    """The hash set (and its filter) that picks the ring links of kept pairs: np.isin of the packed pairs, on
+    threads over slices; pairs that collide in the table or share a filter bit included."""
+    from acctgraph import procs
+    from acctgraph.layers.pair_kernels import in_pair_set, pair_set
+
+    monkeypatch.setattr(procs, "THREAD_MIN_ITEMS", 1)
+    rng = np.random.default_rng(n)
+    src, dst = rng.integers(0, 300, n), rng.integers(0, 2**31 - 1, n)
+    dst[: n // 2] = rng.integers(0, 50, n // 2)  # small ids too: nearby keys
+    q_src, q_dst = rng.integers(0, 300, 100_000).astype(np.int32), rng.integers(0, 50, 100_000).astype(np.int32)
+    if n:
+        pick = rng.integers(0, n, 30_000)
+        q_src[:30_000], q_dst[:30_000] = src[pick], dst[pick]
+    got = in_pair_set(pair_set(src, dst), q_src, q_dst)
+    want = np.isin((q_src.astype(np.int64) << 32) | q_dst, (src.astype(np.int64) << 32) | dst)
+    assert np.array_equal(got, want) and (want.sum() >= 30_000 if n else not want.any())
