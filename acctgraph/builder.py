@@ -91,7 +91,8 @@ def _stage(stages: dict[str, dict[str, float]], name: str, bar: Any) -> Iterator
 
 def _prepare_views(eng: Engine, ws: Workspace) -> int:
     """Register validated tables and number accounts (nodes sorted by account id): temp tables ``nodes``,
-    ``acct``, ``req`` (IPs, models and user agents as codes, :func:`~acctgraph.features.coded_requests`) and ``pay``."""
+    ``acct``, ``req`` (IPs, models and user agents as codes, :func:`~acctgraph.features.coded_requests`; a view
+    on DuckDB, read once by :func:`acctgraph.request_rows.request_rows`) and ``pay``."""
     have = {t: ws.table_path(t).is_file() for t in ("accounts", "requests", "payments")}
     for t, ok in have.items():
         if ok:

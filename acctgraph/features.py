@@ -23,6 +23,8 @@ Columns (one row per account node):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 
@@ -30,7 +32,9 @@ from acctgraph.engine import Engine
 from acctgraph.engine import round_sql as R
 from acctgraph.io.workspace import Workspace
 from acctgraph.procs import threaded_map
-from acctgraph.request_rows import RequestRows
+
+if TYPE_CHECKING:  # (its module loads numba: imported where the rows are fetched)
+    from acctgraph.request_rows import RequestRows
 
 HUB_FANIN = 20
 PROXY_COUNTRIES = 3

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from acctgraph.by_account import distinct_bins
 from acctgraph.engine import Engine
 from acctgraph.layers.base import BuildContext, LayerStats, shared_key_pairs
 from acctgraph.procs import threaded_map, usable_cores
@@ -155,10 +154,14 @@ def _lsh_pairs(ctx: BuildContext, stats: LayerStats) -> None:
     stats.keys, stats.largest_group, stats.sparsified_groups = s["keys"], s["largest_group"], s["sparsified_groups"]
 
 
+def _candidate_tables(eng: Engine) -> list[str]:
+    """The tables of candidate pairs (src, dst): the LSH collisions, and every other layer's pairs built so far."""
+    return ["_lsh_pairs"] + [t for t in ("layer_payments", "layer_network", "layer_templates") if eng.exists(t)]
+
+
 def _candidates(eng: Engine) -> str:
     """SQL: candidate pairs (src, dst): LSH collisions and every pair another layer already linked."""
-    others = [t for t in ("layer_payments", "layer_network", "layer_templates") if eng.exists(t)]
-    return " UNION ".join(["SELECT src, dst FROM _lsh_pairs"] + [f"SELECT src, dst FROM {t}" for t in others])
+    return " UNION ".join(f"SELECT src, dst FROM {t}" for t in _candidate_tables(eng))
 
 
 def _candidate_pairs(eng: Engine, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -168,8 +171,7 @@ def _candidate_pairs(eng: Engine, active: np.ndarray) -> tuple[np.ndarray, np.nd
     numpy, instead of the SQL's UNION, two joins and a sort (seed scale, 8M pairs: 0.8 -> 0.3 s)."""
     from acctgraph.layers.pair_kernels import compact_sorted, pack_into, sort_packed_threaded
 
-    tables = [t.split(" FROM ")[1] for t in _candidates(eng).split(" UNION ")]
-    parts = [eng.sql(f"SELECT src, dst FROM {t}") for t in tables]
+    parts = [eng.sql(f"SELECT src, dst FROM {t}") for t in _candidate_tables(eng)]
     key = np.empty(sum(t.num_rows for t in parts), np.int64)
     at = 0
     for t in parts:
@@ -358,6 +360,8 @@ def early(ctx: BuildContext) -> Sketched | None:
     stats = _empty_tables(eng)
     # each account's active bins (the accounts active in enough of them), from the requests by account (in
     # time order: a bin's requests are consecutive), not grouped in SQL
+    from acctgraph.by_account import distinct_bins  # (compiled: numba loaded when first needed)
+
     rows = ctx.request_rows()
     active, offsets, bins = distinct_bins(rows.off, rows.t, width * 1_000_000, at_least=int(cfg.min_bins))
     del rows
